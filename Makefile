@@ -1,0 +1,37 @@
+# `make run` and `make test` work on a fresh clone: each creates .venv and installs on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Stage commands in dvc.yaml call `dcgan`, so the venv's bin must come first on PATH.
+export PATH := $(BIN):$(PATH)
+# DVC's usage analytics would try the network on every call.
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: setup run test test-offline lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	touch $@
+
+run: setup
+	dvc repro
+
+test: setup
+	pytest
+
+test-offline: setup
+	pytest -m 'not network'
+
+lint: setup
+	ruff check .
+	ruff format --check .
+
+clean:
+	rm -rf .pytest_cache .ruff_cache samples.png
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,13 @@
+"""The project's own error types: the CLI shows their message as one `Error: ...` line."""
+
+
+class PipelineError(Exception):
+    """A failure the user can act on (bad input, missing data, an unreachable source)."""
+
+
+class DataFormatError(PipelineError):
+    """A data file is truncated, malformed or not what its name says."""
+
+
+class DownloadError(PipelineError):
+    """No source could deliver a verified copy of a dataset file."""

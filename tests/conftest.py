@@ -1,0 +1,134 @@
+"""Shared fixtures: a tiny synthetic IDX dataset, and a real HTTP server on 127.0.0.1 for it."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.datasets import DatasetFile, DatasetSpec
+from pipeline.idx import encode_idx
+
+TINY_SPLITS = {"train": 64, "t10k": 16}
+
+
+@dataclass
+class TinyDataset:
+    """Raw IDX bytes of four small files and a spec whose checksums match them."""
+
+    raw: dict[str, bytes]
+    spec: DatasetSpec
+
+    def write_folder(self, folder: Path, *, gzipped: bool = False) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in self.raw.items():
+            if gzipped:
+                (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+            else:
+                (folder / name).write_bytes(data)
+        return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset() -> TinyDataset:
+    rng = np.random.default_rng(0)
+    raw = {}
+    for prefix, count in TINY_SPLITS.items():
+        raw[f"{prefix}-images-idx3-ubyte"] = encode_idx(
+            rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        )
+        raw[f"{prefix}-labels-idx1-ubyte"] = encode_idx(np.arange(count, dtype=np.uint8) % 10)
+    files = tuple(DatasetFile(name, hashlib.sha256(data).hexdigest()) for name, data in raw.items())
+    return TinyDataset(raw=raw, spec=DatasetSpec(name="tiny", files=files))
+
+
+@dataclass
+class Route:
+    """What the server does for one path: `ok`, `truncate` (half the announced bytes, then
+    close), `stall` (headers and a few bytes, then silence) or `error` (HTTP 500)."""
+
+    body: bytes
+    behaviour: str = "ok"
+
+
+@dataclass
+class DataServer:
+    base_url: str
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def publish(self, path: str, body: bytes, behaviour: str = "ok") -> str:
+        self.routes[path] = Route(body, behaviour)
+        return self.base_url + path
+
+    def serve_dataset(
+        self, folder: str, dataset: TinyDataset, behaviour: str = "ok", *, gzipped: bool = True
+    ) -> str:
+        """Publish every file of `dataset` under `/<folder>/`; returns that folder's URL."""
+        for name, data in dataset.raw.items():
+            if gzipped:
+                self.publish(f"/{folder}/{name}.gz", gzip.compress(data), behaviour)
+            else:
+                self.publish(f"/{folder}/{name}", data, behaviour)
+        return f"{self.base_url}/{folder}/"
+
+
+def _handler_for(server: DataServer):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            server.requests.append(self.path)
+            route = server.routes.get(self.path)
+            if route is None:
+                self.send_error(404, "Not Found")
+                return
+            if route.behaviour == "error":
+                self.send_error(500, "Internal Server Error")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(route.body)))
+            self.end_headers()
+            if route.behaviour == "ok":
+                self.wfile.write(route.body)
+            elif route.behaviour == "truncate":
+                self.wfile.write(route.body[: len(route.body) // 2])
+                self.close_connection = True
+            elif route.behaviour == "stall":
+                self.wfile.write(route.body[:10])
+                self.wfile.flush()
+                server.release.wait(timeout=10)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def data_server():
+    holder = DataServer(base_url="")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(holder))
+    httpd.daemon_threads = True
+    holder.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield holder
+    holder.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (connection refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/mnist/"

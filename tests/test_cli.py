@@ -1,0 +1,98 @@
+"""The `dcgan` command line: help, exit codes and the exact one-line error texts."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+
+COMMANDS = sorted(main.commands)
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_help_of_every_command_leaves_tensorflow_unimported():
+    script = f"""
+import json, sys
+from click.testing import CliRunner
+from pipeline.cli import main
+commands = [[], *[[name] for name in {COMMANDS!r}]]
+codes = [CliRunner().invoke(main, [*command, "--help"]).exit_code for command in commands]
+print(json.dumps({{"codes": codes, "tf": "tensorflow" in sys.modules}}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    report = json.loads(result.stdout)
+    assert report == {"codes": [0] * (len(COMMANDS) + 1), "tf": False}
+
+
+def test_python_dash_m_runs_the_same_group():
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--help"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.startswith("Usage: dcgan [OPTIONS] COMMAND [ARGS]...")
+    assert "download" in result.stdout
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.output.startswith("dcgan, version ")
+
+
+def test_missing_source_is_one_error_line(tmp_path):
+    result = run("download", "--source", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: --source {tmp_path / 'nowhere'}: no such folder or archive, "
+        "and not an http(s) URL\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_with_a_corrupted_file_names_it_and_changes_nothing(tmp_path):
+    source = tmp_path / "copy"
+    source.mkdir()
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (source / name).write_bytes(b"not mnist")
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = run("download", "--source", str(source), "--out", str(out))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 1
+    assert lines[0] == (
+        f"Error: could not get a verified train-images-idx3-ubyte: tried {source} (checksum "
+        "mismatch for train-images-idx3-ubyte: expected sha256 "
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db, got "
+        f"{hashlib.sha256(b'not mnist').hexdigest()}). Fetch the four "
+        "files by other means and run: dcgan download --source <folder, .tar.gz/.zip archive, "
+        "or URL>"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--timeout", "0"], "Invalid value for '--timeout': 0.0 is not in the range x>0."),
+        (["--dataset", "cifar"], "Invalid value for '--dataset': 'cifar' is not one of"),
+    ],
+)
+def test_bad_options_exit_2(args, message):
+    result = run("download", *args)
+    assert result.exit_code == 2
+    assert message in result.output
