@@ -6,7 +6,9 @@ never pay for TensorFlow. The project's own errors become one `Error: ...` line 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -39,9 +41,14 @@ class PipelineGroup(click.Group):
 @click.option("-q", "--quiet", is_flag=True, help="Log only warnings and errors.")
 def main(verbose: bool, quiet: bool) -> None:
     """A reproducible DCGAN pipeline on MNIST; each command is one DVC stage."""
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    # Our modules log at the chosen level; other libraries (TensorFlow, absl) only warnings.
     logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("pipeline").setLevel(
+        logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     )
 
 
@@ -90,3 +97,84 @@ def download(dataset: str, out: Path | None, sources: tuple[str, ...], timeout: 
     served = download(spec, out, chosen)
     for name, label in served.items():
         click.echo(f"{out / name}\t{label}")
+
+
+@main.command()
+@click.option(
+    "--params",
+    "params_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="params.yaml",
+    show_default=True,
+    help="Parameters file; its `train` section is used.",
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="data/mnist",
+    show_default=True,
+    help="Folder with the verified IDX files (from `dcgan download`).",
+)
+@click.option(
+    "--models",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="models",
+    show_default=True,
+    help="Where generator.keras and generator.json go.",
+)
+@click.option(
+    "--checkpoints",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="checkpoints/train",
+    show_default=True,
+    help="Checkpoint folder, kept between runs so an interrupted run resumes.",
+)
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="plots/train",
+    show_default=True,
+    help="Loss curves, progress frames, GIF and final grid.",
+)
+@click.option(
+    "--metrics",
+    "metrics_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="metrics/train.json",
+    show_default=True,
+    help="Summary metrics (JSON) for `dvc metrics show`.",
+)
+@click.option("--fresh", is_flag=True, help="Ignore any checkpoint and start over.")
+def train(
+    params_path: Path,
+    data: Path,
+    models: Path,
+    checkpoints: Path,
+    plots: Path,
+    metrics_path: Path,
+    fresh: bool,
+) -> None:
+    """Train the DCGAN; resumes from the last checkpoint made with the same settings.
+
+    Prints the summary metrics as JSON on stdout.
+    """
+    from pipeline.config import load_train_config
+
+    config = load_train_config(params_path)
+    if not data.is_dir():
+        raise click.BadParameter(
+            f"no such folder: {data} (run `dcgan download` first)", param_hint="'--data'"
+        )
+    quiet_tensorflow()
+    from pipeline.train import TrainPaths
+    from pipeline.train import train as run_training
+
+    paths = TrainPaths(data, models, checkpoints, plots, metrics_path)
+    metrics = run_training(config, paths, fresh=fresh)
+    click.echo(json.dumps(metrics, indent=2))
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up chatter (oneDNN and CUDA notices) unless asked for."""
+    if not logging.getLogger("pipeline").isEnabledFor(logging.DEBUG):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

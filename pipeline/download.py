@@ -9,7 +9,6 @@ missing files are verified are they renamed into place, so a failed run leaves t
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -31,6 +30,7 @@ from tqdm import tqdm
 
 from pipeline.datasets import DatasetFile, DatasetSpec
 from pipeline.errors import DownloadError
+from pipeline.files import default_file_mode, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -323,14 +323,6 @@ def source_from_text(text: str, *, timeout: float) -> Source:
     raise DownloadError(f"--source {text}: no such folder or archive, and not an http(s) URL")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def is_verified(path: Path, expected_sha256: str) -> bool:
     return path.is_file() and sha256_of(path) == expected_sha256
 
@@ -354,7 +346,7 @@ def download(spec: DatasetSpec, out_dir: Path, sources: Sequence[Source]) -> dic
     try:
         for file in missing:
             staged[file.name], served[file.name] = _fetch_verified(file, out_dir, sources, dead)
-        mode = _default_file_mode()
+        mode = default_file_mode()
         for name, part in staged.items():
             part.chmod(mode)
             os.replace(part, out_dir / name)
@@ -409,13 +401,6 @@ def _fetch_verified(
         f"could not get a verified {file.name}: tried {tried}. Fetch the four files by other "
         "means and run: dcgan download --source <folder, .tar.gz/.zip archive, or URL>"
     )
-
-
-def _default_file_mode() -> int:
-    """The mode a plainly created file would get (temporary files are made owner-only)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _remove_stale_parts(out_dir: Path) -> None:

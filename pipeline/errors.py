@@ -11,3 +11,11 @@ class DataFormatError(PipelineError):
 
 class DownloadError(PipelineError):
     """No source could deliver a verified copy of a dataset file."""
+
+
+class ConfigError(PipelineError):
+    """`params.yaml` (or an option) holds a value the pipeline cannot use; names the key."""
+
+
+class TrainingError(PipelineError):
+    """Training cannot go on (a non-finite loss, an unusable checkpoint)."""

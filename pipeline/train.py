@@ -1,0 +1,467 @@
+"""The `train` stage: the DCGAN on the verified IDX files, resumable from checkpoints.
+
+Per iteration: one discriminator step on a real and a fake batch, then one generator step on fresh
+noise, both in one compiled `tf.function`. All randomness comes from `train.seed`: the order of
+each epoch's batches is a permutation drawn from (seed, epoch), the noise from a
+`tf.random.Generator` whose state is checkpointed with the networks and optimizers. A run resumed
+from a checkpoint therefore continues exactly where the interrupted one was.
+
+The checkpoint folder outlives the stage (DVC `persist`); a fingerprint of everything that shapes
+the weights (the params but the epoch count, the data, the model code, the precision) guards it,
+so a checkpoint made with other settings is never resumed. Raising `train.epochs` after a finished
+run continues it, which gives the same weights as training that long from the start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from pipeline import images as image_io
+from pipeline import losses, model
+from pipeline.config import TrainConfig
+from pipeline.datasets import DATASETS, load_split
+from pipeline.errors import TrainingError
+from pipeline.files import sha256_of, write_json_atomically, write_text_atomically
+from pipeline.revision import code_revision
+
+log = logging.getLogger(__name__)
+
+# What `train.*` does not change about the weights; left out of the checkpoint fingerprint.
+NOT_IN_FINGERPRINT = ("epochs", "sample_every", "checkpoint_every", "grid_size")
+LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    """Where the stage reads and writes; all of it comes from the command line (dvc.yaml)."""
+
+    data: Path
+    models: Path
+    checkpoints: Path
+    plots: Path
+    metrics: Path
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: str
+    precision: str
+
+
+def choose_placement(requested: str) -> Placement:
+    """GPU when TensorFlow sees one (with mixed precision), else the CPU.
+
+    `auto` on a GPU: bfloat16 where it is native (compute capability 8.0+), else float16 with
+    loss scaling. On a CPU: bfloat16 only where the CPU has bf16 instructions (AMX or AVX-512
+    BF16); elsewhere it is emulated and slower than float32, so float32.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    device = "GPU:0" if gpus else "CPU:0"
+    if requested != "auto":
+        return Placement(device, requested)
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+        native_bf16 = capability is not None and capability >= (8, 0)
+        return Placement(device, "mixed_bfloat16" if native_bf16 else "mixed_float16")
+    return Placement(device, "mixed_bfloat16" if cpu_has_bf16() else "float32")
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def dataset_name(train_images_sha256: str) -> str:
+    """The known dataset these training images belong to, or `custom`."""
+    for spec in DATASETS.values():
+        if any(f.sha256 == train_images_sha256 for f in spec.files):
+            return spec.name
+    return "custom"
+
+
+def fingerprint(config: TrainConfig, placement: Placement, data_sha256: str) -> dict[str, Any]:
+    code = hashlib.sha256()
+    for module in (model, losses):
+        code.update(Path(module.__file__).read_bytes())
+    settings = {k: v for k, v in config.as_dict().items() if k not in NOT_IN_FINGERPRINT}
+    return {
+        "settings": settings,
+        "precision": placement.precision,
+        "train_images_sha256": data_sha256,
+        "model_code_sha256": code.hexdigest(),
+    }
+
+
+class Trainer:
+    """The networks, optimizers, noise source and compiled step of one training run."""
+
+    def __init__(self, config: TrainConfig, placement: Placement):
+        self.config = config
+        self.placement = placement
+        self.objective = losses.OBJECTIVES[config.loss]
+        self.generator = model.build_generator(config.noise_dim)
+        self.discriminator = model.build_discriminator()
+        self.generator_optimizer = self._optimizer(self.generator)
+        self.discriminator_optimizer = self._optimizer(self.discriminator)
+        self.noise = tf.random.Generator.from_seed(config.seed)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.generator,
+            discriminator=self.discriminator,
+            generator_optimizer=self.generator_optimizer,
+            discriminator_optimizer=self.discriminator_optimizer,
+            noise=self.noise,
+            step=self.step,
+            train_seconds=self.train_seconds,
+        )
+        self.train_step = tf.function(self._train_step)
+
+    def _optimizer(self, network):
+        import keras
+
+        optimizer = keras.optimizers.Adam(self.config.learning_rate, beta_1=self.config.beta1)
+        if self.placement.precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(network.trainable_variables)
+        return optimizer
+
+    def _sample_noise(self, count) -> tf.Tensor:
+        return self.noise.uniform((count, self.config.noise_dim), -1.0, 1.0)
+
+    def _train_step(self, real_uint8: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0  # (N, 28, 28, 1)
+        count = tf.shape(real)[0]
+
+        # Discriminator: tell real (-> 1) from generated (-> 0).
+        fake = self.generator(self._sample_noise(count), training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss = self.objective.discriminator_loss(real_logits, fake_logits)
+            scaled = self.discriminator_optimizer.scale_loss(d_loss)
+        variables = self.discriminator.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+
+        # Generator: make the discriminator call fresh fakes real.
+        with tf.GradientTape() as tape:
+            fake = self.generator(self._sample_noise(count), training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            g_loss = self.objective.generator_loss(fake_logits)
+            scaled = self.generator_optimizer.scale_loss(g_loss)
+        variables = self.generator.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.generator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return d_loss, g_loss
+
+    def draw(self, noise: np.ndarray) -> np.ndarray:
+        """uint8 images `(N, 28, 28)` from fixed noise, with batch norm in inference mode."""
+        images = self.generator(noise, training=False).numpy().astype(np.float32)
+        return image_io.to_uint8(images)[..., 0]
+
+    def float32_generator(self):
+        """A copy of the generator in float32 whatever the training precision (for export)."""
+        import keras
+
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("float32")
+        try:
+            copy = model.build_generator(self.config.noise_dim)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+        copy.set_weights(self.generator.get_weights())
+        return copy
+
+
+class LossLog:
+    """Per-step losses; saved beside each checkpoint so a resumed run keeps its history."""
+
+    def __init__(self, rows: list[tuple[int, int, float, float]] | None = None):
+        self.rows = rows or []
+
+    @classmethod
+    def load(cls, path: Path, upto_step: int) -> LossLog:
+        table = np.load(path, allow_pickle=False) if path.exists() else np.zeros((0, 4))
+        kept = [(int(s), int(e), float(d), float(g)) for s, e, d, g in table if int(s) <= upto_step]
+        if len(kept) != upto_step:
+            raise TrainingError(
+                f"{path}: loss history has {len(kept)} of {upto_step} steps; "
+                "rerun with --fresh to start over"
+            )
+        return cls(kept)
+
+    def save(self, path: Path) -> None:
+        table = np.array(self.rows, dtype=np.float64).reshape(-1, 4)
+        with path.open("wb") as handle:
+            np.save(handle, table, allow_pickle=False)
+
+    def tsv(self) -> str:
+        lines = ["\t".join(LOSS_COLUMNS)]
+        lines += [f"{s}\t{e}\t{d:.6g}\t{g:.6g}" for s, e, d, g in self.rows]
+        return "\n".join(lines) + "\n"
+
+
+def train(config: TrainConfig, paths: TrainPaths, *, fresh: bool = False) -> dict[str, Any]:
+    """Train (or resume), then write the generator, plots and metrics; returns the metrics."""
+    import keras
+
+    images, _ = load_split(paths.data, "train")
+    if len(images) < config.batch_size:
+        raise TrainingError(
+            f"{paths.data}: {len(images)} training images, fewer than train.batch_size "
+            f"({config.batch_size})"
+        )
+    data_sha256 = sha256_of(paths.data / "train-images-idx3-ubyte")
+    steps_per_epoch = len(images) // config.batch_size  # the last partial batch is dropped
+    total_steps = steps_per_epoch * config.epochs
+
+    placement = choose_placement(config.precision)
+    if placement.device.startswith("CPU"):
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(placement.precision)
+    try:
+        trainer = Trainer(config, placement)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    log.info(
+        "training on %s in %s: %d images, %d steps per epoch, %d epochs (%d steps), loss %s",
+        placement.device,
+        placement.precision,
+        len(images),
+        steps_per_epoch,
+        config.epochs,
+        total_steps,
+        config.loss,
+    )
+
+    store = CheckpointStore(paths.checkpoints, trainer, fingerprint(config, placement, data_sha256))
+    loss_log = store.resume(total_steps, fresh=fresh)
+    fixed_noise = np.random.default_rng(config.seed).uniform(
+        -1.0, 1.0, (config.grid_size**2, config.noise_dim)
+    )
+    fixed_noise = fixed_noise.astype(np.float32)
+    run_loop(trainer, images, config, steps_per_epoch, total_steps, store, loss_log, fixed_noise)
+
+    metrics = summarize(trainer, config, placement, loss_log, steps_per_epoch)
+    write_outputs(trainer, store, paths, loss_log, data_sha256, metrics, fixed_noise)
+    return metrics
+
+
+class CheckpointStore:
+    """The persistent checkpoint folder: TF checkpoints, loss history, progress frames."""
+
+    def __init__(self, folder: Path, trainer: Trainer, fingerprint: dict[str, Any]):
+        self.folder = Path(folder)
+        self.trainer = trainer
+        self.fingerprint = fingerprint
+        self.frames = self.folder / "progress"
+        self.manager: tf.train.CheckpointManager | None = None
+
+    def resume(self, total_steps: int, *, fresh: bool) -> LossLog:
+        """Restore the latest matching checkpoint (or start over); returns the loss history."""
+        reason = "--fresh" if fresh else self._mismatch(total_steps)
+        if reason:
+            if self.folder.exists():
+                log.info("starting over (%s): clearing %s", reason, self.folder)
+                shutil.rmtree(self.folder)
+            self.folder.mkdir(parents=True)
+            self.frames.mkdir()
+            write_json_atomically(self.folder / "fingerprint.json", self.fingerprint)
+        self.manager = tf.train.CheckpointManager(
+            self.trainer.checkpoint, self.folder / "tf", max_to_keep=2
+        )
+        if self.manager.latest_checkpoint is None:
+            return LossLog()
+        self.trainer.checkpoint.restore(self.manager.latest_checkpoint).assert_consumed()
+        step = int(self.trainer.step.numpy())
+        log.info("resuming from the checkpoint at step %d of %d", step, total_steps)
+        return LossLog.load(self._loss_path(step), step)
+
+    def _mismatch(self, total_steps: int) -> str | None:
+        """Why the existing folder cannot be resumed, or None when it can."""
+        saved = self.folder / "fingerprint.json"
+        if not saved.exists():
+            return "no checkpoint yet"
+        try:
+            previous = json.loads(saved.read_text())
+        except ValueError:
+            return "unreadable fingerprint"
+        if previous != self.fingerprint:
+            changed = ", ".join(_changed(previous, self.fingerprint))
+            return f"the checkpoint was made with another {changed}"
+        latest = tf.train.latest_checkpoint(self.folder / "tf")
+        if latest is not None and int(latest.rsplit("-", 1)[-1]) > total_steps:
+            return f"the checkpoint is past the {total_steps} steps asked for"
+        return None
+
+    def _loss_path(self, step: int) -> Path:
+        return self.folder / f"losses-{step:07d}.npy"
+
+    def save(self, loss_log: LossLog) -> None:
+        """Loss history first, then the TF checkpoint (whose index file is written last)."""
+        step = int(self.trainer.step.numpy())
+        loss_log.save(self._loss_path(step))
+        self.manager.save(checkpoint_number=step)
+        kept = {self._loss_path(int(p.rsplit("-", 1)[-1])) for p in self.manager.checkpoints}
+        for path in self.folder.glob("losses-*.npy"):
+            if path not in kept:
+                path.unlink()
+
+    def save_frame(self, step: int, grid: np.ndarray) -> None:
+        image_io.save_png(grid, self.frames / f"step_{step:07d}.png")
+
+    def frame_paths(self) -> list[Path]:
+        return sorted(self.frames.glob("step_*.png"))
+
+
+def _changed(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Names of the fingerprint entries that differ (`train.<key>` for settings)."""
+    old_settings, new_settings = previous.get("settings", {}), current["settings"]
+    changed = [
+        f"train.{key}"
+        for key in sorted({*old_settings, *new_settings})
+        if old_settings.get(key) != new_settings.get(key)
+    ]
+    return changed + [k for k in current if k != "settings" and previous.get(k) != current[k]]
+
+
+def run_loop(trainer, images, config, steps_per_epoch, total_steps, store, loss_log, fixed_noise):
+    step = int(trainer.step.numpy())
+    if step == 0:
+        store.save_frame(0, image_io.make_grid(trainer.draw(fixed_noise), config.grid_size))
+    if step >= total_steps:
+        return
+    bar = tqdm(total=total_steps, initial=step, unit="step", disable=None, dynamic_ncols=True)
+    loop_start = segment_start = time.perf_counter()
+    first_step = step
+    try:
+        while step < total_steps:
+            epoch, done_in_epoch = divmod(step, steps_per_epoch)
+            for batch in epoch_batches(images, config, epoch, skip=done_in_epoch):
+                d_loss, g_loss = (float(v) for v in trainer.train_step(batch))
+                step += 1
+                trainer.step.assign(step)
+                if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+                    kept = store.manager.latest_checkpoint
+                    raise TrainingError(
+                        f"non-finite loss at step {step} (epoch {epoch + 1}): d_loss={d_loss}, "
+                        f"g_loss={g_loss}; training stopped, the last good checkpoint "
+                        f"({kept or 'none yet'}) is kept"
+                    )
+                loss_log.rows.append((step, epoch + 1, d_loss, g_loss))
+                bar.update(1)
+                steps_per_second = (step - first_step) / (time.perf_counter() - loop_start)
+                status = (
+                    f"epoch {epoch + 1}/{config.epochs} d {d_loss:.3f} g {g_loss:.3f} "
+                    f"{steps_per_second * config.batch_size:.0f} img/s"
+                )
+                if step % 10 == 0 or step == total_steps:
+                    bar.set_postfix_str(status, refresh=False)
+                if step % config.sample_every == 0 or step == total_steps:
+                    grid = image_io.make_grid(trainer.draw(fixed_noise), config.grid_size)
+                    store.save_frame(step, grid)
+                if step % config.checkpoint_every == 0 or step == total_steps:
+                    trainer.train_seconds.assign_add(time.perf_counter() - segment_start)
+                    segment_start = time.perf_counter()
+                    store.save(loss_log)
+                    if bar.disable:  # no terminal: say how far it got at each checkpoint
+                        left = (total_steps - step) / max(steps_per_second, 1e-9)
+                        log.info(
+                            "checkpoint at step %d/%d: %s, %d min %02d s left",
+                            step,
+                            total_steps,
+                            status,
+                            *divmod(round(left), 60),
+                        )
+    finally:
+        bar.close()
+
+
+def epoch_batches(images: np.ndarray, config: TrainConfig, epoch: int, *, skip: int = 0):
+    """One epoch's uint8 batches in the order fixed by (seed, epoch), minus the first `skip`."""
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(images))
+    usable = (len(images) // config.batch_size) * config.batch_size
+    order = order[skip * config.batch_size : usable]
+    dataset = tf.data.Dataset.from_tensor_slices(images[order]).batch(
+        config.batch_size, drop_remainder=True
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def summarize(trainer, config, placement, loss_log, steps_per_epoch) -> dict[str, Any]:
+    steps = int(trainer.step.numpy())
+    seconds = float(trainer.train_seconds.numpy())
+    last_epoch = [row for row in loss_log.rows if row[0] > steps - steps_per_epoch]
+    return {
+        "steps": steps,
+        "epochs": config.epochs,
+        "final_d_loss": loss_log.rows[-1][2],
+        "final_g_loss": loss_log.rows[-1][3],
+        "last_epoch_mean_d_loss": float(np.mean([row[2] for row in last_epoch])),
+        "last_epoch_mean_g_loss": float(np.mean([row[3] for row in last_epoch])),
+        "train_seconds": round(seconds, 2),
+        "seconds_per_epoch": round(seconds / max(steps / steps_per_epoch, 1e-9), 2),
+        "images_per_second": round(steps * config.batch_size / max(seconds, 1e-9), 1),
+        "device": placement.device,
+        "precision": placement.precision,
+    }
+
+
+def write_outputs(trainer, store, paths, loss_log, data_sha256, metrics, fixed_noise):
+    """Everything later stages and `dvc plots`/`dvc metrics` read, each file written atomically."""
+    config = trainer.config
+    paths.models.mkdir(parents=True, exist_ok=True)
+    paths.plots.mkdir(parents=True, exist_ok=True)
+    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
+
+    generator_path = paths.models / "generator.keras"
+    temporary = paths.models / ".generator.tmp.keras"
+    trainer.float32_generator().save(temporary)
+    temporary.replace(generator_path)
+    write_json_atomically(
+        paths.models / "generator.json",
+        {
+            "noise_dim": config.noise_dim,
+            "noise": {"distribution": "uniform", "low": -1.0, "high": 1.0},
+            "output": {"shape": ["N", 28, 28, 1], "range": [-1.0, 1.0], "layout": "NHWC"},
+            "dataset": dataset_name(data_sha256),
+            "train_images_sha256": data_sha256,
+            "train_params": config.as_dict(),
+            "precision": trainer.placement.precision,
+            "steps": metrics["steps"],
+            "code_revision": code_revision(),
+        },
+    )
+
+    progress = paths.plots / "progress"
+    if progress.exists():
+        shutil.rmtree(progress)
+    progress.mkdir()
+    frames = []
+    for frame in store.frame_paths():
+        shutil.copyfile(frame, progress / frame.name)
+        frames.append(image_io.load_png(frame))
+    image_io.save_gif(frames, paths.plots / "progress.gif", scale=1)
+    final = image_io.make_grid(trainer.draw(fixed_noise), config.grid_size)
+    image_io.save_png(final, paths.plots / "final_grid.png", scale=4)
+    write_text_atomically(paths.plots / "losses.tsv", loss_log.tsv())
+    write_json_atomically(paths.metrics, metrics)
+    log.info("wrote %s, %s and %s", generator_path, paths.plots, paths.metrics)

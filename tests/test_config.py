@@ -1,0 +1,71 @@
+"""`params.yaml` validation: every bad value is one message naming the key."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import TrainConfig, load_train_config
+from pipeline.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_repository_params_are_valid_and_follow_the_design():
+    config = load_train_config(REPO / "params.yaml")
+    assert config.epochs >= 3
+    assert (config.batch_size, config.noise_dim, config.learning_rate, config.beta1) == (
+        128,
+        96,
+        1e-3,
+        0.5,
+    )
+
+
+def test_exponent_notation_is_a_number(tmp_path):
+    # PyYAML reads 1e-4 (no dot) as a string; `dvc exp run -S train.learning_rate=1e-4` writes it.
+    assert (
+        load_train_config(write(tmp_path, "train:\n  learning_rate: 1e-4\n")).learning_rate == 1e-4
+    )
+
+
+def test_missing_keys_take_defaults(tmp_path):
+    assert load_train_config(write(tmp_path, "train:\n  epochs: 5\n")) == TrainConfig(epochs=5)
+    assert load_train_config(write(tmp_path, "")) == TrainConfig()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("train:\n  loss: wgan\n", "train.loss: expected one of gan, lsgan, got 'wgan'"),
+        ("train:\n  batch_size: 0\n", "train.batch_size: expected a positive integer, got 0"),
+        ("train:\n  epochs: -1\n", "train.epochs: expected a positive integer, got -1"),
+        ("train:\n  epochs: 2.5\n", "train.epochs: expected a positive integer, got 2.5"),
+        ("train:\n  epochs: true\n", "train.epochs: expected a positive integer, got True"),
+        ("train:\n  learning_rate: fast\n", "train.learning_rate: expected a positive number"),
+        ("train:\n  learning_rate: .nan\n", "train.learning_rate: expected a positive number"),
+        ("train:\n  beta1: 1.0\n", "train.beta1: expected a number in [0, 1), got 1.0"),
+        ("train:\n  seed: -3\n", "train.seed: expected an integer >= 0, got -3"),
+        ("train:\n  epoch: 3\n", "train.epoch: unknown key (known: seed, epochs, batch_size"),
+        ("train: 3\n", "train: expected a mapping, got int"),
+        ("- a\n- b\n", "expected a mapping of sections, got list"),
+        ("train: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_train_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read \(No such file or directory\)"):
+        load_train_config(tmp_path / "nope.yaml")

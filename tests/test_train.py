@@ -1,0 +1,219 @@
+"""The train stage end to end on tiny synthetic data: outputs, determinism, resume, guards."""
+
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.config import load_train_config
+from pipeline.train import Placement, Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+# 64 images in batches of 32: two steps an epoch; a checkpoint only at the end unless asked.
+TINY_TRAIN = {"batch_size": 32, "sample_every": 1, "checkpoint_every": 1000, "grid_size": 2}
+
+
+def stage(name: str) -> dict:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][name]
+
+
+def stage_args(name: str) -> list[str]:
+    """The stage's command from dvc.yaml, with the default dataset, without the `dcgan`."""
+    command = stage(name)["cmd"].replace("${download.dataset}", "mnist")
+    words = shlex.split(command)
+    assert words[:2] == ["dcgan", name]
+    return words[1:]
+
+
+def declared_paths(name: str) -> list[str]:
+    entries = [*stage(name).get("outs", []), *stage(name).get("metrics", [])]
+    entries += stage(name).get("plots", [])
+    return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
+
+
+@pytest.fixture
+def workdir(tmp_path, tiny_dataset, monkeypatch):
+    """A folder laid out like the repository, with the tiny dataset as data/mnist."""
+    tiny_dataset.write_folder(tmp_path / "data" / "mnist")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def set_params(folder: Path, **train) -> None:
+    (folder / "params.yaml").write_text(yaml.safe_dump({"train": {**TINY_TRAIN, **train}}))
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def train_ok(*extra: str):
+    result = run(*stage_args("train"), *extra)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def generator_weights(folder: Path) -> list[np.ndarray]:
+    return keras.saving.load_model(folder / "models" / "generator.keras").get_weights()
+
+
+def test_two_steps_write_every_output_dvc_yaml_declares(workdir):
+    set_params(workdir, epochs=1)
+    metrics = train_ok()
+    assert metrics["steps"] == 2
+    assert metrics["device"] == "CPU:0"
+    for path in declared_paths("train"):
+        assert (workdir / path).exists(), path
+    losses = (workdir / "plots/train/losses.tsv").read_text().splitlines()
+    assert losses[0] == "step\tepoch\td_loss\tg_loss"
+    assert [line.split("\t")[0] for line in losses[1:]] == ["1", "2"]
+    assert sorted(p.name for p in (workdir / "plots/train/progress").iterdir()) == [
+        "step_0000000.png",
+        "step_0000001.png",
+        "step_0000002.png",
+    ]
+    saved = json.loads((workdir / "metrics/train.json").read_text())
+    assert saved == metrics
+    described = json.loads((workdir / "models/generator.json").read_text())
+    assert described["noise_dim"] == 96
+    assert described["noise"] == {"distribution": "uniform", "low": -1.0, "high": 1.0}
+    assert described["dataset"] == "custom"
+    assert described["train_params"]["batch_size"] == 32
+    model = keras.saving.load_model(workdir / "models/generator.keras")
+    assert model.output.shape == (None, 28, 28, 1)
+    assert model.layers[1].dtype_policy.name == "float32"
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(workdir, tiny_dataset, tmp_path_factory):
+    set_params(workdir, epochs=3)
+    train_ok()
+    straight = (workdir / "plots/train/losses.tsv").read_text()
+    straight_weights = generator_weights(workdir)
+
+    other = tmp_path_factory.mktemp("resumed")
+    tiny_dataset.write_folder(other / "data" / "mnist")
+    os.chdir(other)
+    set_params(other, epochs=1)
+    assert train_ok()["steps"] == 2
+    set_params(other, epochs=3)  # more epochs: continues from the checkpoint at step 2
+    assert train_ok()["steps"] == 6
+    assert (other / "plots/train/losses.tsv").read_text() == straight
+    for resumed, reference in zip(generator_weights(other), straight_weights, strict=True):
+        np.testing.assert_array_equal(resumed, reference)
+
+
+def test_a_finished_run_is_not_retrained(workdir):
+    set_params(workdir, epochs=1)
+    train_ok()
+    checkpoint_index = workdir / "checkpoints/train/tf/checkpoint"
+    stamp = checkpoint_index.stat().st_mtime_ns
+    assert train_ok()["steps"] == 2
+    assert checkpoint_index.stat().st_mtime_ns == stamp
+
+
+def test_other_settings_start_over(workdir, caplog):
+    set_params(workdir, epochs=1)
+    train_ok()
+    set_params(workdir, epochs=1, loss="lsgan")
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        assert train_ok()["steps"] == 2
+    assert "starting over (the checkpoint was made with another train.loss)" in caplog.text
+
+
+def test_fresh_starts_over(workdir, caplog):
+    set_params(workdir, epochs=1)
+    train_ok()
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        train_ok("--fresh")
+    assert "starting over (--fresh)" in caplog.text
+
+
+def test_divergence_from_the_first_step_stops_at_once(workdir):
+    set_params(workdir, epochs=40, learning_rate=1e38)
+    result = run(*stage_args("train"))
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: non-finite loss at step 1 (epoch 1): d_loss=")
+    assert result.output.endswith("training stopped, the last good checkpoint (none yet) is kept\n")
+    assert not (workdir / "metrics/train.json").exists()
+
+
+def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(workdir):
+    set_params(workdir, epochs=1)
+    train_ok()
+    # Blow up the discriminator's last layer inside the saved checkpoint, as a diverged run would.
+    trainer = Trainer(load_train_config(workdir / "params.yaml"), Placement("CPU:0", "float32"))
+    prefix = tf.train.latest_checkpoint(workdir / "checkpoints/train/tf")
+    trainer.checkpoint.restore(prefix).assert_consumed()
+    kernel = trainer.discriminator.get_layer("logits").kernel
+    kernel.assign(tf.fill(kernel.shape, np.finfo(np.float32).max))
+    trainer.checkpoint.write(prefix)
+    saved = {p.name: p.read_bytes() for p in (workdir / "checkpoints/train/tf").iterdir()}
+
+    set_params(workdir, epochs=2)
+    result = run(*stage_args("train"))
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: non-finite loss at step 3 (epoch 2): d_loss=")
+    assert result.output.endswith(
+        "the last good checkpoint (checkpoints/train/tf/ckpt-2) is kept\n"
+    )
+    assert {p.name: p.read_bytes() for p in (workdir / "checkpoints/train/tf").iterdir()} == saved
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"loss": "wgan"}, "train.loss: expected one of gan, lsgan, got 'wgan'"),
+        ({"batch_size": 0}, "train.batch_size: expected a positive integer, got 0"),
+        ({"epochs": 0}, "train.epochs: expected a positive integer, got 0"),
+    ],
+)
+def test_bad_params_are_one_line_naming_the_key(workdir, params, message):
+    set_params(workdir, **params)
+    result = run(*stage_args("train"))
+    assert result.exit_code == 1
+    assert result.output == f"Error: params.yaml: {message}\n"
+
+
+def test_a_missing_data_folder_is_a_bad_parameter(workdir):
+    set_params(workdir)
+    result = run("train", "--data", "data/nothing")
+    assert result.exit_code == 2
+    assert (
+        "Invalid value for '--data': no such folder: data/nothing (run `dcgan download` first)"
+        in (result.output)
+    )
+
+
+def test_kill_9_then_rerun_resumes_and_ends_at_the_same_step(workdir, caplog):
+    set_params(workdir, epochs=10, checkpoint_every=4, sample_every=100)  # 20 steps
+    command = [sys.executable, "-m", "pipeline", *stage_args("train")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    index = workdir / "checkpoints/train/tf/checkpoint"
+    deadline = time.monotonic() + 120
+    while not index.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "training ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (workdir / "metrics/train.json").exists()
+
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        metrics = train_ok()
+    assert "resuming from the checkpoint at step " in caplog.text
+    assert metrics["steps"] == 20
+    resumed = (workdir / "plots/train/losses.tsv").read_text()
+    train_ok("--fresh")
+    assert (workdir / "plots/train/losses.tsv").read_text() == resumed
