@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # DVC's usage analytics would try the network on every call.
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run test test-offline lint clean
+.PHONY: setup run test test-offline sample lint clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,14 @@ test: setup
 
 test-offline: setup
 	pytest -m 'not network'
+
+# Digits from the exported generator (after `make run`): `make sample N=16 SEED=3 OUT=x.png`.
+MODEL ?= models/generator.onnx
+N ?= 64
+SEED ?= 0
+OUT ?= samples.png
+sample: setup
+	dcgan sample --model $(MODEL) -n $(N) --seed $(SEED) --out $(OUT)
 
 lint: setup
 	ruff check .

@@ -178,3 +178,158 @@ def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ start-up chatter (oneDNN and CUDA notices) unless asked for."""
     if not logging.getLogger("pipeline").isEnabledFor(logging.DEBUG):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@main.command()
+@click.option(
+    "--params",
+    "params_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="params.yaml",
+    show_default=True,
+    help="Parameters file; its `export` section is used.",
+)
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="models/generator.keras",
+    show_default=True,
+    help="The trained Keras generator (its generator.json must sit beside it).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="models/generator.onnx",
+    show_default=True,
+    help="Where the ONNX generator goes.",
+)
+@click.option(
+    "--metrics",
+    "metrics_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="metrics/export.json",
+    show_default=True,
+    help="Export metrics (JSON), e.g. the largest difference from TensorFlow.",
+)
+def export(params_path: Path, model: Path, out: Path, metrics_path: Path) -> None:
+    """Convert the generator to ONNX; write it only if it matches TensorFlow."""
+    from pipeline.config import load_export_config
+
+    config = load_export_config(params_path)
+    if not model.is_file():
+        raise click.BadParameter(
+            f"no such file: {model} (run `dcgan train` first)", param_hint="'--model'"
+        )
+    quiet_tensorflow()
+    from pipeline.export import export as run_export
+    from pipeline.files import write_json_atomically
+
+    metrics = run_export(model, model.with_suffix(".json"), out, config)
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(metrics_path, metrics)
+    click.echo(json.dumps(metrics, indent=2))
+
+
+def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A .png or .npy path in an existing folder: nothing is created on the user's behalf."""
+    if not value.parent.is_dir():
+        raise click.BadParameter(f"the folder {value.parent} does not exist")
+    if value.suffix.lower() not in (".png", ".npy"):
+        raise click.BadParameter(f"{value.name}: the file must end in .png (a grid) or .npy")
+    return value
+
+
+@main.command()
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="models/generator.onnx",
+    show_default=True,
+    help="The exported ONNX generator.",
+)
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="How many images.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="samples.png",
+    show_default=True,
+    callback=sample_output_path,
+    help="A .png grid, or a .npy of uint8 images (N, 28, 28).",
+)
+def sample(model: Path, count: int, seed: int, out: Path) -> None:
+    """Draw digits from the ONNX generator (onnxruntime only, no TensorFlow).
+
+    The same model, count and seed give the same bytes.
+    """
+    from pipeline.sampler import Sampler
+
+    sampler = Sampler(model)
+    if out.suffix.lower() == ".npy":
+        sampler.save_npy(out, count, seed=seed)
+    else:
+        sampler.save_grid(out, count, seed=seed)
+    click.echo(str(out))
+
+
+@main.command()
+@click.option(
+    "--params",
+    "params_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="params.yaml",
+    show_default=True,
+    help="Parameters file; its `benchmark` section is used.",
+)
+@click.option(
+    "--onnx",
+    "onnx_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="models/generator.onnx",
+    show_default=True,
+)
+@click.option(
+    "--keras",
+    "keras_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="models/generator.keras",
+    show_default=True,
+)
+@click.option(
+    "--metrics",
+    "metrics_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="metrics/benchmark.json",
+    show_default=True,
+)
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="plots/benchmark",
+    show_default=True,
+)
+def benchmark(
+    params_path: Path, onnx_path: Path, keras_path: Path, metrics_path: Path, plots: Path
+) -> None:
+    """Sampling speed: onnxruntime against TensorFlow, side by side in one run."""
+    from pipeline.config import load_benchmark_config
+
+    config = load_benchmark_config(params_path)
+    for option, path in (("'--onnx'", onnx_path), ("'--keras'", keras_path)):
+        if not path.is_file():
+            raise click.BadParameter(f"no such file: {path}", param_hint=option)
+    quiet_tensorflow()
+    from pipeline.benchmark import format_table, run_benchmark, write_results
+
+    metrics = run_benchmark(onnx_path, keras_path, config)
+    write_results(metrics, metrics_path, plots)
+    click.echo(format_table(metrics))

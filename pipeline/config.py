@@ -41,12 +41,6 @@ def _positive_int(key: str, value: Any) -> int:
     return value
 
 
-def _non_negative_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{key}: expected an integer >= 0, got {value!r}")
-    return value
-
-
 def _number(value: Any) -> float | None:
     """A YAML number, or a string spelling one: PyYAML (YAML 1.1) reads `1e-4` as a string."""
     if isinstance(value, bool):
@@ -84,8 +78,23 @@ def _choice(choices: tuple[str, ...]):
     return check
 
 
+def _at_least(minimum: int):
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value!r}")
+        return value
+
+    return check
+
+
+def _positive_ints(key: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{key}: expected a non-empty list of positive integers, got {value!r}")
+    return tuple(_positive_int(key, item) for item in value)
+
+
 TRAIN_CHECKS = {
-    "seed": _non_negative_int,
+    "seed": _at_least(0),
     "epochs": _positive_int,
     "batch_size": _positive_int,
     "noise_dim": _positive_int,
@@ -96,6 +105,43 @@ TRAIN_CHECKS = {
     "sample_every": _positive_int,
     "checkpoint_every": _positive_int,
     "grid_size": _positive_int,
+}
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """The `export` section: ONNX opset and the parity check against TensorFlow."""
+
+    opset: int = 17
+    check_samples: int = 256
+    tolerance: float = 1e-4
+
+
+EXPORT_CHECKS = {
+    "opset": _at_least(17),
+    "check_samples": _positive_int,
+    "tolerance": _positive_float,
+}
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """The `benchmark` section: which batch sizes, and how long to measure each."""
+
+    batch_sizes: tuple[int, ...] = (1, 16, 64, 256, 1024)
+    windows: int = 7
+    window_seconds: float = 0.25
+    latency_calls: int = 300
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+BENCHMARK_CHECKS = {
+    "batch_sizes": _positive_ints,
+    "windows": _positive_int,
+    "window_seconds": _positive_float,
+    "latency_calls": _positive_int,
 }
 
 
@@ -118,18 +164,28 @@ def read_params(path: Path) -> dict[str, Any]:
 
 def load_train_config(path: Path) -> TrainConfig:
     """The validated `train` section of `path`; a missing key takes its default."""
-    section = read_params(path).get("train", {})
+    return TrainConfig(**_load_section(path, "train", TRAIN_CHECKS))
+
+
+def load_export_config(path: Path) -> ExportConfig:
+    return ExportConfig(**_load_section(path, "export", EXPORT_CHECKS))
+
+
+def load_benchmark_config(path: Path) -> BenchmarkConfig:
+    return BenchmarkConfig(**_load_section(path, "benchmark", BENCHMARK_CHECKS))
+
+
+def _load_section(path: Path, name: str, checks: dict[str, Any]) -> dict[str, Any]:
+    section = read_params(path).get(name, {})
     if not isinstance(section, dict):
-        raise ConfigError(f"{path}: train: expected a mapping, got {type(section).__name__}")
-    unknown = sorted(set(section) - set(TRAIN_CHECKS), key=str)
+        raise ConfigError(f"{path}: {name}: expected a mapping, got {type(section).__name__}")
+    unknown = sorted(set(section) - set(checks), key=str)
     if unknown:
-        raise ConfigError(
-            f"{path}: train.{unknown[0]}: unknown key (known: {', '.join(TRAIN_CHECKS)})"
-        )
+        raise ConfigError(f"{path}: {name}.{unknown[0]}: unknown key (known: {', '.join(checks)})")
     values = {}
     for key, value in section.items():
         try:
-            values[key] = TRAIN_CHECKS[key](f"train.{key}", value)
+            values[key] = checks[key](f"{name}.{key}", value)
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}") from None
-    return TrainConfig(**values)
+    return values

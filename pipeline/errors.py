@@ -19,3 +19,11 @@ class ConfigError(PipelineError):
 
 class TrainingError(PipelineError):
     """Training cannot go on (a non-finite loss, an unusable checkpoint)."""
+
+
+class SamplerError(PipelineError):
+    """The model file or a sampling request is not usable."""
+
+
+class ExportError(PipelineError):
+    """The ONNX export failed its checks; nothing was written."""

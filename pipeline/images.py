@@ -1,4 +1,8 @@
-"""Image grids and GIFs from generator output (numpy and Pillow only, so the sampler can use it)."""
+"""Image grids and GIFs from generator output.
+
+numpy only at import time, so the light sampler can use it; Pillow is imported by the functions
+that read or write image files.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from pipeline.files import write_atomically
 
@@ -36,6 +39,8 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) 
 
 def save_png(grid: np.ndarray, path: Path, scale: int = 2) -> None:
     """Write a grey image atomically (temporary file + rename), enlarged `scale` times."""
+    from PIL import Image
+
     image = Image.fromarray(grid)
     if scale > 1:
         image = image.resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
@@ -43,12 +48,16 @@ def save_png(grid: np.ndarray, path: Path, scale: int = 2) -> None:
 
 
 def load_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
     with Image.open(path) as image:
         return np.asarray(image.convert("L"))
 
 
 def save_gif(frames: Sequence[np.ndarray], path: Path, scale: int = 2, ms_per_frame: int = 200):
     """Write an animated GIF of grey frames atomically; the last frame is held longer."""
+    from PIL import Image
+
     images = [
         Image.fromarray(frame).resize(
             (frame.shape[1] * scale, frame.shape[0] * scale), Image.NEAREST

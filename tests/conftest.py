@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
+import shlex
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -12,11 +14,71 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from pipeline.datasets import DatasetFile, DatasetSpec
 from pipeline.idx import encode_idx
 
 TINY_SPLITS = {"train": 64, "t10k": 16}
+REPO = Path(__file__).resolve().parents[1]
+# 64 images in batches of 32: two steps an epoch; a checkpoint only at the end unless asked.
+TINY_TRAIN = {"batch_size": 32, "sample_every": 1, "checkpoint_every": 1000, "grid_size": 2}
+
+
+def dvc_stage(name: str) -> dict:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][name]
+
+
+def stage_args(name: str) -> list[str]:
+    """The stage's command from dvc.yaml, with the default dataset, without the `dcgan`."""
+    words = shlex.split(dvc_stage(name)["cmd"].replace("${download.dataset}", "mnist"))
+    assert words[:2] == ["dcgan", name]
+    return words[1:]
+
+
+def declared_paths(name: str) -> list[str]:
+    """Every output, metric and plot file that dvc.yaml says the stage writes."""
+    stage = dvc_stage(name)
+    entries = [*stage.get("outs", []), *stage.get("metrics", []), *stage.get("plots", [])]
+    return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
+
+
+def invoke(*args: str):
+    from pipeline.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def invoke_ok(*args: str):
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def set_params(folder: Path, **sections) -> None:
+    """A params.yaml in `folder`: the tiny train section, updated by `train=...` and others."""
+    params = {"train": {**TINY_TRAIN, **sections.pop("train", {})}, **sections}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory, tiny_dataset) -> Path:
+    """A folder laid out like the repository after train (2 steps) and export, noise_dim 8."""
+    import os
+
+    folder = tmp_path_factory.mktemp("exported")
+    tiny_dataset.write_folder(folder / "data" / "mnist")
+    set_params(folder, train={"epochs": 1, "noise_dim": 8})
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        invoke_ok(*stage_args("train"))
+        metrics = json.loads(invoke_ok(*stage_args("export")).stdout)
+    finally:
+        os.chdir(previous)
+    assert metrics["max_abs_diff"] <= 1e-4
+    return folder
 
 
 @dataclass

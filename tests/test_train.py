@@ -3,7 +3,6 @@
 import json
 import logging
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -14,34 +13,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import yaml
-from click.testing import CliRunner
 
-from pipeline.cli import main
+from conftest import declared_paths, invoke, invoke_ok, set_params, stage_args
 from pipeline.config import load_train_config
 from pipeline.train import Placement, Trainer
-
-REPO = Path(__file__).resolve().parents[1]
-# 64 images in batches of 32: two steps an epoch; a checkpoint only at the end unless asked.
-TINY_TRAIN = {"batch_size": 32, "sample_every": 1, "checkpoint_every": 1000, "grid_size": 2}
-
-
-def stage(name: str) -> dict:
-    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][name]
-
-
-def stage_args(name: str) -> list[str]:
-    """The stage's command from dvc.yaml, with the default dataset, without the `dcgan`."""
-    command = stage(name)["cmd"].replace("${download.dataset}", "mnist")
-    words = shlex.split(command)
-    assert words[:2] == ["dcgan", name]
-    return words[1:]
-
-
-def declared_paths(name: str) -> list[str]:
-    entries = [*stage(name).get("outs", []), *stage(name).get("metrics", [])]
-    entries += stage(name).get("plots", [])
-    return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
 
 
 @pytest.fixture
@@ -52,18 +27,12 @@ def workdir(tmp_path, tiny_dataset, monkeypatch):
     return tmp_path
 
 
-def set_params(folder: Path, **train) -> None:
-    (folder / "params.yaml").write_text(yaml.safe_dump({"train": {**TINY_TRAIN, **train}}))
-
-
 def run(*args: str):
-    return CliRunner().invoke(main, list(args))
+    return invoke(*args)
 
 
 def train_ok(*extra: str):
-    result = run(*stage_args("train"), *extra)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return json.loads(invoke_ok(*stage_args("train"), *extra).stdout)
 
 
 def generator_weights(folder: Path) -> list[np.ndarray]:
@@ -71,7 +40,7 @@ def generator_weights(folder: Path) -> list[np.ndarray]:
 
 
 def test_two_steps_write_every_output_dvc_yaml_declares(workdir):
-    set_params(workdir, epochs=1)
+    set_params(workdir, train=dict(epochs=1))
     metrics = train_ok()
     assert metrics["steps"] == 2
     assert metrics["device"] == "CPU:0"
@@ -98,7 +67,7 @@ def test_two_steps_write_every_output_dvc_yaml_declares(workdir):
 
 
 def test_a_resumed_run_equals_an_uninterrupted_one(workdir, tiny_dataset, tmp_path_factory):
-    set_params(workdir, epochs=3)
+    set_params(workdir, train=dict(epochs=3))
     train_ok()
     straight = (workdir / "plots/train/losses.tsv").read_text()
     straight_weights = generator_weights(workdir)
@@ -106,9 +75,9 @@ def test_a_resumed_run_equals_an_uninterrupted_one(workdir, tiny_dataset, tmp_pa
     other = tmp_path_factory.mktemp("resumed")
     tiny_dataset.write_folder(other / "data" / "mnist")
     os.chdir(other)
-    set_params(other, epochs=1)
+    set_params(other, train=dict(epochs=1))
     assert train_ok()["steps"] == 2
-    set_params(other, epochs=3)  # more epochs: continues from the checkpoint at step 2
+    set_params(other, train=dict(epochs=3))  # more epochs: continues from the checkpoint at step 2
     assert train_ok()["steps"] == 6
     assert (other / "plots/train/losses.tsv").read_text() == straight
     for resumed, reference in zip(generator_weights(other), straight_weights, strict=True):
@@ -116,7 +85,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(workdir, tiny_dataset, tmp_pa
 
 
 def test_a_finished_run_is_not_retrained(workdir):
-    set_params(workdir, epochs=1)
+    set_params(workdir, train=dict(epochs=1))
     train_ok()
     checkpoint_index = workdir / "checkpoints/train/tf/checkpoint"
     stamp = checkpoint_index.stat().st_mtime_ns
@@ -125,16 +94,16 @@ def test_a_finished_run_is_not_retrained(workdir):
 
 
 def test_other_settings_start_over(workdir, caplog):
-    set_params(workdir, epochs=1)
+    set_params(workdir, train=dict(epochs=1))
     train_ok()
-    set_params(workdir, epochs=1, loss="lsgan")
+    set_params(workdir, train=dict(epochs=1, loss="lsgan"))
     with caplog.at_level(logging.INFO, logger="pipeline"):
         assert train_ok()["steps"] == 2
     assert "starting over (the checkpoint was made with another train.loss)" in caplog.text
 
 
 def test_fresh_starts_over(workdir, caplog):
-    set_params(workdir, epochs=1)
+    set_params(workdir, train=dict(epochs=1))
     train_ok()
     with caplog.at_level(logging.INFO, logger="pipeline"):
         train_ok("--fresh")
@@ -142,7 +111,7 @@ def test_fresh_starts_over(workdir, caplog):
 
 
 def test_divergence_from_the_first_step_stops_at_once(workdir):
-    set_params(workdir, epochs=40, learning_rate=1e38)
+    set_params(workdir, train=dict(epochs=40, learning_rate=1e38))
     result = run(*stage_args("train"))
     assert result.exit_code == 1
     assert result.output.startswith("Error: non-finite loss at step 1 (epoch 1): d_loss=")
@@ -151,7 +120,7 @@ def test_divergence_from_the_first_step_stops_at_once(workdir):
 
 
 def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(workdir):
-    set_params(workdir, epochs=1)
+    set_params(workdir, train=dict(epochs=1))
     train_ok()
     # Blow up the discriminator's last layer inside the saved checkpoint, as a diverged run would.
     trainer = Trainer(load_train_config(workdir / "params.yaml"), Placement("CPU:0", "float32"))
@@ -162,7 +131,7 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(wor
     trainer.checkpoint.write(prefix)
     saved = {p.name: p.read_bytes() for p in (workdir / "checkpoints/train/tf").iterdir()}
 
-    set_params(workdir, epochs=2)
+    set_params(workdir, train=dict(epochs=2))
     result = run(*stage_args("train"))
     assert result.exit_code == 1
     assert result.output.startswith("Error: non-finite loss at step 3 (epoch 2): d_loss=")
@@ -181,7 +150,7 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(wor
     ],
 )
 def test_bad_params_are_one_line_naming_the_key(workdir, params, message):
-    set_params(workdir, **params)
+    set_params(workdir, train=dict(**params))
     result = run(*stage_args("train"))
     assert result.exit_code == 1
     assert result.output == f"Error: params.yaml: {message}\n"
@@ -198,7 +167,7 @@ def test_a_missing_data_folder_is_a_bad_parameter(workdir):
 
 
 def test_kill_9_then_rerun_resumes_and_ends_at_the_same_step(workdir, caplog):
-    set_params(workdir, epochs=10, checkpoint_every=4, sample_every=100)  # 20 steps
+    set_params(workdir, train=dict(epochs=10, checkpoint_every=4, sample_every=100))  # 20 steps
     command = [sys.executable, "-m", "pipeline", *stage_args("train")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     index = workdir / "checkpoints/train/tf/checkpoint"

@@ -1,0 +1,123 @@
+"""The `export` stage: the trained Keras generator as `generator.onnx`, checked before it lands.
+
+The ONNX file is the contract embedding apps rely on: one input `z` float32 `(N, noise_dim)` with
+a dynamic batch, one output `images` float32 `(N, 28, 28, 1)` in [-1, 1], and metadata that says
+how to draw the noise and read the images without any of our code. Before the file is renamed
+into place it passes `onnx.checker` and matches TensorFlow on the same noise within `tolerance`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import ExportConfig
+from pipeline.errors import ExportError
+from pipeline.files import write_atomically
+from pipeline.revision import code_revision
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "z"
+OUTPUT_NAME = "images"
+
+
+def load_description(path: Path) -> dict[str, Any]:
+    """The training stage's `generator.json` (noise, dataset, params, revision)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ExportError(f"{path}: cannot read the generator description ({error})") from error
+
+
+def onnx_metadata(description: dict[str, Any], opset: int) -> dict[str, str]:
+    """Everything a caller in any language needs, as ONNX `metadata_props` (strings)."""
+    noise = description["noise"]
+    return {
+        "model": "dcgan-generator",
+        "noise_dim": str(description["noise_dim"]),
+        "noise_distribution": noise["distribution"],
+        "noise_low": str(noise["low"]),
+        "noise_high": str(noise["high"]),
+        "input": f"{INPUT_NAME}: float32 (N, {description['noise_dim']}), N dynamic",
+        "output": f"{OUTPUT_NAME}: float32 (N, 28, 28, 1), NHWC, one grey channel",
+        "output_range": "[-1, 1]; to uint8 pixels: round((x + 1) * 127.5)",
+        "dataset": description["dataset"],
+        "train_images_sha256": description["train_images_sha256"],
+        "train_params": json.dumps(description["train_params"], sort_keys=True),
+        "train_steps": str(description["steps"]),
+        "train_code_revision": description["code_revision"],
+        "export_code_revision": code_revision(),
+        "opset": str(opset),
+    }
+
+
+def convert(keras_path: Path, noise_dim: int, opset: int):
+    """The ONNX `ModelProto` of the generator in inference mode, batch dimension dynamic."""
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    generator = keras.saving.load_model(keras_path)
+    signature = (tf.TensorSpec((None, noise_dim), tf.float32, name=INPUT_NAME),)
+
+    @tf.function(input_signature=signature)
+    def generate(z):
+        return {OUTPUT_NAME: generator(z, training=False)}
+
+    proto, _ = tf2onnx.convert.from_function(generate, input_signature=signature, opset=opset)
+    return generator, proto
+
+
+def export(
+    keras_path: Path, description_path: Path, out_path: Path, config: ExportConfig
+) -> dict[str, Any]:
+    """Convert, check, then write `out_path` atomically; returns the export metrics."""
+    import onnx
+    import onnxruntime as ort
+
+    description = load_description(description_path)
+    noise_dim = int(description["noise_dim"])
+    generator, proto = convert(keras_path, noise_dim, config.opset)
+    for key, value in onnx_metadata(description, config.opset).items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.doc_string = "DCGAN generator trained on MNIST-style digits; see metadata_props."
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as error:
+        raise ExportError(f"the converted model fails onnx.checker: {error}") from error
+
+    data = proto.SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    names = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
+    if names != ([INPUT_NAME], [OUTPUT_NAME]):
+        raise ExportError(f"the converted model has inputs/outputs {names}, not (z, images)")
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(-1.0, 1.0, (config.check_samples, noise_dim)).astype(np.float32)
+    expected = generator(noise, training=False).numpy()
+    actual = session.run([OUTPUT_NAME], {INPUT_NAME: noise})[0]
+    if actual.shape != expected.shape:
+        raise ExportError(f"onnxruntime gives shape {actual.shape}, TensorFlow {expected.shape}")
+    max_abs_diff = float(np.max(np.abs(actual - expected)))
+    if not max_abs_diff <= config.tolerance:
+        raise ExportError(
+            f"onnxruntime and TensorFlow differ by up to {max_abs_diff:.3g} on "
+            f"{config.check_samples} samples (tolerance {config.tolerance:g}); "
+            f"{out_path} was not written"
+        )
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(out_path, lambda handle: handle.write(data))
+    log.info("wrote %s: max |onnx - tf| = %.3g on %d samples", out_path, max_abs_diff, len(noise))
+    return {
+        "max_abs_diff": max_abs_diff,
+        "check_samples": config.check_samples,
+        "tolerance": config.tolerance,
+        "opset": config.opset,
+        "onnx_bytes": len(data),
+        "onnx_nodes": len(proto.graph.node),
+        "onnxruntime_version": ort.__version__,
+    }

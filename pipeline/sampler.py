@@ -1,0 +1,173 @@
+"""Draw digits from the exported ONNX generator with onnxruntime and numpy alone.
+
+This is the module apps embed: it imports neither TensorFlow nor click, and reads everything it
+needs (noise size and distribution) from the model file itself:
+
+    from pipeline.sampler import Sampler
+    images = Sampler("models/generator.onnx").sample(16, seed=0)  # uint8 (16, 28, 28)
+
+Memory stays bounded whatever `n` is: noise and images are made one batch at a time, and `.npy`
+files are written batch by batch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from pipeline.errors import SamplerError
+from pipeline.images import make_grid, save_png, to_uint8
+
+IMAGE_SIZE = 28
+DEFAULT_BATCH_SIZE = 256
+MAX_GRID_IMAGES = 4096
+NOISE_DISTRIBUTIONS = ("uniform", "normal")
+
+
+class Sampler:
+    """An onnxruntime session on a generator: noise `z` `(N, noise_dim)` -> images `(N, 28, 28, 1)`
+    in [-1, 1]."""
+
+    def __init__(self, model_path: str | os.PathLike, *, threads: int = 0):
+        path = Path(model_path)
+        if not path.is_file():
+            raise SamplerError(f"{path}: no such model file")
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise SamplerError(f"{path}: cannot read ({error.strerror or error})") from error
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3  # errors only: no warnings on stderr for callers
+        try:
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own, unexported exception types
+            reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(error).strip())
+            reason = reason.splitlines()[0][:200] if reason else type(error).__name__
+            raise SamplerError(f"{path}: not a usable ONNX model ({reason})") from error
+        self.path = path
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.input_name, self.noise_dim = self._check_input()
+        self.output_name = self._check_output()
+        self.distribution, self.low, self.high = self._noise_spec()
+
+    def _check_input(self) -> tuple[str, int]:
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            names = ", ".join(i.name for i in inputs)
+            raise SamplerError(f"{self.path}: not a generator: expected one input, got {names}")
+        noise = inputs[0]
+        if noise.type != "tensor(float)" or len(noise.shape) != 2:
+            raise SamplerError(
+                f"{self.path}: not a generator: input {noise.name!r} should be float32 "
+                f"(N, noise_dim), got {noise.type} of shape {_shape_text(noise.shape)}"
+            )
+        declared = self.metadata.get("noise_dim")
+        dim = noise.shape[1]
+        if isinstance(dim, int):
+            return noise.name, dim
+        if declared and declared.isdigit():
+            return noise.name, int(declared)
+        raise SamplerError(f"{self.path}: the noise dimension is neither fixed nor in the metadata")
+
+    def _check_output(self) -> str:
+        outputs = self.session.get_outputs()
+        image = outputs[0]
+        known = image.shape[1:]
+        if len(image.shape) != 4 or any(
+            isinstance(size, int) and size != expected
+            for size, expected in zip(known, (IMAGE_SIZE, IMAGE_SIZE, 1), strict=True)
+        ):
+            raise SamplerError(
+                f"{self.path}: not a generator: output {image.name!r} should be (N, 28, 28, 1), "
+                f"got {_shape_text(image.shape)}"
+            )
+        return image.name
+
+    def _noise_spec(self) -> tuple[str, float, float]:
+        distribution = self.metadata.get("noise_distribution", "uniform")
+        if distribution not in NOISE_DISTRIBUTIONS:
+            raise SamplerError(f"{self.path}: unknown noise distribution {distribution!r}")
+        try:
+            low = float(self.metadata.get("noise_low", -1.0))
+            high = float(self.metadata.get("noise_high", 1.0))
+        except ValueError as error:
+            raise SamplerError(f"{self.path}: unreadable noise range in the metadata") from error
+        return distribution, low, high
+
+    def noise(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """`count` noise vectors as the model was trained on (normal: mean 0, std 1)."""
+        if self.distribution == "normal":
+            return rng.standard_normal((count, self.noise_dim), dtype=np.float32)
+        return rng.uniform(self.low, self.high, (count, self.noise_dim)).astype(np.float32)
+
+    def generate(self, noise: np.ndarray) -> np.ndarray:
+        """Raw generator output for the given noise: float32 `(N, 28, 28, 1)` in [-1, 1]."""
+        return self.session.run([self.output_name], {self.input_name: noise})[0]
+
+    def batches(
+        self, n: int, *, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[np.ndarray]:
+        """uint8 images `(b, 28, 28)` in batches of at most `batch_size`, `n` in all.
+
+        The noise is one stream from `seed`, so the images do not depend on `batch_size`
+        beyond onnxruntime's float rounding, and the same arguments give the same bytes.
+        """
+        _check_count(n, seed, batch_size)
+        rng = np.random.default_rng(seed)
+        for start in range(0, n, batch_size):
+            count = min(batch_size, n - start)
+            yield to_uint8(self.generate(self.noise(rng, count)))[..., 0]
+
+    def sample(self, n: int, *, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """`n` uint8 images `(n, 28, 28)` in memory (use `batches` or `save_npy` for very many)."""
+        return np.concatenate(list(self.batches(n, seed=seed, batch_size=batch_size)))
+
+    def save_npy(
+        self, path: Path, n: int, *, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> None:
+        """Write `n` images `(n, 28, 28)` uint8 to a `.npy`, a batch at a time, atomically."""
+        path = Path(path)
+        _check_count(n, seed, batch_size)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            array = np.lib.format.open_memmap(
+                temporary, mode="w+", dtype=np.uint8, shape=(n, IMAGE_SIZE, IMAGE_SIZE)
+            )
+            start = 0
+            for batch in self.batches(n, seed=seed, batch_size=batch_size):
+                array[start : start + len(batch)] = batch
+                start += len(batch)
+            array.flush()
+            del array
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    def save_grid(self, path: Path, n: int, *, seed: int = 0, columns: int | None = None) -> None:
+        """Write `n` images as one PNG grid."""
+        if n > MAX_GRID_IMAGES:
+            raise SamplerError(
+                f"{n} images are too many for one PNG grid (at most {MAX_GRID_IMAGES}); "
+                "write a .npy instead"
+            )
+        save_png(make_grid(self.sample(n, seed=seed), columns), Path(path))
+
+
+def _check_count(n: int, seed: int, batch_size: int) -> None:
+    if n <= 0:
+        raise SamplerError(f"the number of images must be positive, got {n}")
+    if seed < 0:
+        raise SamplerError(f"the seed must be >= 0, got {seed}")
+    if batch_size <= 0:
+        raise SamplerError(f"the batch size must be positive, got {batch_size}")
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(str(size) for size in shape) + ")"

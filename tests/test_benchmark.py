@@ -1,0 +1,65 @@
+"""The benchmark stage on a tiny model: the files it writes and the arithmetic in them.
+
+No assertion about speed: this is a benchmark, measured on whatever machine runs it.
+"""
+
+import json
+
+import pytest
+
+from conftest import declared_paths, invoke, set_params, stage_args
+from pipeline.benchmark import generator_flops
+from pipeline.model import build_generator
+
+QUICK = {"batch_sizes": [1, 4], "windows": 2, "window_seconds": 0.01, "latency_calls": 10}
+
+
+def test_the_design_generator_costs_26_3_mflop_per_image():
+    assert generator_flops(build_generator(96)) / 1e6 == pytest.approx(26.3, abs=0.05)
+
+
+def test_writes_metrics_plot_and_table(exported_model, monkeypatch):
+    monkeypatch.chdir(exported_model)
+    set_params(exported_model, train={"epochs": 1, "noise_dim": 8}, benchmark=QUICK)
+    result = invoke(*stage_args("benchmark"))
+    assert result.exit_code == 0, result.output
+    for path in declared_paths("benchmark"):
+        assert (exported_model / path).is_file(), path
+
+    metrics = json.loads((exported_model / "metrics/benchmark.json").read_text())
+    for engine in ("onnxruntime", "tensorflow"):
+        measured = metrics[engine]
+        assert set(measured["samples_per_second"]) == {"1", "4"}
+        assert all(rate > 0 for rate in measured["samples_per_second"].values())
+        assert measured["latency_ms"]["p50"] <= measured["latency_ms"]["p99"]
+        assert measured["session_seconds"] > 0
+        assert measured["first_inference_seconds"] > 0
+        for size, rate in measured["samples_per_second"].items():
+            expected = rate * metrics["mflop_per_image"] / 1e3
+            assert measured["gflops"][size] == pytest.approx(expected, rel=0.01, abs=0.01)
+    for size, ratio in metrics["onnxruntime_over_tensorflow"].items():
+        rates = [metrics[e]["samples_per_second"][size] for e in ("onnxruntime", "tensorflow")]
+        assert ratio == pytest.approx(rates[0] / rates[1], rel=1e-2)
+
+    table = (exported_model / "plots/benchmark/throughput.csv").read_text().splitlines()
+    assert table[0] == "batch_size,onnxruntime,tensorflow"
+    assert [row.split(",")[0] for row in table[1:]] == ["1", "4"]
+    assert result.stdout.splitlines()[0].split() == [
+        "batch",
+        "onnxruntime/s",
+        "tensorflow/s",
+        "ratio",
+        "ORT",
+        "GFLOP/s",
+        "TF",
+        "GFLOP/s",
+    ]
+    assert "batch-1 latency p50" in result.stdout
+
+
+def test_a_missing_onnx_model_is_a_bad_parameter(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    set_params(tmp_path)
+    result = invoke("benchmark", "--onnx", "nothing.onnx")
+    assert result.exit_code == 2
+    assert "Invalid value for '--onnx': no such file: nothing.onnx" in result.output

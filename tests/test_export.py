@@ -1,0 +1,80 @@
+"""The ONNX export: parity with TensorFlow, the I/O contract, metadata, and its failure mode."""
+
+import json
+
+import onnx
+import onnxruntime as ort
+import pytest
+
+from conftest import declared_paths, invoke, set_params
+from pipeline.config import ExportConfig
+from pipeline.errors import ExportError
+from pipeline.export import export
+
+
+def test_every_declared_output_is_written(exported_model):
+    for path in declared_paths("export"):
+        assert (exported_model / path).is_file(), path
+
+
+def test_parity_and_checker(exported_model):
+    metrics = json.loads((exported_model / "metrics/export.json").read_text())
+    assert 0 <= metrics["max_abs_diff"] <= 1e-4
+    assert metrics["check_samples"] == 256
+    assert metrics["opset"] >= 17
+    onnx.checker.check_model(str(exported_model / "models/generator.onnx"), full_check=True)
+
+
+def test_the_io_contract(exported_model):
+    session = ort.InferenceSession(str(exported_model / "models/generator.onnx"))
+    (noise,) = session.get_inputs()
+    (images,) = session.get_outputs()
+    assert (noise.name, noise.type) == ("z", "tensor(float)")
+    assert isinstance(noise.shape[0], str)  # the batch dimension is dynamic
+    assert noise.shape[1] == 8
+    assert (images.name, images.type) == ("images", "tensor(float)")
+    assert images.shape[1:] == [28, 28, 1]
+
+
+def test_metadata_says_what_a_caller_needs(exported_model):
+    model = onnx.load(str(exported_model / "models/generator.onnx"))
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    described = json.loads((exported_model / "models/generator.json").read_text())
+    assert metadata["noise_dim"] == "8"
+    assert (metadata["noise_distribution"], metadata["noise_low"], metadata["noise_high"]) == (
+        "uniform",
+        "-1.0",
+        "1.0",
+    )
+    assert "NHWC" in metadata["output"]
+    assert metadata["output_range"].startswith("[-1, 1]")
+    assert metadata["dataset"] == described["dataset"]
+    assert json.loads(metadata["train_params"]) == described["train_params"]
+    assert metadata["train_code_revision"] == described["code_revision"]
+    assert metadata["train_steps"] == "2"
+
+
+def test_a_failed_check_writes_nothing(exported_model, tmp_path):
+    out = tmp_path / "generator.onnx"
+    out.write_bytes(b"the previous, good model")
+    config = ExportConfig(tolerance=1e-30)
+    with pytest.raises(ExportError, match=r"onnxruntime and TensorFlow differ by up to .* on 256"):
+        export(
+            exported_model / "models/generator.keras",
+            exported_model / "models/generator.json",
+            out,
+            config,
+        )
+    assert out.read_bytes() == b"the previous, good model"
+    assert [p.name for p in tmp_path.iterdir()] == ["generator.onnx"]
+
+
+def test_a_missing_keras_model_is_a_bad_parameter(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    set_params(tmp_path)
+    result = invoke("export", "--model", "models/none.keras")
+    assert result.exit_code == 2
+    assert (
+        "Invalid value for '--model': no such file: models/none.keras (run `dcgan train` first)"
+        in result.output
+    )

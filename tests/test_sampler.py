@@ -1,0 +1,202 @@
+"""The light sampler and `dcgan sample`: no TensorFlow, determinism, batching, bad input."""
+
+import json
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import REPO, invoke
+from pipeline.errors import SamplerError
+from pipeline.sampler import Sampler
+
+
+@pytest.fixture(scope="module")
+def model_path(exported_model):
+    return exported_model / "models/generator.onnx"
+
+
+@pytest.fixture(scope="module")
+def sampler(model_path):
+    return Sampler(model_path)
+
+
+def test_importing_and_sampling_leaves_tensorflow_and_pillow_out(model_path):
+    script = f"""
+import json, sys
+from pipeline.sampler import Sampler
+after_import = sorted(m for m in ("tensorflow", "PIL", "click", "keras") if m in sys.modules)
+Sampler({str(model_path)!r}).sample(3)
+after_sample = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+print(json.dumps([after_import, after_sample]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == [[], []]
+
+
+def test_noise_size_and_distribution_come_from_the_model(sampler):
+    assert sampler.noise_dim == 8
+    assert (sampler.distribution, sampler.low, sampler.high) == ("uniform", -1.0, 1.0)
+
+
+def test_samples_are_uint8_digits_shaped(sampler):
+    images = sampler.sample(5, seed=1)
+    assert images.shape == (5, 28, 28)
+    assert images.dtype == np.uint8
+
+
+def test_same_seed_same_bytes_other_seed_other_images(sampler):
+    first = sampler.sample(20, seed=7)
+    assert sampler.sample(20, seed=7).tobytes() == first.tobytes()
+    assert not np.array_equal(sampler.sample(20, seed=8), first)
+
+
+def test_batches_are_bounded_and_add_up(sampler):
+    sizes = [len(batch) for batch in sampler.batches(600, seed=3, batch_size=256)]
+    assert sizes == [256, 256, 88]
+    together = sampler.sample(600, seed=3, batch_size=256)
+    np.testing.assert_array_equal(
+        np.concatenate(list(sampler.batches(600, seed=3, batch_size=256))), together
+    )
+
+
+def test_noise_does_not_depend_on_the_batch_size(sampler):
+    in_one = sampler.noise(np.random.default_rng(4), 100)
+    rng = np.random.default_rng(4)
+    in_parts = np.concatenate([sampler.noise(rng, 30), sampler.noise(rng, 70)])
+    np.testing.assert_array_equal(in_one, in_parts)
+
+
+def test_a_large_npy_is_written_without_holding_it_in_memory(sampler, tmp_path):
+    n = 3000  # 2.35 MB of images; a batch of 64 is 50 kB
+    tracemalloc.start()
+    sampler.save_npy(tmp_path / "many.npy", n, seed=0, batch_size=64)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000
+    saved = np.load(tmp_path / "many.npy", mmap_mode="r")
+    assert saved.shape == (n, 28, 28)
+    np.testing.assert_array_equal(saved[:10], sampler.sample(10, seed=0))
+    assert [p.name for p in tmp_path.iterdir()] == ["many.npy"]
+
+
+def write_model(path, inputs, outputs, nodes):
+    graph = helper.make_graph(nodes, "not-a-generator", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return path
+
+
+def test_wrong_input_rank_is_refused(tmp_path):
+    path = write_model(
+        tmp_path / "rank3.onnx",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 2])],
+        [helper.make_node("Identity", ["x"], ["y"])],
+    )
+    with pytest.raises(SamplerError) as caught:
+        Sampler(path)
+    assert str(caught.value) == (
+        f"{path}: not a generator: input 'x' should be float32 (N, noise_dim), "
+        "got tensor(float) of shape (N, 8, 2)"
+    )
+
+
+def test_wrong_output_shape_is_refused(tmp_path):
+    path = write_model(
+        tmp_path / "identity.onnx",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_node("Identity", ["z"], ["y"])],
+    )
+    with pytest.raises(SamplerError) as caught:
+        Sampler(path)
+    assert str(caught.value) == (
+        f"{path}: not a generator: output 'y' should be (N, 28, 28, 1), got (N, 8)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.sample(0), "the number of images must be positive, got 0"),
+        (lambda s: s.sample(3, seed=-1), "the seed must be >= 0, got -1"),
+        (lambda s: s.sample(3, batch_size=0), "the batch size must be positive, got 0"),
+        (lambda s: s.save_grid("x.png", 5000), "5000 images are too many for one PNG grid"),
+    ],
+)
+def test_bad_requests(sampler, call, message):
+    with pytest.raises(SamplerError, match=message):
+        call(sampler)
+
+
+class TestSampleCommand:
+    def test_writes_a_png_grid_deterministically(self, model_path, tmp_path):
+        for name in ("a.png", "b.png"):
+            result = invoke(
+                "sample", "--model", str(model_path), "-n", "16", "--out", str(tmp_path / name)
+            )
+            assert result.exit_code == 0, result.output
+            assert result.stdout == f"{tmp_path / name}\n"
+        assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+        assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def test_writes_a_npy(self, model_path, tmp_path, sampler):
+        out = tmp_path / "s.npy"
+        result = invoke(
+            "sample", "--model", str(model_path), "-n", "7", "--seed", "2", "--out", str(out)
+        )
+        assert result.exit_code == 0, result.output
+        np.testing.assert_array_equal(np.load(out), sampler.sample(7, seed=2))
+
+    @pytest.mark.parametrize(
+        ("args", "code", "message"),
+        [
+            (["-n", "0"], 2, "Invalid value for '-n' / '--count': 0 is not in the range x>=1."),
+            (["--seed", "-1"], 2, "Invalid value for '--seed': -1 is not in the range x>=0."),
+            (
+                ["--out", "{tmp}/no/such/dir/x.png"],
+                2,
+                "the folder {tmp}/no/such/dir does not exist",
+            ),
+            (["--out", "{tmp}/x.jpg"], 2, "x.jpg: the file must end in .png (a grid) or .npy"),
+            (["--model", "{tmp}/none.onnx"], 1, "Error: {tmp}/none.onnx: no such model file\n"),
+            (
+                ["--model", "{readme}"],
+                1,
+                "Error: {readme}: not a usable ONNX model (Failed to load model because protobuf "
+                "parsing failed.)\n",
+            ),
+        ],
+    )
+    def test_bad_input_is_one_line_and_writes_nothing(
+        self, model_path, tmp_path, args, code, message
+    ):
+        fill = {"tmp": tmp_path, "readme": REPO / "README.md"}
+        args = [arg.format(**fill) for arg in args]
+        defaults = ["--model", str(model_path), "--out", str(tmp_path / "out.png")]
+        result = invoke("sample", *defaults, *args)
+        assert result.exit_code == code
+        assert message.format(**fill) in result.output
+        assert "Traceback" not in result.output
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_make_sample_end_to_end(model_path, tmp_path):
+    out = tmp_path / "grid.png"
+    started = time.monotonic()
+    done = subprocess.run(
+        ["make", "-s", "-C", str(REPO), "sample", f"MODEL={model_path}", "N=9", f"OUT={out}"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert time.monotonic() - started < 60
