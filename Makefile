@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # DVC's usage analytics would try the network on every call.
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run test test-offline sample lint clean
+.PHONY: setup run test test-offline sample report lint clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ SEED ?= 0
 OUT ?= samples.png
 sample: setup
 	dcgan sample --model $(MODEL) -n $(N) --seed $(SEED) --out $(OUT)
+
+# The README's results section, from metrics/*.json and `dvc exp show` (after `make run`).
+report: setup
+	dcgan report --readme README.md
 
 lint: setup
 	ruff check .

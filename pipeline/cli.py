@@ -1,7 +1,8 @@
 """The `dcgan` command group: a thin adapter from the command line to the stage modules.
 
 Stage modules are imported inside their command so that `--help` (and the light `sample` command)
-never pay for TensorFlow. The project's own errors become one `Error: ...` line and exit code 1.
+never pay for TensorFlow. The project's own errors become one `Error: ...` line and exit code 1;
+a bad option value is click's usage error, exit code 2.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,6 +35,73 @@ class PipelineGroup(click.Group):
                 f"this command needs the module '{error.name}', which comes with the 'train' "
                 f"extra: {TRAIN_EXTRA_HINT}"
             ) from error
+
+
+def file_option(name: str, default: str, help: str | None = None, *, dest: str | None = None):
+    declarations = [name, dest] if dest else [name]
+    return click.option(
+        *declarations,
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+def folder_option(name: str, default: str, help: str | None = None):
+    return click.option(
+        name,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+def params_option(section: str):
+    return file_option(
+        "--params",
+        "params.yaml",
+        f"Parameters file; its `{section}` section is used.",
+        dest="params_path",
+    )
+
+
+def metrics_option(default: str):
+    return file_option(
+        "--metrics", default, "Metrics file (JSON) for `dvc metrics show`.", dest="metrics_path"
+    )
+
+
+DATA_OPTION = folder_option(
+    "--data", "data/mnist", "Folder with the verified IDX files (from `dcgan download`)."
+)
+
+
+def require_file(path: Path, option: str, hint: str = "") -> None:
+    if not path.is_file():
+        raise click.BadParameter(f"no such file: {path}{hint}", param_hint=f"'{option}'")
+
+
+def require_folder(path: Path, option: str, hint: str = "") -> None:
+    if not path.is_dir():
+        raise click.BadParameter(f"no such folder: {path}{hint}", param_hint=f"'{option}'")
+
+
+def report_metrics(metrics: dict[str, Any], path: Path | None = None) -> None:
+    """Write the metrics file (atomically) when given, and print the metrics as JSON."""
+    if path is not None:
+        from pipeline.files import write_json_atomically
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(path, metrics)
+    click.echo(json.dumps(metrics, indent=2))
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up chatter (oneDNN and CUDA notices) unless asked for."""
+    if not logging.getLogger("pipeline").isEnabledFor(logging.DEBUG):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,50 +169,16 @@ def download(dataset: str, out: Path | None, sources: tuple[str, ...], timeout: 
 
 
 @main.command()
-@click.option(
-    "--params",
-    "params_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="params.yaml",
-    show_default=True,
-    help="Parameters file; its `train` section is used.",
-)
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="data/mnist",
-    show_default=True,
-    help="Folder with the verified IDX files (from `dcgan download`).",
-)
-@click.option(
-    "--models",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="models",
-    show_default=True,
-    help="Where generator.keras and generator.json go.",
-)
-@click.option(
+@params_option("train")
+@DATA_OPTION
+@folder_option("--models", "models", "Where generator.keras and generator.json go.")
+@folder_option(
     "--checkpoints",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="checkpoints/train",
-    show_default=True,
-    help="Checkpoint folder, kept between runs so an interrupted run resumes.",
+    "checkpoints/train",
+    "Checkpoint folder, kept between runs so an interrupted run resumes.",
 )
-@click.option(
-    "--plots",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="plots/train",
-    show_default=True,
-    help="Loss curves, progress frames, GIF and final grid.",
-)
-@click.option(
-    "--metrics",
-    "metrics_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="metrics/train.json",
-    show_default=True,
-    help="Summary metrics (JSON) for `dvc metrics show`.",
-)
+@folder_option("--plots", "plots/train", "Loss curves, progress frames, GIF and final grid.")
+@metrics_option("metrics/train.json")
 @click.option("--fresh", is_flag=True, help="Ignore any checkpoint and start over.")
 def train(
     params_path: Path,
@@ -161,73 +196,34 @@ def train(
     from pipeline.config import load_train_config
 
     config = load_train_config(params_path)
-    if not data.is_dir():
-        raise click.BadParameter(
-            f"no such folder: {data} (run `dcgan download` first)", param_hint="'--data'"
-        )
+    require_folder(data, "--data", " (run `dcgan download` first)")
     quiet_tensorflow()
     from pipeline.train import TrainPaths
     from pipeline.train import train as run_training
 
     paths = TrainPaths(data, models, checkpoints, plots, metrics_path)
-    metrics = run_training(config, paths, fresh=fresh)
-    click.echo(json.dumps(metrics, indent=2))
-
-
-def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter (oneDNN and CUDA notices) unless asked for."""
-    if not logging.getLogger("pipeline").isEnabledFor(logging.DEBUG):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    report_metrics(run_training(config, paths, fresh=fresh))
 
 
 @main.command()
-@click.option(
-    "--params",
-    "params_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="params.yaml",
-    show_default=True,
-    help="Parameters file; its `export` section is used.",
-)
-@click.option(
+@params_option("export")
+@file_option(
     "--model",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="models/generator.keras",
-    show_default=True,
-    help="The trained Keras generator (its generator.json must sit beside it).",
+    "models/generator.keras",
+    "The trained Keras generator (its generator.json must sit beside it).",
 )
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="models/generator.onnx",
-    show_default=True,
-    help="Where the ONNX generator goes.",
-)
-@click.option(
-    "--metrics",
-    "metrics_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="metrics/export.json",
-    show_default=True,
-    help="Export metrics (JSON), e.g. the largest difference from TensorFlow.",
-)
+@file_option("--out", "models/generator.onnx", "Where the ONNX generator goes.")
+@metrics_option("metrics/export.json")
 def export(params_path: Path, model: Path, out: Path, metrics_path: Path) -> None:
     """Convert the generator to ONNX; write it only if it matches TensorFlow."""
     from pipeline.config import load_export_config
 
     config = load_export_config(params_path)
-    if not model.is_file():
-        raise click.BadParameter(
-            f"no such file: {model} (run `dcgan train` first)", param_hint="'--model'"
-        )
+    require_file(model, "--model", " (run `dcgan train` first)")
     quiet_tensorflow()
     from pipeline.export import export as run_export
-    from pipeline.files import write_json_atomically
 
-    metrics = run_export(model, model.with_suffix(".json"), out, config)
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(metrics_path, metrics)
-    click.echo(json.dumps(metrics, indent=2))
+    report_metrics(run_export(model, model.with_suffix(".json"), out, config), metrics_path)
 
 
 def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
@@ -240,13 +236,7 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
 
 
 @main.command()
-@click.option(
-    "--model",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="models/generator.onnx",
-    show_default=True,
-    help="The exported ONNX generator.",
-)
+@file_option("--model", "models/generator.onnx", "The exported ONNX generator.")
 @click.option(
     "-n",
     "--count",
@@ -282,41 +272,11 @@ def sample(model: Path, count: int, seed: int, out: Path) -> None:
 
 
 @main.command()
-@click.option(
-    "--params",
-    "params_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="params.yaml",
-    show_default=True,
-    help="Parameters file; its `benchmark` section is used.",
-)
-@click.option(
-    "--onnx",
-    "onnx_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="models/generator.onnx",
-    show_default=True,
-)
-@click.option(
-    "--keras",
-    "keras_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="models/generator.keras",
-    show_default=True,
-)
-@click.option(
-    "--metrics",
-    "metrics_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="metrics/benchmark.json",
-    show_default=True,
-)
-@click.option(
-    "--plots",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="plots/benchmark",
-    show_default=True,
-)
+@params_option("benchmark")
+@file_option("--onnx", "models/generator.onnx", dest="onnx_path")
+@file_option("--keras", "models/generator.keras", dest="keras_path")
+@metrics_option("metrics/benchmark.json")
+@folder_option("--plots", "plots/benchmark")
 def benchmark(
     params_path: Path, onnx_path: Path, keras_path: Path, metrics_path: Path, plots: Path
 ) -> None:
@@ -324,12 +284,84 @@ def benchmark(
     from pipeline.config import load_benchmark_config
 
     config = load_benchmark_config(params_path)
-    for option, path in (("'--onnx'", onnx_path), ("'--keras'", keras_path)):
-        if not path.is_file():
-            raise click.BadParameter(f"no such file: {path}", param_hint=option)
+    require_file(onnx_path, "--onnx")
+    require_file(keras_path, "--keras")
     quiet_tensorflow()
     from pipeline.benchmark import format_table, run_benchmark, write_results
 
     metrics = run_benchmark(onnx_path, keras_path, config)
     write_results(metrics, metrics_path, plots)
     click.echo(format_table(metrics))
+
+
+@main.command()
+@params_option("classifier")
+@DATA_OPTION
+@file_option("--out", "models/classifier.keras")
+@metrics_option("metrics/classifier.json")
+def classifier(params_path: Path, data: Path, out: Path, metrics_path: Path) -> None:
+    """Train the MNIST classifier that the evaluate stage measures samples with."""
+    from pipeline.config import load_classifier_config
+
+    config = load_classifier_config(params_path)
+    require_folder(data, "--data", " (run `dcgan download` first)")
+    quiet_tensorflow()
+    from pipeline.classifier import train_classifier
+
+    report_metrics(train_classifier(data, out, config), metrics_path)
+
+
+@main.command()
+@params_option("evaluate")
+@file_option(
+    "--model",
+    "models/generator.onnx",
+    "The exported ONNX generator (the file apps embed is the one measured).",
+)
+@file_option("--classifier", "models/classifier.keras", dest="classifier_path")
+@DATA_OPTION
+@metrics_option("metrics/evaluate.json")
+@folder_option("--plots", "plots/evaluate", "Where the labelled sample grid goes.")
+def evaluate(
+    params_path: Path,
+    model: Path,
+    classifier_path: Path,
+    data: Path,
+    metrics_path: Path,
+    plots: Path,
+) -> None:
+    """Measure sample quality: Frechet distance, classifier score, coverage, precision/recall."""
+    from pipeline.config import load_evaluate_config
+
+    config = load_evaluate_config(params_path)
+    require_file(model, "--model")
+    require_file(classifier_path, "--classifier")
+    require_folder(data, "--data")
+    quiet_tensorflow()
+    from pipeline.evaluate import evaluate as run_evaluate
+
+    plots.mkdir(parents=True, exist_ok=True)
+    metrics = run_evaluate(model, classifier_path, data, config, plots / "predicted_grid.png")
+    report_metrics(metrics, metrics_path)
+
+
+@main.command()
+@click.option(
+    "--readme",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default="README.md",
+    show_default=True,
+)
+@click.option(
+    "--experiments/--no-experiments",
+    default=True,
+    show_default=True,
+    help="Add the table of DVC experiments (`dvc exp show`).",
+)
+def report(readme: Path, experiments: bool) -> None:
+    """Write the README's results section from the metrics files and copy its images."""
+    from pipeline.report import dvc_experiments, write_report
+
+    root = readme.resolve().parent
+    write_report(root, readme, dvc_experiments(root) if experiments else [])
+    click.echo(str(readme))

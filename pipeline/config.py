@@ -145,6 +145,46 @@ BENCHMARK_CHECKS = {
 }
 
 
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The `classifier` section: the MNIST CNN the evaluate stage measures with."""
+
+    seed: int = 0
+    epochs: int = 5
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    validation_size: int = 5000
+
+
+CLASSIFIER_CHECKS = {
+    "seed": _at_least(0),
+    "epochs": _positive_int,
+    "batch_size": _positive_int,
+    "learning_rate": _positive_float,
+    "validation_size": _positive_int,
+}
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """The `evaluate` section: how many samples, with which seed, and the k of precision/recall."""
+
+    seed: int = 0
+    samples: int = 10000
+    splits: int = 10
+    neighbours: int = 3
+    grid_size: int = 10
+
+
+EVALUATE_CHECKS = {
+    "seed": _at_least(0),
+    "samples": _at_least(100),
+    "splits": _positive_int,
+    "neighbours": _positive_int,
+    "grid_size": _positive_int,
+}
+
+
 def read_params(path: Path) -> dict[str, Any]:
     """The whole file as a mapping (safe YAML only)."""
     try:
@@ -173,6 +213,14 @@ def load_export_config(path: Path) -> ExportConfig:
 
 def load_benchmark_config(path: Path) -> BenchmarkConfig:
     return BenchmarkConfig(**_load_section(path, "benchmark", BENCHMARK_CHECKS))
+
+
+def load_classifier_config(path: Path) -> ClassifierConfig:
+    return ClassifierConfig(**_load_section(path, "classifier", CLASSIFIER_CHECKS))
+
+
+def load_evaluate_config(path: Path) -> EvaluateConfig:
+    return EvaluateConfig(**_load_section(path, "evaluate", EVALUATE_CHECKS))
 
 
 def _load_section(path: Path, name: str, checks: dict[str, Any]) -> dict[str, Any]:

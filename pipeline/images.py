@@ -76,3 +76,22 @@ def save_gif(frames: Sequence[np.ndarray], path: Path, scale: int = 2, ms_per_fr
             loop=0,
         ),
     )
+
+
+def save_labelled_grid(
+    images: np.ndarray, labels: Sequence[int], path: Path, columns: int, scale: int = 3
+) -> None:
+    """A grid of uint8 images, each with its label (e.g. the predicted digit) in a corner."""
+    from PIL import Image, ImageDraw
+
+    padding = 2
+    grid = make_grid(images, columns, padding)
+    image = Image.fromarray(grid).convert("RGB")
+    image = image.resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
+    draw = ImageDraw.Draw(image)
+    cell = (images.shape[1] + padding) * scale
+    for index, label in enumerate(labels):
+        top = padding * scale + (index // columns) * cell
+        left = padding * scale + (index % columns) * cell
+        draw.text((left + 2, top + 1), str(int(label)), fill=(255, 80, 80))
+    write_atomically(path, lambda handle: image.save(handle, format="PNG"))

@@ -24,6 +24,13 @@ TINY_SPLITS = {"train": 64, "t10k": 16}
 REPO = Path(__file__).resolve().parents[1]
 # 64 images in batches of 32: two steps an epoch; a checkpoint only at the end unless asked.
 TINY_TRAIN = {"batch_size": 32, "sample_every": 1, "checkpoint_every": 1000, "grid_size": 2}
+# The later stages on the tiny exported model (noise_dim 8): a few seconds each.
+TINY_STAGES = {
+    "train": {"epochs": 1, "noise_dim": 8},
+    "classifier": {"epochs": 1, "batch_size": 16, "validation_size": 16},
+    "evaluate": {"samples": 100, "splits": 2, "grid_size": 3},
+}
+QUICK_BENCHMARK = {"batch_sizes": [1, 4], "windows": 2, "window_seconds": 0.01, "latency_calls": 10}
 
 
 def dvc_stage(name: str) -> dict:

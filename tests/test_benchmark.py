@@ -7,11 +7,9 @@ import json
 
 import pytest
 
-from conftest import declared_paths, invoke, set_params, stage_args
+from conftest import QUICK_BENCHMARK, declared_paths, invoke, set_params, stage_args
 from pipeline.benchmark import generator_flops
 from pipeline.model import build_generator
-
-QUICK = {"batch_sizes": [1, 4], "windows": 2, "window_seconds": 0.01, "latency_calls": 10}
 
 
 def test_the_design_generator_costs_26_3_mflop_per_image():
@@ -20,7 +18,7 @@ def test_the_design_generator_costs_26_3_mflop_per_image():
 
 def test_writes_metrics_plot_and_table(exported_model, monkeypatch):
     monkeypatch.chdir(exported_model)
-    set_params(exported_model, train={"epochs": 1, "noise_dim": 8}, benchmark=QUICK)
+    set_params(exported_model, train={"epochs": 1, "noise_dim": 8}, benchmark=QUICK_BENCHMARK)
     result = invoke(*stage_args("benchmark"))
     assert result.exit_code == 0, result.output
     for path in declared_paths("benchmark"):

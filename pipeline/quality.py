@@ -1,0 +1,119 @@
+"""Sample-quality measures on classifier features and predictions (numpy only, float64).
+
+- Frechet distance between Gaussians fitted to two feature sets (Heusel et al. 2017, "FID" when
+  the features come from Inception; here from an MNIST classifier, as in TF-GAN's MNIST metrics).
+- Classifier score: exp E_x KL(p(y|x) || p(y)), the MNIST analogue of the Inception score
+  (Salimans et al. 2016); 1 for a constant prediction, at most the number of classes.
+- Class coverage: how the predicted classes are spread (mode collapse shows as a small share).
+- Precision and recall of k-nearest-neighbour manifolds (Kynkaanniemi et al. 2019).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def gaussian_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance (ddof 1) of `(N, D)` features, in float64."""
+    features = np.asarray(features, dtype=np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False, ddof=1)
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(mean1, cov1, mean2, cov2) -> float:
+    """||m1 - m2||^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2)).
+
+    tr((C1 C2)^(1/2)) is computed as tr((C1^(1/2) C2 C1^(1/2))^(1/2)), a symmetric positive
+    semi-definite matrix whose square root comes from an eigendecomposition: no complex parts,
+    no iterative `sqrtm`, stable when the covariances are singular.
+    """
+    mean1, mean2 = np.asarray(mean1, np.float64), np.asarray(mean2, np.float64)
+    cov1, cov2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
+    root1 = _psd_sqrt(cov1)
+    middle = root1 @ cov2 @ root1
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    distance = np.sum((mean1 - mean2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * trace_root
+    return float(max(distance, 0.0))
+
+
+def frechet_distance_of(features1: np.ndarray, features2: np.ndarray) -> float:
+    return frechet_distance(*gaussian_statistics(features1), *gaussian_statistics(features2))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.asarray(logits, np.float64) - np.max(logits, axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def classifier_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """Mean and standard deviation over `splits` equal parts of exp(mean KL(p(y|x) || p(y)))."""
+    probabilities = np.asarray(probabilities, np.float64)
+    scores = []
+    for part in np.array_split(probabilities, splits):
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = np.sum(part * (np.log(part + 1e-12) - np.log(marginal + 1e-12)), axis=1)
+        scores.append(np.exp(kl.mean()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def class_coverage(probabilities: np.ndarray, unsure_below: float = 0.5) -> dict[str, Any]:
+    """Share of samples per predicted class, its entropy, extremes, and the unsure share."""
+    probabilities = np.asarray(probabilities, np.float64)
+    classes = probabilities.shape[1]
+    shares = np.bincount(probabilities.argmax(axis=1), minlength=classes) / len(probabilities)
+    nonzero = shares[shares > 0]
+    return {
+        "class_shares": [round(float(share), 5) for share in shares],
+        "class_entropy": float(-(nonzero * np.log(nonzero)).sum()),
+        "class_entropy_max": float(np.log(classes)),
+        "smallest_class_share": float(shares.min()),
+        "largest_class_share": float(shares.max()),
+        "unsure_share": float(np.mean(probabilities.max(axis=1) < unsure_below)),
+    }
+
+
+def _squared_distances(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    rows_sq = np.sum(rows**2, axis=1)[:, None]
+    columns_sq = np.sum(columns**2, axis=1)[None, :]
+    return np.maximum(rows_sq + columns_sq - 2 * rows @ columns.T, 0.0)
+
+
+def _kth_neighbour_radii(points: np.ndarray, k: int, block: int) -> np.ndarray:
+    """Squared distance from each point to its k-th nearest other point."""
+    radii = np.empty(len(points))
+    for start in range(0, len(points), block):
+        distances = _squared_distances(points[start : start + block], points)
+        # Position 0 after partition is the point itself (distance 0); k is the k-th other one.
+        radii[start : start + block] = np.partition(distances, k, axis=1)[:, k]
+    return radii
+
+
+def _covered_share(queries: np.ndarray, manifold: np.ndarray, radii: np.ndarray, block: int):
+    """Share of `queries` inside at least one ball (centre in `manifold`, squared radius)."""
+    inside = 0
+    for start in range(0, len(queries), block):
+        distances = _squared_distances(queries[start : start + block], manifold)
+        inside += int(np.any(distances <= radii[None, :], axis=1).sum())
+    return inside / len(queries)
+
+
+def precision_recall(
+    real: np.ndarray, generated: np.ndarray, k: int = 3, block: int = 1000
+) -> tuple[float, float]:
+    """Precision: share of generated points inside the real manifold (fidelity). Recall: share
+    of real points inside the generated manifold (diversity). Each manifold is the union of
+    balls reaching each point's k-th nearest neighbour in its own set."""
+    real = np.asarray(real, np.float64)
+    generated = np.asarray(generated, np.float64)
+    real_radii = _kth_neighbour_radii(real, k, block)
+    generated_radii = _kth_neighbour_radii(generated, k, block)
+    precision = _covered_share(generated, real, real_radii, block)
+    recall = _covered_share(real, generated, generated_radii, block)
+    return precision, recall

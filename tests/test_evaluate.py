@@ -1,0 +1,67 @@
+"""The classifier and evaluate stages end to end on the tiny model and tiny data."""
+
+import json
+
+import pytest
+
+from conftest import TINY_STAGES, declared_paths, invoke, invoke_ok, set_params, stage_args
+
+MEASURES = {
+    "frechet_distance",
+    "frechet_distance_logits",
+    "classifier_score",
+    "classifier_score_std",
+    "precision",
+    "recall",
+    "class_shares",
+    "class_entropy",
+    "class_entropy_max",
+    "smallest_class_share",
+    "largest_class_share",
+    "unsure_share",
+}
+
+
+def test_classifier_then_evaluate_write_what_dvc_yaml_declares(exported_model, monkeypatch):
+    monkeypatch.chdir(exported_model)
+    set_params(exported_model, **TINY_STAGES)
+    classifier = json.loads(invoke_ok(*stage_args("classifier")).stdout)
+    assert 0 <= classifier["test_accuracy"] <= 1
+    assert (classifier["train_images"], classifier["validation_images"]) == (48, 16)
+    metrics = json.loads(invoke_ok(*stage_args("evaluate")).stdout)
+    for stage in ("classifier", "evaluate"):
+        for path in declared_paths(stage):
+            assert (exported_model / path).is_file(), path
+
+    assert set(metrics["generated"]) == MEASURES
+    assert set(metrics["real_reference"]) == MEASURES
+    assert metrics["samples"] == 100
+    for measured in (metrics["generated"], metrics["real_reference"]):
+        assert measured["frechet_distance"] >= 0
+        assert 1 <= measured["classifier_score"] <= 10
+        assert 0 <= measured["precision"] <= 1
+        assert 0 <= measured["recall"] <= 1
+        assert sum(measured["class_shares"]) == pytest.approx(1.0, abs=1e-3)
+    saved = json.loads((exported_model / "metrics/evaluate.json").read_text())
+    assert saved == metrics
+
+
+def test_same_seed_same_measures(exported_model, monkeypatch):
+    monkeypatch.chdir(exported_model)
+    set_params(exported_model, **TINY_STAGES)
+    if not (exported_model / "models/classifier.keras").exists():
+        invoke_ok(*stage_args("classifier"))
+    first = json.loads(invoke_ok(*stage_args("evaluate")).stdout)
+    second = json.loads(invoke_ok(*stage_args("evaluate")).stdout)
+    first.pop("seconds")
+    second.pop("seconds")
+    assert first == second
+
+
+def test_a_missing_classifier_is_a_bad_parameter(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    set_params(tmp_path)
+    (tmp_path / "g.onnx").write_bytes(b"x")
+    result = invoke("evaluate", "--model", "g.onnx", "--classifier", "none.keras")
+    assert result.exit_code == 2
+    assert "Invalid value for '--classifier': no such file: none.keras" in result.output

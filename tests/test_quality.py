@@ -1,0 +1,89 @@
+"""Quality measures on hand-made data with answers known in closed form."""
+
+import numpy as np
+import pytest
+
+from pipeline import quality
+
+
+class TestFrechetDistance:
+    def test_a_set_against_itself_is_zero(self):
+        features = np.random.default_rng(0).normal(size=(500, 16))
+        assert quality.frechet_distance_of(features, features) == pytest.approx(0.0, abs=1e-8)
+
+    def test_is_symmetric(self):
+        rng = np.random.default_rng(1)
+        a, b = rng.normal(size=(400, 8)), rng.normal(1.0, 2.0, size=(300, 8))
+        assert quality.frechet_distance_of(a, b) == pytest.approx(
+            quality.frechet_distance_of(b, a), rel=1e-9
+        )
+
+    def test_closed_form_for_commuting_covariances(self):
+        # ||(0,0) - (3,4)||^2 + tr(I + 4I - 2 * 2I) = 25 + 2
+        distance = quality.frechet_distance([0, 0], np.eye(2), [3, 4], 4 * np.eye(2))
+        assert distance == pytest.approx(27.0, rel=1e-12)
+
+    def test_matches_the_eigenvalues_of_c1_c2_when_they_do_not_commute(self):
+        cov1 = np.array([[2.0, 0.5], [0.5, 1.0]])
+        cov2 = np.array([[1.0, -0.3], [-0.3, 3.0]])
+        trace_root = np.sum(np.sqrt(np.linalg.eigvals(cov1 @ cov2).real))
+        expected = 1.0 + np.trace(cov1) + np.trace(cov2) - 2 * trace_root
+        assert quality.frechet_distance([0, 0], cov1, [1, 0], cov2) == pytest.approx(expected)
+
+    def test_singular_covariances_stay_real_and_finite(self):
+        flat = np.zeros((3, 3))
+        flat[0, 0] = 1.0
+        assert quality.frechet_distance(np.zeros(3), flat, np.zeros(3), flat) == pytest.approx(0.0)
+
+    def test_statistics_are_unbiased(self):
+        features = np.array([[0.0], [2.0]])
+        mean, cov = quality.gaussian_statistics(features)
+        assert mean.tolist() == [1.0]
+        assert float(cov) == pytest.approx(2.0)  # ((0-1)^2 + (2-1)^2) / (2 - 1)
+
+
+class TestClassifierScore:
+    def test_constant_prediction_scores_one(self):
+        probabilities = np.tile(np.eye(10)[3], (100, 1))
+        assert quality.classifier_score(probabilities, splits=10) == pytest.approx((1.0, 0.0))
+
+    def test_confident_uniform_spread_scores_ten(self):
+        probabilities = np.tile(np.eye(10), (20, 1))
+        mean, std = quality.classifier_score(probabilities, splits=10)
+        assert mean == pytest.approx(10.0, rel=1e-6)
+        assert std == pytest.approx(0.0, abs=1e-6)
+
+    def test_undecided_predictions_score_one(self):
+        assert quality.classifier_score(np.full((50, 10), 0.1), splits=5)[0] == pytest.approx(1.0)
+
+
+def test_class_coverage():
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.45, 0.55], [0.1, 0.9]])
+    coverage = quality.class_coverage(probabilities)
+    assert coverage["class_shares"] == [0.5, 0.5]
+    assert coverage["class_entropy"] == pytest.approx(np.log(2))
+    assert coverage["smallest_class_share"] == coverage["largest_class_share"] == 0.5
+    assert coverage["unsure_share"] == 0.0
+    unsure = quality.class_coverage(np.array([[0.4, 0.3, 0.3], [1.0, 0.0, 0.0]]))
+    assert unsure["unsure_share"] == 0.5
+    assert unsure["smallest_class_share"] == 0.0
+
+
+class TestPrecisionRecall:
+    real = np.arange(10, dtype=float)[:, None]  # 0, 1, ..., 9 on a line
+
+    def test_the_same_set_is_fully_precise_and_recalled(self):
+        assert quality.precision_recall(self.real, self.real, k=3) == (1.0, 1.0)
+
+    def test_a_far_away_set_has_neither(self):
+        assert quality.precision_recall(self.real, self.real + 100, k=3) == (0.0, 0.0)
+
+    def test_a_faithful_but_narrow_set(self):
+        # Generated 0.5..3.5 lie inside the real balls: precision 1. Their own balls (radius to
+        # the 3rd neighbour: 3, 2, 2, 3) cover [-2.5, 6.5], i.e. real points 0..6: recall 0.7.
+        generated = np.array([[0.5], [1.5], [2.5], [3.5]])
+        assert quality.precision_recall(self.real, generated, k=3, block=3) == (1.0, 0.7)
+
+    def test_softmax_rows_sum_to_one(self):
+        probabilities = quality.softmax(np.array([[1000.0, 0.0], [0.0, 0.0]]))
+        np.testing.assert_allclose(probabilities, [[1.0, 0.0], [0.5, 0.5]])

@@ -1,0 +1,71 @@
+"""The README results section is written from the metrics files, and replaced, not appended."""
+
+import json
+
+from conftest import QUICK_BENCHMARK, TINY_STAGES, invoke_ok, set_params, stage_args
+from pipeline.report import END, START, experiment_rows
+
+
+def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypatch):
+    monkeypatch.chdir(exported_model)
+    set_params(exported_model, **TINY_STAGES, benchmark=QUICK_BENCHMARK)
+    for stage in ("benchmark", "classifier", "evaluate"):
+        invoke_ok(*stage_args(stage))
+    readme = exported_model / "README.md"
+    readme.write_text(f"# Title\n\nintro\n\n{START}\nold numbers\n{END}\n\n## After\n")
+
+    invoke_ok("report", "--readme", str(readme), "--no-experiments")
+    invoke_ok("report", "--readme", str(readme), "--no-experiments")  # idempotent
+
+    text = readme.read_text()
+    assert text.count(START) == 1
+    assert "old numbers" not in text
+    assert text.startswith("# Title\n\nintro\n\n")
+    assert text.endswith(f"{END}\n\n## After\n")
+    quality = json.loads((exported_model / "metrics/evaluate.json").read_text())
+    generated, reference = quality["generated"], quality["real_reference"]
+    assert (
+        f"| Frechet distance, classifier features (lower is better) | "
+        f"{generated['frechet_distance']:.3f} | {reference['frechet_distance']:.3f} |" in text
+    )
+    export = json.loads((exported_model / "metrics/export.json").read_text())
+    assert f"{export['max_abs_diff']:.2e}" in text
+    for name in ("final_grid.png", "progress.gif"):
+        assert (exported_model / "docs/images" / name).is_file()
+
+
+def test_experiment_rows_from_dvc_exp_show_json():
+    def run(loss, distance):
+        return {
+            "params": {"params.yaml": {"data": {"train": {"loss": loss, "epochs": 3}}}},
+            "metrics": {
+                "metrics/evaluate.json": {
+                    "data": {
+                        "generated": {
+                            "frechet_distance": distance,
+                            "classifier_score": 9.0,
+                            "precision": 0.8,
+                            "recall": 0.7,
+                        }
+                    }
+                }
+            },
+        }
+
+    shown = [
+        {"rev": "workspace", "name": None, "data": run("gan", 5.0), "experiments": None},
+        {
+            "rev": "abc1234def",
+            "name": "main",
+            "data": run("gan", 5.0),  # the same run as the workspace: listed once
+            "experiments": [
+                {"name": "lsgan-run", "revs": [{"name": "lsgan-run", "data": run("lsgan", 4.0)}]},
+                {"name": "broken", "revs": [{"name": "broken", "data": None}]},
+            ],
+        },
+    ]
+    rows = experiment_rows(shown)
+    assert [(r["name"], r["loss"], r["frechet_distance"]) for r in rows] == [
+        ("workspace", "gan", 5.0),
+        ("lsgan-run", "lsgan", 4.0),
+    ]
