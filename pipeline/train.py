@@ -280,11 +280,12 @@ class CheckpointStore:
         reason = "--fresh" if fresh else self._mismatch(total_steps)
         if reason:
             if self.folder.exists():
+                self._refuse_if_not_ours()
                 log.info("starting over (%s): clearing %s", reason, self.folder)
                 shutil.rmtree(self.folder)
             self.folder.mkdir(parents=True)
-            self.frames.mkdir()
             write_json_atomically(self.folder / "fingerprint.json", self.fingerprint)
+            self.frames.mkdir()
         self.manager = tf.train.CheckpointManager(
             self.trainer.checkpoint, self.folder / "tf", max_to_keep=2
         )
@@ -294,6 +295,16 @@ class CheckpointStore:
         step = int(self.trainer.step.numpy())
         log.info("resuming from the checkpoint at step %d of %d", step, total_steps)
         return LossLog.load(self._loss_path(step), step)
+
+    def _refuse_if_not_ours(self) -> None:
+        """Never clear a folder this stage did not make (a mistyped --checkpoints, say)."""
+        ours = (self.folder / "fingerprint.json").exists()
+        visible = [p for p in self.folder.iterdir() if not p.name.startswith(".")]
+        if not ours and visible:
+            raise TrainingError(
+                f"{self.folder} is not empty and holds no training checkpoint; "
+                "name an empty or new folder with --checkpoints"
+            )
 
     def _mismatch(self, total_steps: int) -> str | None:
         """Why the existing folder cannot be resumed, or None when it can."""

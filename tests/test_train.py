@@ -186,3 +186,18 @@ def test_kill_9_then_rerun_resumes_and_ends_at_the_same_step(workdir, caplog):
     resumed = (workdir / "plots/train/losses.tsv").read_text()
     train_ok("--fresh")
     assert (workdir / "plots/train/losses.tsv").read_text() == resumed
+
+
+def test_a_folder_that_is_not_a_checkpoint_folder_is_never_cleared(workdir):
+    set_params(workdir, train=dict(epochs=1))
+    precious = workdir / "notes"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    for extra in ([], ["--fresh"]):
+        result = run(*stage_args("train"), "--checkpoints", "notes", *extra)
+        assert result.exit_code == 1
+        assert result.output == (
+            "Error: notes is not empty and holds no training checkpoint; "
+            "name an empty or new folder with --checkpoints\n"
+        )
+    assert (precious / "thesis.txt").read_text() == "years of work"
