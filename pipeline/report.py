@@ -83,7 +83,8 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     ort, tf = bench["onnxruntime"], bench["tensorflow"]
-    for size, rate in ort["samples_per_second"].items():
+    for size in sorted(ort["samples_per_second"], key=int):  # JSON keys come back sorted as text
+        rate = ort["samples_per_second"][size]
         lines.append(
             f"| {size} | {rate:,.0f} | {tf['samples_per_second'][size]:,.0f} | "
             f"{bench['onnxruntime_over_tensorflow'][size]:.2f} | {ort['gflops'][size]:.1f} | "
