@@ -142,7 +142,11 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def dvc_experiments(root: Path) -> list[dict[str, Any]]:
     done = subprocess.run(
-        ["dvc", "exp", "show", "--json"], cwd=root, capture_output=True, text=True, check=False
+        ["dvc", "exp", "show", "--json", "--all-commits"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise PipelineError(f"dvc exp show failed: {done.stderr.strip().splitlines()[-1:]}")
