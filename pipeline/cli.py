@@ -19,7 +19,7 @@ from pipeline import __version__
 from pipeline.datasets import DATASETS
 from pipeline.errors import PipelineError
 
-TRAIN_EXTRA_HINT = "pip install -e '.[train]'"
+TRAIN_EXTRA_HINT = "in a clone of the repository, pip install -e '.[train]'"
 
 
 class PipelineGroup(click.Group):

@@ -96,3 +96,23 @@ def test_bad_options_exit_2(args, message):
     result = run("download", *args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_a_missing_train_extra_is_one_error_line(tmp_path):
+    """As in a base install (`pip install .`), where the stages' own modules are absent."""
+    script = f"""
+import sys
+sys.modules["tqdm"] = None  # what an environment without the train extra looks like to imports
+from click.testing import CliRunner
+from pipeline.cli import main
+result = CliRunner().invoke(main, ["download", "--out", {str(tmp_path / "data")!r}])
+print(result.exit_code)
+print(result.output, end="")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout == (
+        "1\nError: this command needs the module 'tqdm', which comes with the 'train' extra: "
+        "in a clone of the repository, pip install -e '.[train]'\n"
+    )
