@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.config import ClassifierConfig
 from pipeline.datasets import load_split
+from pipeline.files import write_path_atomically
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,7 @@ def train_classifier(data: Path, out_path: Path, config: ClassifierConfig) -> di
     seconds = time.perf_counter() - started
     _, test_accuracy = model.evaluate(to_model_input(test_images), test_labels, verbose=0)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_path.with_name(f".{out_path.stem}.tmp.keras")
-    model.save(temporary)
-    temporary.replace(out_path)
+    write_path_atomically(out_path, model.save)
     metrics = {
         "test_accuracy": round(float(test_accuracy), 5),
         "validation_accuracy": round(float(history.history["val_accuracy"][-1]), 5),

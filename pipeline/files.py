@@ -22,20 +22,37 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    """Call `write(handle)` on a temporary file next to `path`, sync it, then rename it."""
+def write_path_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call `write(temporary_path)` for a file next to `path`, then rename it over `path`.
+
+    For writers that want a path rather than a handle (Keras' `save`, numpy's memmap); the
+    temporary name keeps `path`'s suffix, which Keras needs to pick its format.
+    """
     path = Path(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}"
+    )
+    os.close(fd)
+    temporary = Path(name)
     try:
-        with open(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write(temporary)
         os.chmod(temporary, default_file_mode())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Call `write(handle)` on a temporary file next to `path`, sync it, then rename it."""
+
+    def write_and_sync(temporary: Path) -> None:
+        with temporary.open("wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    write_path_atomically(path, write_and_sync)
 
 
 def write_text_atomically(path: Path, text: str) -> None:

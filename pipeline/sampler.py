@@ -21,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from pipeline.errors import SamplerError
+from pipeline.files import write_path_atomically
 from pipeline.images import make_grid, save_png, to_uint8
 
 IMAGE_SIZE = 28
@@ -134,8 +135,8 @@ class Sampler:
         """Write `n` images `(n, 28, 28)` uint8 to a `.npy`, a batch at a time, atomically."""
         path = Path(path)
         _check_count(n, seed, batch_size)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
+
+        def write(temporary: Path) -> None:
             array = np.lib.format.open_memmap(
                 temporary, mode="w+", dtype=np.uint8, shape=(n, IMAGE_SIZE, IMAGE_SIZE)
             )
@@ -144,11 +145,8 @@ class Sampler:
                 array[start : start + len(batch)] = batch
                 start += len(batch)
             array.flush()
-            del array
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+
+        write_path_atomically(path, write)
 
     def save_grid(self, path: Path, n: int, *, seed: int = 0, columns: int | None = None) -> None:
         """Write `n` images as one PNG grid."""

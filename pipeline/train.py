@@ -20,6 +20,8 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,12 @@ from pipeline import losses, model
 from pipeline.config import TrainConfig
 from pipeline.datasets import DATASETS, load_split
 from pipeline.errors import TrainingError
-from pipeline.files import sha256_of, write_json_atomically, write_text_atomically
+from pipeline.files import (
+    sha256_of,
+    write_json_atomically,
+    write_path_atomically,
+    write_text_atomically,
+)
 from pipeline.revision import code_revision
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,19 @@ class TrainPaths:
 class Placement:
     device: str
     precision: str
+
+
+@contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Build layers under Keras' dtype policy `name`, then restore the previous global policy."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def choose_placement(requested: str) -> Placement:
@@ -177,14 +197,8 @@ class Trainer:
 
     def float32_generator(self):
         """A copy of the generator in float32 whatever the training precision (for export)."""
-        import keras
-
-        policy = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy("float32")
-        try:
+        with precision_policy("float32"):
             copy = model.build_generator(self.config.noise_dim)
-        finally:
-            keras.mixed_precision.set_global_policy(policy)
         copy.set_weights(self.generator.get_weights())
         return copy
 
@@ -235,12 +249,8 @@ def train(config: TrainConfig, paths: TrainPaths, *, fresh: bool = False) -> dic
     if placement.device.startswith("CPU"):
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(placement.precision)
-    try:
+    with precision_policy(placement.precision):
         trainer = Trainer(config, placement)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
     log.info(
         "training on %s in %s: %d images, %d steps per epoch, %d epochs (%d steps), loss %s",
         placement.device,
@@ -444,9 +454,7 @@ def write_outputs(trainer, store, paths, loss_log, data_sha256, metrics, fixed_n
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
 
     generator_path = paths.models / "generator.keras"
-    temporary = paths.models / ".generator.tmp.keras"
-    trainer.float32_generator().save(temporary)
-    temporary.replace(generator_path)
+    write_path_atomically(generator_path, trainer.float32_generator().save)
     write_json_atomically(
         paths.models / "generator.json",
         {
