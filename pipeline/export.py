@@ -18,6 +18,7 @@ import numpy as np
 from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
 from pipeline.files import write_atomically
+from pipeline.inference import folded_generator
 from pipeline.revision import code_revision
 
 log = logging.getLogger(__name__)
@@ -53,21 +54,32 @@ def onnx_metadata(description: dict[str, Any], opset: int) -> dict[str, str]:
         "train_code_revision": description["code_revision"],
         "export_code_revision": code_revision(),
         "opset": str(opset),
+        "graph": "batch norm folded; transposed convolutions as batched 2x2 convolutions",
     }
 
 
 def convert(keras_path: Path, noise_dim: int, opset: int):
-    """The ONNX `ModelProto` of the generator in inference mode, batch dimension dynamic."""
+    """The ONNX `ModelProto` of the generator in inference mode, batch dimension dynamic.
+
+    tf2onnx converts the rewritten generator of `pipeline.inference` (batch norm folded, the
+    transposed convolutions as batched convolutions), not the Keras graph as it is.
+    """
     import keras
     import tensorflow as tf
     import tf2onnx
 
     generator = keras.saving.load_model(keras_path)
+    if generator.input_shape[-1] != noise_dim:
+        raise ExportError(
+            f"{keras_path} takes noise of {generator.input_shape[-1]} dims, "
+            f"the description says {noise_dim}"
+        )
+    folded = folded_generator(generator)
     signature = (tf.TensorSpec((None, noise_dim), tf.float32, name=INPUT_NAME),)
 
     @tf.function(input_signature=signature)
     def generate(z):
-        return {OUTPUT_NAME: generator(z, training=False)}
+        return {OUTPUT_NAME: folded(z)}
 
     proto, _ = tf2onnx.convert.from_function(generate, input_signature=signature, opset=opset)
     return generator, proto
