@@ -22,7 +22,7 @@ from pipeline.files import write_json_atomically, write_text_atomically
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("onnxruntime", "tensorflow")
+ENGINES = ("onnxruntime", "tensorflow", "onnxruntime_int8", "tensorflow_bf16")
 
 
 def generator_flops(model) -> int:
@@ -47,30 +47,42 @@ def timed(call: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def run_benchmark(onnx_path: Path, keras_path: Path, config: BenchmarkConfig) -> dict[str, Any]:
-    """Measure both engines; returns the metrics (see `write_results` for the files)."""
+def run_benchmark(
+    onnx_path: Path, keras_path: Path, int8_path: Path, config: BenchmarkConfig
+) -> dict[str, Any]:
+    """Measure all engines and the matrix-multiply peak; returns the metrics (see
+    `write_results` for the files)."""
     import keras
     import tensorflow as tf
 
+    from pipeline.model import build_generator
     from pipeline.sampler import Sampler
+    from pipeline.train import precision_policy
 
     results: dict[str, dict[str, Any]] = {engine: {} for engine in ENGINES}
     start = time.perf_counter()
     sampler = Sampler(onnx_path)
     results["onnxruntime"]["session_seconds"] = round(time.perf_counter() - start, 4)
     noise_dim = sampler.noise_dim
+    int8_sampler = Sampler(int8_path)
 
     start = time.perf_counter()
     model = keras.saving.load_model(keras_path)
     signature = (tf.TensorSpec((None, noise_dim), tf.float32),)
     tf_generate = tf.function(lambda z: model(z, training=False), input_signature=signature)
     results["tensorflow"]["session_seconds"] = round(time.perf_counter() - start, 4)
+    with precision_policy("mixed_bfloat16"):
+        bf16_model = build_generator(noise_dim)
+    bf16_model.set_weights(model.get_weights())
+    bf16_generate = tf.function(lambda z: bf16_model(z, training=False), input_signature=signature)
 
     rng = np.random.default_rng(0)
     one = rng.uniform(-1, 1, (1, noise_dim)).astype(np.float32)
     runners = {
         "onnxruntime": sampler.generate,
         "tensorflow": lambda z: tf_generate(z).numpy(),
+        "onnxruntime_int8": int8_sampler.generate,
+        "tensorflow_bf16": lambda z: bf16_generate(z).numpy(),
     }
     for engine, run in runners.items():  # the first call traces (TF) or allocates (ORT)
         results[engine]["first_inference_seconds"] = round(timed(lambda run=run: run(one)), 4)
@@ -89,21 +101,93 @@ def run_benchmark(onnx_path: Path, keras_path: Path, config: BenchmarkConfig) ->
             results[engine].setdefault("samples_per_second", {})[str(batch_size)] = round(rate, 1)
             results[engine].setdefault("gflops", {})[str(batch_size)] = round(rate * flops / 1e9, 2)
         log.info(
-            "batch %d: onnxruntime %.0f/s, tensorflow %.0f/s",
+            "batch %d: %s",
             batch_size,
-            rates["onnxruntime"],
-            rates["tensorflow"],
+            ", ".join(f"{engine} {rate:.0f}/s" for engine, rate in rates.items()),
         )
+    peaks = matmul_gflops(config.matmul_size, config.windows)
+    log.info("float32 matrix product %d: %s GFLOP/s", config.matmul_size, peaks)
 
-    ort_rates = results["onnxruntime"]["samples_per_second"]
-    tf_rates = results["tensorflow"]["samples_per_second"]
-    return {
+    def ratio(engine: str, baseline: str) -> dict[str, float]:
+        rates = results[engine]["samples_per_second"]
+        return {
+            size: round(rate / results[baseline]["samples_per_second"][size], 3)
+            for size, rate in rates.items()
+        }
+
+    metrics = {
         **results,
-        "onnxruntime_over_tensorflow": {
-            size: round(ort_rates[size] / tf_rates[size], 3) for size in ort_rates
-        },
+        "onnxruntime_over_tensorflow": ratio("onnxruntime", "tensorflow"),
+        "int8_over_tensorflow": ratio("onnxruntime_int8", "tensorflow"),
+        "int8_over_tensorflow_bf16": ratio("onnxruntime_int8", "tensorflow_bf16"),
         "mflop_per_image": round(flops / 1e6, 2),
+        "matmul_gflops": peaks,
+        "matmul_peak_gflops": max(peaks.values()),
     }
+    metrics["targets"] = targets(metrics)
+    return metrics
+
+
+def targets(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 6's sampling targets, each with what this run measured (where the batch size ran)."""
+    ort_over_tf = metrics["onnxruntime_over_tensorflow"]
+    middle = [ratio for size, ratio in ort_over_tf.items() if 16 <= int(size) <= 1024]
+    checks = {
+        "onnxruntime_over_tensorflow_batch_1": (3.0, ort_over_tf.get("1")),
+        "onnxruntime_over_tensorflow_min_batch_16_to_1024": (1.3, min(middle, default=None)),
+        "onnxruntime_share_of_matmul_peak_batch_256": (
+            0.7,
+            _share(metrics["onnxruntime"]["gflops"].get("256"), metrics["matmul_peak_gflops"]),
+        ),
+        "int8_over_tensorflow_batch_256": (2.0, metrics["int8_over_tensorflow"].get("256")),
+        "int8_over_tensorflow_bf16_batch_256": (
+            1.0,
+            metrics["int8_over_tensorflow_bf16"].get("256"),
+        ),
+    }
+    return {
+        name: {
+            "target": target,
+            "measured": measured,
+            "met": measured is not None and measured >= target,
+        }
+        for name, (target, measured) in checks.items()
+    }
+
+
+def _share(gflops: float | None, peak: float) -> float | None:
+    return None if gflops is None else round(gflops / peak, 3)
+
+
+def matmul_gflops(size: int, windows: int) -> dict[str, float]:
+    """The float32 matrix-product speed of numpy (its BLAS), onnxruntime and TensorFlow on square
+    `size` matrices, medians over alternating windows: the peak the generator is held against."""
+    import onnxruntime as ort
+    import tensorflow as tf
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    spec = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "abc"]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul", spec[:2], spec[2:]
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    tf_a, tf_b = tf.constant(a), tf.constant(b)
+    tf_matmul = tf.function(lambda: tf.matmul(tf_a, tf_b))
+    products = {
+        "numpy": lambda: a @ b,
+        "onnxruntime": lambda: session.run(None, {"a": a, "b": b}),
+        "tensorflow": lambda: tf_matmul().numpy(),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in products}
+    for product in products.values():
+        product()  # warm-up
+    for _ in range(windows):
+        for name, product in products.items():
+            seconds[name].append(timed(product))
+    return {name: round(2 * size**3 / float(np.median(s)) / 1e9, 1) for name, s in seconds.items()}
 
 
 def measure_latency(runners, noise: np.ndarray, calls: int) -> dict[str, list[float]]:
@@ -134,25 +218,33 @@ def measure_throughput(runners, noise: np.ndarray, windows: int, window_seconds:
 
 def format_table(metrics: dict[str, Any]) -> str:
     """The results as a plain-text table for the terminal."""
-    ort, tf = metrics["onnxruntime"], metrics["tensorflow"]
+    rates = {engine: metrics[engine]["samples_per_second"] for engine in ENGINES}
     lines = [
         f"{'batch':>6}  {'onnxruntime/s':>14}  {'tensorflow/s':>13}  {'ratio':>6}  "
-        f"{'ORT GFLOP/s':>11}  {'TF GFLOP/s':>10}"
+        f"{'ORT GFLOP/s':>11}  {'int8/s':>8}  {'TF bf16/s':>10}  {'int8/TF':>8}"
     ]
-    for size, rate in ort["samples_per_second"].items():
+    for size, rate in rates["onnxruntime"].items():
         lines.append(
-            f"{size:>6}  {rate:>14,.0f}  {tf['samples_per_second'][size]:>13,.0f}  "
+            f"{size:>6}  {rate:>14,.0f}  {rates['tensorflow'][size]:>13,.0f}  "
             f"{metrics['onnxruntime_over_tensorflow'][size]:>6.2f}  "
-            f"{ort['gflops'][size]:>11.1f}  {tf['gflops'][size]:>10.1f}"
+            f"{metrics['onnxruntime']['gflops'][size]:>11.1f}  "
+            f"{rates['onnxruntime_int8'][size]:>8,.0f}  {rates['tensorflow_bf16'][size]:>10,.0f}  "
+            f"{metrics['int8_over_tensorflow'][size]:>8.2f}"
         )
     lines.append("")
-    for name, engine in (("onnxruntime", ort), ("tensorflow", tf)):
+    for name in ENGINES:
+        engine = metrics[name]
         latency = engine["latency_ms"]
         lines.append(
-            f"{name:<12} batch-1 latency p50 {latency['p50']:.3f} ms, p90 {latency['p90']:.3f} ms,"
-            f" p99 {latency['p99']:.3f} ms; session {engine['session_seconds']:.2f} s, "
-            f"first inference {engine['first_inference_seconds'] * 1e3:.1f} ms"
+            f"{name:<16} batch-1 latency p50 {latency['p50']:.3f} ms, p90 {latency['p90']:.3f} ms,"
+            f" p99 {latency['p99']:.3f} ms; first inference "
+            f"{engine['first_inference_seconds'] * 1e3:.1f} ms"
         )
+    peaks = ", ".join(f"{name} {value:.0f}" for name, value in metrics["matmul_gflops"].items())
+    lines += ["", f"float32 matrix product GFLOP/s: {peaks}", ""]
+    for name, target in metrics["targets"].items():
+        verdict = "met" if target["met"] else "NOT met"
+        lines.append(f"{name}: {target['measured']} (target {target['target']}) {verdict}")
     return "\n".join(lines)
 
 
@@ -161,7 +253,9 @@ def write_results(metrics: dict[str, Any], metrics_path: Path, plots_dir: Path) 
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     plots_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomically(metrics_path, metrics)
-    rows = ["batch_size,onnxruntime,tensorflow"]
-    for size, rate in metrics["onnxruntime"]["samples_per_second"].items():
-        rows.append(f"{size},{rate},{metrics['tensorflow']['samples_per_second'][size]}")
+    rows = [",".join(("batch_size", *ENGINES))]
+    for size in metrics["onnxruntime"]["samples_per_second"]:
+        rows.append(
+            ",".join([size] + [str(metrics[e]["samples_per_second"][size]) for e in ENGINES])
+        )
     write_text_atomically(plots_dir / "throughput.csv", "\n".join(rows) + "\n")

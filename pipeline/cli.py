@@ -213,17 +213,33 @@ def train(
     "The trained Keras generator (its generator.json must sit beside it).",
 )
 @file_option("--out", "models/generator.onnx", "Where the ONNX generator goes.")
+@file_option(
+    "--int8-out",
+    "models/generator-int8.onnx",
+    "Where its int8 variant goes (faster on CPUs, slightly different images).",
+)
 @metrics_option("metrics/export.json")
-def export(params_path: Path, model: Path, out: Path, metrics_path: Path) -> None:
-    """Convert the generator to ONNX; write it only if it matches TensorFlow."""
+def export(params_path: Path, model: Path, out: Path, int8_out: Path, metrics_path: Path) -> None:
+    """Convert the generator to ONNX; write it only if it matches TensorFlow. Then the int8
+    variant, written only if it stays close to the float32 model."""
     from pipeline.config import load_export_config
 
     config = load_export_config(params_path)
     require_file(model, "--model", " (run `dcgan train` first)")
     quiet_tensorflow()
     from pipeline.export import export as run_export
+    from pipeline.quantize import quantize
 
-    report_metrics(run_export(model, model.with_suffix(".json"), out, config), metrics_path)
+    metrics = run_export(model, model.with_suffix(".json"), out, config)
+    int8_out.parent.mkdir(parents=True, exist_ok=True)
+    metrics |= quantize(
+        out,
+        int8_out,
+        calibration_samples=config.int8_calibration_samples,
+        check_samples=config.check_samples,
+        tolerance=config.int8_tolerance,
+    )
+    report_metrics(metrics, metrics_path)
 
 
 def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
@@ -274,22 +290,30 @@ def sample(model: Path, count: int, seed: int, out: Path) -> None:
 @main.command()
 @params_option("benchmark")
 @file_option("--onnx", "models/generator.onnx", dest="onnx_path")
+@file_option("--int8", "models/generator-int8.onnx", dest="int8_path")
 @file_option("--keras", "models/generator.keras", dest="keras_path")
 @metrics_option("metrics/benchmark.json")
 @folder_option("--plots", "plots/benchmark")
 def benchmark(
-    params_path: Path, onnx_path: Path, keras_path: Path, metrics_path: Path, plots: Path
+    params_path: Path,
+    onnx_path: Path,
+    int8_path: Path,
+    keras_path: Path,
+    metrics_path: Path,
+    plots: Path,
 ) -> None:
-    """Sampling speed: onnxruntime against TensorFlow, side by side in one run."""
+    """Sampling speed: onnxruntime (float32 and int8) against TensorFlow (float32 and
+    mixed bfloat16), side by side in one run, and the CPU's matrix-product peak."""
     from pipeline.config import load_benchmark_config
 
     config = load_benchmark_config(params_path)
     require_file(onnx_path, "--onnx")
+    require_file(int8_path, "--int8")
     require_file(keras_path, "--keras")
     quiet_tensorflow()
     from pipeline.benchmark import format_table, run_benchmark, write_results
 
-    metrics = run_benchmark(onnx_path, keras_path, config)
+    metrics = run_benchmark(onnx_path, keras_path, int8_path, config)
     write_results(metrics, metrics_path, plots)
     click.echo(format_table(metrics))
 
@@ -318,6 +342,11 @@ def classifier(params_path: Path, data: Path, out: Path, metrics_path: Path) -> 
     "models/generator.onnx",
     "The exported ONNX generator (the file apps embed is the one measured).",
 )
+@click.option(
+    "--int8-model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also measure this int8 variant of the generator on the same noise.",
+)
 @file_option("--classifier", "models/classifier.keras", dest="classifier_path")
 @DATA_OPTION
 @metrics_option("metrics/evaluate.json")
@@ -325,6 +354,7 @@ def classifier(params_path: Path, data: Path, out: Path, metrics_path: Path) -> 
 def evaluate(
     params_path: Path,
     model: Path,
+    int8_model: Path | None,
     classifier_path: Path,
     data: Path,
     metrics_path: Path,
@@ -335,13 +365,16 @@ def evaluate(
 
     config = load_evaluate_config(params_path)
     require_file(model, "--model")
+    if int8_model is not None:
+        require_file(int8_model, "--int8-model")
     require_file(classifier_path, "--classifier")
     require_folder(data, "--data")
     quiet_tensorflow()
     from pipeline.evaluate import evaluate as run_evaluate
 
     plots.mkdir(parents=True, exist_ok=True)
-    metrics = run_evaluate(model, classifier_path, data, config, plots / "predicted_grid.png")
+    figure = plots / "predicted_grid.png"
+    metrics = run_evaluate(model, classifier_path, data, config, figure, int8_path=int8_model)
     report_metrics(metrics, metrics_path)
 
 

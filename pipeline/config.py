@@ -115,12 +115,16 @@ class ExportConfig:
     opset: int = 17
     check_samples: int = 256
     tolerance: float = 1e-4
+    int8_calibration_samples: int = 1024
+    int8_tolerance: float = 0.05
 
 
 EXPORT_CHECKS = {
     "opset": _at_least(17),
     "check_samples": _positive_int,
     "tolerance": _positive_float,
+    "int8_calibration_samples": _positive_int,
+    "int8_tolerance": _positive_float,
 }
 
 
@@ -132,6 +136,7 @@ class BenchmarkConfig:
     windows: int = 7
     window_seconds: float = 0.25
     latency_calls: int = 300
+    matmul_size: int = 2048
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -142,6 +147,7 @@ BENCHMARK_CHECKS = {
     "windows": _positive_int,
     "window_seconds": _positive_float,
     "latency_calls": _positive_int,
+    "matmul_size": _positive_int,
 }
 
 

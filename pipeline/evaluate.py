@@ -47,11 +47,24 @@ def measures(features, logits, test_features, test_logits, config: EvaluateConfi
 
 
 def evaluate(
-    onnx_path: Path, classifier_path: Path, data: Path, config: EvaluateConfig, figure: Path
+    onnx_path: Path,
+    classifier_path: Path,
+    data: Path,
+    config: EvaluateConfig,
+    figure: Path,
+    *,
+    int8_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Measure, write the labelled sample grid to `figure`, and return the metrics."""
+    """Measure, write the labelled sample grid to `figure`, and return the metrics.
+
+    With `int8_path`, its samples from the same noise are measured too (`generated_int8`), and
+    their Frechet distance relative to the float32 model's.
+    """
     started = time.perf_counter()
     generated = Sampler(onnx_path).sample(config.samples, seed=config.seed)
+    sets = [("generated", generated)]
+    if int8_path is not None:
+        sets.append(("generated_int8", Sampler(int8_path).sample(config.samples, seed=config.seed)))
     test_images, _ = load_split(data, "test")
     train_images, _ = load_split(data, "train")
     picked = np.random.default_rng(config.seed).choice(
@@ -60,7 +73,8 @@ def evaluate(
     feature_model = load_feature_model(classifier_path)
     test_features, test_logits = describe(feature_model, test_images)
     results = {}
-    for name, images in (("generated", generated), ("real_reference", train_images[picked])):
+    sets.append(("real_reference", train_images[picked]))
+    for name, images in sets:
         features, logits = describe(feature_model, images)
         results[name] = measures(features, logits, test_features, test_logits, config)
         log.info(
@@ -75,6 +89,12 @@ def evaluate(
             shown = config.grid_size**2
             predicted = logits[:shown].argmax(axis=1)
             save_labelled_grid(images[:shown], predicted, figure, columns=config.grid_size)
+    if int8_path is not None:
+        results["int8_frechet_distance_ratio"] = round(
+            results["generated_int8"]["frechet_distance"]
+            / results["generated"]["frechet_distance"],
+            4,
+        )
     return {
         **results,
         "samples": config.samples,

@@ -30,7 +30,13 @@ TINY_STAGES = {
     "classifier": {"epochs": 1, "batch_size": 16, "validation_size": 16},
     "evaluate": {"samples": 100, "splits": 2, "grid_size": 3},
 }
-QUICK_BENCHMARK = {"batch_sizes": [1, 4], "windows": 2, "window_seconds": 0.01, "latency_calls": 10}
+QUICK_BENCHMARK = {
+    "batch_sizes": [1, 4],
+    "windows": 2,
+    "window_seconds": 0.01,
+    "latency_calls": 10,
+    "matmul_size": 64,
+}
 
 
 def dvc_stage(name: str) -> dict:

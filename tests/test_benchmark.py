@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import QUICK_BENCHMARK, declared_paths, invoke, set_params, stage_args
-from pipeline.benchmark import generator_flops
+from pipeline.benchmark import ENGINES, generator_flops
 from pipeline.model import build_generator
 
 
@@ -25,34 +25,48 @@ def test_writes_metrics_plot_and_table(exported_model, monkeypatch):
         assert (exported_model / path).is_file(), path
 
     metrics = json.loads((exported_model / "metrics/benchmark.json").read_text())
-    for engine in ("onnxruntime", "tensorflow"):
+    for engine in ENGINES:
         measured = metrics[engine]
         assert set(measured["samples_per_second"]) == {"1", "4"}
         assert all(rate > 0 for rate in measured["samples_per_second"].values())
         assert measured["latency_ms"]["p50"] <= measured["latency_ms"]["p99"]
-        assert measured["session_seconds"] > 0
         assert measured["first_inference_seconds"] > 0
         for size, rate in measured["samples_per_second"].items():
             expected = rate * metrics["mflop_per_image"] / 1e3
             assert measured["gflops"][size] == pytest.approx(expected, rel=0.01, abs=0.01)
-    for size, ratio in metrics["onnxruntime_over_tensorflow"].items():
-        rates = [metrics[e]["samples_per_second"][size] for e in ("onnxruntime", "tensorflow")]
-        assert ratio == pytest.approx(rates[0] / rates[1], rel=1e-2)
+    for name, (engine, baseline) in {
+        "onnxruntime_over_tensorflow": ("onnxruntime", "tensorflow"),
+        "int8_over_tensorflow": ("onnxruntime_int8", "tensorflow"),
+        "int8_over_tensorflow_bf16": ("onnxruntime_int8", "tensorflow_bf16"),
+    }.items():
+        for size, ratio in metrics[name].items():
+            rates = [metrics[e]["samples_per_second"][size] for e in (engine, baseline)]
+            assert ratio == pytest.approx(rates[0] / rates[1], rel=1e-2)
+    assert set(metrics["matmul_gflops"]) == {"numpy", "onnxruntime", "tensorflow"}
+    assert metrics["matmul_peak_gflops"] == max(metrics["matmul_gflops"].values()) > 0
+    targets = metrics["targets"]
+    assert (
+        targets["onnxruntime_over_tensorflow_batch_1"]["measured"]
+        == (metrics["onnxruntime_over_tensorflow"]["1"])
+    )
+    assert targets["onnxruntime_over_tensorflow_min_batch_16_to_1024"]["measured"] is None
+    assert targets["int8_over_tensorflow_batch_256"] == {
+        "target": 2.0,
+        "measured": None,
+        "met": False,
+    }
 
     table = (exported_model / "plots/benchmark/throughput.csv").read_text().splitlines()
-    assert table[0] == "batch_size,onnxruntime,tensorflow"
+    assert table[0] == "batch_size,onnxruntime,tensorflow,onnxruntime_int8,tensorflow_bf16"
     assert [row.split(",")[0] for row in table[1:]] == ["1", "4"]
-    assert result.stdout.splitlines()[0].split() == [
+    assert result.stdout.splitlines()[0].split()[:4] == [
         "batch",
         "onnxruntime/s",
         "tensorflow/s",
         "ratio",
-        "ORT",
-        "GFLOP/s",
-        "TF",
-        "GFLOP/s",
     ]
     assert "batch-1 latency p50" in result.stdout
+    assert "float32 matrix product GFLOP/s: numpy" in result.stdout
 
 
 def test_a_missing_onnx_model_is_a_bad_parameter(tmp_path, monkeypatch):

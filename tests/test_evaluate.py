@@ -34,9 +34,14 @@ def test_classifier_then_evaluate_write_what_dvc_yaml_declares(exported_model, m
             assert (exported_model / path).is_file(), path
 
     assert set(metrics["generated"]) == MEASURES
+    assert set(metrics["generated_int8"]) == MEASURES
     assert set(metrics["real_reference"]) == MEASURES
     assert metrics["samples"] == 100
-    for measured in (metrics["generated"], metrics["real_reference"]):
+    assert metrics["int8_frechet_distance_ratio"] == pytest.approx(
+        metrics["generated_int8"]["frechet_distance"] / metrics["generated"]["frechet_distance"],
+        abs=1e-4,
+    )
+    for measured in (metrics["generated"], metrics["generated_int8"], metrics["real_reference"]):
         assert measured["frechet_distance"] >= 0
         assert 1 <= measured["classifier_score"] <= 10
         assert 0 <= measured["precision"] <= 1

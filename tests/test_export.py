@@ -10,6 +10,7 @@ from conftest import declared_paths, invoke, set_params
 from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
 from pipeline.export import export
+from pipeline.quantize import quantize
 
 
 def test_every_declared_output_is_written(exported_model):
@@ -78,3 +79,26 @@ def test_a_missing_keras_model_is_a_bad_parameter(tmp_path, monkeypatch):
         "Invalid value for '--model': no such file: models/none.keras (run `dcgan train` first)"
         in result.output
     )
+
+
+def test_the_int8_variant_is_close_and_smaller(exported_model):
+    metrics = json.loads((exported_model / "metrics/export.json").read_text())
+    assert 0 < metrics["int8_mean_abs_diff"] <= 0.05
+    float_model = exported_model / "models/generator.onnx"
+    int8_model = exported_model / "models/generator-int8.onnx"
+    assert metrics["int8_bytes"] == int8_model.stat().st_size < float_model.stat().st_size / 2
+    operators = {node.op_type for node in onnx.load(str(int8_model)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= operators
+
+
+def test_an_int8_model_outside_its_tolerance_is_not_written(exported_model, tmp_path):
+    out = tmp_path / "generator-int8.onnx"
+    with pytest.raises(ExportError, match=r"the int8 model differs .*\(tolerance 1e-09\)"):
+        quantize(
+            exported_model / "models/generator.onnx",
+            out,
+            calibration_samples=64,
+            check_samples=32,
+            tolerance=1e-9,
+        )
+    assert list(tmp_path.iterdir()) == []
