@@ -5,16 +5,16 @@ What onnxruntime spends its time on in the Keras graph as tf2onnx converts it: i
 whole activation. The rewrite, exact up to float rounding (the export check holds it to
 TensorFlow's output):
 
-- Batch norm is folded into the weights next to it. After a ReLU, `bn(relu(a)) = relu(a) * s + t`:
-  the scale goes into the following layer when that layer mixes only channels (dense, or the
-  per-channel batch norm before the last transposed convolution); the per-feature batch norm
-  before the first transposed convolution has a different scale at every pixel, so its scale
-  goes into the preceding dense instead (`relu(a) * s = sign(s) * relu(a * |s|)`). Shifts go
-  into the next layer's bias, which for a transposed convolution is a constant image.
+- Batch norm is folded into the weights next to it. The first one into the second dense layer;
+  the second, which has a scale and shift per feature after a ReLU, into the same dense layer
+  too, the ReLU becoming a Max with a per-feature floor; the third (per channel) into the last
+  deconvolution's kernel, its shift into that deconvolution's bias image (zero padding makes the
+  bias differ at the borders, so it is computed, not folded).
 - A stride-2, 4x4, "same" transposed convolution is four 2x2 convolutions, one per output pixel
-  phase. One 2x2 convolution over the zero-padded input makes all four as channels; a
-  depth-to-space and a one-pixel crop put the pixels in place. onnxruntime runs that convolution
-  over the whole batch at matrix-multiply speed.
+  phase, each over the whole batch (onnxruntime runs them in its blocked layout at about the
+  matrix-multiply peak). The last deconvolution reads those phases as they are: its output in
+  4x4 blocks is a sum of four 2x2 convolutions, one per phase, and a depth-to-space puts the
+  blocks in place. Nothing is computed twice and nothing is copied to interleave pixels.
 """
 
 from __future__ import annotations
@@ -56,39 +56,46 @@ def folded_generator(generator):
     scale3, shift3 = _affine(norm3)
     shape = tuple(reshape.target_shape)  # (7, 7, 128)
 
-    # norm1 into dense2; norm2's scale into dense2 too (see the module docstring).
+    # norm1 into dense2. norm2 after the ReLU, with s = sign * |s|:
+    # relu(a) * s + t = sign * max(a * |s| + sign * t, sign * t), so dense2 takes |s| and
+    # sign * t, and a Max replaces the ReLU (the sign multiply only when a gamma is negative).
     w2, b2 = scale1[:, None] * w2, shift1 @ w2 + b2
-    w2, b2 = w2 * np.abs(scale2), b2 * np.abs(scale2)
-    sign2 = np.sign(scale2).reshape(shape)
-    # norm2's shift into deconv1's bias; norm3 (one scale per channel) into deconv2.
-    bias1 = _transposed_bias(k1, c1, shift2.reshape(shape))
-    bias2 = _transposed_bias(k2, c2, np.broadcast_to(shift3, bias1.shape))
+    sign2 = np.sign(scale2)
+    floor2 = sign2 * shift2
+    w2, b2 = w2 * np.abs(scale2), b2 * np.abs(scale2) + floor2
+    # norm3 (one scale per channel) into deconv2, its shift as deconv2's bias image.
+    bias2 = _transposed_bias(
+        k2, c2, np.broadcast_to(shift3, (2 * shape[0], 2 * shape[1], len(shift3)))
+    )
     k2 = k2 * scale3[None, None, None, :]
     # dense2's features in channel-major order: its output reshapes straight to NCHW, the
     # layout onnxruntime's convolutions use, so the converted graph needs no transpose.
     channel_major = np.arange(w2.shape[1]).reshape(shape).transpose(2, 0, 1).ravel()
-    w2, b2, sign2 = w2[:, channel_major], b2[channel_major], sign2.transpose(2, 0, 1)
-    w1, b1, w2, b2, sign2 = (a.astype(np.float32) for a in (w1, b1, w2, b2, sign2))
-    phases = np.concatenate([phase_kernel(k1, *phase) for phase in PHASES], axis=-1)
-    packed_bias = np.concatenate([_packed_phase(bias1, *phase) for phase in PHASES], axis=-1)
+    w2, b2 = w2[:, channel_major], b2[channel_major]
+    sign2, floor2 = sign2[channel_major], floor2[channel_major]
+    w1, b1, w2, b2, sign2, floor2, c1 = (
+        a.astype(np.float32) for a in (w1, b1, w2, b2, sign2, floor2, c1)
+    )
+    kernels1 = [phase_kernel(k1, *phase).astype(np.float32) for phase in PHASES]
     packed_kernel, image_bias = packed_transposed(k2, bias2)
-    phases, packed_bias = phases.astype(np.float32), packed_bias.astype(np.float32)
+    channels = k2.shape[3]
+    kernels2 = [packed_kernel[:, :, i * channels : (i + 1) * channels] for i in range(4)]
 
     @tf.function(input_signature=(tf.TensorSpec((None, w1.shape[0]), tf.float32, name="z"),))
     def generate(z):
         # numpy constants, not captured tensors: they become constants of the traced graph.
         x = tf.nn.relu(tf.matmul(z, w1) + b1)
-        x = tf.nn.relu(tf.matmul(x, w2) + b2)
-        x = tf.reshape(x, (-1, shape[2], shape[0], shape[1]))
+        x = tf.maximum(tf.matmul(x, w2) + b2, floor2)
         if np.any(sign2 < 0):
             x = x * sign2
+        x = tf.reshape(x, (-1, shape[2], shape[0], shape[1]))
         x = tf.transpose(x, (0, 2, 3, 1))
-        # deconv1: all four output phases at once, packed side by side as channel blocks.
-        packed = tf.nn.relu(
-            tf.nn.conv2d(x, phases, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]) + packed_bias
-        )
-        # deconv2 on the packed phases, then its 4x4 output blocks put in place.
-        y = tf.nn.conv2d(packed, packed_kernel, 1, "VALID") + image_bias
+        y = image_bias
+        for (py, px), kernel1, kernel2 in zip(PHASES, kernels1, kernels2, strict=True):
+            # deconv1's output phase (py, px), then its share of deconv2 on the packed phases.
+            phase = tf.nn.conv2d(x, kernel1, 1, [[0, 0], [1 - py, py], [1 - px, px], [0, 0]])
+            phase = tf.nn.relu(phase + c1)
+            y = tf.nn.conv2d(phase, kernel2, 1, [[0, 0], [py, 1 - py], [px, 1 - px], [0, 0]]) + y
         return tf.nn.depth_to_space(tf.tanh(y), 4)
 
     return generate
@@ -115,7 +122,9 @@ def packed_transposed(kernel: np.ndarray, bias_image: np.ndarray) -> tuple[np.nd
     Packed, phase `(py, px)` of the input image `h` is channel block `2 py + px`, with
     `packed[r] = h[2 r - p]`. Output pixels `4 m .. 4 m + 3` need `h[2 m - 1 .. 2 m + 2]`, that
     is packed rows m and m + 1: a 2x2 kernel, read here from the deconvolution's answer to
-    unit impulses. Returns the kernel `(2, 2, 4 in, 16 out)` and bias `(H, W, 16 out)`.
+    unit impulses. Returns the kernel `(2, 2, 4 in, 16 out)` and bias `(H, W, 16 out)`; the
+    generator applies the kernel block by block, each phase moved to its packed place by the
+    zero padding of its own convolution.
     """
     _, _, outputs, inputs = kernel.shape
     grid, middle = 8, 3  # an impulse at packed (3, 3) reaches output blocks 2 and 3 only
@@ -137,16 +146,6 @@ def packed_transposed(kernel: np.ndarray, bias_image: np.ndarray) -> tuple[np.nd
     height, width = bias_image.shape[0] // 4, bias_image.shape[1] // 4
     bias = bias_image.reshape(height, 4, width, 4, outputs).transpose(0, 2, 1, 3, 4)
     return packed.astype(np.float32), bias.reshape(height, width, 16 * outputs).astype(np.float32)
-
-
-def _packed_phase(image: np.ndarray, py: int, px: int) -> np.ndarray:
-    """Phase `(py, px)` of a bias image `(2H, 2W, C)` at its packed place `(H + 1, W + 1, C)`,
-    `packed[r] = image[2 r - p]`. The one packed row and column outside the image get the lowest
-    float, so the ReLU after the bias makes them the zeros the next deconvolution pads with."""
-    height, width, channels = image.shape
-    packed = np.full((height // 2 + 1, width // 2 + 1, channels), np.finfo(np.float32).min)
-    packed[py : py + height // 2, px : px + width // 2] = image[py::2, px::2]
-    return packed
 
 
 def _deconvolve(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:

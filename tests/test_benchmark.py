@@ -44,6 +44,8 @@ def test_writes_metrics_plot_and_table(exported_model, monkeypatch):
             assert ratio == pytest.approx(rates[0] / rates[1], rel=1e-2)
     assert set(metrics["matmul_gflops"]) == {"numpy", "onnxruntime", "tensorflow"}
     assert metrics["matmul_peak_gflops"] == max(metrics["matmul_gflops"].values()) > 0
+    assert metrics["onnxruntime_share_of_matmul_peak"]["batch_size"] == 4  # the largest <= 256
+    assert metrics["onnxruntime_share_of_matmul_peak"]["share"] > 0
     targets = metrics["targets"]
     assert (
         targets["onnxruntime_over_tensorflow_batch_1"]["measured"]
