@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # DVC's usage analytics would try the network on every call.
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run test test-offline sample report lint clean
+.PHONY: setup run test test-offline sample report lint clean bench bench-train
 
 setup: $(STAMP)
 
@@ -35,6 +35,14 @@ SEED ?= 0
 OUT ?= samples.png
 sample: setup
 	dcgan sample --model $(MODEL) -n $(N) --seed $(SEED) --out $(OUT)
+
+# Speed, side by side in one run each (after `make run`, or they run the stages they need):
+# sampling (onnxruntime vs TensorFlow, float32 and int8/bf16) and the training step.
+bench: setup
+	dvc repro --force --single-item benchmark
+
+bench-train: setup
+	dvc repro --force --single-item benchmark-train
 
 # The README's results section, from metrics/*.json and `dvc exp show` (after `make run`).
 report: setup

@@ -286,3 +286,14 @@ def write_results(metrics: dict[str, Any], metrics_path: Path, plots_dir: Path) 
             ",".join([size] + [str(metrics[e]["samples_per_second"][size]) for e in ENGINES])
         )
     write_text_atomically(plots_dir / "throughput.csv", "\n".join(rows) + "\n")
+    write_targets(metrics["targets"], plots_dir / "targets.csv")
+
+
+def write_targets(targets: dict[str, dict[str, Any]], path: Path) -> None:
+    """The targets as a table for `dvc plots show`: name, measured ratio, goal, met."""
+    rows = ["target,measured,goal,met"]
+    rows += [
+        f"{name},{'' if t['measured'] is None else t['measured']},{t['target']},{t['met']}"
+        for name, t in targets.items()
+    ]
+    write_text_atomically(path, "\n".join(rows) + "\n")

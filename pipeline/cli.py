@@ -19,6 +19,8 @@ from pipeline import __version__
 from pipeline.datasets import DATASETS
 from pipeline.errors import PipelineError
 
+# Up to this many images, `sample` opens the model without weight prepacking (see Sampler).
+QUICK_START_IMAGES = 2048
 TRAIN_EXTRA_HINT = "in a clone of the repository, pip install -e '.[train]'"
 
 
@@ -242,6 +244,51 @@ def export(params_path: Path, model: Path, out: Path, int8_out: Path, metrics_pa
     report_metrics(metrics, metrics_path)
 
 
+@main.command("benchmark-train")
+@params_option("train")
+@DATA_OPTION
+@click.option(
+    "--windows",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Timed windows per training step; the median is reported.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Training steps per window.",
+)
+@metrics_option("metrics/train_benchmark.json")
+@folder_option("--plots", "plots/train_benchmark", "Where the targets table goes.")
+def benchmark_train(
+    params_path: Path, data: Path, windows: int, steps: int, metrics_path: Path, plots: Path
+) -> None:
+    """Training speed: the project's step against a plain float32 tf.function step of the
+    same model and batch, side by side in one run."""
+    from pipeline.config import load_train_config
+
+    config = load_train_config(params_path)
+    require_folder(data, "--data", " (run `dcgan download` first)")
+    quiet_tensorflow()
+    from pipeline.benchmark import write_targets
+    from pipeline.datasets import load_split
+    from pipeline.train_benchmark import run_train_benchmark
+
+    images, _ = load_split(data, "train")
+    if len(images) < 8 * config.batch_size:
+        raise click.ClickException(
+            f"{data}: {len(images)} training images; the benchmark cycles through 8 batches "
+            f"of {config.batch_size}"
+        )
+    metrics = run_train_benchmark(images, config, windows=windows, steps=steps)
+    plots.mkdir(parents=True, exist_ok=True)
+    write_targets(metrics["targets"], plots / "targets.csv")
+    report_metrics(metrics, metrics_path)
+
+
 def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
     """A .png or .npy path in an existing folder: nothing is created on the user's behalf."""
     if not value.parent.is_dir():
@@ -279,7 +326,7 @@ def sample(model: Path, count: int, seed: int, out: Path) -> None:
     """
     from pipeline.sampler import Sampler
 
-    sampler = Sampler(model)
+    sampler = Sampler(model, quick_start=count <= QUICK_START_IMAGES)
     if out.suffix.lower() == ".npy":
         sampler.save_npy(out, count, seed=seed)
     else:

@@ -74,6 +74,13 @@ def test_noise_does_not_depend_on_the_batch_size(sampler):
     np.testing.assert_array_equal(in_one, in_parts)
 
 
+def test_quick_start_draws_the_same_digits(sampler, model_path):
+    quick = Sampler(model_path, quick_start=True)
+    for count in (1, 300):
+        difference = quick.sample(count, seed=4).astype(int) - sampler.sample(count, seed=4)
+        assert np.abs(difference).max() <= 1  # float rounding may move a pixel by one level
+
+
 def test_a_large_npy_is_written_without_holding_it_in_memory(sampler, tmp_path):
     n = 3000  # 2.35 MB of images; a batch of 64 is 50 kB
     tracemalloc.start()

@@ -1,0 +1,108 @@
+"""`dcgan benchmark-train`: the project's training step against a plain one, side by side.
+
+The baseline is the plain float32 `tf.function` implementation of the same model, losses,
+optimizers and batch: Keras' own layers, the same alternating discriminator and generator steps.
+The project's step is the `Trainer`'s, with the precision `train.precision` picks on this
+machine. Both train from the same fresh weights on the same real batches; the timed windows
+alternate between them and each one's throughput is the median over its windows. A benchmark,
+not a test: it never fails on speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from itertools import cycle, islice
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from pipeline import losses, model
+from pipeline.config import TrainConfig
+from pipeline.train import Trainer, choose_placement, epoch_batches, precision_policy
+
+log = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 0.1  # thread pools busy-wait after their work (see pipeline.benchmark.timed)
+
+
+def plain_step(config: TrainConfig):
+    """The baseline: a straightforward float32 training step, compiled with `tf.function`."""
+    import keras
+
+    generator = model.build_generator(config.noise_dim)
+    discriminator = model.build_discriminator()
+    objective = losses.OBJECTIVES[config.loss]
+    adam = lambda: keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)  # noqa: E731
+    generator_optimizer, discriminator_optimizer = adam(), adam()
+
+    @tf.function
+    def step(real_uint8):
+        real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0
+        count = tf.shape(real)[0]
+        noise = lambda: tf.random.uniform((count, config.noise_dim), -1.0, 1.0)  # noqa: E731
+        fake = generator(noise(), training=True)
+        with tf.GradientTape() as tape:
+            d_loss = objective.discriminator_loss(
+                discriminator(real, training=True), discriminator(fake, training=True)
+            )
+        variables = discriminator.trainable_variables
+        gradients = tape.gradient(d_loss, variables)
+        discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        with tf.GradientTape() as tape:
+            fake_logits = discriminator(generator(noise(), training=True), training=True)
+            g_loss = objective.generator_loss(fake_logits)
+        variables = generator.trainable_variables
+        gradients = tape.gradient(g_loss, variables)
+        generator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return d_loss, g_loss
+
+    return step
+
+
+def run_train_benchmark(
+    images: np.ndarray, config: TrainConfig, *, windows: int, steps: int
+) -> dict[str, Any]:
+    """Images per second of both steps (medians over `windows` windows of `steps` steps)."""
+    placement = choose_placement(config.precision)
+    with precision_policy(placement.precision):
+        trainer = Trainer(config, placement)
+    steppers = {"plain_float32": plain_step(config), "project": trainer.train_step}
+    batches = cycle(list(islice(iter(epoch_batches(images, config, 0)), 8)))
+    for step in steppers.values():  # trace and warm up
+        for batch in islice(batches, 2):
+            [float(v) for v in step(batch)]
+    rates: dict[str, list[float]] = {name: [] for name in steppers}
+    for window in range(windows):
+        for name, step in steppers.items():
+            time.sleep(SETTLE_SECONDS)
+            start = time.perf_counter()
+            for batch in islice(batches, steps):
+                losses_now = [float(v) for v in step(batch)]
+            rates[name].append(steps * config.batch_size / (time.perf_counter() - start))
+            if not all(np.isfinite(losses_now)):
+                log.warning("%s: non-finite loss in window %d", name, window)
+        log.info(
+            "window %d: %s",
+            window + 1,
+            ", ".join(f"{name} {values[-1]:.0f} img/s" for name, values in rates.items()),
+        )
+    medians = {name: round(float(np.median(values)), 1) for name, values in rates.items()}
+    ratio = round(medians["project"] / medians["plain_float32"], 3)
+    return {
+        "images_per_second": medians,
+        "project_over_plain": ratio,
+        "batch_size": config.batch_size,
+        "precision": placement.precision,
+        "device": placement.device,
+        "windows": windows,
+        "steps_per_window": steps,
+        "targets": {
+            "project_over_plain_float32_step": {
+                "target": 2.5,
+                "measured": ratio,
+                "met": ratio >= 2.5,
+            }
+        },
+    }

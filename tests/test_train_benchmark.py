@@ -1,0 +1,37 @@
+"""The training benchmark on tiny data: what it writes, and its arithmetic. No speed asserted."""
+
+import json
+
+from conftest import declared_paths, invoke, invoke_ok, set_params, stage_args
+
+
+def test_writes_medians_ratio_and_target(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny_dataset.write_folder(tmp_path / "data" / "mnist")
+    set_params(tmp_path, train={"batch_size": 8, "noise_dim": 8})
+    metrics = json.loads(invoke_ok(*stage_args("benchmark-train"), "--windows", "2").stdout)
+    for path in declared_paths("benchmark-train"):
+        assert (tmp_path / path).is_file(), path
+    rates = metrics["images_per_second"]
+    assert set(rates) == {"plain_float32", "project"}
+    assert all(rate > 0 for rate in rates.values())
+    assert metrics["project_over_plain"] == round(rates["project"] / rates["plain_float32"], 3)
+    target = metrics["targets"]["project_over_plain_float32_step"]
+    assert target == {
+        "target": 2.5,
+        "measured": metrics["project_over_plain"],
+        "met": metrics["project_over_plain"] >= 2.5,
+    }
+    table = (tmp_path / "plots/train_benchmark/targets.csv").read_text().splitlines()
+    assert table[0] == "target,measured,goal,met"
+    assert table[1].startswith(f"project_over_plain_float32_step,{target['measured']},2.5,")
+
+
+def test_too_little_data_is_a_clear_error(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny_dataset.write_folder(tmp_path / "data" / "mnist")
+    set_params(tmp_path, train={"batch_size": 32})
+    result = invoke(*stage_args("benchmark-train"))
+    assert result.exit_code == 1
+    assert "64 training images; the benchmark cycles through 8 batches of 32" in result.output
+    assert "Traceback" not in result.output
