@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from pipeline.benchmark import ENGINES
 from pipeline.errors import PipelineError
 from pipeline.files import write_text_atomically
 
@@ -73,29 +74,7 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
     generated, reference = quality["generated"], quality["real_reference"]
     for key, label, digits in QUALITY_ROWS:
         lines.append(f"| {label} | {generated[key]:.{digits}f} | {reference[key]:.{digits}f} |")
-    lines += [
-        "",
-        f"Export: largest |onnxruntime - TensorFlow| = {export['max_abs_diff']:.2e} on "
-        f"{export['check_samples']} samples. Sampling speed (samples/s, median of timed windows, "
-        "both engines in one run, float32):",
-        "",
-        "| batch | onnxruntime | TensorFlow | ratio | ORT GFLOP/s | TF GFLOP/s |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    ort, tf = bench["onnxruntime"], bench["tensorflow"]
-    for size in sorted(ort["samples_per_second"], key=int):  # JSON keys come back sorted as text
-        rate = ort["samples_per_second"][size]
-        lines.append(
-            f"| {size} | {rate:,.0f} | {tf['samples_per_second'][size]:,.0f} | "
-            f"{bench['onnxruntime_over_tensorflow'][size]:.2f} | {ort['gflops'][size]:.1f} | "
-            f"{tf['gflops'][size]:.1f} |"
-        )
-    lines += [
-        "",
-        f"Batch-1 latency p50/p99: onnxruntime {ort['latency_ms']['p50']:.2f}/"
-        f"{ort['latency_ms']['p99']:.2f} ms, TensorFlow {tf['latency_ms']['p50']:.2f}/"
-        f"{tf['latency_ms']['p99']:.2f} ms.",
-    ]
+    lines += performance_lines(export, bench, read_metrics(root, "train_benchmark"), quality)
     if experiments:
         lines += [
             "",
@@ -113,6 +92,78 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
             )
     lines.append(END)
     return "\n".join(lines) + "\n"
+
+
+TARGET_LABELS = {
+    "project_over_plain_float32_step": "training step, project / plain float32 tf.function",
+    "onnxruntime_over_tensorflow_batch_1": "sampling, onnxruntime / TensorFlow, batch 1",
+    "onnxruntime_over_tensorflow_min_batch_16_to_1024": (
+        "sampling, onnxruntime / TensorFlow, lowest of batches 16-1024"
+    ),
+    "onnxruntime_share_of_matmul_peak_batch_256": (
+        "sampling, onnxruntime GFLOP/s at batch 256 / float32 matmul peak"
+    ),
+    "int8_over_tensorflow_batch_256": "int8 onnxruntime / TensorFlow float32, batch 256",
+    "int8_over_tensorflow_bf16_batch_256": "int8 onnxruntime / TensorFlow mixed bf16, batch 256",
+}
+
+
+def performance_lines(export, bench, train_bench, quality) -> list[str]:
+    """The performance section: every ratio measured side by side, and the targets."""
+    rates = {engine: bench[engine]["samples_per_second"] for engine in ENGINES}
+    lines = [
+        "",
+        "### Performance",
+        "",
+        f"Export: largest |onnxruntime - TensorFlow| = {export['max_abs_diff']:.2e} on "
+        f"{export['check_samples']} samples; the int8 model differs from it by "
+        f"{export['int8_mean_abs_diff']:.4f} on average. Sampling speed (samples/s, medians of "
+        "timed windows, all engines alternating in one run of `make bench`):",
+        "",
+        "| batch | onnxruntime | TensorFlow | ratio | ORT GFLOP/s | ORT int8 | TF mixed bf16 "
+        "| int8 / TF |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for size in sorted(rates["onnxruntime"], key=int):  # JSON keys come back sorted as text
+        bf16 = rates["tensorflow_bf16"].get(size)
+        lines.append(
+            f"| {size} | {rates['onnxruntime'][size]:,.0f} | {rates['tensorflow'][size]:,.0f} | "
+            f"{bench['onnxruntime_over_tensorflow'][size]:.2f} | "
+            f"{bench['onnxruntime']['gflops'][size]:.1f} | "
+            f"{rates['onnxruntime_int8'][size]:,.0f} | "
+            f"{'-' if bf16 is None else f'{bf16:,.0f}'} | "
+            f"{bench['int8_over_tensorflow'][size]:.2f} |"
+        )
+    ort, tf, int8 = bench["onnxruntime"], bench["tensorflow"], bench["onnxruntime_int8"]
+    peaks = ", ".join(f"{name} {value:.0f}" for name, value in bench["matmul_gflops"].items())
+    share = bench["onnxruntime_share_of_matmul_peak"]
+    plain, project = (train_bench["images_per_second"][k] for k in ("plain_float32", "project"))
+    lines += [
+        "",
+        f"Batch-1 latency p50/p99: onnxruntime {ort['latency_ms']['p50']:.2f}/"
+        f"{ort['latency_ms']['p99']:.2f} ms, int8 {int8['latency_ms']['p50']:.2f}/"
+        f"{int8['latency_ms']['p99']:.2f} ms, TensorFlow {tf['latency_ms']['p50']:.2f}/"
+        f"{tf['latency_ms']['p99']:.2f} ms. Float32 matrix product "
+        f"({bench['mflop_per_image']} MFLOP per generated image for comparison), GFLOP/s: "
+        f"{peaks}; the generator in onnxruntime at batch {share['batch_size']} reaches "
+        f"{100 * share['share']:.0f}% of the fastest, measured in alternation with it.",
+        "",
+        f"Training step, batch {train_bench['batch_size']} on {train_bench['device']} "
+        f"(`make bench-train`, alternating windows): plain float32 `tf.function` "
+        f"{plain:.0f} images/s, the project's step ({train_bench['precision']}) {project:.0f} "
+        f"images/s. The int8 model's Frechet distance is "
+        f"{quality['int8_frechet_distance_ratio']:.3f}x the float32 model's.",
+        "",
+        "| target | goal | measured | met |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    targets = {**train_bench["targets"], **bench["targets"]}
+    for name, target in targets.items():
+        measured = "-" if target["measured"] is None else f"{target['measured']:.3f}"
+        label = TARGET_LABELS.get(name, name)
+        verdict = "yes" if target["met"] else "**no**"
+        lines.append(f"| {label} | {target['target']} | {measured} | {verdict} |")
+    return lines
 
 
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:

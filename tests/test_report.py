@@ -3,14 +3,16 @@
 import json
 
 from conftest import QUICK_BENCHMARK, TINY_STAGES, invoke_ok, set_params, stage_args
-from pipeline.report import END, START, experiment_rows
+from pipeline.report import END, START, TARGET_LABELS, experiment_rows
 
 
 def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypatch):
     monkeypatch.chdir(exported_model)
-    set_params(exported_model, **TINY_STAGES, benchmark=QUICK_BENCHMARK)
+    train = {**TINY_STAGES["train"], "batch_size": 8}  # 8 batches for benchmark-train
+    set_params(exported_model, **{**TINY_STAGES, "train": train}, benchmark=QUICK_BENCHMARK)
     for stage in ("benchmark", "classifier", "evaluate"):
         invoke_ok(*stage_args(stage))
+    invoke_ok(*stage_args("benchmark-train"), "--windows", "1", "--steps", "1")
     readme = exported_model / "README.md"
     readme.write_text(f"# Title\n\nintro\n\n{START}\nold numbers\n{END}\n\n## After\n")
 
@@ -30,6 +32,13 @@ def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypat
     )
     export = json.loads((exported_model / "metrics/export.json").read_text())
     assert f"{export['max_abs_diff']:.2e}" in text
+    bench = json.loads((exported_model / "metrics/benchmark.json").read_text())
+    rates = {e: bench[e]["samples_per_second"]["4"] for e in ("onnxruntime", "tensorflow")}
+    assert f"| 4 | {rates['onnxruntime']:,.0f} | {rates['tensorflow']:,.0f} | " in text
+    for name, target in bench["targets"].items():
+        measured = "-" if target["measured"] is None else f"{target['measured']:.3f}"
+        assert f"| {TARGET_LABELS[name]} | {target['target']} | {measured} | " in text
+    assert "| training step, project / plain float32 tf.function | 2.5 | " in text
     for name in ("final_grid.png", "progress.gif"):
         assert (exported_model / "docs/images" / name).is_file()
 
