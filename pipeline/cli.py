@@ -69,6 +69,13 @@ def params_option(section: str):
     )
 
 
+def count_option(*names: str, default: int, help: str):
+    """A positive whole number, its default shown in --help."""
+    return click.option(
+        *names, type=click.IntRange(min=1), default=default, show_default=True, help=help
+    )
+
+
 def metrics_option(default: str):
     return file_option(
         "--metrics", default, "Metrics file (JSON) for `dvc metrics show`.", dest="metrics_path"
@@ -247,20 +254,8 @@ def export(params_path: Path, model: Path, out: Path, int8_out: Path, metrics_pa
 @main.command("benchmark-train")
 @params_option("train")
 @DATA_OPTION
-@click.option(
-    "--windows",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Timed windows per training step; the median is reported.",
-)
-@click.option(
-    "--steps",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Training steps per window.",
-)
+@count_option("--windows", default=5, help="Timed windows per step; the median is reported.")
+@count_option("--steps", default=4, help="Training steps per window.")
 @metrics_option("metrics/train_benchmark.json")
 @folder_option("--plots", "plots/train_benchmark", "Where the targets table goes.")
 def benchmark_train(
@@ -300,14 +295,7 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
 
 @main.command()
 @file_option("--model", "models/generator.onnx", "The exported ONNX generator.")
-@click.option(
-    "-n",
-    "--count",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="How many images.",
-)
+@count_option("-n", "--count", default=64, help="How many images.")
 @click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed."
 )

@@ -6,13 +6,17 @@ a half-written file, even if the process is killed mid-write.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from pipeline.errors import PipelineError
 
 
 def default_file_mode() -> int:
@@ -69,3 +73,23 @@ def sha256_of(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextmanager
+def exclusive_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the block, or fail at once.
+
+    An advisory `flock`: the kernel drops it when the holder ends, however it ends (kill -9
+    included), so a stale lock file never blocks a later run.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:  # "a": never truncates a file another process holds
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineError(
+                f"{what} is in use by another process (it holds {path}); "
+                "wait for it to finish, or stop it"
+            ) from None
+        yield

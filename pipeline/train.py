@@ -36,6 +36,7 @@ from pipeline.config import TrainConfig
 from pipeline.datasets import DATASETS, load_split
 from pipeline.errors import TrainingError
 from pipeline.files import (
+    exclusive_lock,
     sha256_of,
     write_json_atomically,
     write_path_atomically,
@@ -232,7 +233,16 @@ class LossLog:
 
 
 def train(config: TrainConfig, paths: TrainPaths, *, fresh: bool = False) -> dict[str, Any]:
-    """Train (or resume), then write the generator, plots and metrics; returns the metrics."""
+    """Train (or resume), then write the generator, plots and metrics; returns the metrics.
+
+    One run at a time per checkpoint folder: a second one fails at once instead of both writing.
+    """
+    lock = paths.checkpoints.parent / f".{paths.checkpoints.name}.lock"
+    with exclusive_lock(lock, f"the checkpoint folder {paths.checkpoints}"):
+        return _train(config, paths, fresh=fresh)
+
+
+def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, Any]:
     import keras
 
     images, _ = load_split(paths.data, "train")

@@ -201,3 +201,27 @@ def test_a_folder_that_is_not_a_checkpoint_folder_is_never_cleared(workdir):
             "name an empty or new folder with --checkpoints\n"
         )
     assert (precious / "thesis.txt").read_text() == "years of work"
+
+
+def test_a_second_run_on_the_same_checkpoints_refuses_while_the_first_runs(workdir):
+    set_params(workdir, train=dict(epochs=50, checkpoint_every=1000, sample_every=1000))
+    command = [sys.executable, "-m", "pipeline", *stage_args("train")]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        fingerprint = workdir / "checkpoints/train/fingerprint.json"
+        deadline = time.monotonic() + 120
+        while not fingerprint.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first run ended before the second started"
+        second = run(*stage_args("train"), "--fresh")
+        assert second.exit_code == 1
+        assert second.output == (
+            "Error: the checkpoint folder checkpoints/train is in use by another process "
+            "(it holds checkpoints/.train.lock); wait for it to finish, or stop it\n"
+        )
+        assert fingerprint.exists()  # --fresh did not clear the running one's folder
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    set_params(workdir, train=dict(epochs=1))
+    assert train_ok()["steps"] == 2  # the killed holder's lock is gone with it
