@@ -143,10 +143,10 @@ def performance_lines(export, bench, train_bench, quality) -> list[str]:
         f"Batch-1 latency p50/p99: onnxruntime {ort['latency_ms']['p50']:.2f}/"
         f"{ort['latency_ms']['p99']:.2f} ms, int8 {int8['latency_ms']['p50']:.2f}/"
         f"{int8['latency_ms']['p99']:.2f} ms, TensorFlow {tf['latency_ms']['p50']:.2f}/"
-        f"{tf['latency_ms']['p99']:.2f} ms. Float32 matrix product "
-        f"({bench['mflop_per_image']} MFLOP per generated image for comparison), GFLOP/s: "
-        f"{peaks}; the generator in onnxruntime at batch {share['batch_size']} reaches "
-        f"{100 * share['share']:.0f}% of the fastest, measured in alternation with it.",
+        f"{tf['latency_ms']['p99']:.2f} ms. Float32 matrix product, GFLOP/s: {peaks}; the "
+        f"generator ({bench['mflop_per_image']} MFLOP per image) in onnxruntime at batch "
+        f"{share['batch_size']} reaches {100 * share['share']:.0f}% of the fastest, measured "
+        "in alternation with it.",
         "",
         f"Training step, batch {train_bench['batch_size']} on {train_bench['device']} "
         f"(`make bench-train`, alternating windows): plain float32 `tf.function` "
