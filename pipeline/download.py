@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -38,14 +39,17 @@ CHUNK_SIZE = 1 << 16
 PART_SUFFIX = ".part"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 NPM_TIMEOUT_SECONDS = 300
+RETRY_DELAYS = (0.5, 2.0)  # seconds before the 2nd and 3rd try of a transient HTTP failure
 
 
 class SourceFailed(Exception):
-    """One source could not deliver one file; `whole_source` means it will not deliver any."""
+    """One source could not deliver one file; `whole_source` means it will not deliver any;
+    `transient` means the same request may well succeed when tried again."""
 
-    def __init__(self, reason: str, *, whole_source: bool = False):
+    def __init__(self, reason: str, *, whole_source: bool = False, transient: bool = False):
         super().__init__(reason)
         self.whole_source = whole_source
+        self.transient = transient
 
 
 class NotFound(SourceFailed):
@@ -86,35 +90,65 @@ def _copy(
                 sink.write(inflater.decompress(chunk) if inflater else chunk)
             except zlib.error as error:
                 raise SourceFailed(f"not a valid gzip stream ({error})") from error
+    # A short read is worth another try over HTTP (only HttpSource retries).
     if total is not None and received < total:
-        raise SourceFailed(f"transfer cut short: {received} of {total} bytes")
+        raise SourceFailed(f"transfer cut short: {received} of {total} bytes", transient=True)
     if inflater is not None:
         if not inflater.eof:
-            raise SourceFailed("gzip stream ends early (truncated file)")
+            raise SourceFailed("gzip stream ends early (truncated file)", transient=True)
         sink.write(inflater.flush())
 
 
 class HttpSource(Source):
     """A web folder holding `<name>.gz` (or, with `suffixes`, other spellings) of each file."""
 
-    def __init__(self, base_url: str, *, timeout: float, suffixes: Sequence[str] = (".gz",)):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        suffixes: Sequence[str] = (".gz",),
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+    ):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.label = self.base_url
         self.timeout = timeout
         self.suffixes = tuple(suffixes)
+        self.retry_delays = tuple(retry_delays)
 
     def fetch(self, name: str, sink: BinaryIO) -> None:
         not_found = []
         for suffix in self.suffixes:
             url = self.base_url + name + suffix
             try:
-                _download_url(url, sink, self.timeout, gzipped=suffix == ".gz", desc=name)
+                self._download_with_retries(url, sink, gzipped=suffix == ".gz", desc=name)
                 return
             except NotFound:
                 not_found.append(name + suffix)
-                sink.seek(0)
-                sink.truncate()
+                _reset(sink)
         raise NotFound(f"HTTP 404 Not Found for {', '.join(not_found)}")
+
+    def _download_with_retries(self, url: str, sink: BinaryIO, **copy_args) -> None:
+        """Transient failures (a 5xx or 429 answer, a transfer cut short) are tried again after
+        each of `retry_delays`; the others (unreachable, stalled, 404) fail at once."""
+        for attempt, delay in enumerate((*self.retry_delays, None), start=1):
+            try:
+                _download_url(url, sink, self.timeout, **copy_args)
+                return
+            except SourceFailed as failure:
+                if not failure.transient or delay is None:
+                    if attempt > 1:
+                        failure.args = (f"{failure} (after {attempt} attempts)",)
+                    raise
+                log.info("%s: %s; trying again in %g s", url, failure, delay)
+                _reset(sink)
+                time.sleep(delay)
+
+
+def _reset(sink: BinaryIO) -> None:
+    """Empty `sink` for another try: a failed attempt's bytes never mix with the next one's."""
+    sink.seek(0)
+    sink.truncate()
 
 
 def _download_url(url: str, sink: BinaryIO, timeout: float, *, gzipped: bool, desc: str) -> None:
@@ -134,8 +168,12 @@ def _http_get(url: str, timeout: float) -> Iterator[http.client.HTTPResponse]:
     except urllib.error.HTTPError as error:
         if error.code == 404:
             raise NotFound(f"HTTP 404 {error.reason}") from error
-        # Any other status is taken as the server being unusable for every file.
-        raise SourceFailed(f"HTTP {error.code} {error.reason}", whole_source=True) from error
+        # Any other status is taken as the server being unusable for every file; a server error
+        # or "too many requests" may pass, so those are worth another try.
+        transient = error.code >= 500 or error.code == 429
+        raise SourceFailed(
+            f"HTTP {error.code} {error.reason}", whole_source=True, transient=transient
+        ) from error
     except urllib.error.URLError as error:
         reason = error.reason
         if isinstance(reason, TimeoutError):
@@ -156,10 +194,12 @@ def _read_http(response, sink: BinaryIO, **copy_args) -> None:
     except http.client.IncompleteRead as error:
         raise SourceFailed(
             f"transfer cut short: {len(error.partial)} bytes in the last read, "
-            f"{error.expected} more expected"
+            f"{error.expected} more expected",
+            transient=True,
         ) from error
     except (OSError, http.client.HTTPException) as error:
-        raise SourceFailed(f"transfer failed: {error or type(error).__name__}") from error
+        reason = f"transfer failed: {error or type(error).__name__}"
+        raise SourceFailed(reason, transient=True) from error
 
 
 class FolderSource(Source):

@@ -127,10 +127,12 @@ def tiny_dataset() -> TinyDataset:
 @dataclass
 class Route:
     """What the server does for one path: `ok`, `truncate` (half the announced bytes, then
-    close), `stall` (headers and a few bytes, then silence) or `error` (HTTP 500)."""
+    close), `stall` (headers and a few bytes, then silence), `error` (HTTP 500) or `error_once`
+    (HTTP 500 the first time, then `ok`)."""
 
     body: bytes
     behaviour: str = "ok"
+    served: int = 0
 
 
 @dataclass
@@ -164,13 +166,16 @@ def _handler_for(server: DataServer):
             if route is None:
                 self.send_error(404, "Not Found")
                 return
-            if route.behaviour == "error":
+            route.served += 1
+            if route.behaviour == "error" or (
+                route.behaviour == "error_once" and route.served == 1
+            ):
                 self.send_error(500, "Internal Server Error")
                 return
             self.send_response(200)
             self.send_header("Content-Length", str(len(route.body)))
             self.end_headers()
-            if route.behaviour == "ok":
+            if route.behaviour in ("ok", "error_once"):
                 self.wfile.write(route.body)
             elif route.behaviour == "truncate":
                 self.wfile.write(route.body[: len(route.body) // 2])

@@ -21,6 +21,7 @@ from pipeline.download import (
 from pipeline.errors import DownloadError
 
 TIMEOUT = 1.0
+QUICK_RETRY = (0.01, 0.01)
 
 
 def folder_state(folder: Path) -> dict[str, bytes]:
@@ -62,15 +63,33 @@ def test_falls_through_mirrors_in_order(tmp_path, data_server, tiny_dataset, clo
     assert_complete(tmp_path, tiny_dataset)
 
 
-def test_an_unreachable_mirror_is_asked_only_once(tmp_path, data_server, tiny_dataset):
+def test_a_failing_mirror_is_tried_three_times_then_skipped(tmp_path, data_server, tiny_dataset):
     data_server.serve_dataset("broken", tiny_dataset, behaviour="error")
     good = data_server.serve_dataset("good", tiny_dataset)
     sources = [
-        HttpSource(f"{data_server.base_url}/broken/", timeout=TIMEOUT),
+        HttpSource(f"{data_server.base_url}/broken/", timeout=TIMEOUT, retry_delays=QUICK_RETRY),
         HttpSource(good, timeout=TIMEOUT),
     ]
     download(tiny_dataset.spec, tmp_path, sources)
-    assert sum(path.startswith("/broken/") for path in data_server.requests) == 1
+    # Three tries for the first file; the mirror is not asked for the other three files.
+    assert sum(path.startswith("/broken/") for path in data_server.requests) == 3
+
+
+def test_a_server_error_then_success_is_retried(tmp_path, data_server, tiny_dataset):
+    flaky = data_server.serve_dataset("flaky", tiny_dataset, behaviour="error_once")
+    served = download(
+        tiny_dataset.spec, tmp_path, [HttpSource(flaky, timeout=TIMEOUT, retry_delays=QUICK_RETRY)]
+    )
+    assert set(served.values()) == {flaky}
+    assert len(data_server.requests) == 8  # each of the four files: a 500, then the file
+    assert_complete(tmp_path, tiny_dataset)
+
+
+def test_the_default_retries_wait_before_trying_again(tmp_path, data_server, tiny_dataset):
+    flaky = data_server.serve_dataset("flaky", tiny_dataset, behaviour="error_once")
+    started = time.monotonic()
+    download(tiny_dataset.spec, tmp_path, [HttpSource(flaky, timeout=TIMEOUT)])
+    assert time.monotonic() - started >= 4 * 0.5  # RETRY_DELAYS[0] before each file's 2nd try
 
 
 def test_404_everywhere_names_each_source_and_the_way_out(
@@ -110,10 +129,13 @@ def test_a_corrupted_file_is_rejected_and_nothing_changes(tmp_path, data_server,
 def test_a_truncated_transfer_falls_through(tmp_path, data_server, tiny_dataset):
     cut = data_server.serve_dataset("cut", tiny_dataset, behaviour="truncate")
     good = data_server.serve_dataset("good", tiny_dataset)
-    with pytest.raises(DownloadError, match=r"cut/ \(transfer cut short: \d+ of \d+ bytes\)"):
-        download(tiny_dataset.spec, tmp_path / "a", [HttpSource(cut, timeout=TIMEOUT)])
+    cut_source = HttpSource(cut, timeout=TIMEOUT, retry_delays=QUICK_RETRY)
+    with pytest.raises(
+        DownloadError, match=r"cut/ \(transfer cut short: \d+ of \d+ bytes \(after 3 attempts\)\)"
+    ):
+        download(tiny_dataset.spec, tmp_path / "a", [cut_source])
     assert folder_state(tmp_path / "a") == {}
-    sources = [HttpSource(cut, timeout=TIMEOUT), HttpSource(good, timeout=TIMEOUT)]
+    sources = [cut_source, HttpSource(good, timeout=TIMEOUT)]
     served = download(tiny_dataset.spec, tmp_path / "b", sources)
     assert set(served.values()) == {good}
 
