@@ -347,10 +347,23 @@ class CheckpointStore:
         return self.folder / f"losses-{step:07d}.npy"
 
     def save(self, loss_log: LossLog) -> None:
-        """Loss history first, then the TF checkpoint (whose index file is written last)."""
+        """Loss history first, then the TF checkpoint (whose index file is written last, so a
+        failed or killed save leaves the previous checkpoint the latest)."""
         step = int(self.trainer.step.numpy())
-        loss_log.save(self._loss_path(step))
-        self.manager.save(checkpoint_number=step)
+        try:
+            loss_log.save(self._loss_path(step))
+            self.manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:  # a full disk, a quota, a lost mount
+            kept = self.manager.latest_checkpoint
+            kept = (
+                f"the checkpoint at step {kept.rsplit('-', 1)[-1]} is kept"
+                if kept
+                else ("there is no earlier checkpoint")
+            )
+            raise TrainingError(
+                f"cannot write the checkpoint at step {step} to {self.folder} "
+                f"({_short_reason(error)}); training stopped, {kept}"
+            ) from error
         kept = {self._loss_path(int(p.rsplit("-", 1)[-1])) for p in self.manager.checkpoints}
         for path in self.folder.glob("losses-*.npy"):
             if path not in kept:
@@ -361,6 +374,14 @@ class CheckpointStore:
 
     def frame_paths(self) -> list[Path]:
         return sorted(self.frames.glob("step_*.png"))
+
+
+def _short_reason(error: Exception) -> str:
+    """The first line of an OS or TensorFlow error, without TensorFlow's op suffix."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    return text.strip().splitlines()[0].split(" [Op:")[0][-200:]
 
 
 def _changed(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:

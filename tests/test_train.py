@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import signal
+import resource
 import subprocess
 import sys
 import time
@@ -225,3 +226,23 @@ def test_a_second_run_on_the_same_checkpoints_refuses_while_the_first_runs(workd
         first.wait()
     set_params(workdir, train=dict(epochs=1))
     assert train_ok()["steps"] == 2  # the killed holder's lock is gone with it
+
+
+def test_a_full_disk_is_one_clear_error_and_keeps_the_last_good_checkpoint(workdir):
+    set_params(workdir, train=dict(epochs=1))
+    assert train_ok()["steps"] == 2
+    set_params(workdir, train=dict(epochs=2, checkpoint_every=1))
+
+    def small_files():  # a file-size limit: writes past 1 MB fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))
+
+    command = [sys.executable, "-m", "pipeline", *stage_args("train")]
+    done = subprocess.run(command, capture_output=True, text=True, preexec_fn=small_files)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: cannot write the checkpoint at step 3 to checkpoints/train")
+    assert "the checkpoint at step 2 is kept" in last
+
+    metrics = train_ok()
+    assert metrics["steps"] == 4
