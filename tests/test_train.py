@@ -3,8 +3,8 @@
 import json
 import logging
 import os
-import signal
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -246,3 +246,49 @@ def test_a_full_disk_is_one_clear_error_and_keeps_the_last_good_checkpoint(workd
 
     metrics = train_ok()
     assert metrics["steps"] == 4
+
+
+# 20 steps; a checkpoint every 3 and a progress frame after every step (the kill clock).
+KILLED_RUN = dict(epochs=10, checkpoint_every=3, sample_every=1)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_dataset):
+    """The losses and generator weights of the 20-step run, never interrupted."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    tiny_dataset.write_folder(folder / "data" / "mnist")
+    set_params(folder, train=KILLED_RUN)
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        train_ok()
+    finally:
+        os.chdir(previous)
+    return (folder / "plots/train/losses.tsv").read_text(), generator_weights(folder)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_kill_9_at_a_random_moment_then_rerun_gives_the_uninterrupted_result(
+    workdir, uninterrupted, seed
+):
+    """The moment is a random step (1-19) plus a random fraction of a step: mid-step, mid-frame,
+    mid-checkpoint. Whatever it hits, the rerun resumes from an intact checkpoint and ends with
+    the same losses and weights as a run that was never killed."""
+    rng = np.random.default_rng(seed)
+    step, jitter = int(rng.integers(1, 20)), float(rng.uniform(0, 0.1))
+    set_params(workdir, train=KILLED_RUN)
+    command = [sys.executable, "-m", "pipeline", *stage_args("train")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    frame = workdir / f"checkpoints/train/progress/step_{step:07d}.png"
+    deadline = time.monotonic() + 120
+    while not frame.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(jitter)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    assert train_ok()["steps"] == 20
+    losses, weights = uninterrupted
+    assert (workdir / "plots/train/losses.tsv").read_text() == losses
+    for resumed, reference in zip(generator_weights(workdir), weights, strict=True):
+        np.testing.assert_array_equal(resumed, reference)
