@@ -1,12 +1,17 @@
 """The ONNX export: parity with TensorFlow, the I/O contract, metadata, and its failure mode."""
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import onnx
 import onnxruntime as ort
 import pytest
 
-from conftest import declared_paths, invoke, set_params
+from conftest import declared_paths, invoke, set_params, stage_args
 from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
 from pipeline.export import export
@@ -102,3 +107,27 @@ def test_an_int8_model_outside_its_tolerance_is_not_written(exported_model, tmp_
             tolerance=1e-9,
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["generator.onnx", "generator-int8.onnx"])
+def test_export_killed_while_writing_leaves_the_previous_file(exported_model, tmp_path, target):
+    """kill -9 the moment the temporary of `target` appears: the file under the final name is
+    still the previous, complete model; a later stage never sees a partial one."""
+    work = tmp_path / "repo"
+    shutil.copytree(exported_model, work, ignore=shutil.ignore_patterns("checkpoints", "plots"))
+    final = work / "models" / target
+    before = final.read_bytes()
+    command = [sys.executable, "-m", "pipeline", *stage_args("export")]
+    process = subprocess.Popen(
+        command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if any((work / "models").glob(f".{target}.*")):
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "export ended before it could be killed"
+    assert final.read_bytes() == before
+    onnx.checker.check_model(str(final), full_check=True)
