@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # DVC's usage analytics would try the network on every call.
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run test test-offline sample report lint clean bench bench-train
+.PHONY: setup run test test-offline sample report lint clean bench bench-train mutations
 
 setup: $(STAMP)
 
@@ -47,6 +47,10 @@ bench-train: setup
 # The README's results section, from metrics/*.json and `dvc exp show` (after `make run`).
 report: setup
 	dcgan report --readme README.md
+
+# Break the code as docs/RELIABILITY.md says and check that its tests catch it (about 6 min).
+mutations: setup
+	python tools/mutations.py
 
 lint: setup
 	ruff check .

@@ -1,0 +1,188 @@
+"""Break the code the way docs/RELIABILITY.md says, run the test that should catch it, restore.
+
+Each mutation replaces one exact piece of a module, runs the tests named for it, expects them to
+fail, and writes the original text back (also when interrupted). It refuses to start when the
+mutated modules have uncommitted changes, so a kill mid-run can be undone with `git checkout`.
+
+    .venv/bin/python tools/mutations.py            # all of them (about 6 minutes)
+    .venv/bin/python tools/mutations.py 8 10       # those whose name starts with 8 or 10
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (name, module, exact text, replacement, tests that must fail)
+MUTATIONS = [
+    (
+        "1 cut short not transient",
+        "pipeline/download.py",
+        'raise SourceFailed(f"transfer cut short: {received} of {total} bytes", transient=True)',
+        'raise SourceFailed(f"transfer cut short: {received} of {total} bytes")',
+        "tests/test_download.py::test_a_truncated_transfer_falls_through",
+    ),
+    (
+        "2 5xx not transient",
+        "pipeline/download.py",
+        "transient = error.code >= 500 or error.code == 429",
+        "transient = False",
+        "tests/test_download.py::test_a_server_error_then_success_is_retried",
+    ),
+    (
+        "3 failed mirror kept",
+        "pipeline/download.py",
+        "dead[source] = str(failure)",
+        "pass",
+        "tests/test_download.py::test_a_failing_mirror_is_tried_three_times_then_skipped",
+    ),
+    (
+        "4 stall not whole source",
+        "pipeline/download.py",
+        'raise SourceFailed("stalled: no data within the read timeout", whole_source=True)',
+        'raise SourceFailed("stalled: no data within the read timeout")',
+        "tests/test_download.py::test_a_stalled_server_times_out_and_falls_through",
+    ),
+    (
+        "5 checksum removed",
+        "pipeline/download.py",
+        "if actual != file.sha256:",
+        "if False:",
+        "tests/test_download.py::test_a_corrupted_file_is_rejected_and_nothing_changes",
+    ),
+    (
+        "6 newline message",
+        "pipeline/download.py",
+        'tried = "; ".join(failures)',
+        'tried = "\\n".join(failures)',
+        "tests/test_download.py::test_404_everywhere_names_each_source_and_the_way_out",
+    ),
+    (
+        "7 stale parts kept",
+        "pipeline/download.py",
+        "    _remove_stale_parts(out_dir)\n",
+        "",
+        "tests/test_download.py::test_parts_left_by_a_killed_run_are_removed",
+    ),
+    (
+        "8 noise state not checkpointed",
+        "pipeline/train.py",
+        "            noise=self.noise,\n",
+        "",
+        "tests/test_train.py::test_kill_9_at_a_random_moment_then_rerun_gives_the_uninterrupted_result tests/test_train.py::test_a_resumed_run_equals_an_uninterrupted_one",
+    ),
+    (
+        "9 save errors unhandled",
+        "pipeline/train.py",
+        "except (OSError, tf.errors.OpError) as error:",
+        "except ZeroDivisionError as error:",
+        "tests/test_train.py::test_a_full_disk_is_one_clear_error_and_keeps_the_last_good_checkpoint",
+    ),
+    (
+        "10 no lock",
+        "pipeline/train.py",
+        'with exclusive_lock(lock, f"the checkpoint folder {paths.checkpoints}"):',
+        "if lock:",
+        "tests/test_train.py::test_a_second_run_on_the_same_checkpoints_refuses_while_the_first_runs",
+    ),
+    (
+        "11 no finiteness check",
+        "pipeline/train.py",
+        "if not (math.isfinite(d_loss) and math.isfinite(g_loss)):",
+        "if False:",
+        "tests/test_train.py::test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint",
+    ),
+    (
+        "12 no ownership check",
+        "pipeline/train.py",
+        "if not ours and visible:",
+        "if False:",
+        "tests/test_train.py::test_a_folder_that_is_not_a_checkpoint_folder_is_never_cleared",
+    ),
+    (
+        "13a float direct write",
+        "pipeline/export.py",
+        "write_atomically(out_path, lambda handle: handle.write(data))",
+        "out_path.write_bytes(data)",
+        "tests/test_export.py::test_export_killed_while_writing_leaves_the_previous_file",
+    ),
+    (
+        "13b int8 direct write",
+        "pipeline/quantize.py",
+        "write_path_atomically(out_path, write)",
+        "write(out_path)",
+        "tests/test_export.py::test_export_killed_while_writing_leaves_the_previous_file",
+    ),
+    (
+        "14a no parity check",
+        "pipeline/export.py",
+        "if not max_abs_diff <= config.tolerance:",
+        "if False:",
+        "tests/test_export.py::test_a_failed_check_writes_nothing",
+    ),
+    (
+        "14b no int8 check",
+        "pipeline/quantize.py",
+        'if not metrics["int8_mean_abs_diff"] <= tolerance:',
+        "if False:",
+        "tests/test_export.py::test_an_int8_model_outside_its_tolerance_is_not_written",
+    ),
+    (
+        "fuzz idx header",
+        "pipeline/idx.py",
+        '    if len(data) < header_size:\n        raise DataFormatError(f"{name}: truncated IDX header ({len(data)} bytes)")\n',
+        "",
+        "tests/test_fuzz.py::test_idx_reader_on_damaged_idx_files",
+    ),
+    (
+        "fuzz params check",
+        "pipeline/config.py",
+        "    section = read_params(path).get(name, {})\n",
+        "    section = read_params(path).get(name, {})\n    section = {k: (v if not isinstance(v, list) else v[0]) for k, v in section.items()}\n",
+        "tests/test_fuzz.py::test_params_with_wrong_types_and_values",
+    ),
+    (
+        "security pickle",
+        "pipeline/train.py",
+        "import numpy as np\n",
+        "import pickle  # noqa\nimport numpy as np\n",
+        "tests/test_security.py",
+    ),
+]
+
+
+def main(selected: list[str]) -> int:
+    chosen = [m for m in MUTATIONS if not selected or any(m[0].startswith(s) for s in selected)]
+    modules = sorted({module for _, module, *_ in chosen})
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", *modules], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    if dirty:
+        print(f"uncommitted changes in the modules to mutate:\n{dirty}", file=sys.stderr)
+        return 2
+    survivors = 0
+    for name, module, old, new, tests in chosen:
+        path = ROOT / module
+        original = path.read_text()
+        if original.count(old) != 1:
+            print(f"{name}: the text to replace is not found once in {module}", file=sys.stderr)
+            return 2
+        path.write_text(original.replace(old, new))
+        try:
+            command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
+            done = subprocess.run(
+                [*command, *tests.split()], cwd=ROOT, capture_output=True, text=True
+            )
+        finally:
+            path.write_text(original)
+        caught = done.returncode != 0
+        survivors += not caught
+        summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+        print(f"{name}: {'caught' if caught else 'NOT CAUGHT'} ({summary})", flush=True)
+    print(f"{len(chosen) - survivors} of {len(chosen)} mutations caught")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
