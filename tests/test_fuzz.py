@@ -20,8 +20,9 @@ from pipeline.config import (
     load_export_config,
     load_train_config,
 )
-from pipeline.errors import ConfigError, DataFormatError
+from pipeline.errors import ConfigError, DataFormatError, SamplerError
 from pipeline.idx import encode_idx, parse_idx
+from pipeline.sampler import Sampler
 
 # Every example also shows up in the counts the reliability table quotes.
 EXAMPLES = 300
@@ -131,3 +132,21 @@ def test_dcgan_sample_with_arbitrary_arguments(model_path, tmp_path_factory, cou
     assert "Traceback" not in result.output
     if result.exit_code != 0:
         assert result.output.strip().splitlines()[-1].startswith("Error: ")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    count=st.integers(-3, 600),
+    seed=st.integers(-(2**70), 2**70),
+    batch_size=st.integers(-2, 300),
+)
+def test_the_sampler_api_with_arbitrary_numbers(model_path, count, seed, batch_size):
+    sampler = Sampler(model_path)
+    try:
+        images = sampler.sample(count, seed=seed, batch_size=batch_size)
+    except SamplerError as error:
+        assert "\n" not in str(error)
+        assert count <= 0 or seed < 0 or batch_size <= 0
+    else:
+        assert images.shape == (count, 28, 28)
+        assert images.dtype == np.uint8
