@@ -285,11 +285,13 @@ def benchmark_train(
 
 
 def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    """A .png or .npy path in an existing folder: nothing is created on the user's behalf."""
+    """A .png, .npy or .gif path in an existing folder: nothing is created on the user's behalf."""
     if not value.parent.is_dir():
         raise click.BadParameter(f"the folder {value.parent} does not exist")
-    if value.suffix.lower() not in (".png", ".npy"):
-        raise click.BadParameter(f"{value.name}: the file must end in .png (a grid) or .npy")
+    if value.suffix.lower() not in (".png", ".npy", ".gif"):
+        raise click.BadParameter(
+            f"{value.name}: the file must end in .png (a grid), .npy or, with --interpolate, .gif"
+        )
     return value
 
 
@@ -305,17 +307,33 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
     default="samples.png",
     show_default=True,
     callback=sample_output_path,
-    help="A .png grid, or a .npy of uint8 images (N, 28, 28).",
+    help="A .png grid, a .npy of uint8 images (N, 28, 28), or with --interpolate a .gif.",
 )
-def sample(model: Path, count: int, seed: int, out: Path) -> None:
+@click.option(
+    "--interpolate",
+    is_flag=True,
+    help="Write a GIF of N latent walks instead: each visits --points random noise vectors "
+    "and comes back, --steps frames between two.",
+)
+@count_option("--points", default=4, help="With --interpolate: noise vectors per walk.")
+@count_option("--steps", default=12, help="With --interpolate: frames from one to the next.")
+def sample(
+    model: Path, count: int, seed: int, out: Path, interpolate: bool, points: int, steps: int
+) -> None:
     """Draw digits from the ONNX generator (onnxruntime only, no TensorFlow).
 
     The same model, count and seed give the same bytes.
     """
     from pipeline.sampler import Sampler
 
+    if interpolate != (out.suffix.lower() == ".gif"):
+        raise click.BadParameter(
+            "--interpolate writes a .gif, and a .gif needs --interpolate", param_hint="'--out'"
+        )
     sampler = Sampler(model, quick_start=count <= QUICK_START_IMAGES)
-    if out.suffix.lower() == ".npy":
+    if interpolate:
+        sampler.save_walk(out, count, seed=seed, points=points, steps=steps)
+    elif out.suffix.lower() == ".npy":
         sampler.save_npy(out, count, seed=seed)
     else:
         sampler.save_grid(out, count, seed=seed)

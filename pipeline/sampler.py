@@ -22,11 +22,12 @@ import onnxruntime as ort
 
 from pipeline.errors import SamplerError
 from pipeline.files import write_path_atomically
-from pipeline.images import make_grid, save_png, to_uint8
+from pipeline.images import make_grid, save_gif, save_png, to_uint8
 
 IMAGE_SIZE = 28
 DEFAULT_BATCH_SIZE = 256
 MAX_GRID_IMAGES = 4096
+MAX_WALK_FRAMES = 1000
 NOISE_DISTRIBUTIONS = ("uniform", "normal")
 
 
@@ -163,6 +164,60 @@ class Sampler:
                 "write a .npy instead"
             )
         save_png(make_grid(self.sample(n, seed=seed), columns), Path(path))
+
+    def walk(self, n: int, *, seed: int = 0, points: int = 4, steps: int = 12) -> np.ndarray:
+        """`n` latent walks side by side: uint8 frames `(points * steps, n, 28, 28)`.
+
+        Each walk visits `points` random noise vectors and returns to the first, `steps` frames
+        from one to the next, along great circles (spherical interpolation keeps the noise at
+        the norms the generator was trained on; for uniform noise each frame is clipped to the
+        noise range). Frame `k * steps` is exactly the image of point k.
+        """
+        _check_count(n, seed, DEFAULT_BATCH_SIZE)
+        if points < 2 or steps < 1:
+            raise SamplerError(f"a walk needs at least 2 points and 1 step, got {points}, {steps}")
+        if points * steps > MAX_WALK_FRAMES:
+            raise SamplerError(
+                f"{points} points x {steps} steps = {points * steps} frames; at most "
+                f"{MAX_WALK_FRAMES}"
+            )
+        stops = self.noise(np.random.default_rng(seed), points * n).reshape(points, n, -1)
+        noise = []
+        for start, end in zip(stops, np.roll(stops, -1, axis=0), strict=True):
+            for t in np.arange(steps) / steps:
+                noise.append(slerp(start, end, t))
+        noise = np.concatenate(noise).astype(np.float32)
+        if self.distribution == "uniform":
+            noise = np.clip(noise, self.low, self.high)
+        frames = [
+            to_uint8(self.generate(noise[i : i + DEFAULT_BATCH_SIZE]))[..., 0]
+            for i in range(0, len(noise), DEFAULT_BATCH_SIZE)
+        ]
+        return np.concatenate(frames).reshape(points * steps, n, IMAGE_SIZE, IMAGE_SIZE)
+
+    def save_walk(self, path: Path, n: int, *, seed: int = 0, points: int = 4, steps: int = 12):
+        """Write `walk` as an animated GIF, each frame a grid of the `n` walks."""
+        if n > MAX_GRID_IMAGES:
+            raise SamplerError(f"{n} walks are too many for one GIF (at most {MAX_GRID_IMAGES})")
+        frames = self.walk(n, seed=seed, points=points, steps=steps)
+        save_gif([make_grid(frame) for frame in frames], Path(path), scale=2, ms_per_frame=80)
+
+
+def slerp(start: np.ndarray, end: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation between rows of `start` and `end` (linear where they are
+    parallel), exact at t = 0 and t = 1."""
+    start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
+    norms = np.linalg.norm(start, axis=-1, keepdims=True) * np.linalg.norm(
+        end, axis=-1, keepdims=True
+    )
+    cosine = np.sum(start * end, axis=-1, keepdims=True) / np.maximum(norms, 1e-12)
+    angle = np.arccos(np.clip(cosine, -1.0, 1.0))
+    sine = np.sin(angle)
+    parallel = sine < 1e-6
+    safe = np.where(parallel, 1.0, sine)
+    a = np.where(parallel, 1.0 - t, np.sin((1.0 - t) * angle) / safe)
+    b = np.where(parallel, t, np.sin(t * angle) / safe)
+    return a * start + b * end
 
 
 def _check_count(n: int, seed: int, batch_size: int) -> None:

@@ -10,10 +10,12 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from PIL import Image
 
 from conftest import REPO, invoke
 from pipeline.errors import SamplerError
-from pipeline.sampler import Sampler
+from pipeline.images import to_uint8
+from pipeline.sampler import Sampler, slerp
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +175,11 @@ class TestSampleCommand:
                 2,
                 "the folder {tmp}/no/such/dir does not exist",
             ),
-            (["--out", "{tmp}/x.jpg"], 2, "x.jpg: the file must end in .png (a grid) or .npy"),
+            (
+                ["--out", "{tmp}/x.jpg"],
+                2,
+                "x.jpg: the file must end in .png (a grid), .npy or, with --interpolate, .gif",
+            ),
             (["--model", "{tmp}/none.onnx"], 1, "Error: {tmp}/none.onnx: no such model file\n"),
             (
                 ["--model", "{readme}"],
@@ -207,3 +213,47 @@ def test_make_sample_end_to_end(model_path, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert time.monotonic() - started < 60
+
+
+def test_slerp_endpoints_norms_and_midpoint():
+    rng = np.random.default_rng(0)
+    start, end = rng.normal(size=(5, 8)), rng.normal(size=(5, 8))
+    np.testing.assert_array_equal(slerp(start, end, 0.0), start)
+    np.testing.assert_allclose(slerp(start, end, 1.0), end, atol=1e-12)
+    unit = np.eye(2)
+    np.testing.assert_allclose(slerp(unit[:1], unit[1:], 0.5), [[2**-0.5, 2**-0.5]])
+    same_norm = (
+        end / np.linalg.norm(end, axis=1, keepdims=True) * np.linalg.norm(start, axis=1)[:, None]
+    )
+    middle = slerp(start, same_norm, 0.37)
+    np.testing.assert_allclose(np.linalg.norm(middle, axis=1), np.linalg.norm(start, axis=1))
+    np.testing.assert_allclose(slerp(start, 2 * start, 0.5), 1.5 * start)  # parallel: linear
+
+
+def test_a_walk_passes_exactly_through_its_points(sampler):
+    frames = sampler.walk(3, seed=5, points=2, steps=4)
+    assert frames.shape == (8, 3, 28, 28)
+    assert frames.dtype == np.uint8
+    stops = sampler.noise(np.random.default_rng(5), 2 * 3).reshape(2, 3, -1)
+    for k, stop in enumerate(stops):
+        expected = to_uint8(sampler.generate(stop))[..., 0]
+        np.testing.assert_array_equal(frames[4 * k], expected)
+    assert len({frame.tobytes() for frame in frames}) > 2  # it moves (the tiny model barely)
+
+
+def test_dcgan_sample_interpolate_writes_a_gif(model_path, tmp_path):
+    out = tmp_path / "walk.gif"
+    args = ["-n", "4", "--points", "3", "--steps", "2", "--out", str(out)]
+    result = invoke("sample", "--model", str(model_path), "--interpolate", *args)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as gif:
+        assert gif.n_frames == 6
+    for wrong in (["--out", str(tmp_path / "x.gif")], ["--interpolate", "--out", "x.png"]):
+        result = invoke("sample", "--model", str(model_path), *wrong)
+        assert result.exit_code == 2
+        assert "--interpolate writes a .gif, and a .gif needs --interpolate" in result.output
+    result = invoke(
+        "sample", "--model", str(model_path), "--interpolate", "--points", "1", "--out", str(out)
+    )
+    assert result.exit_code == 1
+    assert "a walk needs at least 2 points and 1 step, got 1, 12" in result.output
