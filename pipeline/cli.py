@@ -270,13 +270,14 @@ def benchmark_train(
     quiet_tensorflow()
     from pipeline.benchmark import write_targets
     from pipeline.datasets import load_split
+    from pipeline.train import images_per_step
     from pipeline.train_benchmark import run_train_benchmark
 
     images, _ = load_split(data, "train")
-    if len(images) < 8 * config.batch_size:
+    if len(images) < 8 * images_per_step(config):
         raise click.ClickException(
-            f"{data}: {len(images)} training images; the benchmark cycles through 8 batches "
-            f"of {config.batch_size}"
+            f"{data}: {len(images)} training images; the benchmark cycles through 8 steps "
+            f"of {images_per_step(config)}"
         )
     metrics = run_train_benchmark(images, config, windows=windows, steps=steps)
     plots.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import yaml
 
 from pipeline.errors import ConfigError
 
-LOSS_NAMES = ("gan", "lsgan")
+LOSS_NAMES = ("gan", "lsgan", "wgan-gp")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 

@@ -1,8 +1,9 @@
 """GAN objectives on discriminator logits, named after the side they train.
 
 Each objective is a pair (discriminator loss, generator loss) of functions of float32 logits
-`(N, 1)`; `OBJECTIVES` maps the `train.loss` name to it. A new objective (e.g. WGAN-GP, whose
-critic loss also needs the critic and the images for its gradient penalty) adds an entry here.
+`(N, 1)`, plus what the method fixes about training: discriminator (critic) steps per generator
+step, the weight of a gradient penalty, and its own optimizer settings. `OBJECTIVES` maps the
+`train.loss` name to it.
 """
 
 from __future__ import annotations
@@ -43,13 +44,51 @@ def lsgan_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.reduce_mean(tf.square(fake_logits - 1.0))
 
 
+def wasserstein_critic_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+    """The critic's estimate of minus the Wasserstein-1 distance: mean fake - mean real
+    (Arjovsky et al. 2017); the gradient penalty keeps the critic near 1-Lipschitz."""
+    return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
+
+
+def wasserstein_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+    """-mean fake: raise the critic's score of the generated images."""
+    return -tf.reduce_mean(fake_scores)
+
+
+def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, mix: tf.Tensor) -> tf.Tensor:
+    """mean (||grad_x critic(x)||_2 - 1)^2 at x = mix * real + (1 - mix) * fake, one `mix` in
+    [0, 1] per image `(N, 1, 1, 1)` (Gulrajani et al. 2017). Differentiable in the critic's
+    weights when called under an outer tape. Each image's score depends on that image alone
+    (no batch norm in the critic), so the gradient of the summed scores is per image."""
+    mixed = mix * real + (1.0 - mix) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = critic(mixed, training=True)
+    gradients = tape.gradient(scores, mixed)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
 @dataclass(frozen=True)
 class Objective:
     discriminator_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
     generator_loss: Callable[[tf.Tensor], tf.Tensor]
+    critic_steps: int = 1  # discriminator updates per generator update, each on its own batch
+    penalty_weight: float = 0.0  # of `gradient_penalty` in the discriminator loss
+    # (learning rate, beta1, beta2) the method prescribes; None: train.learning_rate and
+    # train.beta1 with Adam's beta2 of 0.999.
+    adam: tuple[float, float, float] | None = None
 
 
 OBJECTIVES = {
     "gan": Objective(gan_discriminator_loss, gan_generator_loss),
     "lsgan": Objective(lsgan_discriminator_loss, lsgan_generator_loss),
+    # Gulrajani et al. 2017, Algorithm 1: lambda 10, 5 critic steps, Adam(1e-4, 0.5, 0.9).
+    "wgan-gp": Objective(
+        wasserstein_critic_loss,
+        wasserstein_generator_loss,
+        critic_steps=5,
+        penalty_weight=10.0,
+        adam=(1e-4, 0.5, 0.9),
+    ),
 }

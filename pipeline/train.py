@@ -156,7 +156,12 @@ class Trainer:
     def _optimizer(self, network):
         import keras
 
-        optimizer = keras.optimizers.Adam(self.config.learning_rate, beta_1=self.config.beta1)
+        rate, beta1, beta2 = self.objective.adam or (
+            self.config.learning_rate,
+            self.config.beta1,
+            0.999,
+        )
+        optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
         if self.placement.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(network.trainable_variables)
@@ -166,21 +171,35 @@ class Trainer:
         return self.noise.uniform((count, self.config.noise_dim), -1.0, 1.0)
 
     def _train_step(self, real_uint8: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One generator step after `critic_steps` discriminator steps, each on its own slice
+        of `real_uint8` `(critic_steps * N, 28, 28)`; returns the mean discriminator loss and
+        the generator loss."""
         real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0  # (N, 28, 28, 1)
-        count = tf.shape(real)[0]
+        steps = self.objective.critic_steps
+        d_losses = [self._discriminator_step(part) for part in tf.split(real, steps)]
+        d_loss = d_losses[0] if steps == 1 else tf.add_n(d_losses) / steps
+        return d_loss, self._generator_step(tf.shape(real)[0] // steps)
 
-        # Discriminator: tell real (-> 1) from generated (-> 0).
+    def _discriminator_step(self, real: tf.Tensor) -> tf.Tensor:
+        """Tell real (-> 1, or a high score) from generated (-> 0, or a low score)."""
+        count = tf.shape(real)[0]
         fake = self.generator(self._sample_noise(count), training=True)
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
             d_loss = self.objective.discriminator_loss(real_logits, fake_logits)
+            if self.objective.penalty_weight:
+                mix = self.noise.uniform((count, 1, 1, 1), 0.0, 1.0)
+                penalty = losses.gradient_penalty(self.discriminator, real, fake, mix)
+                d_loss += self.objective.penalty_weight * tf.cast(penalty, d_loss.dtype)
             scaled = self.discriminator_optimizer.scale_loss(d_loss)
         variables = self.discriminator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return d_loss
 
-        # Generator: make the discriminator call fresh fakes real.
+    def _generator_step(self, count) -> tf.Tensor:
+        """Make the discriminator call fresh fakes real."""
         with tf.GradientTape() as tape:
             fake = self.generator(self._sample_noise(count), training=True)
             fake_logits = self.discriminator(fake, training=True)
@@ -189,7 +208,7 @@ class Trainer:
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.generator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return d_loss, g_loss
+        return g_loss
 
     def draw(self, noise: np.ndarray) -> np.ndarray:
         """uint8 images `(N, 28, 28)` from fixed noise, with batch norm in inference mode."""
@@ -246,13 +265,15 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
     import keras
 
     images, _ = load_split(paths.data, "train")
-    if len(images) < config.batch_size:
+    per_step = images_per_step(config)
+    if len(images) < per_step:
         raise TrainingError(
-            f"{paths.data}: {len(images)} training images, fewer than train.batch_size "
-            f"({config.batch_size})"
+            f"{paths.data}: {len(images)} training images, fewer than one step takes "
+            f"({per_step}: train.batch_size {config.batch_size} x "
+            f"{losses.OBJECTIVES[config.loss].critic_steps} discriminator steps)"
         )
     data_sha256 = sha256_of(paths.data / "train-images-idx3-ubyte")
-    steps_per_epoch = len(images) // config.batch_size  # the last partial batch is dropped
+    steps_per_epoch = len(images) // per_step  # the last partial step is dropped
     total_steps = steps_per_epoch * config.epochs
 
     placement = choose_placement(config.precision)
@@ -423,7 +444,7 @@ def run_loop(trainer, images, config, steps_per_epoch, total_steps, store, loss_
                 steps_per_second = (step - first_step) / (time.perf_counter() - loop_start)
                 status = (
                     f"epoch {epoch + 1}/{config.epochs} d {d_loss:.3f} g {g_loss:.3f} "
-                    f"{steps_per_second * config.batch_size:.0f} img/s"
+                    f"{steps_per_second * images_per_step(config):.0f} img/s"
                 )
                 if step % 10 == 0 or step == total_steps:
                     bar.set_postfix_str(status, refresh=False)
@@ -447,14 +468,19 @@ def run_loop(trainer, images, config, steps_per_epoch, total_steps, store, loss_
         bar.close()
 
 
+def images_per_step(config: TrainConfig) -> int:
+    """A batch for each discriminator step of one training step."""
+    return config.batch_size * losses.OBJECTIVES[config.loss].critic_steps
+
+
 def epoch_batches(images: np.ndarray, config: TrainConfig, epoch: int, *, skip: int = 0):
-    """One epoch's uint8 batches in the order fixed by (seed, epoch), minus the first `skip`."""
+    """One epoch's uint8 inputs of the training step (`images_per_step` images each) in the
+    order fixed by (seed, epoch), minus the first `skip`."""
+    per_step = images_per_step(config)
     order = np.random.default_rng([config.seed, epoch]).permutation(len(images))
-    usable = (len(images) // config.batch_size) * config.batch_size
-    order = order[skip * config.batch_size : usable]
-    dataset = tf.data.Dataset.from_tensor_slices(images[order]).batch(
-        config.batch_size, drop_remainder=True
-    )
+    usable = (len(images) // per_step) * per_step
+    order = order[skip * per_step : usable]
+    dataset = tf.data.Dataset.from_tensor_slices(images[order]).batch(per_step, drop_remainder=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -471,7 +497,7 @@ def summarize(trainer, config, placement, loss_log, steps_per_epoch) -> dict[str
         "last_epoch_mean_g_loss": float(np.mean([row[3] for row in last_epoch])),
         "train_seconds": round(seconds, 2),
         "seconds_per_epoch": round(seconds / max(steps / steps_per_epoch, 1e-9), 2),
-        "images_per_second": round(steps * config.batch_size / max(seconds, 1e-9), 1),
+        "images_per_second": round(steps * images_per_step(config) / max(seconds, 1e-9), 1),
         "device": placement.device,
         "precision": placement.precision,
     }

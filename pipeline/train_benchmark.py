@@ -20,7 +20,13 @@ import tensorflow as tf
 
 from pipeline import losses, model
 from pipeline.config import TrainConfig
-from pipeline.train import Trainer, choose_placement, epoch_batches, precision_policy
+from pipeline.train import (
+    Trainer,
+    choose_placement,
+    epoch_batches,
+    images_per_step,
+    precision_policy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +40,32 @@ def plain_step(config: TrainConfig):
     generator = model.build_generator(config.noise_dim)
     discriminator = model.build_discriminator()
     objective = losses.OBJECTIVES[config.loss]
-    adam = lambda: keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)  # noqa: E731
-    generator_optimizer, discriminator_optimizer = adam(), adam()
+    rate, beta1, beta2 = objective.adam or (config.learning_rate, config.beta1, 0.999)
+    generator_optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
+    discriminator_optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
+
+    def noise(count):
+        return tf.random.uniform((count, config.noise_dim), -1.0, 1.0)
 
     @tf.function
     def step(real_uint8):
         real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0
-        count = tf.shape(real)[0]
-        noise = lambda: tf.random.uniform((count, config.noise_dim), -1.0, 1.0)  # noqa: E731
-        fake = generator(noise(), training=True)
+        for part in tf.split(real, objective.critic_steps):
+            count = tf.shape(part)[0]
+            fake = generator(noise(count), training=True)
+            with tf.GradientTape() as tape:
+                d_loss = objective.discriminator_loss(
+                    discriminator(part, training=True), discriminator(fake, training=True)
+                )
+                if objective.penalty_weight:
+                    mix = tf.random.uniform((count, 1, 1, 1))
+                    penalty = losses.gradient_penalty(discriminator, part, fake, mix)
+                    d_loss += objective.penalty_weight * penalty
+            variables = discriminator.trainable_variables
+            gradients = tape.gradient(d_loss, variables)
+            discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
         with tf.GradientTape() as tape:
-            d_loss = objective.discriminator_loss(
-                discriminator(real, training=True), discriminator(fake, training=True)
-            )
-        variables = discriminator.trainable_variables
-        gradients = tape.gradient(d_loss, variables)
-        discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        with tf.GradientTape() as tape:
-            fake_logits = discriminator(generator(noise(), training=True), training=True)
+            fake_logits = discriminator(generator(noise(count), training=True), training=True)
             g_loss = objective.generator_loss(fake_logits)
         variables = generator.trainable_variables
         gradients = tape.gradient(g_loss, variables)
@@ -80,7 +94,7 @@ def run_train_benchmark(
             start = time.perf_counter()
             for batch in islice(batches, steps):
                 losses_now = [float(v) for v in step(batch)]
-            rates[name].append(steps * config.batch_size / (time.perf_counter() - start))
+            rates[name].append(steps * images_per_step(config) / (time.perf_counter() - start))
             if not all(np.isfinite(losses_now)):
                 log.warning("%s: non-finite loss in window %d", name, window)
         log.info(

@@ -42,7 +42,7 @@ def test_missing_keys_take_defaults(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("train:\n  loss: wgan\n", "train.loss: expected one of gan, lsgan, got 'wgan'"),
+        ("train:\n  loss: wgan\n", "train.loss: expected one of gan, lsgan, wgan-gp, got 'wgan'"),
         ("train:\n  batch_size: 0\n", "train.batch_size: expected a positive integer, got 0"),
         ("train:\n  epochs: -1\n", "train.epochs: expected a positive integer, got -1"),
         ("train:\n  epochs: 2.5\n", "train.epochs: expected a positive integer, got 2.5"),

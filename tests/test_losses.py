@@ -56,3 +56,35 @@ def test_every_configurable_loss_has_an_objective():
     from pipeline.config import LOSS_NAMES
 
     assert set(losses.OBJECTIVES) == set(LOSS_NAMES)
+
+
+class TestWganGp:
+    def test_wasserstein_losses(self):
+        real, fake = logits(2.0, 4.0), logits(-1.0, 0.0)
+        assert float(losses.wasserstein_critic_loss(real, fake)) == pytest.approx(-0.5 - 3.0)
+        assert float(losses.wasserstein_generator_loss(fake)) == pytest.approx(0.5)
+
+    @pytest.mark.parametrize("weights", [[3.0, 4.0, 0.0, 0.0], [0.6, 0.0, 0.0, 0.8], [0.1] * 4])
+    def test_a_linear_critic_has_its_weight_norm_as_gradient_norm(self, weights):
+        """f(x) = w . x + b: the gradient is w everywhere, so the penalty is (|w| - 1)^2."""
+        w = tf.constant(np.array(weights, np.float32).reshape(1, 2, 2, 1))
+
+        def critic(images, training=False):
+            return tf.reduce_sum(images * w, axis=[1, 2, 3])[:, None] + 7.0
+
+        rng = np.random.default_rng(0)
+        real, fake = (tf.constant(rng.normal(size=(5, 2, 2, 1)), tf.float32) for _ in range(2))
+        mix = tf.constant(rng.uniform(size=(5, 1, 1, 1)), tf.float32)
+        expected = (np.linalg.norm(weights) - 1.0) ** 2
+        assert float(losses.gradient_penalty(critic, real, fake, mix)) == pytest.approx(
+            expected, rel=1e-5, abs=1e-6
+        )
+
+    def test_the_method_fixes_its_training_settings(self):
+        method = losses.OBJECTIVES["wgan-gp"]
+        assert (method.critic_steps, method.penalty_weight, method.adam) == (
+            5,
+            10.0,
+            (1e-4, 0.5, 0.9),
+        )
+        assert losses.OBJECTIVES["gan"].critic_steps == 1

@@ -145,7 +145,7 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(wor
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"loss": "wgan"}, "train.loss: expected one of gan, lsgan, got 'wgan'"),
+        ({"loss": "wgan"}, "train.loss: expected one of gan, lsgan, wgan-gp, got 'wgan'"),
         ({"batch_size": 0}, "train.batch_size: expected a positive integer, got 0"),
         ({"epochs": 0}, "train.epochs: expected a positive integer, got 0"),
     ],
@@ -292,3 +292,26 @@ def test_kill_9_at_a_random_moment_then_rerun_gives_the_uninterrupted_result(
     assert (workdir / "plots/train/losses.tsv").read_text() == losses
     for resumed, reference in zip(generator_weights(workdir), weights, strict=True):
         np.testing.assert_array_equal(resumed, reference)
+
+
+def test_wgan_gp_trains_through_the_cli(workdir):
+    """64 images, batch 8, 5 critic steps: one generator step takes 40 images, so an epoch is
+    one step; two epochs make two steps, resumable and logged like the others."""
+    set_params(workdir, train=dict(loss="wgan-gp", batch_size=8, epochs=2))
+    metrics = train_ok()
+    assert metrics["steps"] == 2
+    assert all(np.isfinite([metrics["final_d_loss"], metrics["final_g_loss"]]))
+    losses = (workdir / "plots/train/losses.tsv").read_text().splitlines()
+    assert [line.split("\t")[:2] for line in losses[1:]] == [["1", "1"], ["2", "2"]]
+    set_params(workdir, train=dict(loss="wgan-gp", batch_size=8, epochs=3))
+    assert train_ok()["steps"] == 3  # continues from the checkpoint
+
+
+def test_too_few_images_for_one_wgan_gp_step_is_a_clear_error(workdir):
+    set_params(workdir, train=dict(loss="wgan-gp", batch_size=16))
+    result = run(*stage_args("train"))
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: data/mnist: 64 training images, fewer than one step takes "
+        "(80: train.batch_size 16 x 5 discriminator steps)\n"
+    )

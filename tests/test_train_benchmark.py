@@ -33,5 +33,5 @@ def test_too_little_data_is_a_clear_error(tmp_path, tiny_dataset, monkeypatch):
     set_params(tmp_path, train={"batch_size": 32})
     result = invoke(*stage_args("benchmark-train"))
     assert result.exit_code == 1
-    assert "64 training images; the benchmark cycles through 8 batches of 32" in result.output
+    assert "64 training images; the benchmark cycles through 8 steps of 32" in result.output
     assert "Traceback" not in result.output
