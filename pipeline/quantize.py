@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import ExportError
 from pipeline.files import write_path_atomically
 
 log = logging.getLogger(__name__)
@@ -46,8 +45,10 @@ def quantize(
     check_samples: int,
     tolerance: float,
 ) -> dict[str, Any]:
-    """Write the int8 model beside the float one if it stays within `tolerance` (mean |difference|
-    on [-1, 1] images); returns its metrics."""
+    """Write the int8 model to `out_path` if it stays within `tolerance` (mean |difference| on
+    [-1, 1] images); otherwise write the float32 model there, its metadata saying why, so the
+    pipeline and apps keep working with faithful images. Returns the metrics (`int8_quantized`
+    says which one was written)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -91,13 +92,27 @@ def quantize(
             int8_max_abs_diff=float(difference.max()),
             int8_bytes=temporary.stat().st_size,
         )
-        if not metrics["int8_mean_abs_diff"] <= tolerance:
-            raise ExportError(
-                f"the int8 model differs from the float32 one by {difference.mean():.3g} on "
-                f"average (tolerance {tolerance:g}); {out_path} was not written"
+        metrics["int8_quantized"] = metrics["int8_mean_abs_diff"] <= tolerance
+        if not metrics["int8_quantized"]:
+            reason = (
+                f"the int8 model differed from the float32 one by {difference.mean():.3g} on "
+                f"average (tolerance {tolerance:g})"
             )
+            temporary.write_bytes(_with_metadata(float_path, "int8_fallback", reason))
+            metrics["int8_bytes"] = temporary.stat().st_size
+            log.warning("%s: %s, so it holds the float32 model", out_path, reason)
 
     metrics: dict[str, Any] = {}
     write_path_atomically(out_path, write)
-    log.info("wrote %s: mean |int8 - float32| = %.3g", out_path, metrics["int8_mean_abs_diff"])
+    if metrics["int8_quantized"]:
+        log.info("wrote %s: mean |int8 - float32| = %.3g", out_path, metrics["int8_mean_abs_diff"])
     return metrics
+
+
+def _with_metadata(model_path: Path, key: str, value: str) -> bytes:
+    """The bytes of the ONNX model at `model_path` with one more metadata entry."""
+    import onnx
+
+    proto = onnx.load(str(model_path))
+    proto.metadata_props.add(key=key, value=value)
+    return proto.SerializeToString()
