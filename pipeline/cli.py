@@ -230,7 +230,7 @@ def train(
 @metrics_option("metrics/export.json")
 def export(params_path: Path, model: Path, out: Path, int8_out: Path, metrics_path: Path) -> None:
     """Convert the generator to ONNX; write it only if it matches TensorFlow. Then the int8
-    variant, written only if it stays close to the float32 model."""
+    variant (or, when that is not close enough, the float32 model under its name)."""
     from pipeline.config import load_export_config
 
     config = load_export_config(params_path)
