@@ -156,11 +156,7 @@ class Trainer:
     def _optimizer(self, network):
         import keras
 
-        rate, beta1, beta2 = self.objective.adam or (
-            self.config.learning_rate,
-            self.config.beta1,
-            0.999,
-        )
+        rate, beta1, beta2 = adam_settings(self.config)
         optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
         if self.placement.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -466,6 +462,12 @@ def run_loop(trainer, images, config, steps_per_epoch, total_steps, store, loss_
                         )
     finally:
         bar.close()
+
+
+def adam_settings(config: TrainConfig) -> tuple[float, float, float]:
+    """(learning rate, beta1, beta2) of both networks' Adam: what the objective prescribes, else
+    `train.learning_rate` and `train.beta1` with Adam's usual beta2."""
+    return losses.OBJECTIVES[config.loss].adam or (config.learning_rate, config.beta1, 0.999)
 
 
 def images_per_step(config: TrainConfig) -> int:

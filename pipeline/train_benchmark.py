@@ -19,9 +19,11 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline import losses, model
+from pipeline.benchmark import SETTLE_SECONDS
 from pipeline.config import TrainConfig
 from pipeline.train import (
     Trainer,
+    adam_settings,
     choose_placement,
     epoch_batches,
     images_per_step,
@@ -29,8 +31,6 @@ from pipeline.train import (
 )
 
 log = logging.getLogger(__name__)
-
-SETTLE_SECONDS = 0.1  # thread pools busy-wait after their work (see pipeline.benchmark.timed)
 
 
 def plain_step(config: TrainConfig):
@@ -40,7 +40,7 @@ def plain_step(config: TrainConfig):
     generator = model.build_generator(config.noise_dim)
     discriminator = model.build_discriminator()
     objective = losses.OBJECTIVES[config.loss]
-    rate, beta1, beta2 = objective.adam or (config.learning_rate, config.beta1, 0.999)
+    rate, beta1, beta2 = adam_settings(config)
     generator_optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
     discriminator_optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
 
