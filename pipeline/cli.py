@@ -273,13 +273,13 @@ def benchmark_train(
     from pipeline.train import images_per_step
     from pipeline.train_benchmark import run_train_benchmark
 
-    images, _ = load_split(data, "train")
+    images, labels = load_split(data, "train")
     if len(images) < 8 * images_per_step(config):
         raise click.ClickException(
             f"{data}: {len(images)} training images; the benchmark cycles through 8 steps "
             f"of {images_per_step(config)}"
         )
-    metrics = run_train_benchmark(images, config, windows=windows, steps=steps)
+    metrics = run_train_benchmark((images, labels), config, windows=windows, steps=steps)
     plots.mkdir(parents=True, exist_ok=True)
     write_targets(metrics["targets"], plots / "targets.csv")
     report_metrics(metrics, metrics_path)

@@ -12,6 +12,7 @@ import yaml
 from pipeline.errors import ConfigError
 
 LOSS_NAMES = ("gan", "lsgan", "wgan-gp")
+MODEL_NAMES = ("unconditional", "conditional")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -23,6 +24,7 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 128
     noise_dim: int = 96
+    model: str = "unconditional"
     loss: str = "gan"
     learning_rate: float = 1e-3
     beta1: float = 0.5
@@ -98,6 +100,7 @@ TRAIN_CHECKS = {
     "epochs": _positive_int,
     "batch_size": _positive_int,
     "noise_dim": _positive_int,
+    "model": _choice(MODEL_NAMES),
     "loss": _choice(LOSS_NAMES),
     "learning_rate": _positive_float,
     "beta1": _fraction,

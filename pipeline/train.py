@@ -1,7 +1,10 @@
 """The `train` stage: the DCGAN on the verified IDX files, resumable from checkpoints.
 
-Per iteration: one discriminator step on a real and a fake batch, then one generator step on fresh
-noise, both in one compiled `tf.function`. All randomness comes from `train.seed`: the order of
+Per iteration: one discriminator step on a real and a fake batch (`critic_steps` of them for
+WGAN-GP), then one generator step on fresh noise, all in one compiled `tf.function`. The
+conditional model's fakes take the real batch's labels in the discriminator step (so each class
+is seen as often real as fake, and the gradient penalty interpolates images of one label) and
+uniformly drawn labels in the generator step. All randomness comes from `train.seed`: the order of
 each epoch's batches is a permutation drawn from (seed, epoch), the noise from a
 `tf.random.Generator` whose state is checkpointed with the networks and optimizers. A run resumed
 from a checkpoint therefore continues exactly where the interrupted one was.
@@ -135,8 +138,9 @@ class Trainer:
         self.config = config
         self.placement = placement
         self.objective = losses.OBJECTIVES[config.loss]
-        self.generator = model.build_generator(config.noise_dim)
-        self.discriminator = model.build_discriminator()
+        self.classes = model.CLASSES if config.model == "conditional" else 0
+        self.generator = model.build_generator(config.noise_dim, self.classes)
+        self.discriminator = model.build_discriminator(self.classes)
         self.generator_optimizer = self._optimizer(self.generator)
         self.discriminator_optimizer = self._optimizer(self.discriminator)
         self.noise = tf.random.Generator.from_seed(config.seed)
@@ -166,27 +170,41 @@ class Trainer:
     def _sample_noise(self, count) -> tf.Tensor:
         return self.noise.uniform((count, self.config.noise_dim), -1.0, 1.0)
 
-    def _train_step(self, real_uint8: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _sample_labels(self, count) -> tf.Tensor:
+        return self.noise.uniform((count,), 0, self.classes, dtype=tf.int32)
+
+    def _with_labels(self, x: tf.Tensor, labels: tf.Tensor):
+        """A network's input: `x` alone, or `[x, labels]` for the conditional model."""
+        return [x, labels] if self.classes else x
+
+    def _train_step(self, real_uint8: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One generator step after `critic_steps` discriminator steps, each on its own slice
-        of `real_uint8` `(critic_steps * N, 28, 28)`; returns the mean discriminator loss and
-        the generator loss."""
+        of `real_uint8` `(critic_steps * N, 28, 28)` and its `labels` `(critic_steps * N,)`
+        (unused by the unconditional model); returns the mean discriminator loss and the
+        generator loss."""
         real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0  # (N, 28, 28, 1)
+        labels = tf.cast(labels, tf.int32)
         steps = self.objective.critic_steps
-        d_losses = [self._discriminator_step(part) for part in tf.split(real, steps)]
+        parts = zip(tf.split(real, steps), tf.split(labels, steps), strict=True)
+        d_losses = [self._discriminator_step(part, part_labels) for part, part_labels in parts]
         d_loss = d_losses[0] if steps == 1 else tf.add_n(d_losses) / steps
         return d_loss, self._generator_step(tf.shape(real)[0] // steps)
 
-    def _discriminator_step(self, real: tf.Tensor) -> tf.Tensor:
+    def _discriminator_step(self, real: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """Tell real (-> 1, or a high score) from generated (-> 0, or a low score)."""
         count = tf.shape(real)[0]
-        fake = self.generator(self._sample_noise(count), training=True)
+        fake = self.generator(self._with_labels(self._sample_noise(count), labels), training=True)
+
+        def critic(images, training):
+            return self.discriminator(self._with_labels(images, labels), training=training)
+
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_logits = critic(real, training=True)
+            fake_logits = critic(fake, training=True)
             d_loss = self.objective.discriminator_loss(real_logits, fake_logits)
             if self.objective.penalty_weight:
                 mix = self.noise.uniform((count, 1, 1, 1), 0.0, 1.0)
-                penalty = losses.gradient_penalty(self.discriminator, real, fake, mix)
+                penalty = losses.gradient_penalty(critic, real, fake, mix)
                 d_loss += self.objective.penalty_weight * tf.cast(penalty, d_loss.dtype)
             scaled = self.discriminator_optimizer.scale_loss(d_loss)
         variables = self.discriminator.trainable_variables
@@ -196,9 +214,11 @@ class Trainer:
 
     def _generator_step(self, count) -> tf.Tensor:
         """Make the discriminator call fresh fakes real."""
+        noise = self._sample_noise(count)
+        labels = self._sample_labels(count) if self.classes else None
         with tf.GradientTape() as tape:
-            fake = self.generator(self._sample_noise(count), training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            fake = self.generator(self._with_labels(noise, labels), training=True)
+            fake_logits = self.discriminator(self._with_labels(fake, labels), training=True)
             g_loss = self.objective.generator_loss(fake_logits)
             scaled = self.generator_optimizer.scale_loss(g_loss)
         variables = self.generator.trainable_variables
@@ -206,15 +226,21 @@ class Trainer:
         self.generator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return g_loss
 
+    def grid_labels(self, count: int) -> np.ndarray:
+        """The labels of the progress grid's images: the classes in turn."""
+        return np.arange(count, dtype=np.int32) % max(self.classes, 1)
+
     def draw(self, noise: np.ndarray) -> np.ndarray:
-        """uint8 images `(N, 28, 28)` from fixed noise, with batch norm in inference mode."""
-        images = self.generator(noise, training=False).numpy().astype(np.float32)
+        """uint8 images `(N, 28, 28)` from fixed noise (and `grid_labels`), with batch norm in
+        inference mode."""
+        inputs = self._with_labels(tf.constant(noise), tf.constant(self.grid_labels(len(noise))))
+        images = self.generator(inputs, training=False).numpy().astype(np.float32)
         return image_io.to_uint8(images)[..., 0]
 
     def float32_generator(self):
         """A copy of the generator in float32 whatever the training precision (for export)."""
         with precision_policy("float32"):
-            copy = model.build_generator(self.config.noise_dim)
+            copy = model.build_generator(self.config.noise_dim, self.classes)
         copy.set_weights(self.generator.get_weights())
         return copy
 
@@ -260,7 +286,12 @@ def train(config: TrainConfig, paths: TrainPaths, *, fresh: bool = False) -> dic
 def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, Any]:
     import keras
 
-    images, _ = load_split(paths.data, "train")
+    images, labels = load_split(paths.data, "train")
+    if config.model == "conditional" and labels.max(initial=0) >= model.CLASSES:
+        raise TrainingError(
+            f"{paths.data}: label {labels.max()} in the training labels; the conditional model "
+            f"knows {model.CLASSES} classes (0-{model.CLASSES - 1})"
+        )
     per_step = images_per_step(config)
     if len(images) < per_step:
         raise TrainingError(
@@ -279,7 +310,9 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
     with precision_policy(placement.precision):
         trainer = Trainer(config, placement)
     log.info(
-        "training on %s in %s: %d images, %d steps per epoch, %d epochs (%d steps), loss %s",
+        "training the %s model on %s in %s: %d images, %d steps per epoch, %d epochs "
+        "(%d steps), loss %s",
+        config.model,
         placement.device,
         placement.precision,
         len(images),
@@ -295,7 +328,8 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
         -1.0, 1.0, (config.grid_size**2, config.noise_dim)
     )
     fixed_noise = fixed_noise.astype(np.float32)
-    run_loop(trainer, images, config, steps_per_epoch, total_steps, store, loss_log, fixed_noise)
+    data = (images, labels)
+    run_loop(trainer, data, config, steps_per_epoch, total_steps, store, loss_log, fixed_noise)
 
     metrics = summarize(trainer, config, placement, loss_log, steps_per_epoch)
     write_outputs(trainer, store, paths, loss_log, data_sha256, metrics, fixed_noise)
@@ -412,7 +446,7 @@ def _changed(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return changed + [k for k in current if k != "settings" and previous.get(k) != current[k]]
 
 
-def run_loop(trainer, images, config, steps_per_epoch, total_steps, store, loss_log, fixed_noise):
+def run_loop(trainer, data, config, steps_per_epoch, total_steps, store, loss_log, fixed_noise):
     step = int(trainer.step.numpy())
     if step == 0:
         store.save_frame(0, image_io.make_grid(trainer.draw(fixed_noise), config.grid_size))
@@ -424,8 +458,8 @@ def run_loop(trainer, images, config, steps_per_epoch, total_steps, store, loss_
     try:
         while step < total_steps:
             epoch, done_in_epoch = divmod(step, steps_per_epoch)
-            for batch in epoch_batches(images, config, epoch, skip=done_in_epoch):
-                d_loss, g_loss = (float(v) for v in trainer.train_step(batch))
+            for batch in epoch_batches(data, config, epoch, skip=done_in_epoch):
+                d_loss, g_loss = (float(v) for v in trainer.train_step(*batch))
                 step += 1
                 trainer.step.assign(step)
                 if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
@@ -475,15 +509,18 @@ def images_per_step(config: TrainConfig) -> int:
     return config.batch_size * losses.OBJECTIVES[config.loss].critic_steps
 
 
-def epoch_batches(images: np.ndarray, config: TrainConfig, epoch: int, *, skip: int = 0):
-    """One epoch's uint8 inputs of the training step (`images_per_step` images each) in the
-    order fixed by (seed, epoch), minus the first `skip`."""
+def epoch_batches(
+    data: tuple[np.ndarray, np.ndarray], config: TrainConfig, epoch: int, *, skip: int = 0
+):
+    """One epoch's inputs of the training step, (uint8 images, labels) of `images_per_step`
+    each, in the order fixed by (seed, epoch), minus the first `skip`."""
+    images, labels = data
     per_step = images_per_step(config)
     order = np.random.default_rng([config.seed, epoch]).permutation(len(images))
     usable = (len(images) // per_step) * per_step
     order = order[skip * per_step : usable]
-    dataset = tf.data.Dataset.from_tensor_slices(images[order]).batch(per_step, drop_remainder=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.from_tensor_slices((images[order], labels[order]))
+    return dataset.batch(per_step, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def summarize(trainer, config, placement, loss_log, steps_per_epoch) -> dict[str, Any]:
@@ -518,6 +555,7 @@ def write_outputs(trainer, store, paths, loss_log, data_sha256, metrics, fixed_n
         paths.models / "generator.json",
         {
             "noise_dim": config.noise_dim,
+            "classes": list(range(trainer.classes)) or None,  # the labels it takes, if any
             "noise": {"distribution": "uniform", "low": -1.0, "high": 1.0},
             "output": {"shape": ["N", 28, 28, 1], "range": [-1.0, 1.0], "layout": "NHWC"},
             "dataset": dataset_name(data_sha256),

@@ -37,8 +37,9 @@ def plain_step(config: TrainConfig):
     """The baseline: a straightforward float32 training step, compiled with `tf.function`."""
     import keras
 
-    generator = model.build_generator(config.noise_dim)
-    discriminator = model.build_discriminator()
+    classes = model.CLASSES if config.model == "conditional" else 0
+    generator = model.build_generator(config.noise_dim, classes)
+    discriminator = model.build_discriminator(classes)
     objective = losses.OBJECTIVES[config.loss]
     rate, beta1, beta2 = adam_settings(config)
     generator_optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
@@ -47,25 +48,36 @@ def plain_step(config: TrainConfig):
     def noise(count):
         return tf.random.uniform((count, config.noise_dim), -1.0, 1.0)
 
+    def labelled(x, labels):
+        return [x, labels] if classes else x
+
     @tf.function
-    def step(real_uint8):
+    def step(real_uint8, labels):
         real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0
-        for part in tf.split(real, objective.critic_steps):
+        labels = tf.cast(labels, tf.int32)
+        steps = objective.critic_steps
+        for part, part_labels in zip(tf.split(real, steps), tf.split(labels, steps), strict=True):
             count = tf.shape(part)[0]
-            fake = generator(noise(count), training=True)
+            fake = generator(labelled(noise(count), part_labels), training=True)
+
+            def critic(images, training, part_labels=part_labels):
+                return discriminator(labelled(images, part_labels), training=training)
+
             with tf.GradientTape() as tape:
                 d_loss = objective.discriminator_loss(
-                    discriminator(part, training=True), discriminator(fake, training=True)
+                    critic(part, training=True), critic(fake, training=True)
                 )
                 if objective.penalty_weight:
                     mix = tf.random.uniform((count, 1, 1, 1))
-                    penalty = losses.gradient_penalty(discriminator, part, fake, mix)
+                    penalty = losses.gradient_penalty(critic, part, fake, mix)
                     d_loss += objective.penalty_weight * penalty
             variables = discriminator.trainable_variables
             gradients = tape.gradient(d_loss, variables)
             discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        fake_labels = tf.random.uniform((count,), 0, classes, tf.int32) if classes else None
         with tf.GradientTape() as tape:
-            fake_logits = discriminator(generator(noise(count), training=True), training=True)
+            fake = generator(labelled(noise(count), fake_labels), training=True)
+            fake_logits = discriminator(labelled(fake, fake_labels), training=True)
             g_loss = objective.generator_loss(fake_logits)
         variables = generator.trainable_variables
         gradients = tape.gradient(g_loss, variables)
@@ -76,24 +88,25 @@ def plain_step(config: TrainConfig):
 
 
 def run_train_benchmark(
-    images: np.ndarray, config: TrainConfig, *, windows: int, steps: int
+    data: tuple[np.ndarray, np.ndarray], config: TrainConfig, *, windows: int, steps: int
 ) -> dict[str, Any]:
-    """Images per second of both steps (medians over `windows` windows of `steps` steps)."""
+    """Images per second of both steps on the training (images, labels) `data` (medians over
+    `windows` windows of `steps` steps)."""
     placement = choose_placement(config.precision)
     with precision_policy(placement.precision):
         trainer = Trainer(config, placement)
     steppers = {"plain_float32": plain_step(config), "project": trainer.train_step}
-    batches = cycle(list(islice(iter(epoch_batches(images, config, 0)), 8)))
+    batches = cycle(list(islice(iter(epoch_batches(data, config, 0)), 8)))
     for step in steppers.values():  # trace and warm up
         for batch in islice(batches, 2):
-            [float(v) for v in step(batch)]
+            [float(v) for v in step(*batch)]
     rates: dict[str, list[float]] = {name: [] for name in steppers}
     for window in range(windows):
         for name, step in steppers.items():
             time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             for batch in islice(batches, steps):
-                losses_now = [float(v) for v in step(batch)]
+                losses_now = [float(v) for v in step(*batch)]
             rates[name].append(steps * images_per_step(config) / (time.perf_counter() - start))
             if not all(np.isfinite(losses_now)):
                 log.warning("%s: non-finite loss in window %d", name, window)
