@@ -298,7 +298,13 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
 
 @main.command()
 @file_option("--model", "models/generator.onnx", "The exported ONNX generator.")
-@count_option("-n", "--count", default=64, help="How many images.")
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many images (with --labels all: per class).  [default: 64; 8 per class]",
+)
 @click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed."
 )
@@ -318,26 +324,57 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
 )
 @count_option("--points", default=4, help="With --interpolate: noise vectors per walk.")
 @count_option("--steps", default=12, help="With --interpolate: frames from one to the next.")
+@click.option(
+    "--label",
+    type=int,
+    default=None,
+    help="Conditional models: draw this class (a digit 0-9). Without it, the classes in turn "
+    "(and --interpolate morphs from one to the next).",
+)
+@click.option(
+    "--labels",
+    type=click.Choice(["all"]),
+    default=None,
+    help="Conditional models: `all` draws N of every class, one row per class (each column "
+    "one noise vector).",
+)
 def sample(
-    model: Path, count: int, seed: int, out: Path, interpolate: bool, points: int, steps: int
+    model: Path,
+    count: int | None,
+    seed: int,
+    out: Path,
+    interpolate: bool,
+    points: int,
+    steps: int,
+    label: int | None,
+    labels: str | None,
 ) -> None:
     """Draw digits from the ONNX generator (onnxruntime only, no TensorFlow).
 
-    The same model, count and seed give the same bytes.
+    The same model, count, seed and labels give the same bytes.
     """
     from pipeline.sampler import Sampler
 
-    if interpolate != (out.suffix.lower() == ".gif"):
+    suffix = out.suffix.lower()
+    if interpolate != (suffix == ".gif"):
         raise click.BadParameter(
             "--interpolate writes a .gif, and a .gif needs --interpolate", param_hint="'--out'"
         )
+    if labels and (label is not None or interpolate):
+        raise click.BadParameter(
+            "--labels all draws every class: not with --label or --interpolate",
+            param_hint="'--labels'",
+        )
+    count = count or (8 if labels else 64)
     sampler = Sampler(model, quick_start=count <= QUICK_START_IMAGES)
-    if interpolate:
-        sampler.save_walk(out, count, seed=seed, points=points, steps=steps)
-    elif out.suffix.lower() == ".npy":
-        sampler.save_npy(out, count, seed=seed)
+    if labels:
+        sampler.save_each_class(out, count, seed=seed)
+    elif interpolate:
+        sampler.save_walk(out, count, seed=seed, points=points, steps=steps, label=label)
+    elif suffix == ".npy":
+        sampler.save_npy(out, count, seed=seed, label=label)
     else:
-        sampler.save_grid(out, count, seed=seed)
+        sampler.save_grid(out, count, seed=seed, label=label)
     click.echo(str(out))
 
 

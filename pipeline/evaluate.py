@@ -4,6 +4,11 @@ The generated images come through the sampler from `generator.onnx`, so the file
 the one measured. Every measure is computed twice the same way: for the generated samples and for
 as many real training images (the reference: what "perfect" scores look like), both against the
 10,000 test images in the classifier's feature space.
+
+A conditional model draws the classes in turn (the same number of each), and `conditioning`
+says how well it obeys: the classifier's accuracy against the requested labels (does asking for a
+7 give a 7?) and the Frechet distance of each class to the test images of that class, beside the
+same measures of real training images.
 """
 
 from __future__ import annotations
@@ -46,6 +51,50 @@ def measures(features, logits, test_features, test_logits, config: EvaluateConfi
     }
 
 
+def conditioning(
+    requested: np.ndarray,
+    logits: np.ndarray,
+    features: np.ndarray,
+    reference: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    classes: tuple[int, ...],
+) -> dict[str, Any]:
+    """Label accuracy and per-class Frechet distance of images drawn for `requested` labels;
+    `reference` is (labels, logits, features) of real images, `test` (labels, features). A
+    class with fewer than two images on either side has no distance (None)."""
+    test_labels, test_features = test
+
+    def per_class(labels, logits, features) -> tuple[dict[str, float], dict[str, float | None]]:
+        right = logits.argmax(axis=1) == labels
+        accuracy, distance = {}, {}
+        for c in classes:
+            mine, theirs = labels == c, test_labels == c
+            accuracy[str(c)] = round(float(right[mine].mean()), 5) if mine.any() else None
+            distance[str(c)] = (
+                quality.frechet_distance_of(features[mine], test_features[theirs])
+                if min(mine.sum(), theirs.sum()) >= 2
+                else None
+            )
+        return accuracy, distance
+
+    def mean(values) -> float | None:
+        known = [v for v in values if v is not None]
+        return float(np.mean(known)) if known else None
+
+    accuracy, distance = per_class(requested, logits, features)
+    _, real_distance = per_class(*reference)
+    return {
+        "label_accuracy": float(np.mean(logits.argmax(axis=1) == requested)),
+        "label_accuracy_per_class": accuracy,
+        "mean_class_frechet_distance": mean(distance.values()),
+        "class_frechet_distance": distance,
+        "real_reference_label_accuracy": float(
+            np.mean(reference[1].argmax(axis=1) == reference[0])
+        ),
+        "real_reference_mean_class_frechet_distance": mean(real_distance.values()),
+    }
+
+
 def evaluate(
     onnx_path: Path,
     classifier_path: Path,
@@ -61,21 +110,24 @@ def evaluate(
     their Frechet distance relative to the float32 model's.
     """
     started = time.perf_counter()
-    generated = Sampler(onnx_path).sample(config.samples, seed=config.seed)
-    sets = [("generated", generated)]
+    sampler = Sampler(onnx_path)
+    requested = sampler.labels(config.samples)  # the classes in turn; None if unconditional
+    sets = [("generated", sampler.sample(config.samples, seed=config.seed))]
     if int8_path is not None:
         sets.append(("generated_int8", Sampler(int8_path).sample(config.samples, seed=config.seed)))
-    test_images, _ = load_split(data, "test")
-    train_images, _ = load_split(data, "train")
+    test_images, test_labels = load_split(data, "test")
+    train_images, train_labels = load_split(data, "train")
     picked = np.random.default_rng(config.seed).choice(
         len(train_images), min(config.samples, len(train_images)), replace=False
     )
     feature_model = load_feature_model(classifier_path)
     test_features, test_logits = describe(feature_model, test_images)
     results = {}
+    described = {}
     sets.append(("real_reference", train_images[picked]))
     for name, images in sets:
         features, logits = describe(feature_model, images)
+        described[name] = features, logits
         results[name] = measures(features, logits, test_features, test_logits, config)
         log.info(
             "%s: Frechet distance %.3f, classifier score %.3f, precision %.3f, recall %.3f",
@@ -89,6 +141,25 @@ def evaluate(
             shown = config.grid_size**2
             predicted = logits[:shown].argmax(axis=1)
             save_labelled_grid(images[:shown], predicted, figure, columns=config.grid_size)
+    if requested is not None:
+        features, logits = described["generated"]
+        real_features, real_logits = described["real_reference"]
+        results["conditioning"] = conditioning(
+            requested,
+            logits,
+            features,
+            (train_labels[picked], real_logits, real_features),
+            (test_labels, test_features),
+            sampler.classes,
+        )
+        log.info(
+            "conditioning: label accuracy %.4f (real %.4f), mean per-class Frechet distance "
+            "%.3f (real %.3f)",
+            results["conditioning"]["label_accuracy"],
+            results["conditioning"]["real_reference_label_accuracy"],
+            results["conditioning"]["mean_class_frechet_distance"],
+            results["conditioning"]["real_reference_mean_class_frechet_distance"],
+        )
     if int8_path is not None:
         results["int8_frechet_distance_ratio"] = round(
             results["generated_int8"]["frechet_distance"]

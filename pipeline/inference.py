@@ -5,6 +5,12 @@ What onnxruntime spends its time on in the Keras graph as tf2onnx converts it: i
 whole activation. The rewrite, exact up to float rounding (the export check holds it to
 TensorFlow's output):
 
+- The conditional generator's label embedding, concatenated to the noise before the first dense
+  layer, is a per-class bias of that layer: `[z, e(y)] W + b = z W_z + (e(y) W_e + b)`, so the
+  graph takes a row of a `(classes, 1024)` table instead of embedding and concatenating. The row
+  is picked as `label_mix[label] @ table`, `label_mix` being the identity (exact: a one-hot row
+  times the table is that row). The export makes `label_mix` an optional input, so a caller can
+  feed rows of class weights instead: `(1 - t, t)` on two digits morphs one into the other.
 - Batch norm is folded into the weights next to it. The first one into the second dense layer;
   the second, which has a scale and shift per feature after a ReLU, into the same dense layer
   too, the ReLU becoming a Max with a per-feature floor; the third (per channel) into the last
@@ -36,18 +42,30 @@ ARCHITECTURE = (
 )
 
 
+CONDITIONING = ("Embedding", "Concatenate")
+LABEL_MIX = "label_mix"  # the name of the class-weights table in the traced graph
+
+
 def folded_generator(generator):
-    """A `tf.function` `z -> images` equal to `generator(z, training=False)`, built for speed."""
+    """A `tf.function` equal to `generator(..., training=False)`, built for speed: `z -> images`,
+    or for the conditional generator `(z, label) -> images` with int64 labels `(N,)`."""
     import tensorflow as tf
 
     layers = [layer for layer in generator.layers if type(layer).__name__ != "InputLayer"]
     kinds = tuple(type(layer).__name__ for layer in layers)
-    if kinds != ARCHITECTURE:
+    conditional = kinds[: len(CONDITIONING)] == CONDITIONING
+    if conditional:
+        (embedding, _), layers = layers[:2], layers[2:]
+    if tuple(type(layer).__name__ for layer in layers) != ARCHITECTURE:
         raise ExportError(f"cannot fold a generator made of {', '.join(kinds)}")
     dense1, norm1, dense2, norm2, reshape, deconv1, norm3, deconv2 = layers
     _check_transposed(deconv1)
     _check_transposed(deconv2)
     w1, b1 = _weights(dense1)
+    if conditional:  # the noise comes first in the concatenation (pipeline.model)
+        table = embedding.get_weights()[0].astype(np.float64)  # (classes, embedding)
+        noise_dim = w1.shape[0] - table.shape[1]
+        w1, b1 = w1[:noise_dim], table @ w1[noise_dim:] + b1  # b1: one row per class
     w2, b2 = _weights(dense2)
     k1, c1 = _weights(deconv1)
     k2, c2 = _weights(deconv2)
@@ -81,10 +99,13 @@ def folded_generator(generator):
     channels = k2.shape[3]
     kernels2 = [packed_kernel[:, :, i * channels : (i + 1) * channels] for i in range(4)]
 
-    @tf.function(input_signature=(tf.TensorSpec((None, w1.shape[0]), tf.float32, name="z"),))
-    def generate(z):
+    def generate(z, label=None):
         # numpy constants, not captured tensors: they become constants of the traced graph.
-        x = tf.nn.relu(tf.matmul(z, w1) + b1)
+        bias = b1
+        if label is not None:
+            mix = tf.constant(np.eye(len(b1), dtype=np.float32), name=LABEL_MIX)
+            bias = tf.matmul(tf.gather(mix, label), b1)
+        x = tf.nn.relu(tf.matmul(z, w1) + bias)
         x = tf.maximum(tf.matmul(x, w2) + b2, floor2)
         if np.any(sign2 < 0):
             x = x * sign2
@@ -98,7 +119,11 @@ def folded_generator(generator):
             y = tf.nn.conv2d(phase, kernel2, 1, [[0, 0], [py, 1 - py], [px, 1 - px], [0, 0]]) + y
         return tf.nn.depth_to_space(tf.tanh(y), 4)
 
-    return generate
+    noise = tf.TensorSpec((None, w1.shape[0]), tf.float32, name="z")
+    if conditional:
+        label = tf.TensorSpec((None,), tf.int64, name="label")
+        return tf.function(generate, input_signature=(noise, label))
+    return tf.function(lambda z: generate(z), input_signature=(noise,))
 
 
 def phase_kernel(kernel: np.ndarray, py: int, px: int) -> np.ndarray:

@@ -5,7 +5,8 @@ use AVX2 and, where present, VNNI or AMX; bf16 in onnxruntime's CPU provider is 
 float32). Weights are int8 per output channel, activations uint8 with ranges calibrated on
 noise drawn as the model expects. Only the convolutions and matrix products are quantized: the
 bias adds around them stay float32, which keeps the packed first deconvolution's "outside the
-image" bias (the lowest float, see `pipeline.inference`) out of any quantization range.
+image" bias (the lowest float, see `pipeline.inference`) out of any quantization range. A
+conditional model's class table stays float32 too: it is a bias, and `label_mix` may blend it.
 """
 
 from __future__ import annotations
@@ -24,14 +25,21 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def _quiet_root_logger() -> Iterator[None]:
+def _quiet_logs() -> Iterator[None]:
+    """Keep the quantizer's notices off the user's terminal: its advice to pre-process goes to
+    the root logger, and onnxruntime warns in each calibration session that a conditional
+    model's `label_mix` table is overridable (so not constant-folded), which is intended."""
+    import onnxruntime as ort
+
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
+    ort.set_default_logger_severity(3)
     try:
         yield
     finally:
         root.setLevel(level)
+        ort.set_default_logger_severity(2)  # onnxruntime's default: warnings
 
 
 CALIBRATION_BATCH = 64
@@ -60,8 +68,8 @@ def quantize(
 
     reference = Sampler(float_path)
     rng = np.random.default_rng(1)  # not the evaluate stage's seed 0: calibrate on other noise
-    batches = [
-        {reference.input_name: reference.noise(rng, CALIBRATION_BATCH)}
+    batches = [  # a conditional model's labels: the classes in turn
+        reference.feed(reference.noise(rng, CALIBRATION_BATCH))
         for _ in range(max(1, calibration_samples // CALIBRATION_BATCH))
     ]
 
@@ -73,13 +81,14 @@ def quantize(
             return next(self.batches, None)
 
     def write(temporary: Path) -> None:
-        with _quiet_root_logger():  # its advice to pre-process goes to the root logger
+        with _quiet_logs():
             quantize_static(
                 str(float_path),
                 str(temporary),
                 NoiseBatches(),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=["Conv", "MatMul"],
+                nodes_to_exclude=_class_table_products(float_path),
                 per_channel=True,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
@@ -107,6 +116,15 @@ def quantize(
     if metrics["int8_quantized"]:
         log.info("wrote %s: mean |int8 - float32| = %.3g", out_path, metrics["int8_mean_abs_diff"])
     return metrics
+
+
+def _class_table_products(model_path: Path) -> list[str]:
+    """Names of the nodes that multiply by the class table: the products fed by a Gather."""
+    import onnx
+
+    graph = onnx.load(str(model_path)).graph
+    gathered = {node.output[0] for node in graph.node if node.op_type == "Gather"}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[0] in gathered]
 
 
 def _with_metadata(model_path: Path, key: str, value: str) -> bytes:

@@ -1,10 +1,11 @@
 """Draw digits from the exported ONNX generator with onnxruntime and numpy alone.
 
 This is the module apps embed: it imports neither TensorFlow nor click, and reads everything it
-needs (noise size and distribution) from the model file itself:
+needs (noise size and distribution, the classes of a conditional model) from the model file:
 
     from pipeline.sampler import Sampler
     images = Sampler("models/generator.onnx").sample(16, seed=0)  # uint8 (16, 28, 28)
+    sevens = Sampler("conditional.onnx").sample(16, seed=0, label=7)
 
 Memory stays bounded whatever `n` is: noise and images are made one batch at a time, and `.npy`
 files are written batch by batch.
@@ -12,6 +13,7 @@ files are written batch by batch.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from pipeline.errors import SamplerError
-from pipeline.files import write_path_atomically
+from pipeline.files import write_atomically, write_path_atomically
 from pipeline.images import make_grid, save_gif, save_png, to_uint8
 
 IMAGE_SIZE = 28
@@ -29,11 +31,16 @@ DEFAULT_BATCH_SIZE = 256
 MAX_GRID_IMAGES = 4096
 MAX_WALK_FRAMES = 1000
 NOISE_DISTRIBUTIONS = ("uniform", "normal")
+LABEL_MIX = "label_mix"  # a conditional model's optional class-weights input (pipeline.export)
 
 
 class Sampler:
-    """An onnxruntime session on a generator: noise `z` `(N, noise_dim)` -> images `(N, 28, 28, 1)`
-    in [-1, 1]."""
+    """An onnxruntime session on a generator: noise `z` `(N, noise_dim)` (and for a conditional
+    model, labels `(N,)`) -> images `(N, 28, 28, 1)` in [-1, 1].
+
+    A conditional model's images take the given `label`, or else the classes in turn (image i of
+    a call is class i modulo the number of classes), so every call is reproducible.
+    """
 
     def __init__(
         self, model_path: str | os.PathLike, *, threads: int = 0, quick_start: bool = False
@@ -62,14 +69,17 @@ class Sampler:
         self.path = path
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.input_name, self.noise_dim = self._check_input()
+        self.label_name, self.classes = self._check_label_input()
         self.output_name = self._check_output()
         self.distribution, self.low, self.high = self._noise_spec()
 
     def _check_input(self) -> tuple[str, int]:
         inputs = self.session.get_inputs()
-        if len(inputs) != 1:
+        if len(inputs) not in (1, 2):
             names = ", ".join(i.name for i in inputs)
-            raise SamplerError(f"{self.path}: not a generator: expected one input, got {names}")
+            raise SamplerError(
+                f"{self.path}: not a generator: expected the inputs z (and label), got {names}"
+            )
         noise = inputs[0]
         if noise.type != "tensor(float)" or len(noise.shape) != 2:
             raise SamplerError(
@@ -83,6 +93,61 @@ class Sampler:
         if declared and declared.isdigit():
             return noise.name, int(declared)
         raise SamplerError(f"{self.path}: the noise dimension is neither fixed nor in the metadata")
+
+    def _check_label_input(self) -> tuple[str | None, tuple[int, ...]]:
+        """The label input's name and the classes, or (None, ()) for an unconditional model."""
+        inputs = self.session.get_inputs()
+        if len(inputs) == 1:
+            return None, ()
+        label = inputs[1]
+        if label.type != "tensor(int64)" or len(label.shape) != 1:
+            raise SamplerError(
+                f"{self.path}: not a generator: input {label.name!r} should be int64 (N,), got "
+                f"{label.type} of shape {_shape_text(label.shape)}"
+            )
+        try:
+            classes = tuple(int(c) for c in json.loads(self.metadata["classes"]))
+        except (KeyError, ValueError, TypeError) as error:
+            raise SamplerError(
+                f"{self.path}: takes a label but its metadata lists no classes"
+            ) from error
+        if not classes:
+            raise SamplerError(f"{self.path}: takes a label but its metadata lists no classes")
+        return label.name, classes
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.classes)
+
+    def require_conditional(self) -> None:
+        if not self.conditional:
+            raise SamplerError(
+                f"{self.path} is an unconditional model: it takes no label (a model trained "
+                "with train.model: conditional does)"
+            )
+
+    def check_label(self, label) -> int:
+        """`label` as an int, or a `SamplerError` saying why the model cannot draw it."""
+        self.require_conditional()
+        if isinstance(label, bool) or not isinstance(label, int | np.integer):
+            raise SamplerError(f"a label must be a whole number, got {label!r}")
+        if int(label) not in self.classes:
+            raise SamplerError(
+                f"label {label} is not one of the model's classes ({_classes_text(self.classes)})"
+            )
+        return int(label)
+
+    def labels(self, count: int, label: int | None = None, *, start: int = 0):
+        """The labels of `count` images (int64 `(count,)`, None for an unconditional model):
+        `label` for each, or the classes in turn from image number `start`."""
+        if label is not None:
+            label = self.check_label(label)
+        if not self.conditional:
+            return None
+        if label is not None:
+            return np.full(count, label, np.int64)
+        turns = (start + np.arange(count)) % len(self.classes)
+        return np.asarray(self.classes, np.int64)[turns]
 
     def _check_output(self) -> str:
         outputs = self.session.get_outputs()
@@ -115,63 +180,145 @@ class Sampler:
             return rng.standard_normal((count, self.noise_dim), dtype=np.float32)
         return rng.uniform(self.low, self.high, (count, self.noise_dim)).astype(np.float32)
 
-    def generate(self, noise: np.ndarray) -> np.ndarray:
-        """Raw generator output for the given noise: float32 `(N, 28, 28, 1)` in [-1, 1]."""
-        return self.session.run([self.output_name], {self.input_name: noise})[0]
+    def feed(self, noise: np.ndarray, labels=None, label_mix=None) -> dict[str, np.ndarray]:
+        """The session's inputs: the noise, and a conditional model's labels (the classes in
+        turn when None) and optional `label_mix` rows (which `labels` then index)."""
+        feed = {self.input_name: noise}
+        if not self.conditional:
+            if labels is not None or label_mix is not None:
+                self.require_conditional()
+            return feed
+        if labels is None:
+            labels = self.labels(len(noise))
+        labels = np.asarray(labels, np.int64)
+        if label_mix is None:
+            unknown = labels[~np.isin(labels, self.classes)]
+            if unknown.size:
+                self.check_label(int(unknown[0]))  # raises, naming the classes
+        else:
+            if LABEL_MIX not in {i.name for i in self.session.get_overridable_initializers()}:
+                raise SamplerError(f"{self.path}: this model cannot mix classes (no {LABEL_MIX})")
+            feed[LABEL_MIX] = np.asarray(label_mix, np.float32)
+        feed[self.label_name] = labels
+        return feed
+
+    def generate(self, noise: np.ndarray, labels=None, *, label_mix=None) -> np.ndarray:
+        """Raw generator output for the given noise (and labels, see `feed`): float32
+        `(N, 28, 28, 1)` in [-1, 1]."""
+        return self.session.run([self.output_name], self.feed(noise, labels, label_mix))[0]
 
     def batches(
-        self, n: int, *, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        label: int | None = None,
     ) -> Iterator[np.ndarray]:
         """uint8 images `(b, 28, 28)` in batches of at most `batch_size`, `n` in all.
 
-        The noise is one stream from `seed`, so the images do not depend on `batch_size`
-        beyond onnxruntime's float rounding, and the same arguments give the same bytes.
+        The noise is one stream from `seed` and the labels go by image number, so the images do
+        not depend on `batch_size` beyond onnxruntime's float rounding, and the same arguments
+        give the same bytes.
         """
         _check_count(n, seed, batch_size)
+        self.labels(1, label)  # a bad label fails before any work
         rng = np.random.default_rng(seed)
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
-            yield to_uint8(self.generate(self.noise(rng, count)))[..., 0]
+            labels = self.labels(count, label, start=start)
+            yield to_uint8(self.generate(self.noise(rng, count), labels))[..., 0]
 
-    def sample(self, n: int, *, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    def sample(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        label: int | None = None,
+    ) -> np.ndarray:
         """`n` uint8 images `(n, 28, 28)` in memory (use `batches` or `save_npy` for very many)."""
-        return np.concatenate(list(self.batches(n, seed=seed, batch_size=batch_size)))
+        batches = self.batches(n, seed=seed, batch_size=batch_size, label=label)
+        return np.concatenate(list(batches))
+
+    def sample_each_class(self, per_class: int, *, seed: int = 0) -> np.ndarray:
+        """uint8 images `(classes * per_class, 28, 28)`: `per_class` of the first class, then
+        of the next... Image j of every class has the same noise, so a grid with `per_class`
+        columns shows each noise vector (a writing style) as every digit."""
+        self.require_conditional()
+        _check_count(per_class, seed, DEFAULT_BATCH_SIZE)
+        if per_class * len(self.classes) > MAX_GRID_IMAGES:
+            raise SamplerError(
+                f"{per_class} images of each of {len(self.classes)} classes are too many "
+                f"(at most {MAX_GRID_IMAGES // len(self.classes)} each)"
+            )
+        noise = np.tile(self.noise(np.random.default_rng(seed), per_class), (len(self.classes), 1))
+        labels = np.repeat(np.asarray(self.classes, np.int64), per_class)
+        return to_uint8(self.generate(noise, labels))[..., 0]
+
+    def save_each_class(self, path: Path, per_class: int, *, seed: int = 0) -> None:
+        """Write `sample_each_class` as a PNG grid, one row per class, or as a `.npy`."""
+        path = Path(path)
+        images = self.sample_each_class(per_class, seed=seed)
+        if path.suffix.lower() == ".npy":
+            write_atomically(path, lambda handle: np.save(handle, images, allow_pickle=False))
+        else:
+            save_png(make_grid(images, columns=per_class), path)
 
     def save_npy(
-        self, path: Path, n: int, *, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE
+        self,
+        path: Path,
+        n: int,
+        *,
+        seed: int = 0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        label: int | None = None,
     ) -> None:
         """Write `n` images `(n, 28, 28)` uint8 to a `.npy`, a batch at a time, atomically."""
         path = Path(path)
         _check_count(n, seed, batch_size)
+        self.labels(1, label)
 
         def write(temporary: Path) -> None:
             array = np.lib.format.open_memmap(
                 temporary, mode="w+", dtype=np.uint8, shape=(n, IMAGE_SIZE, IMAGE_SIZE)
             )
             start = 0
-            for batch in self.batches(n, seed=seed, batch_size=batch_size):
+            for batch in self.batches(n, seed=seed, batch_size=batch_size, label=label):
                 array[start : start + len(batch)] = batch
                 start += len(batch)
             array.flush()
 
         write_path_atomically(path, write)
 
-    def save_grid(self, path: Path, n: int, *, seed: int = 0, columns: int | None = None) -> None:
+    def save_grid(
+        self,
+        path: Path,
+        n: int,
+        *,
+        seed: int = 0,
+        columns: int | None = None,
+        label: int | None = None,
+    ) -> None:
         """Write `n` images as one PNG grid."""
         if n > MAX_GRID_IMAGES:
             raise SamplerError(
                 f"{n} images are too many for one PNG grid (at most {MAX_GRID_IMAGES}); "
                 "write a .npy instead"
             )
-        save_png(make_grid(self.sample(n, seed=seed), columns), Path(path))
+        save_png(make_grid(self.sample(n, seed=seed, label=label), columns), Path(path))
 
-    def walk(self, n: int, *, seed: int = 0, points: int = 4, steps: int = 12) -> np.ndarray:
+    def walk(
+        self, n: int, *, seed: int = 0, points: int = 4, steps: int = 12, label: int | None = None
+    ) -> np.ndarray:
         """`n` latent walks side by side: uint8 frames `(points * steps, n, 28, 28)`.
 
         Each walk visits `points` random noise vectors and returns to the first, `steps` frames
         from one to the next, along great circles (spherical interpolation keeps the noise at
         the norms the generator was trained on; for uniform noise each frame is clipped to the
-        noise range). Frame `k * steps` is exactly the image of point k.
+        noise range). Frame `k * steps` is exactly the image of point k. A conditional model
+        also morphs between digits: walk i visits the classes i, i + 1, ... in turn (or stays
+        at `label`), the class weights going linearly from one to the next.
         """
         _check_count(n, seed, DEFAULT_BATCH_SIZE)
         if points < 2 or steps < 1:
@@ -181,25 +328,56 @@ class Sampler:
                 f"{points} points x {steps} steps = {points * steps} frames; at most "
                 f"{MAX_WALK_FRAMES}"
             )
+        self.labels(1, label)
         stops = self.noise(np.random.default_rng(seed), points * n).reshape(points, n, -1)
-        noise = []
-        for start, end in zip(stops, np.roll(stops, -1, axis=0), strict=True):
+        weights = self._class_weights(n, points, label)  # (points, n, classes) or None
+        noise, mixes = [], []
+        for k in range(points):
             for t in np.arange(steps) / steps:
-                noise.append(slerp(start, end, t))
+                noise.append(slerp(stops[k], stops[(k + 1) % points], t))
+                if weights is not None:
+                    mixes.append((1 - t) * weights[k] + t * weights[(k + 1) % points])
         noise = np.concatenate(noise).astype(np.float32)
         if self.distribution == "uniform":
             noise = np.clip(noise, self.low, self.high)
-        frames = [
-            to_uint8(self.generate(noise[i : i + DEFAULT_BATCH_SIZE]))[..., 0]
-            for i in range(0, len(noise), DEFAULT_BATCH_SIZE)
-        ]
+        mixes = np.concatenate(mixes) if mixes else None
+        frames = []
+        for i in range(0, len(noise), DEFAULT_BATCH_SIZE):
+            batch = noise[i : i + DEFAULT_BATCH_SIZE]
+            if mixes is None:
+                images = self.generate(batch)
+            else:  # label_mix rows, which the labels 0, 1, ... pick one per image
+                mix = mixes[i : i + DEFAULT_BATCH_SIZE]
+                images = self.generate(batch, np.arange(len(batch)), label_mix=mix)
+            frames.append(to_uint8(images)[..., 0])
         return np.concatenate(frames).reshape(points * steps, n, IMAGE_SIZE, IMAGE_SIZE)
 
-    def save_walk(self, path: Path, n: int, *, seed: int = 0, points: int = 4, steps: int = 12):
+    def _class_weights(self, n: int, points: int, label: int | None) -> np.ndarray | None:
+        """One-hot class weights `(points, n, classes)` of each walk's points (walk i at point
+        k: class i + k, or `label`); None for an unconditional model."""
+        if not self.conditional:
+            return None
+        classes = len(self.classes)
+        if label is not None:
+            index = np.full((points, n), self.classes.index(label))
+        else:
+            index = (np.arange(points)[:, None] + np.arange(n)[None, :]) % classes
+        return np.eye(classes)[index]
+
+    def save_walk(
+        self,
+        path: Path,
+        n: int,
+        *,
+        seed: int = 0,
+        points: int = 4,
+        steps: int = 12,
+        label: int | None = None,
+    ):
         """Write `walk` as an animated GIF, each frame a grid of the `n` walks."""
         if n > MAX_GRID_IMAGES:
             raise SamplerError(f"{n} walks are too many for one GIF (at most {MAX_GRID_IMAGES})")
-        frames = self.walk(n, seed=seed, points=points, steps=steps)
+        frames = self.walk(n, seed=seed, points=points, steps=steps, label=label)
         save_gif([make_grid(frame) for frame in frames], Path(path), scale=2, ms_per_frame=80)
 
 
@@ -227,6 +405,12 @@ def _check_count(n: int, seed: int, batch_size: int) -> None:
         raise SamplerError(f"the seed must be >= 0, got {seed}")
     if batch_size <= 0:
         raise SamplerError(f"the batch size must be positive, got {batch_size}")
+
+
+def _classes_text(classes: tuple[int, ...]) -> str:
+    if classes == tuple(range(classes[0], classes[-1] + 1)):
+        return f"{classes[0]}-{classes[-1]}"
+    return ", ".join(str(c) for c in classes)
 
 
 def _shape_text(shape) -> str:

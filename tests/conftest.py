@@ -78,11 +78,21 @@ def set_params(folder: Path, **sections) -> None:
 @pytest.fixture(scope="session")
 def exported_model(tmp_path_factory, tiny_dataset) -> Path:
     """A folder laid out like the repository after train (2 steps) and export, noise_dim 8."""
+    return train_and_export(tmp_path_factory.mktemp("exported"), tiny_dataset)
+
+
+@pytest.fixture(scope="session")
+def conditional_model(tmp_path_factory, tiny_dataset) -> Path:
+    """The same with `train.model: conditional`."""
+    folder = tmp_path_factory.mktemp("conditional")
+    return train_and_export(folder, tiny_dataset, model="conditional")
+
+
+def train_and_export(folder: Path, tiny_dataset, **train) -> Path:
     import os
 
-    folder = tmp_path_factory.mktemp("exported")
     tiny_dataset.write_folder(folder / "data" / "mnist")
-    set_params(folder, train={"epochs": 1, "noise_dim": 8})
+    set_params(folder, train={"epochs": 1, "noise_dim": 8, **train})
     previous = Path.cwd()
     os.chdir(folder)
     try:

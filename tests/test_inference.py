@@ -42,6 +42,17 @@ def test_folded_equals_keras(negative_gammas):
     assert np.abs(expected).mean() > 0.05  # not a vacuous match of near-zero images
 
 
+def test_folded_conditional_equals_keras_for_every_label():
+    generator = trained_looking(build_generator(8, classes=10), 5, negative_gammas=True)
+    noise = np.repeat(np.random.default_rng(6).uniform(-1, 1, (4, 8)), 10, axis=0)
+    labels = np.tile(np.arange(10), 4)  # each noise vector under every label
+    expected = generator([noise.astype(np.float32), labels.astype(np.int32)], training=False)
+    expected = expected.numpy()
+    actual = folded_generator(generator)(noise.astype(np.float32), labels.astype(np.int64))
+    assert np.abs(actual.numpy() - expected).max() < 1e-4
+    assert np.abs(expected[0] - expected[1]).mean() > 0.01  # the label changes the image
+
+
 def test_phase_kernels_reproduce_a_transposed_convolution():
     rng = np.random.default_rng(3)
     kernel = rng.normal(size=(4, 4, 5, 3)).astype(np.float32)  # (k, k, out, in)
