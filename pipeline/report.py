@@ -80,15 +80,17 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
             "",
             "Experiments (`dvc exp show`):",
             "",
-            "| experiment | loss | epochs | Frechet distance | classifier score | precision "
-            "| recall |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            "| experiment | model | loss | epochs | Frechet distance | classifier score "
+            "| precision | recall | label accuracy |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for row in experiments:
+            accuracy = row["label_accuracy"]
             lines.append(
-                f"| {row['name']} | {row['loss']} | {row['epochs']} | "
+                f"| {row['name']} | {row['model']} | {row['loss']} | {row['epochs']} | "
                 f"{row['frechet_distance']:.3f} | {row['classifier_score']:.3f} | "
-                f"{row['precision']:.3f} | {row['recall']:.3f} |"
+                f"{row['precision']:.3f} | {row['recall']:.3f} | "
+                f"{'-' if accuracy is None else f'{accuracy:.4f}'} |"
             )
     lines.append(END)
     return "\n".join(lines) + "\n"
@@ -167,20 +169,26 @@ def performance_lines(export, bench, train_bench, quality) -> list[str]:
 
 
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per evaluated run in `dvc exp show --json` output (the workspace first)."""
+    """One row per evaluated run in `dvc exp show --json` output (the workspace first); a
+    conditional model's row has its label accuracy (else None)."""
     rows, seen = [], set()
 
     def add(name: str, data: dict[str, Any] | None) -> None:
         try:
             params = data["params"]["params.yaml"]["data"]["train"]
-            generated = data["metrics"]["metrics/evaluate.json"]["data"]["generated"]
+            evaluated = data["metrics"]["metrics/evaluate.json"]["data"]
+            generated = evaluated["generated"]
         except (KeyError, TypeError):
             return  # a run without an evaluate result has nothing to compare
-        key = (params["loss"], params["epochs"], generated["frechet_distance"])
+        model = params.get("model", "unconditional")  # runs from before the option
+        key = (model, params["loss"], params["epochs"], generated["frechet_distance"])
         if key in seen:
             return
         seen.add(key)
-        rows.append({"name": name, **params, **generated})
+        accuracy = (evaluated.get("conditioning") or {}).get("label_accuracy")
+        rows.append(
+            {"name": name, **params, "model": model, **generated, "label_accuracy": accuracy}
+        )
 
     for baseline in exp_show:
         rev = baseline["rev"]  # "workspace", or a commit

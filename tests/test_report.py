@@ -44,21 +44,22 @@ def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypat
 
 
 def test_experiment_rows_from_dvc_exp_show_json():
-    def run(loss, distance):
+    def run(loss, distance, **conditional):
+        train = {"loss": loss, "epochs": 3}
+        evaluated = {
+            "generated": {
+                "frechet_distance": distance,
+                "classifier_score": 9.0,
+                "precision": 0.8,
+                "recall": 0.7,
+            }
+        }
+        if conditional:
+            train["model"] = "conditional"
+            evaluated["conditioning"] = conditional
         return {
-            "params": {"params.yaml": {"data": {"train": {"loss": loss, "epochs": 3}}}},
-            "metrics": {
-                "metrics/evaluate.json": {
-                    "data": {
-                        "generated": {
-                            "frechet_distance": distance,
-                            "classifier_score": 9.0,
-                            "precision": 0.8,
-                            "recall": 0.7,
-                        }
-                    }
-                }
-            },
+            "params": {"params.yaml": {"data": {"train": train}}},
+            "metrics": {"metrics/evaluate.json": {"data": evaluated}},
         }
 
     shown = [
@@ -70,11 +71,18 @@ def test_experiment_rows_from_dvc_exp_show_json():
             "experiments": [
                 {"name": "lsgan-run", "revs": [{"name": "lsgan-run", "data": run("lsgan", 4.0)}]},
                 {"name": "broken", "revs": [{"name": "broken", "data": None}]},
+                {
+                    "name": "cond",
+                    "revs": [{"name": "cond", "data": run("gan", 5.0, label_accuracy=0.9)}],
+                },
             ],
         },
     ]
     rows = experiment_rows(shown)
-    assert [(r["name"], r["loss"], r["frechet_distance"]) for r in rows] == [
-        ("workspace", "gan", 5.0),
-        ("lsgan-run", "lsgan", 4.0),
+    assert [
+        (r["name"], r["model"], r["loss"], r["frechet_distance"], r["label_accuracy"]) for r in rows
+    ] == [
+        ("workspace", "unconditional", "gan", 5.0, None),
+        ("lsgan-run", "unconditional", "lsgan", 4.0, None),
+        ("cond", "conditional", "gan", 5.0, 0.9),
     ]
