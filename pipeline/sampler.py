@@ -106,11 +106,9 @@ class Sampler:
                 f"{label.type} of shape {_shape_text(label.shape)}"
             )
         try:
-            classes = tuple(int(c) for c in json.loads(self.metadata["classes"]))
-        except (KeyError, ValueError, TypeError) as error:
-            raise SamplerError(
-                f"{self.path}: takes a label but its metadata lists no classes"
-            ) from error
+            classes = tuple(int(c) for c in json.loads(self.metadata.get("classes", "[]")))
+        except (ValueError, TypeError):
+            classes = ()
         if not classes:
             raise SamplerError(f"{self.path}: takes a label but its metadata lists no classes")
         return label.name, classes

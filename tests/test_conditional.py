@@ -15,7 +15,7 @@ from pipeline.errors import SamplerError
 from pipeline.evaluate import conditioning
 from pipeline.images import to_uint8
 from pipeline.model import build_discriminator, build_generator
-from pipeline.sampler import LABEL_MIX, Sampler
+from pipeline.sampler import LABEL_MIX, Sampler, slerp
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +119,11 @@ def test_a_morphing_walk_passes_exactly_through_its_digits(sampler):
     for k in range(2):  # walk i is at class i + k at its point k
         expected = to_uint8(sampler.generate(stops[k], (np.arange(3) + k) % 10))[..., 0]
         np.testing.assert_array_equal(frames[4 * k], expected)
+    # halfway from point 0 to 1: the noise on the great circle, the classes half and half
+    middle = np.clip(slerp(stops[0], stops[1], 0.5), -1, 1).astype(np.float32)
+    halves = (np.eye(10)[np.arange(3)] + np.eye(10)[np.arange(1, 4)]) / 2
+    expected = to_uint8(sampler.generate(middle, np.arange(3), label_mix=halves))[..., 0]
+    np.testing.assert_array_equal(frames[2], expected)
     held = sampler.walk(3, seed=6, points=2, steps=4, label=4)
     expected = to_uint8(sampler.generate(stops[1], np.full(3, 4)))[..., 0]
     np.testing.assert_array_equal(held[4], expected)

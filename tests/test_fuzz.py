@@ -150,3 +150,32 @@ def test_the_sampler_api_with_arbitrary_numbers(model_path, count, seed, batch_s
     else:
         assert images.shape == (count, 28, 28)
         assert images.dtype == np.uint8
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    label=st.integers(-(2**70), 2**70) | st.integers(-3, 13) | st.text(max_size=4),
+    labels=st.sampled_from([None, "all", "ALL", ""]),
+    count=st.integers(1, 40),
+)
+def test_dcgan_sample_with_arbitrary_labels(
+    conditional_model, tmp_path_factory, label, labels, count
+):
+    """On a conditional model: exit 0 exactly for a digit 0-9 (or `--labels all` alone)."""
+    out = tmp_path_factory.mktemp("labels") / "x.png"
+    args = ["sample", "--model", str(conditional_model / "models/generator.onnx")]
+    args += ["-n", str(count), "--label", str(label), "--out", str(out)]
+    if labels is not None:
+        args += ["--labels", labels]
+    result = invoke(*args)
+    assert "Traceback" not in result.output
+    try:
+        number = int(str(label))  # what click makes of it: " 7", "+7" and "0_7" are 7
+    except ValueError:
+        number = None
+    valid = number in range(10) and labels is None
+    assert (result.exit_code == 0) == valid, result.output
+    if not valid:
+        assert result.exit_code in (1, 2)
+        assert result.output.strip().splitlines()[-1].startswith("Error: ")
+        assert not out.exists()

@@ -118,6 +118,28 @@ def test_wrong_input_rank_is_refused(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("label_type", "message"),
+    [
+        (TensorProto.INT64, "takes a label but its metadata lists no classes"),
+        (TensorProto.FLOAT, "input 'label' should be int64 (N,), got tensor(float) of shape (N)"),
+    ],
+)
+def test_a_label_input_needs_int64_and_classes(tmp_path, label_type, message):
+    path = write_model(
+        tmp_path / "labelled.onnx",
+        [
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 8]),
+            helper.make_tensor_value_info("label", label_type, ["N"]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_node("Identity", ["z"], ["y"])],
+    )
+    with pytest.raises(SamplerError) as caught:
+        Sampler(path)
+    assert str(caught.value).endswith(message)
+
+
 def test_wrong_output_shape_is_refused(tmp_path):
     path = write_model(
         tmp_path / "identity.onnx",
