@@ -28,13 +28,14 @@ test: setup
 test-offline: setup
 	pytest -m 'not network'
 
-# Digits from the exported generator (after `make run`): `make sample N=16 SEED=3 OUT=x.png`.
+# Digits from the exported generator (after `make run`): `make sample N=16 SEED=3 OUT=x.png`;
+# a conditional model draws one digit with LABEL=7.
 MODEL ?= models/generator.onnx
 N ?= 64
 SEED ?= 0
 OUT ?= samples.png
 sample: setup
-	dcgan sample --model $(MODEL) -n $(N) --seed $(SEED) --out $(OUT)
+	dcgan sample --model $(MODEL) -n $(N) --seed $(SEED) --out $(OUT) $(if $(LABEL),--label $(LABEL))
 
 # Speed, side by side in one run each (after `make run`, or they run the stages they need):
 # sampling (onnxruntime vs TensorFlow, float32 and int8/bf16) and the training step.
