@@ -181,7 +181,9 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
         except (KeyError, TypeError):
             return  # a run without an evaluate result has nothing to compare
         model = params.get("model", "unconditional")  # runs from before the option
-        key = (model, params["loss"], params["epochs"], generated["frechet_distance"])
+        # Runs that would show the same row are listed once (an old commit's re-export can
+        # move the distance in the sixth digit).
+        key = (model, params["loss"], params["epochs"], round(generated["frechet_distance"], 3))
         if key in seen:
             return
         seen.add(key)

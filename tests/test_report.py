@@ -67,7 +67,7 @@ def test_experiment_rows_from_dvc_exp_show_json():
         {
             "rev": "abc1234def",
             "name": "main",
-            "data": run("gan", 5.0),  # the same run as the workspace: listed once
+            "data": run("gan", 5.0000004),  # shows as the workspace's row: listed once
             "experiments": [
                 {"name": "lsgan-run", "revs": [{"name": "lsgan-run", "data": run("lsgan", 4.0)}]},
                 {"name": "broken", "revs": [{"name": "broken", "data": None}]},
