@@ -25,13 +25,13 @@ import onnxruntime as ort
 from pipeline.errors import SamplerError
 from pipeline.files import write_atomically, write_path_atomically
 from pipeline.images import make_grid, save_gif, save_png, to_uint8
+from pipeline.inference import LABEL_MIX  # a conditional model's optional class-weights input
 
 IMAGE_SIZE = 28
 DEFAULT_BATCH_SIZE = 256
 MAX_GRID_IMAGES = 4096
 MAX_WALK_FRAMES = 1000
 NOISE_DISTRIBUTIONS = ("uniform", "normal")
-LABEL_MIX = "label_mix"  # a conditional model's optional class-weights input (pipeline.export)
 
 
 class Sampler:
