@@ -70,8 +70,8 @@ def run_benchmark(
     import tensorflow as tf
 
     from pipeline.model import build_generator
+    from pipeline.placement import precision_policy
     from pipeline.sampler import Sampler
-    from pipeline.train import precision_policy
 
     results: dict[str, dict[str, Any]] = {engine: {} for engine in ENGINES}
     start = time.perf_counter()

@@ -30,6 +30,14 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32)[..., np.newaxis] / 127.5) - 1.0
 
 
+def split_indices(count: int, config: ClassifierConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(held out, learnt from): indices into the `count` training images. The held-out ones
+    are the classifier's validation split and the real reference of the train stage's quality
+    tracking; the test split is used by neither."""
+    order = np.random.default_rng(config.seed).permutation(count)
+    return order[: config.validation_size], order[config.validation_size :]
+
+
 def build_classifier():
     import keras
     from keras import layers
@@ -57,8 +65,7 @@ def train_classifier(data: Path, out_path: Path, config: ClassifierConfig) -> di
     keras.utils.set_random_seed(config.seed)
     train_images, train_labels = load_split(data, "train")
     test_images, test_labels = load_split(data, "test")
-    order = np.random.default_rng(config.seed).permutation(len(train_images))
-    held_out, kept = order[: config.validation_size], order[config.validation_size :]
+    held_out, kept = split_indices(len(train_images), config)
 
     model = build_classifier()
     steps = config.epochs * math.ceil(len(kept) / config.batch_size)

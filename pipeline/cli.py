@@ -186,8 +186,15 @@ def download(dataset: str, out: Path | None, sources: tuple[str, ...], timeout: 
     "checkpoints/train",
     "Checkpoint folder, kept between runs so an interrupted run resumes.",
 )
-@folder_option("--plots", "plots/train", "Loss curves, progress frames, GIF and final grid.")
+@folder_option(
+    "--plots", "plots/train", "Loss curves, quality curve, progress frames, GIF and final grid."
+)
 @metrics_option("metrics/train.json")
+@file_option(
+    "--classifier",
+    "models/classifier.keras",
+    "The MNIST classifier (from `dcgan classifier`) that tracks sample quality during training.",
+)
 @click.option("--fresh", is_flag=True, help="Ignore any checkpoint and start over.")
 def train(
     params_path: Path,
@@ -196,21 +203,33 @@ def train(
     checkpoints: Path,
     plots: Path,
     metrics_path: Path,
+    classifier: Path,
     fresh: bool,
 ) -> None:
     """Train the DCGAN; resumes from the last checkpoint made with the same settings.
 
-    Prints the summary metrics as JSON on stdout.
+    Every `train.track_every` steps it measures the generator against the classifier's
+    held-out images. Prints the summary metrics as JSON on stdout.
     """
-    from pipeline.config import load_train_config
+    from pipeline.config import load_classifier_config, load_train_config
 
     config = load_train_config(params_path)
+    classifier_config = load_classifier_config(params_path)
     require_folder(data, "--data", " (run `dcgan download` first)")
+    if config.track_every:
+        require_file(
+            classifier,
+            "--classifier",
+            " (run `dcgan classifier` first, or set train.track_every: 0 to train without "
+            "quality tracking)",
+        )
     quiet_tensorflow()
     from pipeline.train import TrainPaths
     from pipeline.train import train as run_training
 
-    paths = TrainPaths(data, models, checkpoints, plots, metrics_path)
+    paths = TrainPaths(
+        data, models, checkpoints, plots, metrics_path, classifier, classifier_config
+    )
     report_metrics(run_training(config, paths, fresh=fresh))
 
 

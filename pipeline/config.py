@@ -13,6 +13,7 @@ from pipeline.errors import ConfigError
 
 LOSS_NAMES = ("gan", "lsgan", "wgan-gp")
 MODEL_NAMES = ("unconditional", "conditional")
+EXPORT_WEIGHTS = ("best", "last")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -32,6 +33,10 @@ class TrainConfig:
     sample_every: int = 100
     checkpoint_every: int = 200
     grid_size: int = 8
+    average_decay: float = 0.999
+    track_every: int = 200
+    track_samples: int = 5000
+    export_weights: str = "best"
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -108,6 +113,10 @@ TRAIN_CHECKS = {
     "sample_every": _positive_int,
     "checkpoint_every": _positive_int,
     "grid_size": _positive_int,
+    "average_decay": _fraction,
+    "track_every": _at_least(0),
+    "track_samples": _at_least(100),
+    "export_weights": _choice(EXPORT_WEIGHTS),
 }
 
 
@@ -191,6 +200,10 @@ EVALUATE_CHECKS = {
     "splits": _positive_int,
     "neighbours": _positive_int,
     "grid_size": _positive_int,
+    "average_decay": _fraction,
+    "track_every": _at_least(0),
+    "track_samples": _at_least(100),
+    "export_weights": _choice(EXPORT_WEIGHTS),
 }
 
 

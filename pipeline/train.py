@@ -23,8 +23,6 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,8 @@ from tqdm import tqdm
 
 from pipeline import images as image_io
 from pipeline import losses, model
-from pipeline.config import TrainConfig
+from pipeline.averaging import WeightAverage, recalibrate_batch_norm
+from pipeline.config import ClassifierConfig, TrainConfig
 from pipeline.datasets import DATASETS, load_split
 from pipeline.errors import TrainingError
 from pipeline.files import (
@@ -45,13 +44,21 @@ from pipeline.files import (
     write_path_atomically,
     write_text_atomically,
 )
+from pipeline.placement import Placement, choose_placement, precision_policy
 from pipeline.revision import code_revision
+from pipeline.tracking import QUALITY_COLUMNS, Measurement, QualityTracker, quality_tsv
+from pipeline.tracking import summary as tracking_summary
 
 log = logging.getLogger(__name__)
 
 # What `train.*` does not change about the weights; left out of the checkpoint fingerprint.
 NOT_IN_FINGERPRINT = ("epochs", "sample_every", "checkpoint_every", "grid_size")
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
+# The weight average spans about the last tenth of the steps made so far (see averaging.py).
+AVERAGE_HORIZON = 0.1
+# Noise vectors whose activations set the averaged generator's batch-norm statistics.
+CALIBRATION_SAMPLES = 4096
+DRAW_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -63,51 +70,8 @@ class TrainPaths:
     checkpoints: Path
     plots: Path
     metrics: Path
-
-
-@dataclass(frozen=True)
-class Placement:
-    device: str
-    precision: str
-
-
-@contextmanager
-def precision_policy(name: str) -> Iterator[None]:
-    """Build layers under Keras' dtype policy `name`, then restore the previous global policy."""
-    import keras
-
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
-def choose_placement(requested: str) -> Placement:
-    """GPU when TensorFlow sees one (with mixed precision), else the CPU.
-
-    `auto` on a GPU: bfloat16 where it is native (compute capability 8.0+), else float16 with
-    loss scaling. On a CPU: bfloat16 only where the CPU has bf16 instructions (AMX or AVX-512
-    BF16); elsewhere it is emulated and slower than float32, so float32.
-    """
-    gpus = tf.config.list_physical_devices("GPU")
-    device = "GPU:0" if gpus else "CPU:0"
-    if requested != "auto":
-        return Placement(device, requested)
-    if gpus:
-        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
-        native_bf16 = capability is not None and capability >= (8, 0)
-        return Placement(device, "mixed_bfloat16" if native_bf16 else "mixed_float16")
-    return Placement(device, "mixed_bfloat16" if cpu_has_bf16() else "float32")
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    classifier: Path | None = None  # the classifier stage's model, for quality tracking
+    classifier_config: ClassifierConfig | None = None  # whose validation split it holds out
 
 
 def dataset_name(train_images_sha256: str) -> str:
@@ -141,6 +105,18 @@ class Trainer:
         self.classes = model.CLASSES if config.model == "conditional" else 0
         self.generator = model.build_generator(config.noise_dim, self.classes)
         self.discriminator = model.build_discriminator(self.classes)
+        self.average = None
+        if config.average_decay:
+            with precision_policy("float32"):
+                averaged = model.build_generator(config.noise_dim, self.classes)
+            self.average = WeightAverage(
+                self.generator, averaged, config.average_decay, AVERAGE_HORIZON
+            )
+        self._calibrated_at = -1
+        self.best = None
+        if config.track_every and config.export_weights == "best":
+            with precision_policy("float32"):
+                self.best = BestGenerator(model.build_generator(config.noise_dim, self.classes))
         self.generator_optimizer = self._optimizer(self.generator)
         self.discriminator_optimizer = self._optimizer(self.discriminator)
         self.noise = tf.random.Generator.from_seed(config.seed)
@@ -154,8 +130,17 @@ class Trainer:
             noise=self.noise,
             step=self.step,
             train_seconds=self.train_seconds,
+            **self._average_checkpoint(),
+            **({"best": self.best.checkpoint} if self.best else {}),
         )
         self.train_step = tf.function(self._train_step)
+        drawn = self.generator if self.average is None else self.average.average
+        self._infer = tf.function(lambda inputs: drawn(inputs, training=False))
+
+    def _average_checkpoint(self) -> dict[str, Any]:
+        if self.average is None:
+            return {}
+        return {"average_generator": self.average.average, "average_updates": self.average.updates}
 
     def _optimizer(self, network):
         import keras
@@ -188,7 +173,10 @@ class Trainer:
         parts = zip(tf.split(real, steps), tf.split(labels, steps), strict=True)
         d_losses = [self._discriminator_step(part, part_labels) for part, part_labels in parts]
         d_loss = d_losses[0] if steps == 1 else tf.add_n(d_losses) / steps
-        return d_loss, self._generator_step(tf.shape(real)[0] // steps)
+        g_loss = self._generator_step(tf.shape(real)[0] // steps)
+        if self.average is not None:
+            self.average.update()
+        return d_loss, g_loss
 
     def _discriminator_step(self, real: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """Tell real (-> 1, or a high score) from generated (-> 0, or a low score)."""
@@ -230,19 +218,79 @@ class Trainer:
         """The labels of the progress grid's images: the classes in turn."""
         return np.arange(count, dtype=np.int32) % max(self.classes, 1)
 
-    def draw(self, noise: np.ndarray) -> np.ndarray:
-        """uint8 images `(N, 28, 28)` from fixed noise (and `grid_labels`), with batch norm in
-        inference mode."""
-        inputs = self._with_labels(tf.constant(noise), tf.constant(self.grid_labels(len(noise))))
-        images = self.generator(inputs, training=False).numpy().astype(np.float32)
-        return image_io.to_uint8(images)[..., 0]
+    def draw(self, noise: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """uint8 images `(N, 28, 28)` from `noise` (and `labels`, by default `grid_labels`),
+        with batch norm in inference mode: of the weight average when there is one (what the
+        stage exports), else of the trained generator."""
+        if labels is None:
+            labels = self.grid_labels(len(noise))
+        if self.average is not None:
+            self._recalibrate()
+        images = []
+        for start in range(0, len(noise), DRAW_BATCH):
+            part = slice(start, start + DRAW_BATCH)
+            inputs = self._with_labels(tf.constant(noise[part]), tf.constant(labels[part]))
+            images.append(self._infer(inputs).numpy().astype(np.float32))
+        return image_io.to_uint8(np.concatenate(images))[..., 0]
 
-    def float32_generator(self):
-        """A copy of the generator in float32 whatever the training precision (for export)."""
+    def exported_generator(self):
+        """The generator the stage saves, in float32 whatever the training precision: the
+        weight average with its batch-norm statistics recomputed (see `pipeline.averaging`),
+        or with `average_decay: 0` a copy of the trained generator."""
+        if self.average is not None:
+            self._recalibrate()
+            return self.average.average
         with precision_policy("float32"):
             copy = model.build_generator(self.config.noise_dim, self.classes)
         copy.set_weights(self.generator.get_weights())
         return copy
+
+    def saved_generator(self):
+        """What the stage writes to generator.keras: with `export_weights: best`, the exported
+        generator at its lowest tracked validation Frechet distance, else the current one."""
+        if self.best is not None and int(self.best.step.numpy()) > 0:
+            return self.best.network
+        return self.exported_generator()
+
+    def draw_saved(self, noise: np.ndarray) -> np.ndarray:
+        """uint8 images `(N, 28, 28)` of `saved_generator` from `noise` and `grid_labels`."""
+        inputs = self._with_labels(tf.constant(noise), tf.constant(self.grid_labels(len(noise))))
+        images = self.saved_generator()(inputs, training=False).numpy().astype(np.float32)
+        return image_io.to_uint8(images)[..., 0]
+
+    def _recalibrate(self) -> None:
+        """Batch-norm statistics for the current average, once per step it is used at."""
+        step = int(self.step.numpy())
+        if self._calibrated_at == step:
+            return
+        calibration = np.random.default_rng([self.config.seed, 2]).uniform(
+            -1.0, 1.0, (CALIBRATION_SAMPLES, self.config.noise_dim)
+        )
+        inputs = self._with_labels(
+            tf.constant(calibration, tf.float32),
+            tf.constant(self.grid_labels(CALIBRATION_SAMPLES)),
+        )
+        recalibrate_batch_norm(self.average.average, inputs)
+        self._calibrated_at = step
+
+
+class BestGenerator:
+    """A copy of the exported generator's weights (batch-norm statistics included) taken when
+    its validation Frechet distance is the lowest so far; checkpointed with the run."""
+
+    def __init__(self, network):
+        self.network = network
+        self.distance = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(
+            network=network, distance=self.distance, step=self.step
+        )
+
+    def offer(self, generator, measurement: Measurement) -> None:
+        if measurement.frechet_distance < float(self.distance.numpy()):
+            self.network.set_weights(generator.get_weights())
+            self.distance.assign(measurement.frechet_distance)
+            self.step.assign(measurement.step)
 
 
 class LossLog:
@@ -321,19 +369,55 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
         total_steps,
         config.loss,
     )
+    tracker = quality_tracker(config, paths, trainer.classes)
 
     store = CheckpointStore(paths.checkpoints, trainer, fingerprint(config, placement, data_sha256))
-    loss_log = store.resume(total_steps, fresh=fresh)
+    history = store.resume(total_steps, fresh=fresh)
     fixed_noise = np.random.default_rng(config.seed).uniform(
         -1.0, 1.0, (config.grid_size**2, config.noise_dim)
     )
     fixed_noise = fixed_noise.astype(np.float32)
-    data = (images, labels)
-    run_loop(trainer, data, config, steps_per_epoch, total_steps, store, loss_log, fixed_noise)
+    plan = LoopPlan(steps_per_epoch, total_steps, fixed_noise)
+    run_loop(trainer, (images, labels), plan, store, history, tracker)
 
-    metrics = summarize(trainer, config, placement, loss_log, steps_per_epoch)
-    write_outputs(trainer, store, paths, loss_log, data_sha256, metrics, fixed_noise)
+    metrics = summarize(trainer, config, placement, history, steps_per_epoch)
+    write_outputs(trainer, store, paths, history, data_sha256, metrics, fixed_noise)
     return metrics
+
+
+def quality_tracker(config: TrainConfig, paths: TrainPaths, classes: int) -> QualityTracker | None:
+    """The validation-set tracker, or None with `train.track_every: 0`."""
+    if not config.track_every:
+        return None
+    if paths.classifier is None or not paths.classifier.is_file():
+        raise TrainingError(
+            f"quality tracking needs the MNIST classifier ({paths.classifier}): run "
+            "`dcgan classifier` first, or set train.track_every: 0 to train without tracking"
+        )
+    return QualityTracker.from_files(
+        paths.classifier,
+        paths.data,
+        paths.classifier_config,
+        samples=config.track_samples,
+        seed=config.seed,
+        noise_dim=config.noise_dim,
+        classes=classes,
+    )
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    steps_per_epoch: int
+    total_steps: int
+    fixed_noise: np.ndarray  # the progress frames' noise, (grid_size**2, noise_dim)
+
+
+@dataclass
+class History:
+    """What a run has recorded so far; saved beside each checkpoint so a resumed run keeps it."""
+
+    losses: LossLog
+    quality: list[Measurement]
 
 
 class CheckpointStore:
@@ -346,8 +430,8 @@ class CheckpointStore:
         self.frames = self.folder / "progress"
         self.manager: tf.train.CheckpointManager | None = None
 
-    def resume(self, total_steps: int, *, fresh: bool) -> LossLog:
-        """Restore the latest matching checkpoint (or start over); returns the loss history."""
+    def resume(self, total_steps: int, *, fresh: bool) -> History:
+        """Restore the latest matching checkpoint (or start over); returns its history."""
         reason = "--fresh" if fresh else self._mismatch(total_steps)
         if reason:
             if self.folder.exists():
@@ -361,11 +445,11 @@ class CheckpointStore:
             self.trainer.checkpoint, self.folder / "tf", max_to_keep=2
         )
         if self.manager.latest_checkpoint is None:
-            return LossLog()
+            return History(LossLog(), [])
         self.trainer.checkpoint.restore(self.manager.latest_checkpoint).assert_consumed()
         step = int(self.trainer.step.numpy())
         log.info("resuming from the checkpoint at step %d of %d", step, total_steps)
-        return LossLog.load(self._loss_path(step), step)
+        return History(LossLog.load(self._loss_path(step), step), self._load_quality(step))
 
     def _refuse_if_not_ours(self) -> None:
         """Never clear a folder this stage did not make (a mistyped --checkpoints, say)."""
@@ -397,12 +481,25 @@ class CheckpointStore:
     def _loss_path(self, step: int) -> Path:
         return self.folder / f"losses-{step:07d}.npy"
 
-    def save(self, loss_log: LossLog) -> None:
-        """Loss history first, then the TF checkpoint (whose index file is written last, so a
+    def _quality_path(self, step: int) -> Path:
+        return self.folder / f"quality-{step:07d}.npy"
+
+    def _load_quality(self, step: int) -> list[Measurement]:
+        path = self._quality_path(step)
+        if not path.exists():
+            return []
+        table = np.load(path, allow_pickle=False)
+        return [Measurement.from_row(row) for row in table if row[0] <= step]
+
+    def save(self, history: History) -> None:
+        """History first, then the TF checkpoint (whose index file is written last, so a
         failed or killed save leaves the previous checkpoint the latest)."""
         step = int(self.trainer.step.numpy())
         try:
-            loss_log.save(self._loss_path(step))
+            history.losses.save(self._loss_path(step))
+            table = np.array([m.row() for m in history.quality], np.float64)
+            with self._quality_path(step).open("wb") as handle:
+                np.save(handle, table.reshape(-1, len(QUALITY_COLUMNS)), allow_pickle=False)
             self.manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as error:  # a full disk, a quota, a lost mount
             kept = self.manager.latest_checkpoint
@@ -415,8 +512,9 @@ class CheckpointStore:
                 f"cannot write the checkpoint at step {step} to {self.folder} "
                 f"({_short_reason(error)}); training stopped, {kept}"
             ) from error
-        kept = {self._loss_path(int(p.rsplit("-", 1)[-1])) for p in self.manager.checkpoints}
-        for path in self.folder.glob("losses-*.npy"):
+        steps = [int(p.rsplit("-", 1)[-1]) for p in self.manager.checkpoints]
+        kept = {path(step) for step in steps for path in (self._loss_path, self._quality_path)}
+        for path in [*self.folder.glob("losses-*.npy"), *self.folder.glob("quality-*.npy")]:
             if path not in kept:
                 path.unlink()
 
@@ -446,10 +544,12 @@ def _changed(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return changed + [k for k in current if k != "settings" and previous.get(k) != current[k]]
 
 
-def run_loop(trainer, data, config, steps_per_epoch, total_steps, store, loss_log, fixed_noise):
+def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker) -> None:
+    config = trainer.config
+    total_steps = plan.total_steps
     step = int(trainer.step.numpy())
     if step == 0:
-        store.save_frame(0, image_io.make_grid(trainer.draw(fixed_noise), config.grid_size))
+        store.save_frame(0, image_io.make_grid(trainer.draw(plan.fixed_noise), config.grid_size))
     if step >= total_steps:
         return
     bar = tqdm(total=total_steps, initial=step, unit="step", disable=None, dynamic_ncols=True)
@@ -457,7 +557,7 @@ def run_loop(trainer, data, config, steps_per_epoch, total_steps, store, loss_lo
     first_step = step
     try:
         while step < total_steps:
-            epoch, done_in_epoch = divmod(step, steps_per_epoch)
+            epoch, done_in_epoch = divmod(step, plan.steps_per_epoch)
             for batch in epoch_batches(data, config, epoch, skip=done_in_epoch):
                 d_loss, g_loss = (float(v) for v in trainer.train_step(*batch))
                 step += 1
@@ -469,22 +569,36 @@ def run_loop(trainer, data, config, steps_per_epoch, total_steps, store, loss_lo
                         f"g_loss={g_loss}; training stopped, the last good checkpoint "
                         f"({kept or 'none yet'}) is kept"
                     )
-                loss_log.rows.append((step, epoch + 1, d_loss, g_loss))
+                history.losses.rows.append((step, epoch + 1, d_loss, g_loss))
                 bar.update(1)
                 steps_per_second = (step - first_step) / (time.perf_counter() - loop_start)
                 status = (
                     f"epoch {epoch + 1}/{config.epochs} d {d_loss:.3f} g {g_loss:.3f} "
                     f"{steps_per_second * images_per_step(config):.0f} img/s"
                 )
-                if step % 10 == 0 or step == total_steps:
+                last = step == total_steps
+                if tracker is not None and (step % config.track_every == 0 or last):
+                    seconds = float(trainer.train_seconds.numpy())
+                    seconds += time.perf_counter() - segment_start
+                    measured = tracker.measure(trainer.draw, step, seconds)
+                    history.quality.append(measured)
+                    if trainer.best is not None:
+                        trainer.best.offer(trainer.exported_generator(), measured)
+                    log.info(
+                        "step %d: validation Frechet distance %.3f, smallest class share %.3f",
+                        step,
+                        measured.frechet_distance,
+                        measured.smallest_class_share,
+                    )
+                if step % 10 == 0 or last:
                     bar.set_postfix_str(status, refresh=False)
-                if step % config.sample_every == 0 or step == total_steps:
-                    grid = image_io.make_grid(trainer.draw(fixed_noise), config.grid_size)
+                if step % config.sample_every == 0 or last:
+                    grid = image_io.make_grid(trainer.draw(plan.fixed_noise), config.grid_size)
                     store.save_frame(step, grid)
-                if step % config.checkpoint_every == 0 or step == total_steps:
+                if step % config.checkpoint_every == 0 or last:
                     trainer.train_seconds.assign_add(time.perf_counter() - segment_start)
                     segment_start = time.perf_counter()
-                    store.save(loss_log)
+                    store.save(history)
                     if bar.disable:  # no terminal: say how far it got at each checkpoint
                         left = (total_steps - step) / max(steps_per_second, 1e-9)
                         log.info(
@@ -523,15 +637,16 @@ def epoch_batches(
     return dataset.batch(per_step, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def summarize(trainer, config, placement, loss_log, steps_per_epoch) -> dict[str, Any]:
+def summarize(trainer, config, placement, history: History, steps_per_epoch) -> dict[str, Any]:
     steps = int(trainer.step.numpy())
     seconds = float(trainer.train_seconds.numpy())
-    last_epoch = [row for row in loss_log.rows if row[0] > steps - steps_per_epoch]
+    rows = history.losses.rows
+    last_epoch = [row for row in rows if row[0] > steps - steps_per_epoch]
     return {
         "steps": steps,
         "epochs": config.epochs,
-        "final_d_loss": loss_log.rows[-1][2],
-        "final_g_loss": loss_log.rows[-1][3],
+        "final_d_loss": rows[-1][2],
+        "final_g_loss": rows[-1][3],
         "last_epoch_mean_d_loss": float(np.mean([row[2] for row in last_epoch])),
         "last_epoch_mean_g_loss": float(np.mean([row[3] for row in last_epoch])),
         "train_seconds": round(seconds, 2),
@@ -539,10 +654,11 @@ def summarize(trainer, config, placement, loss_log, steps_per_epoch) -> dict[str
         "images_per_second": round(steps * images_per_step(config) / max(seconds, 1e-9), 1),
         "device": placement.device,
         "precision": placement.precision,
+        **tracking_summary(history.quality),
     }
 
 
-def write_outputs(trainer, store, paths, loss_log, data_sha256, metrics, fixed_noise):
+def write_outputs(trainer, store, paths, history: History, data_sha256, metrics, fixed_noise):
     """Everything later stages and `dvc plots`/`dvc metrics` read, each file written atomically."""
     config = trainer.config
     paths.models.mkdir(parents=True, exist_ok=True)
@@ -550,7 +666,7 @@ def write_outputs(trainer, store, paths, loss_log, data_sha256, metrics, fixed_n
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
 
     generator_path = paths.models / "generator.keras"
-    write_path_atomically(generator_path, trainer.float32_generator().save)
+    write_path_atomically(generator_path, trainer.saved_generator().save)
     write_json_atomically(
         paths.models / "generator.json",
         {
@@ -576,8 +692,9 @@ def write_outputs(trainer, store, paths, loss_log, data_sha256, metrics, fixed_n
         shutil.copyfile(frame, progress / frame.name)
         frames.append(image_io.load_png(frame))
     image_io.save_gif(frames, paths.plots / "progress.gif", scale=1)
-    final = image_io.make_grid(trainer.draw(fixed_noise), config.grid_size)
+    final = image_io.make_grid(trainer.draw_saved(fixed_noise), config.grid_size)
     image_io.save_png(final, paths.plots / "final_grid.png", scale=4)
-    write_text_atomically(paths.plots / "losses.tsv", loss_log.tsv())
+    write_text_atomically(paths.plots / "losses.tsv", history.losses.tsv())
+    write_text_atomically(paths.plots / "quality.tsv", quality_tsv(history.quality))
     write_json_atomically(paths.metrics, metrics)
     log.info("wrote %s, %s and %s", generator_path, paths.plots, paths.metrics)

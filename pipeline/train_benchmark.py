@@ -21,14 +21,8 @@ import tensorflow as tf
 from pipeline import losses, model
 from pipeline.benchmark import SETTLE_SECONDS
 from pipeline.config import TrainConfig
-from pipeline.train import (
-    Trainer,
-    adam_settings,
-    choose_placement,
-    epoch_batches,
-    images_per_step,
-    precision_policy,
-)
+from pipeline.placement import choose_placement, precision_policy
+from pipeline.train import Trainer, adam_settings, epoch_batches, images_per_step
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,13 @@ from pipeline.idx import encode_idx
 TINY_SPLITS = {"train": 64, "t10k": 16}
 REPO = Path(__file__).resolve().parents[1]
 # 64 images in batches of 32: two steps an epoch; a checkpoint only at the end unless asked.
-TINY_TRAIN = {"batch_size": 32, "sample_every": 1, "checkpoint_every": 1000, "grid_size": 2}
+TINY_TRAIN = {
+    "batch_size": 32,
+    "sample_every": 1,
+    "checkpoint_every": 1000,
+    "grid_size": 2,
+    "track_every": 0,  # tracking needs a trained classifier: test_tracking.py makes one
+}
 # The later stages on the tiny exported model (noise_dim 8): a few seconds each.
 TINY_STAGES = {
     "train": {"epochs": 1, "noise_dim": 8},

@@ -80,6 +80,24 @@ class TestWganGp:
             expected, rel=1e-5, abs=1e-6
         )
 
+    def test_the_penalty_is_taken_at_the_mix_of_real_and_fake(self):
+        """f(x) = sum x^2 / 2 has gradient x: the penalty is (|x| - 1)^2 at the mixed image
+        itself, so any other point (mix * real - (1 - mix) * fake, (2 - mix) * fake, ...)
+        gives another value. Each image is one pixel here: |x| = |x|."""
+
+        def critic(images, training=False):
+            return 0.5 * tf.reduce_sum(tf.square(images), axis=[1, 2, 3])[:, None]
+
+        real = tf.constant(np.array([3.0, 2.0, -1.0], np.float32).reshape(3, 1, 1, 1))
+        fake = tf.constant(np.array([1.0, -2.0, 5.0], np.float32).reshape(3, 1, 1, 1))
+        mix = tf.constant(np.array([0.5, 0.25, 0.75], np.float32).reshape(3, 1, 1, 1))
+        # mixed: 0.5 * 3 + 0.5 * 1 = 2; 0.25 * 2 + 0.75 * -2 = -1; 0.75 * -1 + 0.25 * 5 = 0.5
+        # (mix * real - (1 - mix) * fake would give 1, 2, -2: a mean of 2/3 instead.)
+        expected = ((2 - 1) ** 2 + (1 - 1) ** 2 + (0.5 - 1) ** 2) / 3
+        assert float(losses.gradient_penalty(critic, real, fake, mix)) == pytest.approx(
+            expected, abs=1e-5
+        )
+
     def test_the_method_fixes_its_training_settings(self):
         method = losses.OBJECTIVES["wgan-gp"]
         assert (method.critic_steps, method.penalty_weight, method.adam) == (

@@ -30,6 +30,14 @@ class TestFrechetDistance:
         expected = 1.0 + np.trace(cov1) + np.trace(cov2) - 2 * trace_root
         assert quality.frechet_distance([0, 0], cov1, [1, 0], cov2) == pytest.approx(expected)
 
+    def test_small_variances_are_not_clipped(self):
+        """Eigenvalues under 1 enter the trace term as they are: for 0.01 I and 0.04 I in 3
+        dimensions, tr(C1 + C2 - 2 (C1 C2)^1/2) = 3 (0.01 + 0.04 - 2 * 0.02) = 0.03."""
+        distance = quality.frechet_distance(
+            np.zeros(3), 0.01 * np.eye(3), np.zeros(3), 0.04 * np.eye(3)
+        )
+        assert distance == pytest.approx(0.03, rel=1e-9)
+
     def test_singular_covariances_stay_real_and_finite(self):
         flat = np.zeros((3, 3))
         flat[0, 0] = 1.0
@@ -60,6 +68,16 @@ class TestClassifierScore:
 def test_class_coverage():
     probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.45, 0.55], [0.1, 0.9]])
     coverage = quality.class_coverage(probabilities)
+    # The key names are read by evaluate, report and the README: they are the contract.
+    assert set(coverage) == {
+        "class_shares",
+        "class_entropy",
+        "class_entropy_max",
+        "smallest_class_share",
+        "largest_class_share",
+        "unsure_share",
+    }
+    assert coverage["class_entropy_max"] == pytest.approx(np.log(2))
     assert coverage["class_shares"] == [0.5, 0.5]
     assert coverage["class_entropy"] == pytest.approx(np.log(2))
     assert coverage["smallest_class_share"] == coverage["largest_class_share"] == 0.5
@@ -83,6 +101,13 @@ class TestPrecisionRecall:
         # the 3rd neighbour: 3, 2, 2, 3) cover [-2.5, 6.5], i.e. real points 0..6: recall 0.7.
         generated = np.array([[0.5], [1.5], [2.5], [3.5]])
         assert quality.precision_recall(self.real, generated, k=3, block=3) == (1.0, 0.7)
+
+    def test_k_defaults_to_three(self):
+        # With k = 3 the narrow set above recalls 0.7; with 1 or 2 neighbours its balls are
+        # smaller, so the default must be 3 to give the same answer.
+        generated = np.array([[0.5], [1.5], [2.5], [3.5]])
+        assert quality.precision_recall(self.real, generated, block=3) == (1.0, 0.7)
+        assert quality.precision_recall(self.real, generated, k=2, block=3) != (1.0, 0.7)
 
     def test_softmax_rows_sum_to_one(self):
         probabilities = quality.softmax(np.array([[1000.0, 0.0], [0.0, 0.0]]))

@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from conftest import declared_paths, invoke, invoke_ok, set_params, stage_args
 from pipeline.config import load_train_config
-from pipeline.train import Placement, Trainer
+from pipeline.placement import Placement
+from pipeline.train import Trainer
 
 
 @pytest.fixture

@@ -1,0 +1,65 @@
+"""An exponential moving average of the generator's weights, with batch-norm statistics
+recomputed for it.
+
+Adversarial training oscillates around a good generator rather than settling on one; the average
+of its recent weights is a better generator than any of them (Yazici et al. 2019, "The Unusual
+Effectiveness of Averaging in GAN Training"). Only the trainable weights are averaged. Batch
+norm's running statistics belong to the weights that produced them: an average of them does not
+describe the activations of the averaged weights (a generator averaged that way measured a
+Frechet distance of 88 instead of 6.5). So `recalibrate_batch_norm` recomputes them for the
+averaged weights from a fixed batch of noise before the average is drawn from or saved.
+
+The decay warms up: at update t it is min(decay, 1 - 1 / (1 + horizon * t)), so the average
+spans about the last `horizon` share of the updates made so far until that reaches the
+plain `decay`'s span. A short run is thus averaged over its own recent steps, not dominated by
+the random initial weights (0.999^1404 = 0.25 after three epochs without a warm-up).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class WeightAverage:
+    """`average` (a network built like `source`) follows an exponential moving average of
+    `source`'s trainable weights; call `update` after each optimizer step."""
+
+    def __init__(self, source: keras.Model, average: keras.Model, decay: float, horizon: float):
+        self.source = source
+        self.average = average
+        self.decay = decay
+        self.horizon = horizon
+        average.set_weights(source.get_weights())
+        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="average_updates")
+
+    def current_decay(self) -> tf.Tensor:
+        updates = tf.cast(self.updates, tf.float32)
+        return tf.minimum(self.decay, 1.0 - 1.0 / (1.0 + self.horizon * updates))
+
+    def update(self) -> None:
+        self.updates.assign_add(1)
+        decay = self.current_decay()
+        pairs = zip(self.average.trainable_variables, self.source.trainable_variables, strict=True)
+        for averaged, current in pairs:
+            averaged.assign(decay * averaged + (1.0 - decay) * tf.cast(current, averaged.dtype))
+
+
+def batch_norm_layers(network: keras.Model) -> list[keras.layers.BatchNormalization]:
+    return [layer for layer in network.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def recalibrate_batch_norm(network: keras.Model, inputs) -> None:
+    """Set each batch-norm layer's moving mean and variance to the mean and (biased, as in
+    training) variance of its own input over `inputs`, layer after layer, each measured with
+    the layers before it already recalibrated: exactly the statistics that inference with
+    these weights meets on these inputs."""
+    for norm in batch_norm_layers(network):
+        # A model ending at this layer's input runs only the layers before it.
+        probe = keras.Model(network.input, norm.input)
+        activations = probe(inputs, training=False)
+        values = np.asarray(tf.cast(activations, tf.float32)).astype(np.float64)
+        axes = tuple(range(values.ndim - 1))
+        norm.moving_mean.assign(values.mean(axis=axes).astype(np.float32))
+        norm.moving_variance.assign(values.var(axis=axes).astype(np.float32))

@@ -1,0 +1,111 @@
+"""Each DVC stage lists every `pipeline` module its command runs, so a code change reruns it.
+
+The modules a stage runs are found from the source, not from a list kept by hand: the imports
+inside the stage's command in `pipeline/cli.py` and at the top of `cli.py`, then everything those
+modules import (at module level or inside functions), transitively. `cli.py` itself is the thin
+adapter every stage shares and is left out, as is the package's `__init__.py` (its version).
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+PACKAGE = REPO / "pipeline"
+NOT_DEPENDENCIES = {"pipeline/cli.py", "pipeline/__init__.py", "pipeline/__main__.py"}
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """`pipeline.x` for each `import pipeline.x`, `from pipeline import x`, `from pipeline.x
+    import y` anywhere in `tree`."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("pipeline.")}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "pipeline":
+                found |= {f"pipeline.{alias.name}" for alias in node.names}
+            elif node.module.startswith("pipeline."):
+                found.add(node.module)
+    return {name for name in found if module_path(name).exists()}
+
+
+def module_path(name: str) -> Path:
+    return REPO / (name.replace(".", "/") + ".py")
+
+
+def closure(roots: set[str]) -> set[str]:
+    seen, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += imported_modules(ast.parse(module_path(name).read_text()))
+    return seen
+
+
+def command_functions() -> dict[str, ast.FunctionDef]:
+    """The click command name (`@main.command("x")` or the function's name) -> its function."""
+    tree = ast.parse((PACKAGE / "cli.py").read_text())
+    commands = {}
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            if (
+                isinstance(decorator, ast.Call)
+                and isinstance(decorator.func, ast.Attribute)
+                and decorator.func.attr == "command"
+            ):
+                name = decorator.args[0].value if decorator.args else node.name
+                commands[name] = node
+    return commands
+
+
+def top_level_imports() -> set[str]:
+    tree = ast.parse((PACKAGE / "cli.py").read_text())
+    body = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    return imported_modules(ast.Module(body=body, type_ignores=[]))
+
+
+def stage_code(command: str) -> set[str]:
+    roots = imported_modules(command_functions()[command]) | top_level_imports()
+    paths = {f"{name.replace('.', '/')}.py" for name in closure(roots)}
+    return paths - NOT_DEPENDENCIES
+
+
+STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_every_module_a_stage_runs_is_a_dependency(stage):
+    command = STAGES[stage]["cmd"].split()[1]
+    declared = {dep for dep in STAGES[stage]["deps"] if dep.startswith("pipeline/")}
+    missing = stage_code(command) - declared
+    assert not missing, f"dvc.yaml: stage {stage} runs {sorted(missing)} but does not list it"
+    unused = declared - stage_code(command)
+    assert not unused, f"dvc.yaml: stage {stage} lists {sorted(unused)}, which it never runs"
+
+
+def test_the_scan_sees_imports_inside_functions_and_from_the_package():
+    tree = ast.parse(
+        "import os\n"
+        "from pipeline import quality\n"
+        "def f():\n"
+        "    from pipeline.sampler import Sampler\n"
+        "    import pipeline.images\n"
+        "    from pipeline.nothing_here import x\n"
+    )
+    assert imported_modules(tree) == {"pipeline.quality", "pipeline.sampler", "pipeline.images"}
+
+
+def test_a_removed_dependency_is_caught():
+    """What the test above reports when a stage's list loses a module it runs."""
+    declared = {dep for dep in STAGES["evaluate"]["deps"] if dep.startswith("pipeline/")}
+    assert "pipeline/quality.py" in stage_code("evaluate")
+    assert "pipeline/quality.py" in declared
+    assert stage_code("evaluate") - (declared - {"pipeline/quality.py"}) == {"pipeline/quality.py"}
