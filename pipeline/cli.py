@@ -108,9 +108,12 @@ def report_metrics(metrics: dict[str, Any], path: Path | None = None) -> None:
 
 
 def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter (oneDNN and CUDA notices) unless asked for."""
+    """Hide TensorFlow's C++ log unless `-v`: its start-up notices (oneDNN, CUDA) and two
+    harmless lines it prints at error level, `failed call to cuInit` on a machine without a
+    GPU and Grappler's `remapper failed ... LeakyReluGrad`. A real failure still raises a
+    Python exception, which the CLI reports."""
     if not logging.getLogger("pipeline").isEnabledFor(logging.DEBUG):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -385,6 +388,11 @@ def sample(
             param_hint="'--labels'",
         )
     count = count or (8 if labels else 64)
+    if not model.exists():
+        raise click.ClickException(
+            f"{model}: no such model file; `make run` trains and exports one "
+            "(or name another with --model)"
+        )
     sampler = Sampler(model, quick_start=count <= QUICK_START_IMAGES)
     if labels:
         sampler.save_each_class(out, count, seed=seed)

@@ -14,6 +14,7 @@ from pipeline.errors import ConfigError
 LOSS_NAMES = ("gan", "lsgan", "wgan-gp")
 MODEL_NAMES = ("unconditional", "conditional")
 EXPORT_WEIGHTS = ("best", "last")
+LR_SCHEDULES = ("constant", "anneal")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -27,8 +28,10 @@ class TrainConfig:
     noise_dim: int = 96
     model: str = "unconditional"
     loss: str = "gan"
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
+    discriminator_learning_rate: float = 1e-3
     beta1: float = 0.5
+    lr_schedule: str = "constant"
     precision: str = "auto"
     sample_every: int = 100
     checkpoint_every: int = 200
@@ -108,7 +111,9 @@ TRAIN_CHECKS = {
     "model": _choice(MODEL_NAMES),
     "loss": _choice(LOSS_NAMES),
     "learning_rate": _positive_float,
+    "discriminator_learning_rate": _positive_float,
     "beta1": _fraction,
+    "lr_schedule": _choice(LR_SCHEDULES),
     "precision": _choice(PRECISIONS),
     "sample_every": _positive_int,
     "checkpoint_every": _positive_int,

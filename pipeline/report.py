@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.benchmark import ENGINES
+from pipeline.charts import line_chart_svg
 from pipeline.errors import PipelineError
 from pipeline.files import write_text_atomically
 
@@ -23,6 +24,8 @@ IMAGES = {
     "plots/train/final_grid.png": "final_grid.png",
     "plots/train/progress.gif": "progress.gif",
 }
+QUALITY_TSV = "plots/train/quality.tsv"
+QUALITY_FIGURE = "docs/images/quality.svg"
 QUALITY_ROWS = [
     ("frechet_distance", "Frechet distance, classifier features (lower is better)", 3),
     ("frechet_distance_logits", "Frechet distance, classifier logits", 3),
@@ -78,20 +81,32 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
     if experiments:
         lines += [
             "",
-            "Experiments (`dvc exp show`):",
+            "Experiments (`dvc exp show`; train seconds are on the machine and under the load "
+            "each ran with: compare them only within one session's runs):",
             "",
-            "| experiment | model | loss | epochs | Frechet distance | classifier score "
-            "| precision | recall | label accuracy |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| experiment | model | loss | epochs | levers | Frechet distance | classifier score "
+            "| precision | recall | smallest class | label accuracy | train s |",
+            "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for row in experiments:
-            accuracy = row["label_accuracy"]
+            accuracy, seconds = row["label_accuracy"], row["train_seconds"]
             lines.append(
                 f"| {row['name']} | {row['model']} | {row['loss']} | {row['epochs']} | "
-                f"{row['frechet_distance']:.3f} | {row['classifier_score']:.3f} | "
-                f"{row['precision']:.3f} | {row['recall']:.3f} | "
-                f"{'-' if accuracy is None else f'{accuracy:.4f}'} |"
+                f"{row['levers']} | {row['frechet_distance']:.3f} | "
+                f"{row['classifier_score']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | "
+                f"{row['smallest_class_share']:.3f} | "
+                f"{'-' if accuracy is None else f'{accuracy:.4f}'} | "
+                f"{'-' if seconds is None else f'{seconds:.0f}'} |"
             )
+        if (root / QUALITY_FIGURE).is_file():
+            lines += [
+                "",
+                "Validation Frechet distance during training (`train.track_samples` images "
+                "of the generator that would be exported, against the classifier's held-out "
+                "training images; `plots/train/quality.tsv`), by training time:",
+                "",
+                f"![validation Frechet distance by training time]({QUALITY_FIGURE})",
+            ]
     lines.append(END)
     return "\n".join(lines) + "\n"
 
@@ -168,12 +183,30 @@ def performance_lines(export, bench, train_bench, quality) -> list[str]:
     return lines
 
 
+# Train params that change only pictures and bookkeeping, not the generator a run exports.
+COSMETIC_PARAMS = ("sample_every", "grid_size", "checkpoint_every")
+
+
+def levers(params: dict[str, Any]) -> str:
+    """The quality levers a run used, in a few words (runs from before them used none)."""
+    if "average_decay" not in params:
+        return "none"
+    parts = [
+        f"average {params['average_decay']}" if params["average_decay"] else "no average",
+        f"D lr {params['discriminator_learning_rate']:g}",
+        f"{params['export_weights']} weights" if params["track_every"] else "untracked",
+    ]
+    if params.get("lr_schedule", "constant") != "constant":
+        parts.append(params["lr_schedule"])
+    return ", ".join(parts)
+
+
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per evaluated run in `dvc exp show --json` output (the workspace first); a
     conditional model's row has its label accuracy (else None)."""
     rows, seen = [], set()
 
-    def add(name: str, data: dict[str, Any] | None) -> None:
+    def add(name: str, rev: str | None, data: dict[str, Any] | None) -> None:
         try:
             params = data["params"]["params.yaml"]["data"]["train"]
             evaluated = data["metrics"]["metrics/evaluate.json"]["data"]
@@ -183,21 +216,37 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
         model = params.get("model", "unconditional")  # runs from before the option
         # Runs that would show the same row are listed once (an old commit's re-export can
         # move the distance in the sixth digit).
-        key = (model, params["loss"], params["epochs"], round(generated["frechet_distance"], 3))
+        settings = {k: v for k, v in params.items() if k not in COSMETIC_PARAMS}
+        key = (json.dumps(settings, sort_keys=True), round(generated["frechet_distance"], 3))
         if key in seen:
             return
         seen.add(key)
         accuracy = (evaluated.get("conditioning") or {}).get("label_accuracy")
+        train = ((data.get("metrics") or {}).get("metrics/train.json") or {}).get("data") or {}
         rows.append(
-            {"name": name, **params, "model": model, **generated, "label_accuracy": accuracy}
+            {
+                "name": name,
+                "rev": rev,
+                **params,
+                "model": model,
+                "levers": levers(params),
+                **generated,
+                "label_accuracy": accuracy,
+                "train_seconds": train.get("train_seconds"),
+            }
         )
 
     for baseline in exp_show:
         rev = baseline["rev"]  # "workspace", or a commit
-        add(baseline.get("name") or (rev if rev == "workspace" else rev[:7]), baseline.get("data"))
+        name = baseline.get("name") or (rev if rev == "workspace" else rev[:7])
+        add(name, None if rev == "workspace" else rev, baseline.get("data"))
         for experiment in baseline.get("experiments") or []:
             for revision in experiment.get("revs", []):
-                add(revision.get("name") or experiment.get("name"), revision.get("data"))
+                add(
+                    revision.get("name") or experiment.get("name"),
+                    revision.get("rev"),
+                    revision.get("data"),
+                )
     return rows
 
 
@@ -214,12 +263,52 @@ def dvc_experiments(root: Path) -> list[dict[str, Any]]:
     return experiment_rows(json.loads(done.stdout))
 
 
+def quality_curves(root: Path, experiments: list[dict[str, Any]]) -> dict[str, list]:
+    """(train seconds, validation Frechet distance) of each run that tracked it: the workspace's
+    plots/train/quality.tsv, and each experiment's from its git commit (the file is in git)."""
+    curves = {}
+    for row in experiments:
+        if row["rev"] is None:
+            path = root / QUALITY_TSV
+            text = path.read_text() if path.is_file() else ""
+        else:
+            shown = subprocess.run(
+                ["git", "show", f"{row['rev']}:{QUALITY_TSV}"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            text = shown.stdout if shown.returncode == 0 else ""
+        points = tracked_points(text)
+        if points:
+            curves[row["name"]] = points
+    return curves
+
+
+def tracked_points(tsv: str) -> list[tuple[float, float]]:
+    lines = tsv.splitlines()
+    if len(lines) < 2:
+        return []
+    columns = lines[0].split("\t")
+    seconds, distance = columns.index("train_seconds"), columns.index("frechet_distance")
+    rows = [line.split("\t") for line in lines[1:]]
+    return [(float(row[seconds]), float(row[distance])) for row in rows]
+
+
 def write_report(root: Path, readme: Path, experiments: list[dict[str, Any]]) -> None:
-    """Replace the results section of `readme` (appended if it has none) and copy the images."""
+    """Replace the results section of `readme` (appended if it has none), copy the images and
+    draw the validation Frechet distance of each tracked run."""
     text = readme.read_text()
-    new_section = section(root, experiments)
     images = root / "docs" / "images"
     images.mkdir(parents=True, exist_ok=True)
+    curves = quality_curves(root, experiments)
+    if curves:
+        chart = line_chart_svg(
+            curves, x_label="training seconds", y_label="validation Frechet distance"
+        )
+        write_text_atomically(root / QUALITY_FIGURE, chart)
+    new_section = section(root, experiments)
     for source, name in IMAGES.items():
         shutil.copyfile(root / source, images / name)
     if START in text and END in text:

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from pipeline import averaging, losses, model
 from pipeline import images as image_io
-from pipeline import losses, model
 from pipeline.averaging import WeightAverage, recalibrate_batch_norm
 from pipeline.config import ClassifierConfig, TrainConfig
 from pipeline.datasets import DATASETS, load_split
@@ -84,9 +85,12 @@ def dataset_name(train_images_sha256: str) -> str:
 
 def fingerprint(config: TrainConfig, placement: Placement, data_sha256: str) -> dict[str, Any]:
     code = hashlib.sha256()
-    for module in (model, losses):
+    for module in (model, losses, averaging):
         code.update(Path(module.__file__).read_bytes())
-    settings = {k: v for k, v in config.as_dict().items() if k not in NOT_IN_FINGERPRINT}
+    ignored = set(NOT_IN_FINGERPRINT)
+    if config.lr_schedule != "constant":
+        ignored.discard("epochs")  # the schedule's length is the run's
+    settings = {k: v for k, v in config.as_dict().items() if k not in ignored}
     return {
         "settings": settings,
         "precision": placement.precision,
@@ -98,8 +102,9 @@ def fingerprint(config: TrainConfig, placement: Placement, data_sha256: str) -> 
 class Trainer:
     """The networks, optimizers, noise source and compiled step of one training run."""
 
-    def __init__(self, config: TrainConfig, placement: Placement):
+    def __init__(self, config: TrainConfig, placement: Placement, total_steps: int = 0):
         self.config = config
+        self.total_steps = total_steps
         self.placement = placement
         self.objective = losses.OBJECTIVES[config.loss]
         self.classes = model.CLASSES if config.model == "conditional" else 0
@@ -117,8 +122,8 @@ class Trainer:
         if config.track_every and config.export_weights == "best":
             with precision_policy("float32"):
                 self.best = BestGenerator(model.build_generator(config.noise_dim, self.classes))
-        self.generator_optimizer = self._optimizer(self.generator)
-        self.discriminator_optimizer = self._optimizer(self.discriminator)
+        self.generator_optimizer = self._optimizer(self.generator, "generator")
+        self.discriminator_optimizer = self._optimizer(self.discriminator, "discriminator")
         self.noise = tf.random.Generator.from_seed(config.seed)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
@@ -142,10 +147,13 @@ class Trainer:
             return {}
         return {"average_generator": self.average.average, "average_updates": self.average.updates}
 
-    def _optimizer(self, network):
-        import keras
-
-        rate, beta1, beta2 = adam_settings(self.config)
+    def _optimizer(self, network, side: str):
+        rate, beta1, beta2 = adam_settings(self.config, side)
+        if self.config.lr_schedule == "anneal" and self.total_steps:
+            updates = self.total_steps
+            if side == "discriminator":
+                updates *= self.objective.critic_steps
+            rate = HoldThenLinearDecay(rate, updates)
         optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
         if self.placement.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -274,6 +282,23 @@ class Trainer:
         self._calibrated_at = step
 
 
+class HoldThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate held for the first half of `updates`, then falling linearly to 0 at the
+    last: fast progress first, then steps small enough to settle instead of oscillating.
+    Evaluated by Keras' Adam on its own update count, so it resumes with the optimizer."""
+
+    def __init__(self, rate: float, updates: int):
+        self.rate = rate
+        self.updates = updates
+
+    def __call__(self, update) -> tf.Tensor:
+        left = 1.0 - tf.cast(update, tf.float32) / self.updates
+        return self.rate * tf.clip_by_value(2.0 * left, 0.0, 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"rate": self.rate, "updates": self.updates}
+
+
 class BestGenerator:
     """A copy of the exported generator's weights (batch-norm statistics included) taken when
     its validation Frechet distance is the lowest so far; checkpointed with the run."""
@@ -332,8 +357,6 @@ def train(config: TrainConfig, paths: TrainPaths, *, fresh: bool = False) -> dic
 
 
 def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, Any]:
-    import keras
-
     images, labels = load_split(paths.data, "train")
     if config.model == "conditional" and labels.max(initial=0) >= model.CLASSES:
         raise TrainingError(
@@ -356,7 +379,7 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     with precision_policy(placement.precision):
-        trainer = Trainer(config, placement)
+        trainer = Trainer(config, placement, total_steps)
     log.info(
         "training the %s model on %s in %s: %d images, %d steps per epoch, %d epochs "
         "(%d steps), loss %s",
@@ -612,10 +635,16 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker) ->
         bar.close()
 
 
-def adam_settings(config: TrainConfig) -> tuple[float, float, float]:
-    """(learning rate, beta1, beta2) of both networks' Adam: what the objective prescribes, else
-    `train.learning_rate` and `train.beta1` with Adam's usual beta2."""
-    return losses.OBJECTIVES[config.loss].adam or (config.learning_rate, config.beta1, 0.999)
+def adam_settings(config: TrainConfig, network: str) -> tuple[float, float, float]:
+    """(learning rate, beta1, beta2) of the `generator`'s or the `discriminator`'s Adam: what
+    the objective prescribes (WGAN-GP), else `train.learning_rate` or
+    `train.discriminator_learning_rate` and `train.beta1`, with Adam's usual beta2."""
+    prescribed = losses.OBJECTIVES[config.loss].adam
+    if prescribed:
+        return prescribed
+    if network == "discriminator":
+        return config.discriminator_learning_rate, config.beta1, 0.999
+    return config.learning_rate, config.beta1, 0.999
 
 
 def images_per_step(config: TrainConfig) -> int:

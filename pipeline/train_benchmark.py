@@ -35,9 +35,13 @@ def plain_step(config: TrainConfig):
     generator = model.build_generator(config.noise_dim, classes)
     discriminator = model.build_discriminator(classes)
     objective = losses.OBJECTIVES[config.loss]
-    rate, beta1, beta2 = adam_settings(config)
-    generator_optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
-    discriminator_optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
+    generator_optimizer, discriminator_optimizer = (
+        keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
+        for rate, beta1, beta2 in (
+            adam_settings(config, "generator"),
+            adam_settings(config, "discriminator"),
+        )
+    )
 
     def noise(count):
         return tf.random.uniform((count, config.noise_dim), -1.0, 1.0)

@@ -202,7 +202,12 @@ class TestSampleCommand:
                 2,
                 "x.jpg: the file must end in .png (a grid), .npy or, with --interpolate, .gif",
             ),
-            (["--model", "{tmp}/none.onnx"], 1, "Error: {tmp}/none.onnx: no such model file\n"),
+            (
+                ["--model", "{tmp}/none.onnx"],
+                1,
+                "Error: {tmp}/none.onnx: no such model file; `make run` trains and exports one "
+                "(or name another with --model)\n",
+            ),
             (
                 ["--model", "{readme}"],
                 1,

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import declared_paths, invoke, invoke_ok, set_params, stage_args
-from pipeline.config import load_train_config
+from pipeline.config import TrainConfig, load_train_config
 from pipeline.placement import Placement
 from pipeline.train import Trainer
 
@@ -316,3 +316,35 @@ def test_too_few_images_for_one_wgan_gp_step_is_a_clear_error(workdir):
         "Error: data/mnist: 64 training images, fewer than one step takes "
         "(80: train.batch_size 16 x 5 discriminator steps)\n"
     )
+
+
+def test_anneal_holds_the_rate_for_half_the_run_then_falls_linearly_to_zero():
+    from pipeline.train import HoldThenLinearDecay
+
+    schedule = HoldThenLinearDecay(1e-3, updates=400)
+    rates = [float(schedule(update)) for update in (0, 100, 200, 300, 400, 500)]
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 0.0, 0.0], abs=1e-9)
+
+
+def test_with_anneal_the_epoch_count_is_part_of_the_checkpoint_fingerprint():
+    from pipeline.train import fingerprint
+
+    placement = Placement("CPU:0", "float32")
+    constant = [TrainConfig(epochs=epochs) for epochs in (3, 10)]
+    annealed = [TrainConfig(epochs=epochs, lr_schedule="anneal") for epochs in (3, 10)]
+    assert fingerprint(constant[0], placement, "x") == fingerprint(constant[1], placement, "x")
+    assert fingerprint(annealed[0], placement, "x") != fingerprint(annealed[1], placement, "x")
+
+
+@pytest.mark.parametrize(
+    ("loss", "rates"), [("gan", (2e-3, 1e-3)), ("lsgan", (3e-3, 1e-4)), ("wgan-gp", (1e-4, 1e-4))]
+)
+def test_each_network_gets_its_own_learning_rate(loss, rates):
+    given = {"gan": {}, "lsgan": {"learning_rate": 3e-3, "discriminator_learning_rate": 1e-4}}
+    config = TrainConfig(loss=loss, noise_dim=8, **given.get(loss, {}))
+    trainer = Trainer(config, Placement("CPU:0", "float32"))
+    measured = (
+        float(trainer.generator_optimizer.learning_rate),
+        float(trainer.discriminator_optimizer.learning_rate),
+    )
+    assert measured == pytest.approx(rates)
