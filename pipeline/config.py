@@ -33,11 +33,11 @@ class TrainConfig:
     beta1: float = 0.5
     lr_schedule: str = "constant"
     precision: str = "auto"
-    sample_every: int = 100
+    sample_every: int = 300
     checkpoint_every: int = 200
     grid_size: int = 8
     average_decay: float = 0.999
-    track_every: int = 200
+    track_every: int = 300
     track_samples: int = 5000
     export_weights: str = "best"
 
@@ -205,10 +205,6 @@ EVALUATE_CHECKS = {
     "splits": _positive_int,
     "neighbours": _positive_int,
     "grid_size": _positive_int,
-    "average_decay": _fraction,
-    "track_every": _at_least(0),
-    "track_samples": _at_least(100),
-    "export_weights": _choice(EXPORT_WEIGHTS),
 }
 
 

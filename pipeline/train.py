@@ -58,7 +58,7 @@ LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
 # The weight average spans about the last tenth of the steps made so far (see averaging.py).
 AVERAGE_HORIZON = 0.1
 # Noise vectors whose activations set the averaged generator's batch-norm statistics.
-CALIBRATION_SAMPLES = 4096
+CALIBRATION_SAMPLES = 2048
 DRAW_BATCH = 1024
 
 

@@ -1,9 +1,11 @@
 """`params.yaml` validation: every bad value is one message naming the key."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from pipeline import config
 from pipeline.config import TrainConfig, load_train_config
 from pipeline.errors import ConfigError
 
@@ -67,3 +69,17 @@ def test_bad_values_name_the_key(tmp_path, text, message):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read \(No such file or directory\)"):
         load_train_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("config_type", "checks"),
+    [
+        (config.TrainConfig, config.TRAIN_CHECKS),
+        (config.ExportConfig, config.EXPORT_CHECKS),
+        (config.BenchmarkConfig, config.BENCHMARK_CHECKS),
+        (config.ClassifierConfig, config.CLASSIFIER_CHECKS),
+        (config.EvaluateConfig, config.EVALUATE_CHECKS),
+    ],
+)
+def test_every_key_has_a_check_and_every_check_a_key(config_type, checks):
+    assert list(checks) == [field.name for field in dataclasses.fields(config_type)]
