@@ -600,7 +600,10 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker) ->
                     f"{steps_per_second * images_per_step(config):.0f} img/s"
                 )
                 last = step == total_steps
-                if tracker is not None and (step % config.track_every == 0 or last):
+                # Also at each epoch's end: a longer run then measures every step a shorter
+                # one exported, so more epochs can only export a generator as good or better.
+                epoch_end = step % plan.steps_per_epoch == 0
+                if tracker is not None and (step % config.track_every == 0 or epoch_end or last):
                     seconds = float(trainer.train_seconds.numpy())
                     seconds += time.perf_counter() - segment_start
                     measured = tracker.measure(trainer.draw, step, seconds)

@@ -95,6 +95,7 @@ def test_the_int8_variant_is_close_and_smaller(exported_model):
     assert metrics["int8_bytes"] == int8_model.stat().st_size < float_model.stat().st_size / 2
     operators = {node.op_type for node in onnx.load(str(int8_model)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= operators
+    assert metrics["int8_operators"] == ["Conv", "MatMul"]
 
 
 def test_an_int8_model_outside_its_tolerance_falls_back_to_float32(exported_model, tmp_path):
@@ -105,8 +106,11 @@ def test_an_int8_model_outside_its_tolerance_falls_back_to_float32(exported_mode
     assert list(tmp_path.iterdir()) == [out]
     written = onnx.load(str(out))
     metadata = {prop.key: prop.value for prop in written.metadata_props}
-    assert metadata["int8_fallback"].startswith("the int8 model differed from the float32 one by ")
-    assert metadata["int8_fallback"].endswith("on average (tolerance 1e-09)")
+    reason = metadata["int8_fallback"]
+    assert reason.startswith("the int8 model differed from the float32 one on average by Conv ")
+    assert " and MatMul: " in reason and ", Conv: " in reason  # both tried, products first
+    assert reason.endswith(" (quantizing those operators; tolerance 1e-09)")
+    assert metrics["int8_operators"] == []
     assert {node.op_type for node in written.graph.node} == {
         node.op_type for node in onnx.load(str(float_model)).graph.node
     }

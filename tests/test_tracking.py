@@ -163,3 +163,10 @@ def test_the_saved_generator_is_the_tracked_one_asked_for(classified, monkeypatc
     if export_weights == "best":
         _, rows = read_tsv(classified / "plots/train/quality.tsv")
         assert metrics["best_validation_step"] in [int(row[0]) for row in rows]
+
+
+def test_epoch_ends_are_tracked_whatever_the_cadence(classified, monkeypatch):
+    """Two steps an epoch, every third step: steps 2 (epoch end), 3 and 4 (epoch end, last)."""
+    tracked_run(classified, monkeypatch, epochs=2, track_every=3)
+    _, rows = read_tsv(classified / "plots/train/quality.tsv")
+    assert [int(row[0]) for row in rows] == [2, 3, 4]
