@@ -113,7 +113,7 @@ def test_fresh_starts_over(workdir, caplog):
 
 
 def test_divergence_from_the_first_step_stops_at_once(workdir):
-    set_params(workdir, train=dict(epochs=40, learning_rate=1e38))
+    set_params(workdir, train=dict(epochs=40, learning_rate=1e38, discriminator_learning_rate=1e38))
     result = run(*stage_args("train"))
     assert result.exit_code == 1
     assert result.output.startswith("Error: non-finite loss at step 1 (epoch 1): d_loss=")
