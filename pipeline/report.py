@@ -191,10 +191,13 @@ def levers(params: dict[str, Any]) -> str:
     """The quality levers a run used, in a few words (runs from before them used none)."""
     if "average_decay" not in params:
         return "none"
+    # Commits made while the levers were added lack some keys: what they ran with then.
+    discriminator_rate = params.get("discriminator_learning_rate", params["learning_rate"])
+    tracked = params.get("track_every", 0)
     parts = [
         f"average {params['average_decay']}" if params["average_decay"] else "no average",
-        f"D lr {params['discriminator_learning_rate']:g}",
-        f"{params['export_weights']} weights" if params["track_every"] else "untracked",
+        f"G lr {params['learning_rate']:g}, D lr {discriminator_rate:g}",
+        f"{params.get('export_weights', 'last')} weights" if tracked else "untracked",
     ]
     if params.get("lr_schedule", "constant") != "constant":
         parts.append(params["lr_schedule"])
@@ -202,8 +205,9 @@ def levers(params: dict[str, Any]) -> str:
 
 
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per evaluated run in `dvc exp show --json` output (the workspace first); a
-    conditional model's row has its label accuracy (else None)."""
+    """One row per evaluated run in `dvc exp show --json` output: the workspace, then every
+    experiment of every commit; a conditional model's row has its label accuracy (else
+    None)."""
     rows, seen = [], set()
 
     def add(name: str, rev: str | None, data: dict[str, Any] | None) -> None:
@@ -237,9 +241,10 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
 
     for baseline in exp_show:
-        rev = baseline["rev"]  # "workspace", or a commit
-        name = baseline.get("name") or (rev if rev == "workspace" else rev[:7])
-        add(name, None if rev == "workspace" else rev, baseline.get("data"))
+        # A commit's own metrics files can predate its params (committed between runs); the
+        # workspace's and each experiment's were written by the run they describe.
+        if baseline["rev"] == "workspace":
+            add("workspace", None, baseline.get("data"))
         for experiment in baseline.get("experiments") or []:
             for revision in experiment.get("revs", []):
                 add(
