@@ -31,6 +31,7 @@ class TrainConfig:
     learning_rate: float = 2e-3
     discriminator_learning_rate: float = 1e-3
     beta1: float = 0.5
+    label_smoothing: float = 0.0
     lr_schedule: str = "constant"
     precision: str = "auto"
     sample_every: int = 300
@@ -113,6 +114,7 @@ TRAIN_CHECKS = {
     "learning_rate": _positive_float,
     "discriminator_learning_rate": _positive_float,
     "beta1": _fraction,
+    "label_smoothing": _fraction,
     "lr_schedule": _choice(LR_SCHEDULES),
     "precision": _choice(PRECISIONS),
     "sample_every": _positive_int,
@@ -227,7 +229,13 @@ def read_params(path: Path) -> dict[str, Any]:
 
 def load_train_config(path: Path) -> TrainConfig:
     """The validated `train` section of `path`; a missing key takes its default."""
-    return TrainConfig(**_load_section(path, "train", TRAIN_CHECKS))
+    config = TrainConfig(**_load_section(path, "train", TRAIN_CHECKS))
+    if config.label_smoothing and config.loss == "wgan-gp":
+        raise ConfigError(
+            f"{path}: train.label_smoothing: wgan-gp's critic scores have no label to smooth "
+            "(use 0, or the gan or lsgan loss)"
+        )
+    return config
 
 
 def load_export_config(path: Path) -> ExportConfig:

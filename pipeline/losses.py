@@ -14,14 +14,20 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 
-def gan_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
-    """Sigmoid cross-entropy, real -> 1 and fake -> 0: mean softplus(-real) + mean softplus(fake).
+def gan_discriminator_loss(
+    real_logits: tf.Tensor, fake_logits: tf.Tensor, real_target: float = 1.0
+) -> tf.Tensor:
+    """Sigmoid cross-entropy, real -> `real_target` and fake -> 0 (Goodfellow et al. 2014):
+    mean [t softplus(-real) + (1 - t) softplus(real)] + mean softplus(fake).
 
-    Goodfellow et al. 2014.
+    A target below 1 for real images only is one-sided label smoothing (Salimans et al. 2016):
+    it stops the discriminator from growing ever more confident on real images, whose
+    gradient would otherwise steer the generator toward a few easy modes.
     """
-    return tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(
-        tf.nn.softplus(fake_logits)
-    )
+    real_loss = real_target * tf.nn.softplus(-real_logits)
+    if real_target != 1.0:
+        real_loss += (1.0 - real_target) * tf.nn.softplus(real_logits)
+    return tf.reduce_mean(real_loss) + tf.reduce_mean(tf.nn.softplus(fake_logits))
 
 
 def gan_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
@@ -32,9 +38,12 @@ def gan_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.nn.softplus(-fake_logits))
 
 
-def lsgan_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
-    """Least squares on raw scores: 0.5 mean (real - 1)^2 + 0.5 mean fake^2 (Mao et al. 2017)."""
-    return 0.5 * tf.reduce_mean(tf.square(real_logits - 1.0)) + 0.5 * tf.reduce_mean(
+def lsgan_discriminator_loss(
+    real_logits: tf.Tensor, fake_logits: tf.Tensor, real_target: float = 1.0
+) -> tf.Tensor:
+    """Least squares on raw scores: 0.5 mean (real - t)^2 + 0.5 mean fake^2, t = `real_target`
+    (Mao et al. 2017; t < 1 is one-sided label smoothing)."""
+    return 0.5 * tf.reduce_mean(tf.square(real_logits - real_target)) + 0.5 * tf.reduce_mean(
         tf.square(fake_logits)
     )
 
@@ -44,9 +53,12 @@ def lsgan_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.reduce_mean(tf.square(fake_logits - 1.0))
 
 
-def wasserstein_critic_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+def wasserstein_critic_loss(
+    real_scores: tf.Tensor, fake_scores: tf.Tensor, real_target: float = 1.0
+) -> tf.Tensor:
     """The critic's estimate of minus the Wasserstein-1 distance: mean fake - mean real
-    (Arjovsky et al. 2017); the gradient penalty keeps the critic near 1-Lipschitz."""
+    (Arjovsky et al. 2017); the gradient penalty keeps the critic near 1-Lipschitz. A score
+    has no target to smooth: `real_target` must be 1 (the config checks it)."""
     return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
 
 
@@ -71,7 +83,8 @@ def gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, mix: tf.Tensor) -
 
 @dataclass(frozen=True)
 class Objective:
-    discriminator_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+    # (real logits, fake logits, real target) -> loss
+    discriminator_loss: Callable[[tf.Tensor, tf.Tensor, float], tf.Tensor]
     generator_loss: Callable[[tf.Tensor], tf.Tensor]
     critic_steps: int = 1  # discriminator updates per generator update, each on its own batch
     penalty_weight: float = 0.0  # of `gradient_penalty` in the discriminator loss

@@ -197,7 +197,9 @@ class Trainer:
         with tf.GradientTape() as tape:
             real_logits = critic(real, training=True)
             fake_logits = critic(fake, training=True)
-            d_loss = self.objective.discriminator_loss(real_logits, fake_logits)
+            d_loss = self.objective.discriminator_loss(
+                real_logits, fake_logits, 1.0 - self.config.label_smoothing
+            )
             if self.objective.penalty_weight:
                 mix = self.noise.uniform((count, 1, 1, 1), 0.0, 1.0)
                 penalty = losses.gradient_penalty(critic, real, fake, mix)

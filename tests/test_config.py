@@ -50,6 +50,11 @@ def test_missing_keys_take_defaults(tmp_path):
         ("train:\n  learning_rate: fast\n", "train.learning_rate: expected a positive number"),
         ("train:\n  learning_rate: .nan\n", "train.learning_rate: expected a positive number"),
         ("train:\n  beta1: 1.0\n", "train.beta1: expected a number in [0, 1), got 1.0"),
+        ("train:\n  label_smoothing: 1\n", "train.label_smoothing: expected a number in [0, 1)"),
+        (
+            "train:\n  loss: wgan-gp\n  label_smoothing: 0.1\n",
+            "train.label_smoothing: wgan-gp's critic scores have no label to smooth",
+        ),
         ("train:\n  seed: -3\n", "train.seed: expected an integer >= 0, got -3"),
         ("train:\n  epoch: 3\n", "train.epoch: unknown key (known: seed, epochs, batch_size"),
         ("train: 3\n", "train: expected a mapping, got int"),

@@ -38,6 +38,23 @@ class TestGan:
         assert float(d) == pytest.approx(100.0, rel=1e-6)  # the two wrong calls, 100 each / 2 * 2
         assert float(losses.gan_generator_loss(logits(-200.0))) == pytest.approx(200.0)
 
+    def test_smoothed_real_target_is_cross_entropy_against_it(self):
+        real, fake, target = np.array([2.0, -1.0]), np.array([-3.0]), 0.9
+        expected = (target * softplus(-real) + (1 - target) * softplus(real)).mean() + softplus(
+            fake
+        ).mean()
+        d = losses.gan_discriminator_loss(logits(*real), logits(*fake), target)
+        assert float(d) == pytest.approx(expected, rel=1e-6)
+
+    def test_smoothing_makes_the_best_real_logit_finite(self):
+        # the minimum of t softplus(-x) + (1 - t) softplus(x) is at sigmoid(x) = t
+        best = math.log(0.9 / 0.1)
+        around = [best - 0.1, best, best + 0.1]
+        values = [
+            float(losses.gan_discriminator_loss(logits(x), logits(-50.0), 0.9)) for x in around
+        ]
+        assert values[1] < values[0] and values[1] < values[2]
+
 
 class TestLsgan:
     def test_hand_computed_values(self):
@@ -46,6 +63,13 @@ class TestLsgan:
         assert float(d) == pytest.approx(2.0)
         # 0.5 * mean((0-1)^2, (2-1)^2)
         assert float(losses.lsgan_generator_loss(logits(0.0, 2.0))) == pytest.approx(0.5)
+
+    def test_smoothed_real_target(self):
+        # 0.5 * (0.9 - 0.9)^2 + 0.5 * 0^2
+        assert float(losses.lsgan_discriminator_loss(logits(0.9), logits(0.0), 0.9)) == 0.0
+        assert float(losses.lsgan_discriminator_loss(logits(1.0), logits(0.0), 0.9)) == (
+            pytest.approx(0.5 * 0.1**2)
+        )
 
     def test_perfect_discriminator_and_generator_cost_nothing(self):
         assert float(losses.lsgan_discriminator_loss(logits(1.0), logits(0.0))) == 0.0
