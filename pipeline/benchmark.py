@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import machine
 from pipeline.config import BenchmarkConfig
 from pipeline.files import write_json_atomically, write_text_atomically
 
@@ -101,7 +102,7 @@ def run_benchmark(
     )
 
     rng = np.random.default_rng(0)
-    one = rng.uniform(-1, 1, (1, noise_dim)).astype(np.float32)
+    one = sampler.noise(rng, 1)
     runners = {
         "onnxruntime": sampler.generate,
         "tensorflow": lambda z: tf_generate(z).numpy(),
@@ -120,7 +121,7 @@ def run_benchmark(
 
     flops = generator_flops(model)
     for batch_size in config.batch_sizes:
-        noise = rng.uniform(-1, 1, (batch_size, noise_dim)).astype(np.float32)
+        noise = sampler.noise(rng, batch_size)
         active = {
             engine: run
             for engine, run in runners.items()
@@ -136,7 +137,7 @@ def run_benchmark(
             ", ".join(f"{engine} {rate:.0f}/s" for engine, rate in rates.items()),
         )
     share_batch = max(config.batch_sizes, key=lambda size: (size <= 256, size))
-    share_noise = rng.uniform(-1, 1, (share_batch, noise_dim)).astype(np.float32)
+    share_noise = sampler.noise(rng, share_batch)
     peaks, share = measure_peak_share(
         sampler.generate, share_noise, flops, config.matmul_size, config
     )
@@ -159,13 +160,14 @@ def run_benchmark(
         "matmul_gflops": peaks,
         "matmul_peak_gflops": max(peaks.values()),
         "onnxruntime_share_of_matmul_peak": {"batch_size": share_batch, "share": share},
+        "machine": machine.describe(),
     }
     metrics["targets"] = targets(metrics)
     return metrics
 
 
 def targets(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Issue 6's sampling targets, each with what this run measured (where the batch size ran)."""
+    """The sampling speed targets, each with what this run measured (where the batch size ran)."""
     ort_over_tf = metrics["onnxruntime_over_tensorflow"]
     share = metrics["onnxruntime_share_of_matmul_peak"]
     middle = [ratio for size, ratio in ort_over_tf.items() if 16 <= int(size) <= 1024]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import machine
 from pipeline.config import ClassifierConfig
 from pipeline.datasets import load_split
 from pipeline.files import write_path_atomically
@@ -42,7 +43,7 @@ def build_classifier():
     import keras
     from keras import layers
 
-    images = keras.Input((28, 28, 1), name="images")
+    images = keras.Input((28, 28, 1), name="digits")
     x = layers.Conv2D(32, 5, use_bias=False)(images)  # (N, 24, 24, 32)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.MaxPooling2D(2)(x)  # (N, 12, 12, 32)
@@ -96,6 +97,7 @@ def train_classifier(data: Path, out_path: Path, config: ClassifierConfig) -> di
         "validation_images": len(held_out),
         "epochs": config.epochs,
         "train_seconds": round(seconds, 1),
+        "machine": machine.describe(),
     }
     log.info("classifier: %.2f%% on the test split", 100 * metrics["test_accuracy"])
     return metrics

@@ -238,10 +238,11 @@ def train(
 
 @main.command()
 @params_option("export")
+@file_option("--model", "models/generator.keras", "The trained Keras generator.")
 @file_option(
-    "--model",
-    "models/generator.keras",
-    "The trained Keras generator (its generator.json must sit beside it).",
+    "--description",
+    "models/generator.json",
+    "What the train stage wrote beside it: noise, classes, provenance.",
 )
 @file_option("--out", "models/generator.onnx", "Where the ONNX generator goes.")
 @file_option(
@@ -250,61 +251,44 @@ def train(
     "Where its int8 variant goes (faster on CPUs, slightly different images).",
 )
 @metrics_option("metrics/export.json")
-def export(params_path: Path, model: Path, out: Path, int8_out: Path, metrics_path: Path) -> None:
+def export(
+    params_path: Path,
+    model: Path,
+    description: Path,
+    out: Path,
+    int8_out: Path,
+    metrics_path: Path,
+) -> None:
     """Convert the generator to ONNX; write it only if it matches TensorFlow. Then the int8
     variant (or, when that is not close enough, the float32 model under its name)."""
     from pipeline.config import load_export_config
 
     config = load_export_config(params_path)
     require_file(model, "--model", " (run `dcgan train` first)")
+    require_file(description, "--description", " (run `dcgan train` first)")
     quiet_tensorflow()
-    from pipeline.export import export as run_export
-    from pipeline.quantize import quantize
+    from pipeline.export import export_stage
 
-    metrics = run_export(model, model.with_suffix(".json"), out, config)
-    int8_out.parent.mkdir(parents=True, exist_ok=True)
-    metrics |= quantize(
-        out,
-        int8_out,
-        calibration_samples=config.int8_calibration_samples,
-        check_samples=config.check_samples,
-        tolerance=config.int8_tolerance,
-    )
-    report_metrics(metrics, metrics_path)
+    report_metrics(export_stage(model, description, out, int8_out, config), metrics_path)
 
 
-@main.command("benchmark-train")
-@params_option("train")
+@main.command("train-benchmark")
+@params_option("train_benchmark")
 @DATA_OPTION
-@count_option("--windows", default=5, help="Timed windows per step; the median is reported.")
-@count_option("--steps", default=4, help="Training steps per window.")
 @metrics_option("metrics/train_benchmark.json")
 @folder_option("--plots", "plots/train_benchmark", "Where the targets table goes.")
-def benchmark_train(
-    params_path: Path, data: Path, windows: int, steps: int, metrics_path: Path, plots: Path
-) -> None:
+def train_benchmark(params_path: Path, data: Path, metrics_path: Path, plots: Path) -> None:
     """Training speed: the project's step against a plain float32 tf.function step of the
-    same model and batch, side by side in one run."""
-    from pipeline.config import load_train_config
+    same model and batch (the `train` section), side by side in one run."""
+    from pipeline.config import load_train_benchmark_config, load_train_config
 
-    config = load_train_config(params_path)
+    train_config = load_train_config(params_path)
+    config = load_train_benchmark_config(params_path)
     require_folder(data, "--data", " (run `dcgan download` first)")
     quiet_tensorflow()
-    from pipeline.benchmark import write_targets
-    from pipeline.datasets import load_split
-    from pipeline.train import images_per_step
-    from pipeline.train_benchmark import run_train_benchmark
+    from pipeline.train_benchmark import train_benchmark_stage
 
-    images, labels = load_split(data, "train")
-    if len(images) < 8 * images_per_step(config):
-        raise click.ClickException(
-            f"{data}: {len(images)} training images; the benchmark cycles through 8 steps "
-            f"of {images_per_step(config)}"
-        )
-    metrics = run_train_benchmark((images, labels), config, windows=windows, steps=steps)
-    plots.mkdir(parents=True, exist_ok=True)
-    write_targets(metrics["targets"], plots / "targets.csv")
-    report_metrics(metrics, metrics_path)
+    report_metrics(train_benchmark_stage(data, train_config, config, plots), metrics_path)
 
 
 def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
@@ -375,6 +359,7 @@ def sample(
 
     The same model, count, seed and labels give the same bytes.
     """
+    from pipeline import sample_files
     from pipeline.sampler import Sampler
 
     suffix = out.suffix.lower()
@@ -395,13 +380,15 @@ def sample(
         )
     sampler = Sampler(model, quick_start=count <= QUICK_START_IMAGES)
     if labels:
-        sampler.save_each_class(out, count, seed=seed)
+        sample_files.save_each_class(sampler, out, count, seed=seed)
     elif interpolate:
-        sampler.save_walk(out, count, seed=seed, points=points, steps=steps, label=label)
+        sample_files.save_walk(
+            sampler, out, count, seed=seed, points=points, steps=steps, label=label
+        )
     elif suffix == ".npy":
-        sampler.save_npy(out, count, seed=seed, label=label)
+        sample_files.save_npy(sampler, out, count, seed=seed, label=label)
     else:
-        sampler.save_grid(out, count, seed=seed, label=label)
+        sample_files.save_grid(sampler, out, count, seed=seed, label=label)
     click.echo(str(out))
 
 

@@ -152,9 +152,9 @@ class BenchmarkConfig:
     """The `benchmark` section: which batch sizes, and how long to measure each."""
 
     batch_sizes: tuple[int, ...] = (1, 16, 64, 256, 1024)
-    windows: int = 7
+    windows: int = 5
     window_seconds: float = 0.25
-    latency_calls: int = 300
+    latency_calls: int = 200
     matmul_size: int = 2048
 
     def as_dict(self) -> dict[str, Any]:
@@ -168,6 +168,20 @@ BENCHMARK_CHECKS = {
     "latency_calls": _positive_int,
     "matmul_size": _positive_int,
 }
+
+
+@dataclass(frozen=True)
+class TrainBenchmarkConfig:
+    """The `train_benchmark` section: how long to time each training step."""
+
+    windows: int = 5
+    steps: int = 4
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TRAIN_BENCHMARK_CHECKS = {"windows": _positive_int, "steps": _positive_int}
 
 
 @dataclass(frozen=True)
@@ -244,6 +258,10 @@ def load_export_config(path: Path) -> ExportConfig:
 
 def load_benchmark_config(path: Path) -> BenchmarkConfig:
     return BenchmarkConfig(**_load_section(path, "benchmark", BENCHMARK_CHECKS))
+
+
+def load_train_benchmark_config(path: Path) -> TrainBenchmarkConfig:
+    return TrainBenchmarkConfig(**_load_section(path, "train_benchmark", TRAIN_BENCHMARK_CHECKS))
 
 
 def load_classifier_config(path: Path) -> ClassifierConfig:

@@ -27,3 +27,7 @@ class SamplerError(PipelineError):
 
 class ExportError(PipelineError):
     """The ONNX export failed its checks; nothing was written."""
+
+
+class ContractError(SamplerError):
+    """A model file breaks the generator's ONNX contract (`pipeline.contract`)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.contract import LABEL_INPUT, LABEL_MIX_INPUT, NOISE_INPUT
 from pipeline.errors import ExportError
 
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))  # output pixel phases (row, column) modulo 2
@@ -43,7 +44,6 @@ ARCHITECTURE = (
 
 
 CONDITIONING = ("Embedding", "Concatenate")
-LABEL_MIX = "label_mix"  # the name of the class-weights table in the traced graph
 
 
 def folded_generator(generator):
@@ -103,7 +103,7 @@ def folded_generator(generator):
         # numpy constants, not captured tensors: they become constants of the traced graph.
         bias = b1
         if label is not None:
-            mix = tf.constant(np.eye(len(b1), dtype=np.float32), name=LABEL_MIX)
+            mix = tf.constant(np.eye(len(b1), dtype=np.float32), name=LABEL_MIX_INPUT)
             bias = tf.matmul(tf.gather(mix, label), b1)
         x = tf.nn.relu(tf.matmul(z, w1) + bias)
         x = tf.maximum(tf.matmul(x, w2) + b2, floor2)
@@ -119,9 +119,9 @@ def folded_generator(generator):
             y = tf.nn.conv2d(phase, kernel2, 1, [[0, 0], [py, 1 - py], [px, 1 - px], [0, 0]]) + y
         return tf.nn.depth_to_space(tf.tanh(y), 4)
 
-    noise = tf.TensorSpec((None, w1.shape[0]), tf.float32, name="z")
+    noise = tf.TensorSpec((None, w1.shape[0]), tf.float32, name=NOISE_INPUT)
     if conditional:
-        label = tf.TensorSpec((None,), tf.int64, name="label")
+        label = tf.TensorSpec((None,), tf.int64, name=LABEL_INPUT)
         return tf.function(generate, input_signature=(noise, label))
     return tf.function(lambda z: generate(z), input_signature=(noise,))
 

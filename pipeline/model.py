@@ -20,7 +20,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-IMAGE_SHAPE = (28, 28, 1)
+from pipeline.contract import IMAGE_SHAPE, IMAGES_OUTPUT, LABEL_INPUT, NOISE_INPUT
+
 LEAKY_SLOPE = 0.01
 CLASSES = 10  # digits 0-9 (or Fashion-MNIST's ten label ids)
 LABEL_EMBEDDING_DIM = 32  # of the generator's label embedding
@@ -29,10 +30,10 @@ LABEL_EMBEDDING_DIM = 32  # of the generator's label embedding
 def build_generator(noise_dim: int, classes: int = 0) -> keras.Model:
     """Noise `(N, noise_dim)` in [-1, 1] (and with `classes`, labels `(N,)`) -> images
     `(N, 28, 28, 1)` in [-1, 1] (tanh)."""
-    noise = keras.Input((noise_dim,), name="z")
+    noise = keras.Input((noise_dim,), name=NOISE_INPUT)
     x = noise
     if classes:
-        label = keras.Input((), dtype="int32", name="label")
+        label = keras.Input((), dtype="int32", name=LABEL_INPUT)
         embedded = layers.Embedding(classes, LABEL_EMBEDDING_DIM, name="label_embedding")(label)
         x = layers.Concatenate(name="z_and_label")([noise, embedded])
     x = layers.Dense(1024, activation="relu")(x)  # (N, 1024)
@@ -43,7 +44,7 @@ def build_generator(noise_dim: int, classes: int = 0) -> keras.Model:
     x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu")(x)
     x = layers.BatchNormalization()(x)  # (N, 14, 14, 64)
     images = layers.Conv2DTranspose(
-        1, 4, strides=2, padding="same", activation="tanh", dtype="float32", name="images"
+        1, 4, strides=2, padding="same", activation="tanh", dtype="float32", name=IMAGES_OUTPUT
     )(x)  # (N, 28, 28, 1)
     inputs = [noise, label] if classes else noise
     return keras.Model(inputs, images, name="generator")
@@ -52,7 +53,7 @@ def build_generator(noise_dim: int, classes: int = 0) -> keras.Model:
 def build_discriminator(classes: int = 0) -> keras.Model:
     """Images `(N, 28, 28, 1)` in [-1, 1] (and with `classes`, labels `(N,)`) -> one logit
     `(N, 1)` (no sigmoid: losses take logits)."""
-    images = keras.Input(IMAGE_SHAPE, name="images")
+    images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)  # the generator's, or real
     x = layers.Conv2D(32, 5)(images)  # (N, 24, 24, 32)
     x = layers.LeakyReLU(LEAKY_SLOPE)(x)
     x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 12, 12, 32)
@@ -65,7 +66,7 @@ def build_discriminator(classes: int = 0) -> keras.Model:
     logits = layers.Dense(1, dtype="float32", name="logits")(features)  # (N, 1)
     if not classes:
         return keras.Model(images, logits, name="discriminator")
-    label = keras.Input((), dtype="int32", name="label")
+    label = keras.Input((), dtype="int32", name=LABEL_INPUT)
     class_vectors = layers.Embedding(classes, 4 * 4 * 64, name="class_projection")(label)
     projection = layers.Dot(axes=1, dtype="float32")([class_vectors, features])  # (N, 1)
     logits = layers.Add(dtype="float32", name="projected_logits")([logits, projection])

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import tensorflow as tf
+
+from pipeline.machine import cpu_has_bf16
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,3 @@ def choose_placement(requested: str) -> Placement:
         native_bf16 = capability is not None and capability >= (8, 0)
         return Placement(device, "mixed_bfloat16" if native_bf16 else "mixed_float16")
     return Placement(device, "mixed_bfloat16" if cpu_has_bf16() else "float32")
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags

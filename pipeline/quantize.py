@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.contract import INT8_FALLBACK
 from pipeline.files import write_path_atomically
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def quantize(
             f"the int8 model differed from the float32 one on average by "
             f"{', '.join(tried)} (quantizing those operators; tolerance {tolerance:g})"
         )
-        temporary.write_bytes(_with_metadata(float_path, "int8_fallback", reason))
+        temporary.write_bytes(_with_metadata(float_path, INT8_FALLBACK, reason))
         metrics.update(int8_bytes=temporary.stat().st_size, int8_operators=[])
         log.warning("%s: %s, so it holds the float32 model", out_path, reason)
 

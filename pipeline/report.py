@@ -305,7 +305,7 @@ def write_report(root: Path, readme: Path, experiments: list[dict[str, Any]]) ->
     """Replace the results section of `readme` (appended if it has none), copy the images and
     draw the validation Frechet distance of each tracked run."""
     text = readme.read_text()
-    images = root / "docs" / "images"
+    images = root / "docs/images"
     images.mkdir(parents=True, exist_ok=True)
     curves = quality_curves(root, experiments)
     if curves:

@@ -1,19 +1,19 @@
 """Draw digits from the exported ONNX generator with onnxruntime and numpy alone.
 
 This is the module apps embed: it imports neither TensorFlow nor click, and reads everything it
-needs (noise size and distribution, the classes of a conditional model) from the model file:
+needs (noise size and distribution, the classes of a conditional model) from the model file
+through `pipeline.contract`. It returns arrays; `pipeline.sample_files` writes them to files.
 
     from pipeline.sampler import Sampler
     images = Sampler("models/generator.onnx").sample(16, seed=0)  # uint8 (16, 28, 28)
     sevens = Sampler("conditional.onnx").sample(16, seed=0, label=7)
 
-Memory stays bounded whatever `n` is: noise and images are made one batch at a time, and `.npy`
-files are written batch by batch.
+Memory stays bounded whatever `n` is with `batches`: noise and images are made one batch at a
+time. Arguments are checked once, by the public method called.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -22,16 +22,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from pipeline import contract
 from pipeline.errors import SamplerError
-from pipeline.files import write_atomically, write_path_atomically
-from pipeline.images import make_grid, save_gif, save_png, to_uint8
-from pipeline.inference import LABEL_MIX  # a conditional model's optional class-weights input
+from pipeline.images import to_uint8
 
-IMAGE_SIZE = 28
 DEFAULT_BATCH_SIZE = 256
 MAX_GRID_IMAGES = 4096
 MAX_WALK_FRAMES = 1000
-NOISE_DISTRIBUTIONS = ("uniform", "normal")
 
 
 class Sampler:
@@ -67,51 +64,10 @@ class Sampler:
             reason = reason.splitlines()[0][:200] if reason else type(error).__name__
             raise SamplerError(f"{path}: not a usable ONNX model ({reason})") from error
         self.path = path
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.input_name, self.noise_dim = self._check_input()
-        self.label_name, self.classes = self._check_label_input()
-        self.output_name = self._check_output()
-        self.distribution, self.low, self.high = self._noise_spec()
-
-    def _check_input(self) -> tuple[str, int]:
-        inputs = self.session.get_inputs()
-        if len(inputs) not in (1, 2):
-            names = ", ".join(i.name for i in inputs)
-            raise SamplerError(
-                f"{self.path}: not a generator: expected the inputs z (and label), got {names}"
-            )
-        noise = inputs[0]
-        if noise.type != "tensor(float)" or len(noise.shape) != 2:
-            raise SamplerError(
-                f"{self.path}: not a generator: input {noise.name!r} should be float32 "
-                f"(N, noise_dim), got {noise.type} of shape {_shape_text(noise.shape)}"
-            )
-        declared = self.metadata.get("noise_dim")
-        dim = noise.shape[1]
-        if isinstance(dim, int):
-            return noise.name, dim
-        if declared and declared.isdigit():
-            return noise.name, int(declared)
-        raise SamplerError(f"{self.path}: the noise dimension is neither fixed nor in the metadata")
-
-    def _check_label_input(self) -> tuple[str | None, tuple[int, ...]]:
-        """The label input's name and the classes, or (None, ()) for an unconditional model."""
-        inputs = self.session.get_inputs()
-        if len(inputs) == 1:
-            return None, ()
-        label = inputs[1]
-        if label.type != "tensor(int64)" or len(label.shape) != 1:
-            raise SamplerError(
-                f"{self.path}: not a generator: input {label.name!r} should be int64 (N,), got "
-                f"{label.type} of shape {_shape_text(label.shape)}"
-            )
-        try:
-            classes = tuple(int(c) for c in json.loads(self.metadata.get("classes", "[]")))
-        except (ValueError, TypeError):
-            classes = ()
-        if not classes:
-            raise SamplerError(f"{self.path}: takes a label but its metadata lists no classes")
-        return label.name, classes
+        self.contract = contract.read(self.session, path)
+        self.noise_dim = self.contract.noise_dim
+        self.classes = self.contract.classes
+        self.distribution = self.contract.noise.distribution
 
     @property
     def conditional(self) -> bool:
@@ -138,8 +94,12 @@ class Sampler:
     def labels(self, count: int, label: int | None = None, *, start: int = 0):
         """The labels of `count` images (int64 `(count,)`, None for an unconditional model):
         `label` for each, or the classes in turn from image number `start`."""
-        if label is not None:
-            label = self.check_label(label)
+        return self._labels(count, self._checked(label), start)
+
+    def _checked(self, label) -> int | None:
+        return None if label is None else self.check_label(label)
+
+    def _labels(self, count: int, label: int | None, start: int = 0):
         if not self.conditional:
             return None
         if label is not None:
@@ -147,63 +107,37 @@ class Sampler:
         turns = (start + np.arange(count)) % len(self.classes)
         return np.asarray(self.classes, np.int64)[turns]
 
-    def _check_output(self) -> str:
-        outputs = self.session.get_outputs()
-        image = outputs[0]
-        known = image.shape[1:]
-        if len(image.shape) != 4 or any(
-            isinstance(size, int) and size != expected
-            for size, expected in zip(known, (IMAGE_SIZE, IMAGE_SIZE, 1), strict=True)
-        ):
-            raise SamplerError(
-                f"{self.path}: not a generator: output {image.name!r} should be (N, 28, 28, 1), "
-                f"got {_shape_text(image.shape)}"
-            )
-        return image.name
-
-    def _noise_spec(self) -> tuple[str, float, float]:
-        distribution = self.metadata.get("noise_distribution", "uniform")
-        if distribution not in NOISE_DISTRIBUTIONS:
-            raise SamplerError(f"{self.path}: unknown noise distribution {distribution!r}")
-        try:
-            low = float(self.metadata.get("noise_low", -1.0))
-            high = float(self.metadata.get("noise_high", 1.0))
-        except ValueError as error:
-            raise SamplerError(f"{self.path}: unreadable noise range in the metadata") from error
-        return distribution, low, high
-
     def noise(self, rng: np.random.Generator, count: int) -> np.ndarray:
         """`count` noise vectors as the model was trained on (normal: mean 0, std 1)."""
-        if self.distribution == "normal":
-            return rng.standard_normal((count, self.noise_dim), dtype=np.float32)
-        return rng.uniform(self.low, self.high, (count, self.noise_dim)).astype(np.float32)
+        return self.contract.noise.draw(rng, count, self.noise_dim)
 
     def feed(self, noise: np.ndarray, labels=None, label_mix=None) -> dict[str, np.ndarray]:
         """The session's inputs: the noise, and a conditional model's labels (the classes in
         turn when None) and optional `label_mix` rows (which `labels` then index)."""
-        feed = {self.input_name: noise}
+        feed = {contract.NOISE_INPUT: noise}
         if not self.conditional:
             if labels is not None or label_mix is not None:
                 self.require_conditional()
             return feed
         if labels is None:
-            labels = self.labels(len(noise))
+            labels = self._labels(len(noise), None)
         labels = np.asarray(labels, np.int64)
         if label_mix is None:
             unknown = labels[~np.isin(labels, self.classes)]
             if unknown.size:
                 self.check_label(int(unknown[0]))  # raises, naming the classes
         else:
-            if LABEL_MIX not in {i.name for i in self.session.get_overridable_initializers()}:
-                raise SamplerError(f"{self.path}: this model cannot mix classes (no {LABEL_MIX})")
-            feed[LABEL_MIX] = np.asarray(label_mix, np.float32)
-        feed[self.label_name] = labels
+            mix = contract.LABEL_MIX_INPUT
+            if mix not in {i.name for i in self.session.get_overridable_initializers()}:
+                raise SamplerError(f"{self.path}: this model cannot mix classes (no {mix})")
+            feed[mix] = np.asarray(label_mix, np.float32)
+        feed[contract.LABEL_INPUT] = labels
         return feed
 
     def generate(self, noise: np.ndarray, labels=None, *, label_mix=None) -> np.ndarray:
         """Raw generator output for the given noise (and labels, see `feed`): float32
         `(N, 28, 28, 1)` in [-1, 1]."""
-        return self.session.run([self.output_name], self.feed(noise, labels, label_mix))[0]
+        return self.session.run([contract.IMAGES_OUTPUT], self.feed(noise, labels, label_mix))[0]
 
     def batches(
         self,
@@ -217,14 +151,16 @@ class Sampler:
 
         The noise is one stream from `seed` and the labels go by image number, so the images do
         not depend on `batch_size` beyond onnxruntime's float rounding, and the same arguments
-        give the same bytes.
+        give the same bytes. Bad arguments fail here, before any work.
         """
         _check_count(n, seed, batch_size)
-        self.labels(1, label)  # a bad label fails before any work
+        return self._batches(n, seed, batch_size, self._checked(label))
+
+    def _batches(self, n: int, seed: int, batch_size: int, label: int | None):
         rng = np.random.default_rng(seed)
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
-            labels = self.labels(count, label, start=start)
+            labels = self._labels(count, label, start)
             yield to_uint8(self.generate(self.noise(rng, count), labels))[..., 0]
 
     def sample(
@@ -235,7 +171,7 @@ class Sampler:
         batch_size: int = DEFAULT_BATCH_SIZE,
         label: int | None = None,
     ) -> np.ndarray:
-        """`n` uint8 images `(n, 28, 28)` in memory (use `batches` or `save_npy` for very many)."""
+        """`n` uint8 images `(n, 28, 28)` in memory (use `batches` for very many)."""
         batches = self.batches(n, seed=seed, batch_size=batch_size, label=label)
         return np.concatenate(list(batches))
 
@@ -253,58 +189,6 @@ class Sampler:
         noise = np.tile(self.noise(np.random.default_rng(seed), per_class), (len(self.classes), 1))
         labels = np.repeat(np.asarray(self.classes, np.int64), per_class)
         return to_uint8(self.generate(noise, labels))[..., 0]
-
-    def save_each_class(self, path: Path, per_class: int, *, seed: int = 0) -> None:
-        """Write `sample_each_class` as a PNG grid, one row per class, or as a `.npy`."""
-        path = Path(path)
-        images = self.sample_each_class(per_class, seed=seed)
-        if path.suffix.lower() == ".npy":
-            write_atomically(path, lambda handle: np.save(handle, images, allow_pickle=False))
-        else:
-            save_png(make_grid(images, columns=per_class), path)
-
-    def save_npy(
-        self,
-        path: Path,
-        n: int,
-        *,
-        seed: int = 0,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        label: int | None = None,
-    ) -> None:
-        """Write `n` images `(n, 28, 28)` uint8 to a `.npy`, a batch at a time, atomically."""
-        path = Path(path)
-        _check_count(n, seed, batch_size)
-        self.labels(1, label)
-
-        def write(temporary: Path) -> None:
-            array = np.lib.format.open_memmap(
-                temporary, mode="w+", dtype=np.uint8, shape=(n, IMAGE_SIZE, IMAGE_SIZE)
-            )
-            start = 0
-            for batch in self.batches(n, seed=seed, batch_size=batch_size, label=label):
-                array[start : start + len(batch)] = batch
-                start += len(batch)
-            array.flush()
-
-        write_path_atomically(path, write)
-
-    def save_grid(
-        self,
-        path: Path,
-        n: int,
-        *,
-        seed: int = 0,
-        columns: int | None = None,
-        label: int | None = None,
-    ) -> None:
-        """Write `n` images as one PNG grid."""
-        if n > MAX_GRID_IMAGES:
-            raise SamplerError(
-                f"{n} images are too many for one PNG grid (at most {MAX_GRID_IMAGES}); "
-                "write a .npy instead"
-            )
-        save_png(make_grid(self.sample(n, seed=seed, label=label), columns), Path(path))
 
     def walk(
         self, n: int, *, seed: int = 0, points: int = 4, steps: int = 12, label: int | None = None
@@ -326,7 +210,7 @@ class Sampler:
                 f"{points} points x {steps} steps = {points * steps} frames; at most "
                 f"{MAX_WALK_FRAMES}"
             )
-        self.labels(1, label)
+        label = self._checked(label)
         stops = self.noise(np.random.default_rng(seed), points * n).reshape(points, n, -1)
         weights = self._class_weights(n, points, label)  # (points, n, classes) or None
         noise, mixes = [], []
@@ -337,7 +221,7 @@ class Sampler:
                     mixes.append((1 - t) * weights[k] + t * weights[(k + 1) % points])
         noise = np.concatenate(noise).astype(np.float32)
         if self.distribution == "uniform":
-            noise = np.clip(noise, self.low, self.high)
+            noise = np.clip(noise, self.contract.noise.low, self.contract.noise.high)
         mixes = np.concatenate(mixes) if mixes else None
         frames = []
         for i in range(0, len(noise), DEFAULT_BATCH_SIZE):
@@ -348,7 +232,7 @@ class Sampler:
                 mix = mixes[i : i + DEFAULT_BATCH_SIZE]
                 images = self.generate(batch, np.arange(len(batch)), label_mix=mix)
             frames.append(to_uint8(images)[..., 0])
-        return np.concatenate(frames).reshape(points * steps, n, IMAGE_SIZE, IMAGE_SIZE)
+        return np.concatenate(frames).reshape(points * steps, n, *contract.IMAGE_SHAPE[:2])
 
     def _class_weights(self, n: int, points: int, label: int | None) -> np.ndarray | None:
         """One-hot class weights `(points, n, classes)` of each walk's points (walk i at point
@@ -361,22 +245,6 @@ class Sampler:
         else:
             index = (np.arange(points)[:, None] + np.arange(n)[None, :]) % classes
         return np.eye(classes)[index]
-
-    def save_walk(
-        self,
-        path: Path,
-        n: int,
-        *,
-        seed: int = 0,
-        points: int = 4,
-        steps: int = 12,
-        label: int | None = None,
-    ):
-        """Write `walk` as an animated GIF, each frame a grid of the `n` walks."""
-        if n > MAX_GRID_IMAGES:
-            raise SamplerError(f"{n} walks are too many for one GIF (at most {MAX_GRID_IMAGES})")
-        frames = self.walk(n, seed=seed, points=points, steps=steps, label=label)
-        save_gif([make_grid(frame) for frame in frames], Path(path), scale=2, ms_per_frame=80)
 
 
 def slerp(start: np.ndarray, end: np.ndarray, t: float) -> np.ndarray:
@@ -409,7 +277,3 @@ def _classes_text(classes: tuple[int, ...]) -> str:
     if classes == tuple(range(classes[0], classes[-1] + 1)):
         return f"{classes[0]}-{classes[-1]}"
     return ", ".join(str(c) for c in classes)
-
-
-def _shape_text(shape) -> str:
-    return "(" + ", ".join(str(size) for size in shape) + ")"

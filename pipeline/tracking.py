@@ -19,6 +19,7 @@ import numpy as np
 from pipeline import quality
 from pipeline.classifier import load_feature_model, split_indices, to_model_input
 from pipeline.config import ClassifierConfig
+from pipeline.contract import TRAINING_NOISE
 from pipeline.datasets import load_split
 
 QUALITY_COLUMNS = (
@@ -76,9 +77,9 @@ class QualityTracker:
         from `seed` (with the classes in turn for a conditional model)."""
         images, _ = load_split(data, "train")
         held_out = images[split_indices(len(images), classifier_config)[0]]
-        noise = np.random.default_rng([seed, 1]).uniform(-1.0, 1.0, (samples, noise_dim))
+        noise = TRAINING_NOISE.draw(np.random.default_rng([seed, 1]), samples, noise_dim)
         labels = np.arange(samples, dtype=np.int32) % classes if classes else None
-        return cls(load_feature_model(classifier_path), held_out, noise.astype(np.float32), labels)
+        return cls(load_feature_model(classifier_path), held_out, noise, labels)
 
     def _describe(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         features, logits = self.feature_model.predict(

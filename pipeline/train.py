@@ -32,10 +32,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from pipeline import averaging, losses, model
+from pipeline import averaging, losses, machine, model
 from pipeline import images as image_io
 from pipeline.averaging import WeightAverage, recalibrate_batch_norm
 from pipeline.config import ClassifierConfig, TrainConfig
+from pipeline.contract import TRAINING_NOISE, GeneratorContract, Provenance
 from pipeline.datasets import DATASETS, load_split
 from pipeline.errors import TrainingError
 from pipeline.files import (
@@ -94,7 +95,7 @@ def fingerprint(config: TrainConfig, placement: Placement, data_sha256: str) -> 
     return {
         "settings": settings,
         "precision": placement.precision,
-        "train_images_sha256": data_sha256,
+        "images_sha256": data_sha256,
         "model_code_sha256": code.hexdigest(),
     }
 
@@ -161,7 +162,9 @@ class Trainer:
         return optimizer
 
     def _sample_noise(self, count) -> tf.Tensor:
-        return self.noise.uniform((count, self.config.noise_dim), -1.0, 1.0)
+        return self.noise.uniform(
+            (count, self.config.noise_dim), TRAINING_NOISE.low, TRAINING_NOISE.high
+        )
 
     def _sample_labels(self, count) -> tf.Tensor:
         return self.noise.uniform((count,), 0, self.classes, dtype=tf.int32)
@@ -273,11 +276,11 @@ class Trainer:
         step = int(self.step.numpy())
         if self._calibrated_at == step:
             return
-        calibration = np.random.default_rng([self.config.seed, 2]).uniform(
-            -1.0, 1.0, (CALIBRATION_SAMPLES, self.config.noise_dim)
+        calibration = TRAINING_NOISE.draw(
+            np.random.default_rng([self.config.seed, 2]), CALIBRATION_SAMPLES, self.config.noise_dim
         )
         inputs = self._with_labels(
-            tf.constant(calibration, tf.float32),
+            tf.constant(calibration),
             tf.constant(self.grid_labels(CALIBRATION_SAMPLES)),
         )
         recalibrate_batch_norm(self.average.average, inputs)
@@ -398,10 +401,9 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
 
     store = CheckpointStore(paths.checkpoints, trainer, fingerprint(config, placement, data_sha256))
     history = store.resume(total_steps, fresh=fresh)
-    fixed_noise = np.random.default_rng(config.seed).uniform(
-        -1.0, 1.0, (config.grid_size**2, config.noise_dim)
+    fixed_noise = TRAINING_NOISE.draw(
+        np.random.default_rng(config.seed), config.grid_size**2, config.noise_dim
     )
-    fixed_noise = fixed_noise.astype(np.float32)
     plan = LoopPlan(steps_per_epoch, total_steps, fixed_noise)
     run_loop(trainer, (images, labels), plan, store, history, tracker)
 
@@ -689,6 +691,7 @@ def summarize(trainer, config, placement, history: History, steps_per_epoch) -> 
         "device": placement.device,
         "precision": placement.precision,
         **tracking_summary(history.quality),
+        "machine": machine.describe(),
     }
 
 
@@ -701,20 +704,17 @@ def write_outputs(trainer, store, paths, history: History, data_sha256, metrics,
 
     generator_path = paths.models / "generator.keras"
     write_path_atomically(generator_path, trainer.saved_generator().save)
+    provenance = Provenance(
+        dataset=dataset_name(data_sha256),
+        train_images_sha256=data_sha256,
+        train_params=config.as_dict(),
+        train_steps=metrics["steps"],
+        train_code_revision=code_revision(),
+    )
+    contract = GeneratorContract(config.noise_dim, TRAINING_NOISE, tuple(range(trainer.classes)))
     write_json_atomically(
         paths.models / "generator.json",
-        {
-            "noise_dim": config.noise_dim,
-            "classes": list(range(trainer.classes)) or None,  # the labels it takes, if any
-            "noise": {"distribution": "uniform", "low": -1.0, "high": 1.0},
-            "output": {"shape": ["N", 28, 28, 1], "range": [-1.0, 1.0], "layout": "NHWC"},
-            "dataset": dataset_name(data_sha256),
-            "train_images_sha256": data_sha256,
-            "train_params": config.as_dict(),
-            "precision": trainer.placement.precision,
-            "steps": metrics["steps"],
-            "code_revision": code_revision(),
-        },
+        contract.description(provenance, trainer.placement.precision),
     )
 
     progress = paths.plots / "progress"

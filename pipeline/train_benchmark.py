@@ -1,4 +1,4 @@
-"""`dcgan benchmark-train`: the project's training step against a plain one, side by side.
+"""The `train_benchmark` stage: the project's training step against a plain one, side by side.
 
 The baseline is the plain float32 `tf.function` implementation of the same model, losses,
 optimizers and batch: Keras' own layers, the same alternating discriminator and generator steps.
@@ -13,18 +13,24 @@ from __future__ import annotations
 import logging
 import time
 from itertools import cycle, islice
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from pipeline import losses, model
-from pipeline.benchmark import SETTLE_SECONDS
-from pipeline.config import TrainConfig
+from pipeline import losses, machine, model
+from pipeline.benchmark import SETTLE_SECONDS, write_targets
+from pipeline.config import TrainBenchmarkConfig, TrainConfig
+from pipeline.contract import TRAINING_NOISE
+from pipeline.datasets import load_split
+from pipeline.errors import DataFormatError
 from pipeline.placement import choose_placement, precision_policy
 from pipeline.train import Trainer, adam_settings, epoch_batches, images_per_step
 
 log = logging.getLogger(__name__)
+
+BATCHES = 8  # real batches the timed steps cycle through
 
 
 def plain_step(config: TrainConfig):
@@ -44,7 +50,7 @@ def plain_step(config: TrainConfig):
     )
 
     def noise(count):
-        return tf.random.uniform((count, config.noise_dim), -1.0, 1.0)
+        return tf.random.uniform((count, config.noise_dim), TRAINING_NOISE.low, TRAINING_NOISE.high)
 
     def labelled(x, labels):
         return [x, labels] if classes else x
@@ -63,7 +69,9 @@ def plain_step(config: TrainConfig):
 
             with tf.GradientTape() as tape:
                 d_loss = objective.discriminator_loss(
-                    critic(part, training=True), critic(fake, training=True)
+                    critic(part, training=True),
+                    critic(fake, training=True),
+                    1.0 - config.label_smoothing,
                 )
                 if objective.penalty_weight:
                     mix = tf.random.uniform((count, 1, 1, 1))
@@ -85,6 +93,26 @@ def plain_step(config: TrainConfig):
     return step
 
 
+def train_benchmark_stage(
+    data: Path, train_config: TrainConfig, config: TrainBenchmarkConfig, plots: Path
+) -> dict[str, Any]:
+    """The whole stage: both steps timed on the training images of `data`; the targets table
+    goes to `plots`. Returns the metrics."""
+    images, labels = load_split(data, "train")
+    needed = BATCHES * images_per_step(train_config)
+    if len(images) < needed:
+        raise DataFormatError(
+            f"{data}: {len(images)} training images; the benchmark cycles through {BATCHES} "
+            f"steps of {images_per_step(train_config)}"
+        )
+    metrics = run_train_benchmark(
+        (images, labels), train_config, windows=config.windows, steps=config.steps
+    )
+    plots.mkdir(parents=True, exist_ok=True)
+    write_targets(metrics["targets"], plots / "targets.csv")
+    return metrics
+
+
 def run_train_benchmark(
     data: tuple[np.ndarray, np.ndarray], config: TrainConfig, *, windows: int, steps: int
 ) -> dict[str, Any]:
@@ -94,7 +122,7 @@ def run_train_benchmark(
     with precision_policy(placement.precision):
         trainer = Trainer(config, placement)
     steppers = {"plain_float32": plain_step(config), "project": trainer.train_step}
-    batches = cycle(list(islice(iter(epoch_batches(data, config, 0)), 8)))
+    batches = cycle(list(islice(iter(epoch_batches(data, config, 0)), BATCHES)))
     for step in steppers.values():  # trace and warm up
         for batch in islice(batches, 2):
             [float(v) for v in step(*batch)]
@@ -121,6 +149,7 @@ def run_train_benchmark(
         "batch_size": config.batch_size,
         "precision": placement.precision,
         "device": placement.device,
+        "machine": machine.describe(),
         "windows": windows,
         "steps_per_window": steps,
         "targets": {

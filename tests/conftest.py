@@ -50,9 +50,10 @@ def dvc_stage(name: str) -> dict:
 
 
 def stage_args(name: str) -> list[str]:
-    """The stage's command from dvc.yaml, with the default dataset, without the `dcgan`."""
+    """The stage's command from dvc.yaml, with the default dataset, without the `dcgan`; the
+    command is named as the stage (in click's spelling, `-` for `_`)."""
     words = shlex.split(dvc_stage(name)["cmd"].replace("${download.dataset}", "mnist"))
-    assert words[:2] == ["dcgan", name]
+    assert words[:2] == ["dcgan", name.replace("_", "-")]
     return words[1:]
 
 

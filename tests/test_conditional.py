@@ -11,11 +11,12 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import TINY_STAGES, invoke, invoke_ok, set_params, stage_args
+from pipeline.contract import LABEL_MIX_INPUT
 from pipeline.errors import SamplerError
 from pipeline.evaluate import conditioning
 from pipeline.images import to_uint8
 from pipeline.model import build_discriminator, build_generator
-from pipeline.sampler import LABEL_MIX, Sampler, slerp
+from pipeline.sampler import Sampler, slerp
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_both_networks_take_the_label():
 def test_training_writes_a_generator_that_takes_labels(conditional_model):
     described = json.loads((conditional_model / "models/generator.json").read_text())
     assert described["classes"] == list(range(10))
-    assert described["train_params"]["model"] == "conditional"
+    assert described["provenance"]["train_params"]["model"] == "conditional"
     generator = keras.saving.load_model(conditional_model / "models/generator.keras")
     assert [tuple(i.shape) for i in generator.inputs] == [(None, 8), (None,)]
     metrics = json.loads((conditional_model / "metrics/train.json").read_text())
@@ -62,7 +63,7 @@ def test_the_onnx_signature_and_metadata(model_path):
     ]
     assert signature == [("z", onnx.TensorProto.FLOAT, 2), ("label", onnx.TensorProto.INT64, 1)]
     optional = [i.name for i in proto.graph.input if i not in required]
-    assert optional == [LABEL_MIX]
+    assert optional == [LABEL_MIX_INPUT]
     metadata = {entry.key: entry.value for entry in proto.metadata_props}
     assert json.loads(metadata["classes"]) == list(range(10))
     assert "label: int64 (N,)" in metadata["input"]

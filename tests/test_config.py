@@ -27,6 +27,23 @@ def test_the_repository_params_are_valid_and_follow_the_design():
     assert config == type(config)()  # params.yaml spells out the code's defaults
 
 
+@pytest.mark.parametrize(
+    ("name", "load"),
+    [
+        ("export", config.load_export_config),
+        ("benchmark", config.load_benchmark_config),
+        ("train_benchmark", config.load_train_benchmark_config),
+        ("classifier", config.load_classifier_config),
+        ("evaluate", config.load_evaluate_config),
+    ],
+)
+def test_every_repository_section_spells_out_the_code_defaults(name, load):
+    written = config.read_params(REPO / "params.yaml")[name]
+    section = load(REPO / "params.yaml")
+    assert section == type(section)()
+    assert set(written) == {field.name for field in dataclasses.fields(section)}
+
+
 def test_exponent_notation_is_a_number(tmp_path):
     # PyYAML reads 1e-4 (no dot) as a string; `dvc exp run -S train.learning_rate=1e-4` writes it.
     assert (
@@ -82,6 +99,7 @@ def test_a_missing_file_is_named(tmp_path):
         (config.TrainConfig, config.TRAIN_CHECKS),
         (config.ExportConfig, config.EXPORT_CHECKS),
         (config.BenchmarkConfig, config.BENCHMARK_CHECKS),
+        (config.TrainBenchmarkConfig, config.TRAIN_BENCHMARK_CHECKS),
         (config.ClassifierConfig, config.CLASSIFIER_CHECKS),
         (config.EvaluateConfig, config.EVALUATE_CHECKS),
     ],

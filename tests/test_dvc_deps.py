@@ -109,3 +109,16 @@ def test_a_removed_dependency_is_caught():
     assert "pipeline/quality.py" in stage_code("evaluate")
     assert "pipeline/quality.py" in declared
     assert stage_code("evaluate") - (declared - {"pipeline/quality.py"}) == {"pipeline/quality.py"}
+
+
+def test_the_train_stage_depends_on_every_key_that_shapes_the_weights_and_no_other():
+    """Cosmetic keys (how often frames and checkpoints are made) must not retrain anything;
+    everything else must."""
+    import dataclasses
+
+    from pipeline.config import TrainConfig
+    from pipeline.train import NOT_IN_FINGERPRINT
+
+    declared = {p.split(".", 1)[1] for p in STAGES["train"]["params"] if p.startswith("train.")}
+    shaping = {f.name for f in dataclasses.fields(TrainConfig)} - set(NOT_IN_FINGERPRINT)
+    assert declared == shaping | {"epochs"}

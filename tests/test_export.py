@@ -54,9 +54,9 @@ def test_metadata_says_what_a_caller_needs(exported_model):
     )
     assert "NHWC" in metadata["output"]
     assert metadata["output_range"].startswith("[-1, 1]")
-    assert metadata["dataset"] == described["dataset"]
-    assert json.loads(metadata["train_params"]) == described["train_params"]
-    assert metadata["train_code_revision"] == described["code_revision"]
+    assert metadata["dataset"] == described["provenance"]["dataset"]
+    assert json.loads(metadata["train_params"]) == described["provenance"]["train_params"]
+    assert metadata["train_code_revision"] == described["provenance"]["train_code_revision"]
     assert metadata["train_steps"] == "2"
 
 

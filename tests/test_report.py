@@ -8,11 +8,15 @@ from pipeline.report import END, START, TARGET_LABELS, experiment_rows
 
 def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypatch):
     monkeypatch.chdir(exported_model)
-    train = {**TINY_STAGES["train"], "batch_size": 8}  # 8 batches for benchmark-train
-    set_params(exported_model, **{**TINY_STAGES, "train": train}, benchmark=QUICK_BENCHMARK)
-    for stage in ("benchmark", "classifier", "evaluate"):
+    train = {**TINY_STAGES["train"], "batch_size": 8}  # 8 batches for train_benchmark
+    set_params(
+        exported_model,
+        **{**TINY_STAGES, "train": train},
+        benchmark=QUICK_BENCHMARK,
+        train_benchmark={"windows": 1, "steps": 1},
+    )
+    for stage in ("benchmark", "classifier", "evaluate", "train_benchmark"):
         invoke_ok(*stage_args(stage))
-    invoke_ok(*stage_args("benchmark-train"), "--windows", "1", "--steps", "1")
     readme = exported_model / "README.md"
     readme.write_text(f"# Title\n\nintro\n\n{START}\nold numbers\n{END}\n\n## After\n")
 

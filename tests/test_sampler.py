@@ -13,8 +13,10 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from conftest import REPO, invoke
+from pipeline.contract import Noise
 from pipeline.errors import SamplerError
 from pipeline.images import to_uint8
+from pipeline.sample_files import save_grid, save_npy
 from pipeline.sampler import Sampler, slerp
 
 
@@ -45,7 +47,7 @@ print(json.dumps([after_import, after_sample]))
 
 def test_noise_size_and_distribution_come_from_the_model(sampler):
     assert sampler.noise_dim == 8
-    assert (sampler.distribution, sampler.low, sampler.high) == ("uniform", -1.0, 1.0)
+    assert sampler.contract.noise == Noise("uniform", -1.0, 1.0)
 
 
 def test_samples_are_uint8_digits_shaped(sampler):
@@ -86,7 +88,7 @@ def test_quick_start_draws_the_same_digits(sampler, model_path):
 def test_a_large_npy_is_written_without_holding_it_in_memory(sampler, tmp_path):
     n = 3000  # 2.35 MB of images; a batch of 64 is 50 kB
     tracemalloc.start()
-    sampler.save_npy(tmp_path / "many.npy", n, seed=0, batch_size=64)
+    save_npy(sampler, tmp_path / "many.npy", n, seed=0, batch_size=64)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 1_000_000
@@ -160,7 +162,8 @@ def test_wrong_output_shape_is_refused(tmp_path):
         (lambda s: s.sample(0), "the number of images must be positive, got 0"),
         (lambda s: s.sample(3, seed=-1), "the seed must be >= 0, got -1"),
         (lambda s: s.sample(3, batch_size=0), "the batch size must be positive, got 0"),
-        (lambda s: s.save_grid("x.png", 5000), "5000 images are too many for one PNG grid"),
+        (lambda s: save_grid(s, "x.png", 5000), "5000 images are too many for one PNG grid"),
+        (lambda s: save_npy(s, "x.npy", 0), "the number of images must be positive, got 0"),
     ],
 )
 def test_bad_requests(sampler, call, message):

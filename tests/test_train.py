@@ -46,6 +46,7 @@ def test_two_steps_write_every_output_dvc_yaml_declares(workdir):
     metrics = train_ok()
     assert metrics["steps"] == 2
     assert metrics["device"] == "CPU:0"
+    assert metrics["machine"]["cores"] >= 1 and "tensorflow" in metrics["machine"]["versions"]
     for path in declared_paths("train"):
         assert (workdir / path).exists(), path
     losses = (workdir / "plots/train/losses.tsv").read_text().splitlines()
@@ -61,8 +62,8 @@ def test_two_steps_write_every_output_dvc_yaml_declares(workdir):
     described = json.loads((workdir / "models/generator.json").read_text())
     assert described["noise_dim"] == 96
     assert described["noise"] == {"distribution": "uniform", "low": -1.0, "high": 1.0}
-    assert described["dataset"] == "custom"
-    assert described["train_params"]["batch_size"] == 32
+    assert described["provenance"]["dataset"] == "custom"
+    assert described["provenance"]["train_params"]["batch_size"] == 32
     model = keras.saving.load_model(workdir / "models/generator.keras")
     assert model.output.shape == (None, 28, 28, 1)
     assert model.layers[1].dtype_policy.name == "float32"

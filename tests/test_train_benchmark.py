@@ -8,9 +8,10 @@ from conftest import declared_paths, invoke, invoke_ok, set_params, stage_args
 def test_writes_medians_ratio_and_target(tmp_path, tiny_dataset, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny_dataset.write_folder(tmp_path / "data" / "mnist")
-    set_params(tmp_path, train={"batch_size": 8, "noise_dim": 8})
-    metrics = json.loads(invoke_ok(*stage_args("benchmark-train"), "--windows", "2").stdout)
-    for path in declared_paths("benchmark-train"):
+    set_params(tmp_path, train={"batch_size": 8, "noise_dim": 8}, train_benchmark={"windows": 2})
+    metrics = json.loads(invoke_ok(*stage_args("train_benchmark")).stdout)
+    assert (metrics["windows"], metrics["steps_per_window"]) == (2, 4)
+    for path in declared_paths("train_benchmark"):
         assert (tmp_path / path).is_file(), path
     rates = metrics["images_per_second"]
     assert set(rates) == {"plain_float32", "project"}
@@ -31,7 +32,7 @@ def test_too_little_data_is_a_clear_error(tmp_path, tiny_dataset, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny_dataset.write_folder(tmp_path / "data" / "mnist")
     set_params(tmp_path, train={"batch_size": 32})
-    result = invoke(*stage_args("benchmark-train"))
+    result = invoke(*stage_args("train_benchmark"))
     assert result.exit_code == 1
     assert "64 training images; the benchmark cycles through 8 steps of 32" in result.output
     assert "Traceback" not in result.output

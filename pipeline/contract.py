@@ -1,0 +1,282 @@
+"""The generator's ONNX contract, in one place: the names of its inputs and output, their
+shapes, the noise it was trained on and the metadata keys that say so.
+
+Producers (train, export, quantize) write through it and consumers (the sampler, the
+benchmarks) read through it; no other module spells a name or a metadata key. Embedders in
+other languages follow `docs/CONTRACT.md` and `docs/generator-metadata.schema.json`, which
+`python -m pipeline.contract docs/generator-metadata.schema.json` writes from this module (a
+test keeps the committed copy equal to it). numpy only: the light sampler imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import ContractError
+
+MODEL_KIND = "dcgan-generator"
+NOISE_INPUT = "z"  # float32 (N, noise_dim), N dynamic
+LABEL_INPUT = "label"  # int64 (N,): a conditional model's class per image
+LABEL_MIX_INPUT = "label_mix"  # optional float32 (rows, classes): class weights `label` indexes
+IMAGES_OUTPUT = "images"  # float32 (N, 28, 28, 1) in [-1, 1]
+IMAGE_SHAPE = (28, 28, 1)
+NOISE_DISTRIBUTIONS = ("uniform", "normal")
+
+# Every metadata key and what its value says, all strings as ONNX `metadata_props` are.
+METADATA = {
+    "model": f"always {MODEL_KIND!r}",
+    "noise_dim": "the length of each noise vector, a decimal integer",
+    "noise_distribution": "how to draw the noise: 'uniform' (in [noise_low, noise_high]) or "
+    "'normal' (mean 0, std 1)",
+    "noise_low": "the uniform noise's lower bound, a decimal number",
+    "noise_high": "the uniform noise's upper bound, a decimal number",
+    "input": "the inputs in words",
+    "classes": "a conditional model's classes as a JSON list of integers, the values `label` "
+    "takes; absent for an unconditional model",
+    "output": "the output in words",
+    "output_range": "the output's range and how to turn it into uint8 pixels",
+    "dataset": "the training data: 'mnist' or 'fashion-mnist'",
+    "train_images_sha256": "SHA-256 of the training images file",
+    "train_params": "the `train` section of params.yaml, as JSON",
+    "train_steps": "generator updates made, a decimal integer",
+    "train_code_revision": "the code that trained the weights (git revision)",
+    "export_code_revision": "the code that exported the model (git revision)",
+    "opset": "the ONNX opset, a decimal integer",
+    "graph": "how the graph differs from the Keras one",
+    "int8_fallback": "only in generator-int8.onnx when it holds the float32 graph: why",
+}
+REQUIRED_METADATA = ("model", "noise_dim", "noise_distribution", "noise_low", "noise_high")
+GRAPH_NOTE = "batch norm folded; transposed convolutions as batched 2x2 convolutions"
+OUTPUT_RANGE_NOTE = "[-1, 1]; to uint8 pixels: round((x + 1) * 127.5)"
+INT8_FALLBACK = "int8_fallback"
+
+
+@dataclass(frozen=True)
+class Noise:
+    """How a generator's noise is drawn. Training draws `TRAINING_NOISE`."""
+
+    distribution: str = "uniform"
+    low: float = -1.0
+    high: float = 1.0
+
+    def draw(self, rng: np.random.Generator, count: int, dim: int) -> np.ndarray:
+        """float32 `(count, dim)` noise from `rng`."""
+        if self.distribution == "normal":
+            return rng.standard_normal((count, dim), dtype=np.float32)
+        return rng.uniform(self.low, self.high, (count, dim)).astype(np.float32)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TRAINING_NOISE = Noise()
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a generator's weights come from: each field becomes the metadata key of its name."""
+
+    dataset: str
+    train_images_sha256: str
+    train_params: dict[str, Any]
+    train_steps: int
+    train_code_revision: str
+
+
+@dataclass(frozen=True)
+class GeneratorContract:
+    """What a caller must know to run a generator: the noise, and a conditional model's
+    classes (empty for an unconditional one)."""
+
+    noise_dim: int
+    noise: Noise = TRAINING_NOISE
+    classes: tuple[int, ...] = ()
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.classes)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [NOISE_INPUT, LABEL_INPUT] if self.conditional else [NOISE_INPUT]
+
+    def metadata(
+        self, provenance: Provenance, *, opset: int, export_code_revision: str
+    ) -> dict[str, str]:
+        """The ONNX `metadata_props` of a model with this contract, in `METADATA`'s order."""
+        inputs = f"{NOISE_INPUT}: float32 (N, {self.noise_dim}), N dynamic"
+        conditioning = {}
+        if self.conditional:
+            inputs += (
+                f"; {LABEL_INPUT}: int64 (N,), the class of each image, one of `classes`; "
+                f"optional {LABEL_MIX_INPUT}: float32 (rows, {len(self.classes)}), default the "
+                f"identity: image i is drawn with the class embeddings weighted by row "
+                f"{LABEL_INPUT}[i] (feed rows such as (1 - t) on one class and t on another, "
+                "and labels indexing them, to morph)"
+            )
+            conditioning = {"classes": json.dumps(list(self.classes))}
+        source = dataclasses.asdict(provenance)
+        source["train_params"] = json.dumps(provenance.train_params, sort_keys=True)
+        metadata = {
+            "model": MODEL_KIND,
+            "noise_dim": str(self.noise_dim),
+            "noise_distribution": self.noise.distribution,
+            "noise_low": str(self.noise.low),
+            "noise_high": str(self.noise.high),
+            "input": inputs,
+            **conditioning,
+            "output": f"{IMAGES_OUTPUT}: float32 (N, 28, 28, 1), NHWC, one grey channel",
+            "output_range": OUTPUT_RANGE_NOTE,
+            **{key: str(value) for key, value in source.items()},
+            "export_code_revision": export_code_revision,
+            "opset": str(opset),
+            "graph": GRAPH_NOTE,
+        }
+        return {key: metadata[key] for key in METADATA if key in metadata}
+
+    def description(self, provenance: Provenance, precision: str) -> dict[str, Any]:
+        """What the training stage writes beside the Keras generator (`generator.json`) for
+        the export stage: this contract, the provenance and the training precision."""
+        return {
+            "noise_dim": self.noise_dim,
+            "noise": self.noise.as_dict(),
+            "classes": list(self.classes) or None,
+            "output": {"shape": ["N", *IMAGE_SHAPE], "range": [-1.0, 1.0], "layout": "NHWC"},
+            "provenance": dataclasses.asdict(provenance),
+            "precision": precision,
+        }
+
+    @classmethod
+    def from_description(cls, description: dict[str, Any]) -> tuple[GeneratorContract, Provenance]:
+        """The contract and provenance of a `description`; `KeyError`/`TypeError`/`ValueError`
+        when it is not one."""
+        contract = cls(
+            int(description["noise_dim"]),
+            Noise(**description["noise"]),
+            tuple(int(c) for c in description.get("classes") or ()),
+        )
+        return contract, Provenance(**description["provenance"])
+
+
+def read(session, source: str | Path) -> GeneratorContract:
+    """The contract of the model an onnxruntime `InferenceSession` runs, checked: its inputs,
+    output and metadata. A model without our metadata still works when its shapes are fixed
+    (uniform noise in [-1, 1] is assumed). Raises `ContractError` naming `source`."""
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    inputs = session.get_inputs()
+    if len(inputs) not in (1, 2):
+        names = ", ".join(i.name for i in inputs)
+        raise ContractError(
+            f"{source}: not a generator: expected the inputs {NOISE_INPUT} (and {LABEL_INPUT}), "
+            f"got {names}"
+        )
+    noise_dim = _noise_dim(inputs[0], metadata, source)
+    classes = _classes(inputs[1], metadata, source) if len(inputs) == 2 else ()
+    _check_output(session.get_outputs()[0], source)
+    return GeneratorContract(noise_dim, _noise(metadata, source), classes)
+
+
+def _noise_dim(noise, metadata: dict[str, str], source) -> int:
+    if noise.type != "tensor(float)" or len(noise.shape) != 2:
+        raise ContractError(
+            f"{source}: not a generator: input {noise.name!r} should be float32 "
+            f"(N, noise_dim), got {noise.type} of shape {_shape_text(noise.shape)}"
+        )
+    dim = noise.shape[1]
+    if isinstance(dim, int):
+        return dim
+    declared = metadata.get("noise_dim")
+    if declared and declared.isdigit():
+        return int(declared)
+    raise ContractError(f"{source}: the noise dimension is neither fixed nor in the metadata")
+
+
+def _classes(label, metadata: dict[str, str], source) -> tuple[int, ...]:
+    if label.type != "tensor(int64)" or len(label.shape) != 1:
+        raise ContractError(
+            f"{source}: not a generator: input {label.name!r} should be int64 (N,), got "
+            f"{label.type} of shape {_shape_text(label.shape)}"
+        )
+    try:
+        classes = tuple(int(c) for c in json.loads(metadata.get("classes", "[]")))
+    except (ValueError, TypeError):
+        classes = ()
+    if not classes:
+        raise ContractError(f"{source}: takes a label but its metadata lists no classes")
+    return classes
+
+
+def _check_output(image, source) -> None:
+    if len(image.shape) != 4 or any(
+        isinstance(size, int) and size != expected
+        for size, expected in zip(image.shape[1:], IMAGE_SHAPE, strict=True)
+    ):
+        raise ContractError(
+            f"{source}: not a generator: output {image.name!r} should be (N, 28, 28, 1), "
+            f"got {_shape_text(image.shape)}"
+        )
+
+
+def _noise(metadata: dict[str, str], source) -> Noise:
+    distribution = metadata.get("noise_distribution", TRAINING_NOISE.distribution)
+    if distribution not in NOISE_DISTRIBUTIONS:
+        raise ContractError(f"{source}: unknown noise distribution {distribution!r}")
+    try:
+        low = float(metadata.get("noise_low", TRAINING_NOISE.low))
+        high = float(metadata.get("noise_high", TRAINING_NOISE.high))
+    except ValueError as error:
+        raise ContractError(f"{source}: unreadable noise range in the metadata") from error
+    return Noise(distribution, low, high)
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(str(size) for size in shape) + ")"
+
+
+def metadata_schema() -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) of the metadata as a JSON object of strings."""
+    decimal = {"type": "string", "pattern": "^[0-9]+$"}
+    number = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"}
+    special = {
+        "model": {"const": MODEL_KIND},
+        "noise_dim": decimal,
+        "noise_distribution": {"enum": list(NOISE_DISTRIBUTIONS)},
+        "noise_low": number,
+        "noise_high": number,
+        "classes": {"type": "string", "pattern": r"^\[[0-9]+(, [0-9]+)*\]$"},
+        "train_steps": decimal,
+        "opset": decimal,
+        "train_images_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "DCGAN generator ONNX metadata_props",
+        "description": (
+            f"Inputs: {NOISE_INPUT} float32 (N, noise_dim); a conditional model also "
+            f"{LABEL_INPUT} int64 (N,) and optional {LABEL_MIX_INPUT} float32 (rows, classes). "
+            f"Output: {IMAGES_OUTPUT} float32 (N, 28, 28, 1) in [-1, 1]. See docs/CONTRACT.md."
+        ),
+        "type": "object",
+        "required": list(REQUIRED_METADATA),
+        "properties": {
+            key: {"type": "string", **special.get(key, {}), "description": text}
+            for key, text in METADATA.items()
+        },
+        "additionalProperties": {"type": "string"},
+    }
+
+
+def main(argv: list[str]) -> None:
+    """Write `metadata_schema()` to the path given (the committed copy lives in docs/)."""
+    Path(argv[0]).write_text(json.dumps(metadata_schema(), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,107 @@
+"""The generator contract: one module spells it, the exported model meets it, the documents
+an embedder reads agree with it."""
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from conftest import REPO
+from pipeline import contract
+
+NAMES = (
+    contract.NOISE_INPUT,
+    contract.LABEL_INPUT,
+    contract.LABEL_MIX_INPUT,
+    contract.IMAGES_OUTPUT,
+)
+SCHEMA_PATH = REPO / "docs/generator-metadata.schema.json"
+
+
+def metadata_of(path: Path) -> dict[str, str]:
+    return {prop.key: prop.value for prop in onnx.load(str(path)).metadata_props}
+
+
+# Metadata keys that are also params.yaml keys: spelled as such where params are read or reported.
+PARAMS_KEYS = {
+    "model": {"config.py", "report.py"},
+    "noise_dim": {"config.py"},
+    "opset": {"config.py", "export.py"},
+}
+
+
+def test_only_the_contract_module_spells_a_name_or_a_metadata_key():
+    for word in (*contract.METADATA, *NAMES):
+        spelled = {
+            path.name
+            for path in (REPO / "pipeline").glob("*.py")
+            if re.search(rf"[\"']{re.escape(word)}[\"']", path.read_text())
+        }
+        assert spelled == {"contract.py", *PARAMS_KEYS.get(word, ())}, word
+
+
+def test_the_committed_schema_is_the_generated_one():
+    assert json.loads(SCHEMA_PATH.read_text()) == contract.metadata_schema()
+    jsonschema.Draft202012Validator.check_schema(contract.metadata_schema())
+
+
+def test_the_spec_names_every_key_and_input():
+    spec = (REPO / "docs/CONTRACT.md").read_text()
+    for word in (*contract.METADATA, *NAMES):
+        assert f"`{word}`" in spec, word
+
+
+@pytest.mark.parametrize("name", ["generator.onnx", "generator-int8.onnx"])
+def test_an_exported_model_meets_the_contract(exported_model, name):
+    path = exported_model / "models" / name
+    metadata = metadata_of(path)
+    jsonschema.validate(metadata, json.loads(SCHEMA_PATH.read_text()))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    read = contract.read(session, path)
+    assert read == contract.GeneratorContract(8)  # the tiny model's noise, uniform [-1, 1]
+    assert [i.name for i in session.get_inputs()] == read.input_names
+    noise = read.noise.draw(np.random.default_rng(0), 5, read.noise_dim)
+    (images,) = session.run([contract.IMAGES_OUTPUT], {contract.NOISE_INPUT: noise})
+    assert images.shape == (5, *contract.IMAGE_SHAPE)
+    assert images.min() >= -1.0 and images.max() <= 1.0
+
+
+def test_a_conditional_model_declares_its_classes(conditional_model):
+    path = conditional_model / "models/generator.onnx"
+    metadata = metadata_of(path)
+    jsonschema.validate(metadata, json.loads(SCHEMA_PATH.read_text()))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    read = contract.read(session, path)
+    assert read.classes == tuple(range(10))
+    assert read.input_names == [contract.NOISE_INPUT, contract.LABEL_INPUT]
+
+
+def test_the_schema_rejects_what_a_consumer_cannot_read(exported_model):
+    metadata = metadata_of(exported_model / "models/generator.onnx")
+    schema = json.loads(SCHEMA_PATH.read_text())
+    for key, bad in [("noise_dim", "eight"), ("noise_distribution", "beta"), ("model", "vae")]:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**metadata, key: bad}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({k: v for k, v in metadata.items() if k != "noise_dim"}, schema)
+
+
+def test_description_round_trips():
+    provenance = contract.Provenance("mnist", "0" * 64, {"seed": 0}, 12, "abc")
+    made = contract.GeneratorContract(96, contract.Noise("normal", 0.0, 0.0), (3, 5))
+    described = json.loads(json.dumps(made.description(provenance, "float32")))
+    assert contract.GeneratorContract.from_description(described) == (made, provenance)
+
+
+def test_noise_is_drawn_as_declared():
+    rng = np.random.default_rng(0)
+    uniform = contract.Noise("uniform", -0.5, 0.25).draw(rng, 2000, 3)
+    assert uniform.dtype == np.float32 and uniform.shape == (2000, 3)
+    assert uniform.min() >= -0.5 and uniform.max() < 0.25
+    normal = contract.Noise("normal").draw(rng, 20000, 2)
+    assert abs(float(normal.std()) - 1.0) < 0.02
