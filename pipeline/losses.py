@@ -25,8 +25,7 @@ def gan_discriminator_loss(
     gradient would otherwise steer the generator toward a few easy modes.
     """
     real_loss = real_target * tf.nn.softplus(-real_logits)
-    if real_target != 1.0:
-        real_loss += (1.0 - real_target) * tf.nn.softplus(real_logits)
+    real_loss += (1.0 - real_target) * tf.nn.softplus(real_logits)
     return tf.reduce_mean(real_loss) + tf.reduce_mean(tf.nn.softplus(fake_logits))
 
 

@@ -87,7 +87,7 @@ def _squared_distances(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
 
 def _kth_neighbour_radii(points: np.ndarray, k: int, block: int) -> np.ndarray:
     """Squared distance from each point to its k-th nearest other point."""
-    radii = np.empty(len(points))
+    radii = np.full(len(points), np.nan)  # a row a bug skips stays visible
     for start in range(0, len(points), block):
         distances = _squared_distances(points[start : start + block], points)
         # Position 0 after partition is the point itself (distance 0); k is the k-th other one.

@@ -53,13 +53,40 @@ def test_truncated_body_names_the_file_and_sizes():
 
 def test_trailing_bytes_are_rejected():
     data = encode_idx(np.zeros(4, np.uint8)) + b"\x00"
-    with pytest.raises(DataFormatError, match="has trailing bytes"):
+    with pytest.raises(DataFormatError) as caught:
         parse_idx(data)
+    assert str(caught.value) == (
+        "<bytes>: has trailing bytes: header says 4 (12 bytes) but the file has 13 bytes"
+    )
+
+
+def test_an_empty_array_is_a_header_alone():
+    assert parse_idx(encode_idx(np.zeros((0,), np.uint8))).shape == (0,)
+
+
+def test_a_high_type_code_is_named_as_written():
+    with pytest.raises(DataFormatError, match="element type 0x88 is not unsigned byte"):
+        parse_idx(b"\x00\x00\x88\x01" + struct.pack(">I", 1) + b"x")
 
 
 def test_read_idx_of_a_missing_file_names_it(tmp_path):
-    with pytest.raises(DataFormatError, match=r"nothing-here: cannot read"):
+    with pytest.raises(DataFormatError) as caught:
         read_idx(tmp_path / "nothing-here")
+    assert (
+        str(caught.value) == f"{tmp_path / 'nothing-here'}: cannot read (No such file or directory)"
+    )
+
+
+def test_read_idx_names_the_file_in_format_errors(tmp_path):
+    path = tmp_path / "short.idx"
+    path.write_bytes(b"\x00\x00")
+    with pytest.raises(DataFormatError, match=f"^{path}: not an IDX file"):
+        read_idx(path)
+
+
+def test_encoding_takes_any_integer_array_as_bytes():
+    values = np.array([[0, 7], [255, 128]], np.int64)
+    assert encode_idx(values) == encode_idx(values.astype(np.uint8))
 
 
 def test_load_split_returns_images_and_labels(tmp_path, tiny_dataset):

@@ -122,6 +122,16 @@ class TestWganGp:
             expected, abs=1e-5
         )
 
+    def test_a_flat_critic_has_a_penalty_of_one_not_nan(self):
+        """A zero gradient is where the norm's square root needs its epsilon."""
+
+        def critic(images, training=False):
+            return tf.reduce_sum(0.0 * images, axis=[1, 2, 3])[:, None]
+
+        real = tf.ones((2, 2, 2, 1))
+        penalty = losses.gradient_penalty(critic, real, -real, tf.fill((2, 1, 1, 1), 0.5))
+        assert float(penalty) == pytest.approx(1.0, abs=1e-5)
+
     def test_the_method_fixes_its_training_settings(self):
         method = losses.OBJECTIVES["wgan-gp"]
         assert (method.critic_steps, method.penalty_weight, method.adam) == (

@@ -112,3 +112,76 @@ class TestPrecisionRecall:
     def test_softmax_rows_sum_to_one(self):
         probabilities = quality.softmax(np.array([[1000.0, 0.0], [0.0, 0.0]]))
         np.testing.assert_allclose(probabilities, [[1.0, 0.0], [0.5, 0.5]])
+
+
+class TestBlindSpots:
+    """Each pins down a behaviour a mutation run found untested."""
+
+    def test_float32_inputs_give_the_float64_answer(self):
+        rng = np.random.default_rng(3)
+        features = rng.normal(size=(300, 6)).astype(np.float32) * 1e3 + 1e4
+        mean, cov = quality.gaussian_statistics(features)
+        mean64, cov64 = quality.gaussian_statistics(features.astype(np.float64))
+        np.testing.assert_array_equal(mean, mean64)
+        np.testing.assert_array_equal(cov, cov64)
+        logits = rng.normal(scale=30.0, size=(50, 10)).astype(np.float32)
+        np.testing.assert_array_equal(
+            quality.softmax(logits), quality.softmax(logits.astype(np.float64))
+        )
+        probabilities = quality.softmax(logits)
+        assert quality.classifier_score(probabilities.astype(np.float32), 2) == (
+            quality.classifier_score(probabilities.astype(np.float32).astype(np.float64), 2)
+        )
+        a, b = rng.normal(size=(40, 3)), rng.normal(size=(30, 3))
+        assert quality.precision_recall(a.astype(np.float32) * 1e4, b.astype(np.float32) * 1e4) == (
+            quality.precision_recall(
+                (a.astype(np.float32) * 1e4).astype(np.float64),
+                (b.astype(np.float32) * 1e4).astype(np.float64),
+            )
+        )
+
+    def test_the_psd_root_ignores_negative_round_off(self):
+        """Covariances from fewer samples than dimensions have eigenvalues of about -1e-17."""
+        features = np.random.default_rng(4).normal(size=(3, 12))
+        mean, cov = quality.gaussian_statistics(features)
+        assert np.linalg.eigvalsh(cov).min() < 0  # round-off, the case being tested
+        distance = quality.frechet_distance(mean, cov, mean, cov)
+        assert np.isfinite(distance) and distance == pytest.approx(0.0, abs=1e-9)
+
+    def test_the_classifier_score_uses_ten_splits_by_default(self):
+        probabilities = quality.softmax(np.random.default_rng(5).normal(size=(110, 10)))
+        assert quality.classifier_score(probabilities) == quality.classifier_score(
+            probabilities, 10
+        )
+        assert quality.classifier_score(probabilities) != quality.classifier_score(
+            probabilities, 11
+        )
+
+    def test_an_empty_class_leaves_the_entropy_finite(self):
+        probabilities = np.eye(4)[[0, 0, 1, 2]]  # class 3 never predicted
+        coverage = quality.class_coverage(probabilities)
+        assert coverage["class_entropy"] == pytest.approx(-(0.5 * np.log(0.5) + 0.5 * np.log(0.25)))
+        assert coverage["smallest_class_share"] == 0.0
+
+    def test_a_top_probability_at_the_threshold_is_sure(self):
+        probabilities = np.array([[0.5, 0.5, 0.0], [0.4, 0.35, 0.25], [0.9, 0.05, 0.05]])
+        assert quality.class_coverage(probabilities)["unsure_share"] == pytest.approx(1 / 3)
+
+    def test_close_points_are_not_floored_at_distance_one(self):
+        real = np.array([[0.0], [0.1], [0.2], [0.3]])
+        far = np.array([[0.05], [0.15], [0.25], [0.35]]) + 0.6
+        # every real point's nearest neighbour is 0.1 away: 0.6 is outside every ball
+        assert quality.precision_recall(real, far, k=1) == (0.0, 0.0)
+
+    def test_blocks_cover_every_point(self):
+        rng = np.random.default_rng(6)
+        real, generated = rng.normal(size=(9, 2)), rng.normal(size=(7, 2))
+        whole = quality.precision_recall(real, generated, k=2)
+        assert quality.precision_recall(real, generated, k=2, block=2) == whole
+        assert quality.precision_recall(real, generated, k=2, block=1) == whole
+
+    def test_a_point_on_a_ball_boundary_is_inside(self):
+        real = np.array([[0.0], [1.0], [2.0], [3.0]])  # k = 1: every radius is 1
+        on_boundary = np.array([[-1.0], [4.0]])
+        precision, _ = quality.precision_recall(real, on_boundary, k=1)
+        assert precision == 1.0
