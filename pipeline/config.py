@@ -38,6 +38,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     grid_size: int = 8
     average_decay: float = 0.999
+    average_horizon: float = 0.1
     track_every: int = 300
     track_samples: int = 5000
     export_weights: str = "best"
@@ -77,6 +78,13 @@ def _fraction(key: str, value: Any) -> float:
     number = _number(value)
     if number is None or not 0 <= number < 1:
         raise ConfigError(f"{key}: expected a number in [0, 1), got {value!r}")
+    return number
+
+
+def _positive_fraction(key: str, value: Any) -> float:
+    number = _number(value)
+    if number is None or not 0 < number <= 1:
+        raise ConfigError(f"{key}: expected a number in (0, 1], got {value!r}")
     return number
 
 
@@ -121,6 +129,7 @@ TRAIN_CHECKS = {
     "checkpoint_every": _positive_int,
     "grid_size": _positive_int,
     "average_decay": _fraction,
+    "average_horizon": _positive_fraction,
     "track_every": _at_least(0),
     "track_samples": _at_least(100),
     "export_weights": _choice(EXPORT_WEIGHTS),

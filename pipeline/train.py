@@ -56,8 +56,6 @@ log = logging.getLogger(__name__)
 # What `train.*` does not change about the weights; left out of the checkpoint fingerprint.
 NOT_IN_FINGERPRINT = ("epochs", "sample_every", "checkpoint_every", "grid_size")
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
-# The weight average spans about the last tenth of the steps made so far (see averaging.py).
-AVERAGE_HORIZON = 0.1
 # Noise vectors whose activations set the averaged generator's batch-norm statistics.
 CALIBRATION_SAMPLES = 2048
 DRAW_BATCH = 1024
@@ -116,7 +114,7 @@ class Trainer:
             with precision_policy("float32"):
                 averaged = model.build_generator(config.noise_dim, self.classes)
             self.average = WeightAverage(
-                self.generator, averaged, config.average_decay, AVERAGE_HORIZON
+                self.generator, averaged, config.average_decay, config.average_horizon
             )
         self._calibrated_at = -1
         self.best = None
