@@ -397,7 +397,12 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
     )
     tracker = quality_tracker(config, paths, trainer.classes)
 
-    store = CheckpointStore(paths.checkpoints, trainer, fingerprint(config, placement, data_sha256))
+    store = CheckpointStore(
+        paths.checkpoints,
+        trainer.checkpoint,
+        trainer.step,
+        fingerprint(config, placement, data_sha256),
+    )
     history = store.resume(total_steps, fresh=fresh)
     fixed_noise = TRAINING_NOISE.draw(
         np.random.default_rng(config.seed), config.grid_size**2, config.noise_dim
@@ -446,11 +451,19 @@ class History:
 
 
 class CheckpointStore:
-    """The persistent checkpoint folder: TF checkpoints, loss history, progress frames."""
+    """The persistent checkpoint folder: TF checkpoints of `checkpoint` (numbered by the `step`
+    variable it holds), loss and quality history, progress frames."""
 
-    def __init__(self, folder: Path, trainer: Trainer, fingerprint: dict[str, Any]):
+    def __init__(
+        self,
+        folder: Path,
+        checkpoint: tf.train.Checkpoint,
+        step: tf.Variable,
+        fingerprint: dict[str, Any],
+    ):
         self.folder = Path(folder)
-        self.trainer = trainer
+        self.checkpoint = checkpoint
+        self.step = step
         self.fingerprint = fingerprint
         self.frames = self.folder / "progress"
         self.manager: tf.train.CheckpointManager | None = None
@@ -467,12 +480,12 @@ class CheckpointStore:
             write_json_atomically(self.folder / "fingerprint.json", self.fingerprint)
             self.frames.mkdir()
         self.manager = tf.train.CheckpointManager(
-            self.trainer.checkpoint, self.folder / "tf", max_to_keep=2
+            self.checkpoint, self.folder / "tf", max_to_keep=2
         )
         if self.manager.latest_checkpoint is None:
             return History(LossLog(), [])
-        self.trainer.checkpoint.restore(self.manager.latest_checkpoint).assert_consumed()
-        step = int(self.trainer.step.numpy())
+        self.checkpoint.restore(self.manager.latest_checkpoint).assert_consumed()
+        step = int(self.step.numpy())
         log.info("resuming from the checkpoint at step %d of %d", step, total_steps)
         return History(LossLog.load(self._loss_path(step), step), self._load_quality(step))
 
@@ -519,7 +532,7 @@ class CheckpointStore:
     def save(self, history: History) -> None:
         """History first, then the TF checkpoint (whose index file is written last, so a
         failed or killed save leaves the previous checkpoint the latest)."""
-        step = int(self.trainer.step.numpy())
+        step = int(self.step.numpy())
         try:
             history.losses.save(self._loss_path(step))
             table = np.array([m.row() for m in history.quality], np.float64)
