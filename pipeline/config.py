@@ -18,35 +18,6 @@ LR_SCHEDULES = ("constant", "anneal")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """The `train` section. Defaults follow the classic CS231n DCGAN (see the design notes)."""
-
-    seed: int = 0
-    epochs: int = 3
-    batch_size: int = 128
-    noise_dim: int = 96
-    model: str = "unconditional"
-    loss: str = "gan"
-    learning_rate: float = 2e-3
-    discriminator_learning_rate: float = 1e-3
-    beta1: float = 0.5
-    label_smoothing: float = 0.0
-    lr_schedule: str = "constant"
-    precision: str = "auto"
-    sample_every: int = 300
-    checkpoint_every: int = 200
-    grid_size: int = 8
-    average_decay: float = 0.999
-    average_horizon: float = 0.1
-    track_every: int = 300
-    track_samples: int = 5000
-    export_weights: str = "best"
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
@@ -112,125 +83,120 @@ def _positive_ints(key: str, value: Any) -> tuple[int, ...]:
     return tuple(_positive_int(key, item) for item in value)
 
 
-TRAIN_CHECKS = {
-    "seed": _at_least(0),
-    "epochs": _positive_int,
-    "batch_size": _positive_int,
-    "noise_dim": _positive_int,
-    "model": _choice(MODEL_NAMES),
-    "loss": _choice(LOSS_NAMES),
-    "learning_rate": _positive_float,
-    "discriminator_learning_rate": _positive_float,
-    "beta1": _fraction,
-    "label_smoothing": _fraction,
-    "lr_schedule": _choice(LR_SCHEDULES),
-    "precision": _choice(PRECISIONS),
-    "sample_every": _positive_int,
-    "checkpoint_every": _positive_int,
-    "grid_size": _positive_int,
-    "average_decay": _fraction,
-    "average_horizon": _positive_fraction,
-    "track_every": _at_least(0),
-    "track_samples": _at_least(100),
-    "export_weights": _choice(EXPORT_WEIGHTS),
-}
+def setting(default: Any, check) -> Any:
+    """A section's field: its default and the check a value from params.yaml must pass, in one
+    place (the defaults are also what params.yaml spells out; a test holds them equal)."""
+    return dataclasses.field(default=default, metadata={"check": check})
+
+
+def checks(section) -> dict[str, Any]:
+    """Key -> check of a section's dataclass, in field order."""
+    return {field.name: field.metadata["check"] for field in dataclasses.fields(section)}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The `train` section. Defaults follow the classic CS231n DCGAN (see the design notes)."""
+
+    seed: int = setting(0, _at_least(0))
+    epochs: int = setting(3, _positive_int)
+    batch_size: int = setting(128, _positive_int)
+    noise_dim: int = setting(96, _positive_int)
+    model: str = setting("unconditional", _choice(MODEL_NAMES))
+    loss: str = setting("gan", _choice(LOSS_NAMES))
+    learning_rate: float = setting(2e-3, _positive_float)
+    discriminator_learning_rate: float = setting(1e-3, _positive_float)
+    beta1: float = setting(0.5, _fraction)
+    label_smoothing: float = setting(0.0, _fraction)
+    lr_schedule: str = setting("constant", _choice(LR_SCHEDULES))
+    precision: str = setting("auto", _choice(PRECISIONS))
+    sample_every: int = setting(300, _positive_int)
+    checkpoint_every: int = setting(200, _positive_int)
+    grid_size: int = setting(8, _positive_int)
+    average_decay: float = setting(0.999, _fraction)
+    average_horizon: float = setting(0.1, _positive_fraction)
+    track_every: int = setting(300, _at_least(0))
+    track_samples: int = setting(5000, _at_least(100))
+    export_weights: str = setting("best", _choice(EXPORT_WEIGHTS))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TRAIN_CHECKS = checks(TrainConfig)
 
 
 @dataclass(frozen=True)
 class ExportConfig:
     """The `export` section: ONNX opset and the parity check against TensorFlow."""
 
-    opset: int = 17
-    check_samples: int = 256
-    tolerance: float = 1e-4
-    int8_calibration_samples: int = 1024
-    int8_tolerance: float = 0.05
+    opset: int = setting(17, _at_least(17))
+    check_samples: int = setting(256, _positive_int)
+    tolerance: float = setting(1e-4, _positive_float)
+    int8_calibration_samples: int = setting(1024, _positive_int)
+    int8_tolerance: float = setting(0.05, _positive_float)
 
 
-EXPORT_CHECKS = {
-    "opset": _at_least(17),
-    "check_samples": _positive_int,
-    "tolerance": _positive_float,
-    "int8_calibration_samples": _positive_int,
-    "int8_tolerance": _positive_float,
-}
+EXPORT_CHECKS = checks(ExportConfig)
 
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
     """The `benchmark` section: which batch sizes, and how long to measure each."""
 
-    batch_sizes: tuple[int, ...] = (1, 16, 64, 256, 1024)
-    windows: int = 5
-    window_seconds: float = 0.25
-    latency_calls: int = 200
-    matmul_size: int = 2048
+    batch_sizes: tuple[int, ...] = setting((1, 16, 64, 256, 1024), _positive_ints)
+    windows: int = setting(5, _positive_int)
+    window_seconds: float = setting(0.25, _positive_float)
+    latency_calls: int = setting(200, _positive_int)
+    matmul_size: int = setting(2048, _positive_int)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-BENCHMARK_CHECKS = {
-    "batch_sizes": _positive_ints,
-    "windows": _positive_int,
-    "window_seconds": _positive_float,
-    "latency_calls": _positive_int,
-    "matmul_size": _positive_int,
-}
+BENCHMARK_CHECKS = checks(BenchmarkConfig)
 
 
 @dataclass(frozen=True)
 class TrainBenchmarkConfig:
     """The `train_benchmark` section: how long to time each training step."""
 
-    windows: int = 5
-    steps: int = 4
+    windows: int = setting(5, _positive_int)
+    steps: int = setting(4, _positive_int)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-TRAIN_BENCHMARK_CHECKS = {"windows": _positive_int, "steps": _positive_int}
+TRAIN_BENCHMARK_CHECKS = checks(TrainBenchmarkConfig)
 
 
 @dataclass(frozen=True)
 class ClassifierConfig:
     """The `classifier` section: the MNIST CNN the evaluate stage measures with."""
 
-    seed: int = 0
-    epochs: int = 5
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    validation_size: int = 5000
+    seed: int = setting(0, _at_least(0))
+    epochs: int = setting(5, _positive_int)
+    batch_size: int = setting(128, _positive_int)
+    learning_rate: float = setting(1e-3, _positive_float)
+    validation_size: int = setting(5000, _positive_int)
 
 
-CLASSIFIER_CHECKS = {
-    "seed": _at_least(0),
-    "epochs": _positive_int,
-    "batch_size": _positive_int,
-    "learning_rate": _positive_float,
-    "validation_size": _positive_int,
-}
+CLASSIFIER_CHECKS = checks(ClassifierConfig)
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
     """The `evaluate` section: how many samples, with which seed, and the k of precision/recall."""
 
-    seed: int = 0
-    samples: int = 10000
-    splits: int = 10
-    neighbours: int = 3
-    grid_size: int = 10
+    seed: int = setting(0, _at_least(0))
+    samples: int = setting(10000, _at_least(100))
+    splits: int = setting(10, _positive_int)
+    neighbours: int = setting(3, _positive_int)
+    grid_size: int = setting(10, _positive_int)
 
 
-EVALUATE_CHECKS = {
-    "seed": _at_least(0),
-    "samples": _at_least(100),
-    "splits": _positive_int,
-    "neighbours": _positive_int,
-    "grid_size": _positive_int,
-}
+EVALUATE_CHECKS = checks(EvaluateConfig)
 
 
 def read_params(path: Path) -> dict[str, Any]:
