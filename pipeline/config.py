@@ -45,6 +45,16 @@ def _positive_float(key: str, value: Any) -> float:
     return number
 
 
+def _rate(key: str, value: Any) -> float | str:
+    """A learning rate, or `auto`: the rate measured best for the model (see `train.py`)."""
+    if value == "auto":
+        return value
+    number = _number(value)
+    if number is None or not number > 0 or number == float("inf"):
+        raise ConfigError(f"{key}: expected auto or a positive number, got {value!r}")
+    return number
+
+
 def _fraction(key: str, value: Any) -> float:
     number = _number(value)
     if number is None or not 0 <= number < 1:
@@ -104,8 +114,8 @@ class TrainConfig:
     noise_dim: int = setting(96, _positive_int)
     model: str = setting("unconditional", _choice(MODEL_NAMES))
     loss: str = setting("gan", _choice(LOSS_NAMES))
-    learning_rate: float = setting(2e-3, _positive_float)
-    discriminator_learning_rate: float = setting(1e-3, _positive_float)
+    learning_rate: float | str = setting("auto", _rate)
+    discriminator_learning_rate: float | str = setting("auto", _rate)
     beta1: float = setting(0.5, _fraction)
     label_smoothing: float = setting(0.0, _fraction)
     lr_schedule: str = setting("constant", _choice(LR_SCHEDULES))

@@ -187,6 +187,10 @@ def performance_lines(export, bench, train_bench, quality) -> list[str]:
 COSMETIC_PARAMS = ("sample_every", "grid_size", "checkpoint_every")
 
 
+def _rate_text(rate: float | str) -> str:
+    return rate if isinstance(rate, str) else f"{rate:g}"
+
+
 def levers(params: dict[str, Any]) -> str:
     """The quality levers a run used, in a few words (runs from before them used none)."""
     if "average_decay" not in params:
@@ -196,7 +200,7 @@ def levers(params: dict[str, Any]) -> str:
     tracked = params.get("track_every", 0)
     parts = [
         f"average {params['average_decay']}" if params["average_decay"] else "no average",
-        f"G lr {params['learning_rate']:g}, D lr {discriminator_rate:g}",
+        f"G lr {_rate_text(params['learning_rate'])}, D lr {_rate_text(discriminator_rate)}",
         f"{params.get('export_weights', 'last')} weights" if tracked else "untracked",
     ]
     if params.get("lr_schedule", "constant") != "constant":

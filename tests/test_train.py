@@ -338,11 +338,17 @@ def test_with_anneal_the_epoch_count_is_part_of_the_checkpoint_fingerprint():
 
 
 @pytest.mark.parametrize(
-    ("loss", "rates"), [("gan", (2e-3, 1e-3)), ("lsgan", (3e-3, 1e-4)), ("wgan-gp", (1e-4, 1e-4))]
+    ("loss", "model", "rates"),
+    [
+        ("gan", "unconditional", (2e-3, 1e-3)),
+        ("gan", "conditional", (1e-3, 2e-3)),
+        ("lsgan", "unconditional", (3e-3, 1e-4)),
+        ("wgan-gp", "unconditional", (1e-4, 1e-4)),
+    ],
 )
-def test_each_network_gets_its_own_learning_rate(loss, rates):
-    given = {"gan": {}, "lsgan": {"learning_rate": 3e-3, "discriminator_learning_rate": 1e-4}}
-    config = TrainConfig(loss=loss, noise_dim=8, **given.get(loss, {}))
+def test_each_network_gets_its_own_learning_rate(loss, model, rates):
+    given = {"lsgan": {"learning_rate": 3e-3, "discriminator_learning_rate": 1e-4}}
+    config = TrainConfig(loss=loss, model=model, noise_dim=8, **given.get(loss, {}))
     trainer = Trainer(config, Placement("CPU:0", "float32"))
     measured = (
         float(trainer.generator_optimizer.learning_rate),
