@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +112,26 @@ def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ log unless `-v`: its start-up notices (oneDNN, CUDA) and two
     harmless lines it prints at error level, `failed call to cuInit` on a machine without a
     GPU and Grappler's `remapper failed ... LeakyReluGrad`. A real failure still raises a
-    Python exception, which the CLI reports."""
-    if not logging.getLogger("pipeline").isEnabledFor(logging.DEBUG):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    Python exception, which the CLI reports.
+
+    TensorFlow 2.21 logs its start-up notices through absl before it reads
+    `TF_CPP_MIN_LOG_LEVEL` (tensorflow/tensorflow#100442), so it is imported here with the
+    process's stderr pointed at /dev/null; an import error is still raised afterwards."""
+    if logging.getLogger("pipeline").isEnabledFor(logging.DEBUG):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 @click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})

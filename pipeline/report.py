@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline.benchmark import ENGINES
 from pipeline.charts import line_chart_svg
+from pipeline.config import TrainConfig
 from pipeline.errors import PipelineError
 from pipeline.files import write_text_atomically
 
@@ -187,6 +188,9 @@ def performance_lines(export, bench, train_bench, quality) -> list[str]:
 COSMETIC_PARAMS = ("sample_every", "grid_size", "checkpoint_every")
 
 
+DEFAULT_HORIZON = TrainConfig.average_horizon
+
+
 def _rate_text(rate: float | str) -> str:
     return rate if isinstance(rate, str) else f"{rate:g}"
 
@@ -205,6 +209,10 @@ def levers(params: dict[str, Any]) -> str:
     ]
     if params.get("lr_schedule", "constant") != "constant":
         parts.append(params["lr_schedule"])
+    if params.get("average_horizon", DEFAULT_HORIZON) != DEFAULT_HORIZON:
+        parts.append(f"average horizon {params['average_horizon']}")
+    if params.get("label_smoothing"):
+        parts.append(f"label smoothing {params['label_smoothing']}")
     return ", ".join(parts)
 
 

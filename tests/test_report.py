@@ -90,3 +90,24 @@ def test_experiment_rows_from_dvc_exp_show_json():
         ("lsgan-run", "unconditional", "lsgan", 4.0, None),
         ("cond", "conditional", "gan", 5.0, 0.9),
     ]
+
+
+def test_levers_name_every_setting_that_differs_from_the_default():
+    from pipeline.report import levers
+
+    default = {
+        "average_decay": 0.999,
+        "average_horizon": 0.1,
+        "learning_rate": "auto",
+        "discriminator_learning_rate": "auto",
+        "track_every": 300,
+        "export_weights": "best",
+        "label_smoothing": 0.0,
+        "lr_schedule": "constant",
+    }
+    assert levers(default) == "average 0.999, G lr auto, D lr auto, best weights"
+    changed = {**default, "learning_rate": 1e-3, "average_horizon": 0.25, "label_smoothing": 0.1}
+    assert levers(changed) == (
+        "average 0.999, G lr 0.001, D lr auto, best weights, average horizon 0.25, "
+        "label smoothing 0.1"
+    )
