@@ -174,7 +174,7 @@ def export(
         "max_abs_diff": max_abs_diff,
         "check_samples": config.check_samples,
         "tolerance": config.tolerance,
-        "opset": config.opset,
+        "onnx_opset": config.opset,
         "onnx_bytes": len(data),
         "onnx_nodes": len(proto.graph.node),
         "onnxruntime_version": ort.__version__,

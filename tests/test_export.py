@@ -27,7 +27,7 @@ def test_parity_and_checker(exported_model):
     metrics = json.loads((exported_model / "metrics/export.json").read_text())
     assert 0 <= metrics["max_abs_diff"] <= 1e-4
     assert metrics["check_samples"] == 256
-    assert metrics["opset"] >= 17
+    assert metrics["onnx_opset"] >= 17
     onnx.checker.check_model(str(exported_model / "models/generator.onnx"), full_check=True)
 
 
