@@ -59,7 +59,8 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
         "## Results",
         "",
         f"Default settings, {train['epochs']} epochs ({train['steps']} steps) on "
-        f"{train['device']} in {train['precision']}: {train['seconds_per_epoch']:.0f} s per epoch, "
+        f"{train['device']}{machine_text(train.get('machine'))} in {train['precision']}: "
+        f"{train['seconds_per_epoch']:.0f} s per epoch, "
         f"{train['images_per_second']:.0f} images/s; final losses D {train['final_d_loss']:.3f}, "
         f"G {train['final_g_loss']:.3f}.",
         "",
@@ -136,7 +137,8 @@ def performance_lines(export, bench, train_bench, quality) -> list[str]:
         f"Export: largest |onnxruntime - TensorFlow| = {export['max_abs_diff']:.2e} on "
         f"{export['check_samples']} samples; the int8 model differs from it by "
         f"{export['int8_mean_abs_diff']:.4f} on average. Sampling speed (samples/s, medians of "
-        "timed windows, all engines alternating in one run of `make bench`):",
+        "timed windows, all engines alternating in one run of `make bench`"
+        f"{', on ' + machine_words(bench['machine']) if bench.get('machine') else ''}):",
         "",
         "| batch | onnxruntime | TensorFlow | ratio | ORT GFLOP/s | ORT int8 | TF mixed bf16 "
         "| int8 / TF |",
@@ -166,7 +168,8 @@ def performance_lines(export, bench, train_bench, quality) -> list[str]:
         f"{share['batch_size']} reaches {100 * share['share']:.0f}% of the fastest, measured "
         "in alternation with it.",
         "",
-        f"Training step, batch {train_bench['batch_size']} on {train_bench['device']} "
+        f"Training step, batch {train_bench['batch_size']} on {train_bench['device']}"
+        f"{machine_text(train_bench.get('machine'))} "
         f"(`make bench-train`, alternating windows): plain float32 `tf.function` "
         f"{plain:.0f} images/s, the project's step ({train_bench['precision']}) {project:.0f} "
         f"images/s. The int8 model's Frechet distance is "
@@ -189,6 +192,17 @@ COSMETIC_PARAMS = ("sample_every", "grid_size", "checkpoint_every")
 
 
 DEFAULT_HORIZON = TrainConfig.average_horizon
+
+
+def machine_words(machine: dict[str, Any]) -> str:
+    """`a 2-core AMD EPYC with avx2, avx512f, ...`: every speed figure names its machine."""
+    features = ", ".join(machine["features"]) or "none of AVX2, AVX-512, AMX"
+    return f"a {machine['cores']}-core {machine['cpu']} with {features}"
+
+
+def machine_text(machine: dict[str, Any] | None) -> str:
+    """` (machine_words)`, or nothing for metrics made before they recorded the machine."""
+    return f" ({machine_words(machine)})" if machine else ""
 
 
 def _rate_text(rate: float | str) -> str:

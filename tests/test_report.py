@@ -111,3 +111,12 @@ def test_levers_name_every_setting_that_differs_from_the_default():
         "average 0.999, G lr 0.001, D lr auto, best weights, average horizon 0.25, "
         "label smoothing 0.1"
     )
+
+
+def test_figures_name_the_machine():
+    from pipeline.report import machine_text
+
+    machine = {"cpu": "AMD EPYC", "cores": 2, "features": ["avx2", "avx512_bf16"], "versions": {}}
+    assert machine_text(machine) == " (a 2-core AMD EPYC with avx2, avx512_bf16)"
+    assert machine_text({**machine, "features": []}).endswith("with none of AVX2, AVX-512, AMX)")
+    assert machine_text(None) == ""
