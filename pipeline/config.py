@@ -15,6 +15,7 @@ LOSS_NAMES = ("gan", "lsgan", "wgan-gp")
 MODEL_NAMES = ("unconditional", "conditional")
 EXPORT_WEIGHTS = ("best", "last")
 LR_SCHEDULES = ("constant", "anneal")
+AUGMENTATIONS = ("none", "translation")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -118,6 +119,7 @@ class TrainConfig:
     discriminator_learning_rate: float | str = setting("auto", _rate)
     beta1: float = setting(0.5, _fraction)
     label_smoothing: float = setting(0.0, _fraction)
+    augment: str = setting("none", _choice(AUGMENTATIONS))
     lr_schedule: str = setting("constant", _choice(LR_SCHEDULES))
     precision: str = setting("auto", _choice(PRECISIONS))
     sample_every: int = setting(300, _positive_int)

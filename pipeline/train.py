@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from pipeline import averaging, losses, machine, model
+from pipeline import augment, averaging, losses, machine, model
 from pipeline import images as image_io
 from pipeline.averaging import WeightAverage, recalibrate_batch_norm
 from pipeline.config import ClassifierConfig, TrainConfig
@@ -88,7 +88,7 @@ def dataset_name(train_images_sha256: str) -> str:
 
 def fingerprint(config: TrainConfig, placement: Placement, data_sha256: str) -> dict[str, Any]:
     code = hashlib.sha256()
-    for module in (model, losses, averaging):
+    for module in (model, losses, averaging, augment):
         code.update(Path(module.__file__).read_bytes())
     ignored = set(NOT_IN_FINGERPRINT)
     if config.lr_schedule != "constant":
@@ -191,10 +191,18 @@ class Trainer:
             self.average.update()
         return d_loss, g_loss
 
+    def _seen(self, images: tf.Tensor) -> tf.Tensor:
+        """What the discriminator sees of real or generated images: themselves, or with
+        `train.augment: translation` each moved by its own random shift (`pipeline.augment`)."""
+        if self.config.augment == "translation":
+            return augment.translate(images, self.noise)
+        return images
+
     def _discriminator_step(self, real: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """Tell real (-> 1, or a high score) from generated (-> 0, or a low score)."""
         count = tf.shape(real)[0]
         fake = self.generator(self._with_labels(self._sample_noise(count), labels), training=True)
+        real, fake = self._seen(real), self._seen(fake)
 
         def critic(images, training):
             return self.discriminator(self._with_labels(images, labels), training=training)
@@ -221,7 +229,8 @@ class Trainer:
         labels = self._sample_labels(count) if self.classes else None
         with tf.GradientTape() as tape:
             fake = self.generator(self._with_labels(noise, labels), training=True)
-            fake_logits = self.discriminator(self._with_labels(fake, labels), training=True)
+            seen = self._seen(fake)
+            fake_logits = self.discriminator(self._with_labels(seen, labels), training=True)
             g_loss = self.objective.generator_loss(fake_logits)
             scaled = self.generator_optimizer.scale_loss(g_loss)
         variables = self.generator.trainable_variables

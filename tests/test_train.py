@@ -355,3 +355,18 @@ def test_each_network_gets_its_own_learning_rate(loss, model, rates):
         float(trainer.discriminator_optimizer.learning_rate),
     )
     assert measured == pytest.approx(rates)
+
+
+def test_translation_augments_both_networks_steps():
+    """With `augment: translation` a step still trains on finite losses, and differs from the
+    same step without it (the discriminator saw shifted images)."""
+    real = tf.constant(np.random.default_rng(0).integers(0, 255, (16, 28, 28), np.uint8))
+    labels = tf.zeros(16, tf.int32)
+    losses_seen = []
+    for augment in ("none", "translation"):
+        keras.utils.set_random_seed(0)
+        config = TrainConfig(noise_dim=8, batch_size=16, augment=augment, track_every=0)
+        trainer = Trainer(config, Placement("CPU:0", "float32"))
+        losses_seen.append([float(v) for v in trainer.train_step(real, labels)])
+    assert all(np.isfinite(losses_seen[1]))
+    assert losses_seen[0] != losses_seen[1]
