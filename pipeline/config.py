@@ -135,9 +135,6 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-TRAIN_CHECKS = checks(TrainConfig)
-
-
 @dataclass(frozen=True)
 class ExportConfig:
     """The `export` section: ONNX opset and the parity check against TensorFlow."""
@@ -147,9 +144,6 @@ class ExportConfig:
     tolerance: float = setting(1e-4, _positive_float)
     int8_calibration_samples: int = setting(1024, _positive_int)
     int8_tolerance: float = setting(0.05, _positive_float)
-
-
-EXPORT_CHECKS = checks(ExportConfig)
 
 
 @dataclass(frozen=True)
@@ -166,9 +160,6 @@ class BenchmarkConfig:
         return dataclasses.asdict(self)
 
 
-BENCHMARK_CHECKS = checks(BenchmarkConfig)
-
-
 @dataclass(frozen=True)
 class TrainBenchmarkConfig:
     """The `train_benchmark` section: how long to time each training step."""
@@ -178,9 +169,6 @@ class TrainBenchmarkConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-TRAIN_BENCHMARK_CHECKS = checks(TrainBenchmarkConfig)
 
 
 @dataclass(frozen=True)
@@ -194,9 +182,6 @@ class ClassifierConfig:
     validation_size: int = setting(5000, _positive_int)
 
 
-CLASSIFIER_CHECKS = checks(ClassifierConfig)
-
-
 @dataclass(frozen=True)
 class EvaluateConfig:
     """The `evaluate` section: how many samples, with which seed, and the k of precision/recall."""
@@ -206,9 +191,6 @@ class EvaluateConfig:
     splits: int = setting(10, _positive_int)
     neighbours: int = setting(3, _positive_int)
     grid_size: int = setting(10, _positive_int)
-
-
-EVALUATE_CHECKS = checks(EvaluateConfig)
 
 
 def read_params(path: Path) -> dict[str, Any]:
@@ -230,7 +212,7 @@ def read_params(path: Path) -> dict[str, Any]:
 
 def load_train_config(path: Path) -> TrainConfig:
     """The validated `train` section of `path`; a missing key takes its default."""
-    config = TrainConfig(**_load_section(path, "train", TRAIN_CHECKS))
+    config = _load_section(path, "train", TrainConfig)
     if config.label_smoothing and config.loss == "wgan-gp":
         raise ConfigError(
             f"{path}: train.label_smoothing: wgan-gp's critic scores have no label to smooth "
@@ -240,36 +222,38 @@ def load_train_config(path: Path) -> TrainConfig:
 
 
 def load_export_config(path: Path) -> ExportConfig:
-    return ExportConfig(**_load_section(path, "export", EXPORT_CHECKS))
+    return _load_section(path, "export", ExportConfig)
 
 
 def load_benchmark_config(path: Path) -> BenchmarkConfig:
-    return BenchmarkConfig(**_load_section(path, "benchmark", BENCHMARK_CHECKS))
+    return _load_section(path, "benchmark", BenchmarkConfig)
 
 
 def load_train_benchmark_config(path: Path) -> TrainBenchmarkConfig:
-    return TrainBenchmarkConfig(**_load_section(path, "train_benchmark", TRAIN_BENCHMARK_CHECKS))
+    return _load_section(path, "train_benchmark", TrainBenchmarkConfig)
 
 
 def load_classifier_config(path: Path) -> ClassifierConfig:
-    return ClassifierConfig(**_load_section(path, "classifier", CLASSIFIER_CHECKS))
+    return _load_section(path, "classifier", ClassifierConfig)
 
 
 def load_evaluate_config(path: Path) -> EvaluateConfig:
-    return EvaluateConfig(**_load_section(path, "evaluate", EVALUATE_CHECKS))
+    return _load_section(path, "evaluate", EvaluateConfig)
 
 
-def _load_section(path: Path, name: str, checks: dict[str, Any]) -> dict[str, Any]:
+def _load_section(path: Path, name: str, section_type):
+    """The `name` section of `path` as a `section_type`, each value passed through its check."""
+    checked = checks(section_type)
     section = read_params(path).get(name, {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: {name}: expected a mapping, got {type(section).__name__}")
-    unknown = sorted(set(section) - set(checks), key=str)
+    unknown = sorted(set(section) - set(checked), key=str)
     if unknown:
-        raise ConfigError(f"{path}: {name}.{unknown[0]}: unknown key (known: {', '.join(checks)})")
+        raise ConfigError(f"{path}: {name}.{unknown[0]}: unknown key (known: {', '.join(checked)})")
     values = {}
     for key, value in section.items():
         try:
-            values[key] = checks[key](f"{name}.{key}", value)
+            values[key] = checked[key](f"{name}.{key}", value)
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}") from None
-    return values
+    return section_type(**values)

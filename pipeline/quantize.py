@@ -88,6 +88,7 @@ def quantize(
 
     noise = reference.noise(np.random.default_rng(2), check_samples)
     expected = reference.generate(noise)
+    class_tables = _class_table_products(float_path)
 
     def write(temporary: Path) -> None:
         tried = []
@@ -99,7 +100,7 @@ def quantize(
                     NoiseBatches(),
                     quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=list(op_types),
-                    nodes_to_exclude=_class_table_products(float_path),
+                    nodes_to_exclude=class_tables,
                     per_channel=True,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,

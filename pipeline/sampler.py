@@ -65,9 +65,14 @@ class Sampler:
             raise SamplerError(f"{path}: not a usable ONNX model ({reason})") from error
         self.path = path
         self.contract = contract.read(self.session, path)
-        self.noise_dim = self.contract.noise_dim
-        self.classes = self.contract.classes
-        self.distribution = self.contract.noise.distribution
+
+    @property
+    def noise_dim(self) -> int:
+        return self.contract.noise_dim
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        return self.contract.classes
 
     @property
     def conditional(self) -> bool:
@@ -220,8 +225,9 @@ class Sampler:
                 if weights is not None:
                     mixes.append((1 - t) * weights[k] + t * weights[(k + 1) % points])
         noise = np.concatenate(noise).astype(np.float32)
-        if self.distribution == "uniform":
-            noise = np.clip(noise, self.contract.noise.low, self.contract.noise.high)
+        spec = self.contract.noise
+        if spec.distribution == "uniform":
+            noise = np.clip(noise, spec.low, spec.high)
         mixes = np.concatenate(mixes) if mixes else None
         frames = []
         for i in range(0, len(noise), DEFAULT_BATCH_SIZE):

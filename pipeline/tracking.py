@@ -20,7 +20,6 @@ from pipeline import quality
 from pipeline.classifier import load_feature_model, split_indices, to_model_input
 from pipeline.config import ClassifierConfig
 from pipeline.contract import TRAINING_NOISE
-from pipeline.datasets import load_split
 
 QUALITY_COLUMNS = (
     "step",
@@ -62,10 +61,10 @@ class QualityTracker:
         self.labels = labels
 
     @classmethod
-    def from_files(
+    def from_classifier(
         cls,
         classifier_path: Path,
-        data: Path,
+        train_images: np.ndarray,
         classifier_config: ClassifierConfig,
         *,
         samples: int,
@@ -73,10 +72,9 @@ class QualityTracker:
         noise_dim: int,
         classes: int,
     ) -> QualityTracker:
-        """The classifier stage's model and validation split; `samples` noise vectors drawn
-        from `seed` (with the classes in turn for a conditional model)."""
-        images, _ = load_split(data, "train")
-        held_out = images[split_indices(len(images), classifier_config)[0]]
+        """The classifier stage's model and its validation split of `train_images`; `samples`
+        noise vectors drawn from `seed` (with the classes in turn for a conditional model)."""
+        held_out = train_images[split_indices(len(train_images), classifier_config)[0]]
         noise = TRAINING_NOISE.draw(np.random.default_rng([seed, 1]), samples, noise_dim)
         labels = np.arange(samples, dtype=np.int32) % classes if classes else None
         return cls(load_feature_model(classifier_path), held_out, noise, labels)

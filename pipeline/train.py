@@ -23,6 +23,7 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,16 +247,28 @@ class Trainer:
         """uint8 images `(N, 28, 28)` from `noise` (and `labels`, by default `grid_labels`),
         with batch norm in inference mode: of the weight average when there is one (what the
         stage exports), else of the trained generator."""
-        if labels is None:
-            labels = self.grid_labels(len(noise))
         if self.average is not None:
             self._recalibrate()
+        return self._images(self._infer, noise, labels)
+
+    def _images(self, generate, noise: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """uint8 images `(N, 28, 28)` of `generate` (inputs -> images in [-1, 1]) from `noise`
+        and `labels` (by default `grid_labels`), `DRAW_BATCH` at a time."""
+        if labels is None:
+            labels = self.grid_labels(len(noise))
         images = []
         for start in range(0, len(noise), DRAW_BATCH):
             part = slice(start, start + DRAW_BATCH)
             inputs = self._with_labels(tf.constant(noise[part]), tf.constant(labels[part]))
-            images.append(self._infer(inputs).numpy().astype(np.float32))
+            images.append(np.asarray(generate(inputs), np.float32))
         return image_io.to_uint8(np.concatenate(images))[..., 0]
+
+    def exported_weights(self) -> list[np.ndarray]:
+        """The weights (batch-norm statistics included) of `exported_generator`."""
+        if self.average is not None:
+            self._recalibrate()
+            return self.average.average.get_weights()
+        return self.generator.get_weights()
 
     def exported_generator(self):
         """The generator the stage saves, in float32 whatever the training precision: the
@@ -266,7 +279,7 @@ class Trainer:
             return self.average.average
         with precision_policy("float32"):
             copy = model.build_generator(self.config.noise_dim, self.classes)
-        copy.set_weights(self.generator.get_weights())
+        copy.set_weights(self.exported_weights())
         return copy
 
     def saved_generator(self):
@@ -278,9 +291,8 @@ class Trainer:
 
     def draw_saved(self, noise: np.ndarray) -> np.ndarray:
         """uint8 images `(N, 28, 28)` of `saved_generator` from `noise` and `grid_labels`."""
-        inputs = self._with_labels(tf.constant(noise), tf.constant(self.grid_labels(len(noise))))
-        images = self.saved_generator()(inputs, training=False).numpy().astype(np.float32)
-        return image_io.to_uint8(images)[..., 0]
+        saved = self.saved_generator()
+        return self._images(lambda inputs: saved(inputs, training=False), noise, None)
 
     def _recalibrate(self) -> None:
         """Batch-norm statistics for the current average, once per step it is used at."""
@@ -327,9 +339,10 @@ class BestGenerator:
             network=network, distance=self.distance, step=self.step
         )
 
-    def offer(self, generator, measurement: Measurement) -> None:
+    def offer(self, weights: Callable[[], list[np.ndarray]], measurement: Measurement) -> None:
+        """Keep `weights()` (called only then) when `measurement` is the best so far."""
         if measurement.frechet_distance < float(self.distance.numpy()):
-            self.network.set_weights(generator.get_weights())
+            self.network.set_weights(weights())
             self.distance.assign(measurement.frechet_distance)
             self.step.assign(measurement.step)
 
@@ -408,7 +421,7 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
         total_steps,
         config.loss,
     )
-    tracker = quality_tracker(config, paths, trainer.classes)
+    tracker = quality_tracker(config, paths, images, trainer.classes)
 
     store = CheckpointStore(
         paths.checkpoints,
@@ -428,8 +441,11 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
     return metrics
 
 
-def quality_tracker(config: TrainConfig, paths: TrainPaths, classes: int) -> QualityTracker | None:
-    """The validation-set tracker, or None with `train.track_every: 0`."""
+def quality_tracker(
+    config: TrainConfig, paths: TrainPaths, images: np.ndarray, classes: int
+) -> QualityTracker | None:
+    """The validation-set tracker on the training `images`' held-out part, or None with
+    `train.track_every: 0`."""
     if not config.track_every:
         return None
     if paths.classifier is None or not paths.classifier.is_file():
@@ -437,9 +453,9 @@ def quality_tracker(config: TrainConfig, paths: TrainPaths, classes: int) -> Qua
             f"quality tracking needs the MNIST classifier ({paths.classifier}): run "
             "`dcgan classifier` first, or set train.track_every: 0 to train without tracking"
         )
-    return QualityTracker.from_files(
+    return QualityTracker.from_classifier(
         paths.classifier,
-        paths.data,
+        images,
         paths.classifier_config,
         samples=config.track_samples,
         seed=config.seed,
@@ -637,7 +653,7 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker) ->
                     measured = tracker.measure(trainer.draw, step, seconds)
                     history.quality.append(measured)
                     if trainer.best is not None:
-                        trainer.best.offer(trainer.exported_generator(), measured)
+                        trainer.best.offer(trainer.exported_weights, measured)
                     log.info(
                         "step %d: validation Frechet distance %.3f, smallest class share %.3f",
                         step,
@@ -674,12 +690,11 @@ def adam_settings(config: TrainConfig, network: str) -> tuple[float, float, floa
     prescribed = losses.OBJECTIVES[config.loss].adam
     if prescribed:
         return prescribed
-    generator_auto, discriminator_auto = AUTO_RATES[config.model]
-    if network == "discriminator":
-        rate = config.discriminator_learning_rate
-        return (discriminator_auto if rate == "auto" else rate), config.beta1, 0.999
-    rate = config.learning_rate
-    return (generator_auto if rate == "auto" else rate), config.beta1, 0.999
+    side = 1 if network == "discriminator" else 0
+    rate = (config.learning_rate, config.discriminator_learning_rate)[side]
+    if rate == "auto":
+        rate = AUTO_RATES[config.model][side]
+    return rate, config.beta1, 0.999
 
 
 def images_per_step(config: TrainConfig) -> int:

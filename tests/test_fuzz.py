@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from conftest import invoke
 from pipeline.config import (
-    BENCHMARK_CHECKS,
-    EVALUATE_CHECKS,
-    EXPORT_CHECKS,
-    TRAIN_CHECKS,
+    BenchmarkConfig,
+    EvaluateConfig,
+    ExportConfig,
+    TrainConfig,
+    checks,
     load_benchmark_config,
     load_evaluate_config,
     load_export_config,
@@ -68,10 +69,10 @@ def test_idx_reader_on_damaged_idx_files(case):
 
 
 SECTIONS = {
-    "train": (TRAIN_CHECKS, load_train_config),
-    "export": (EXPORT_CHECKS, load_export_config),
-    "benchmark": (BENCHMARK_CHECKS, load_benchmark_config),
-    "evaluate": (EVALUATE_CHECKS, load_evaluate_config),
+    "train": (checks(TrainConfig), load_train_config),
+    "export": (checks(ExportConfig), load_export_config),
+    "benchmark": (checks(BenchmarkConfig), load_benchmark_config),
+    "evaluate": (checks(EvaluateConfig), load_evaluate_config),
 }
 yaml_values = st.recursive(
     st.none()

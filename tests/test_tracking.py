@@ -53,10 +53,10 @@ def test_the_reference_is_the_held_out_training_images_never_the_test_split(clas
     config = ClassifierConfig(**TINY_STAGES["classifier"])
     classifier = classified / "models/classifier.keras"
     data = classified / "data/mnist"
-    tracker = QualityTracker.from_files(
-        classifier, data, config, samples=100, seed=0, noise_dim=8, classes=0
-    )
     train_images, _ = load_split(data, "train")
+    tracker = QualityTracker.from_classifier(
+        classifier, train_images, config, samples=100, seed=0, noise_dim=8, classes=0
+    )
     test_images, _ = load_split(data, "test")
     features = load_feature_model(classifier)
     held_out = train_images[split_indices(len(train_images), config)[0]]
@@ -139,9 +139,9 @@ def test_the_saved_generator_is_the_tracked_one_asked_for(classified, monkeypatc
 
     metrics = tracked_run(classified, monkeypatch, epochs=3, export_weights=export_weights)
     generator = keras.saving.load_model(classified / "models/generator.keras")
-    tracker = QualityTracker.from_files(
+    tracker = QualityTracker.from_classifier(
         classified / "models/classifier.keras",
-        classified / "data/mnist",
+        load_split(classified / "data/mnist", "train")[0],
         ClassifierConfig(**TINY_STAGES["classifier"]),
         samples=TRACKED["track_samples"],
         seed=0,
