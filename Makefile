@@ -9,7 +9,8 @@ export PATH := $(BIN):$(PATH)
 # DVC's usage analytics would try the network on every call.
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run test test-offline sample report lint clean bench bench-train mutations mutmut
+.PHONY: setup web-setup run test test-offline sample web report lint clean bench bench-train \
+	mutations mutmut
 
 setup: $(STAMP)
 
@@ -19,14 +20,32 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	touch $@
 
+# The page's and the Node sampler's runtimes from the lock file (onnxruntime-node's install step
+# only fetches CUDA binaries: skipped), and Debian's Chromium for the browser tests.
+CHROMIUM := /usr/bin/chromium
+web-setup: node_modules/.package-lock.json $(CHROMIUM)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+	touch $@
+
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium'
+
 run: setup
 	dvc repro
 
-test: setup
+test: setup web-setup
 	pytest
 
 test-offline: setup
 	pytest -m 'not network'
+
+# The web page on http://127.0.0.1:8000/ (after `make run`): digits drawn in the browser.
+PORT ?= 8000
+web: setup web-setup
+	dcgan serve --port $(PORT)
 
 # Digits from the exported generator (after `make run`): `make sample N=16 SEED=3 OUT=x.png`;
 # a conditional model draws one digit with LABEL=7.

@@ -330,7 +330,11 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
     help="How many images (with --labels all: per class).  [default: 64; 8 per class]",
 )
 @click.option(
-    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Noise seed."
+    "--seed",
+    type=click.IntRange(min=0, max=2**64 - 1),
+    default=0,
+    show_default=True,
+    help="Noise seed: the same digits as the web page and the Node sampler draw from it.",
 )
 @click.option(
     "--out",
@@ -408,6 +412,38 @@ def sample(
     else:
         sample_files.save_grid(sampler, out, count, seed=seed, label=label)
     click.echo(str(out))
+
+
+@main.command()
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A generator the page offers (repeat for more).  [default: models/generator.onnx "
+    "and models/generator-int8.onnx]",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free."
+)
+def serve(models: tuple[Path, ...], host: str, port: int) -> None:
+    """Serve the web page that draws digits in the browser (onnxruntime-web), with the models.
+
+    Ctrl-C stops it. The page works offline: everything it loads comes from this server.
+    """
+    from pipeline import serve as web
+
+    chosen = list(models) or [Path(m) for m in web.DEFAULT_MODELS if Path(m).is_file()]
+    if not chosen:
+        raise click.ClickException(
+            "no model to serve: `make run` trains and exports one (or name one with --model)"
+        )
+    server = web.make_server(web.Site.build(chosen), host, port)
+    bound_host, bound_port = server.server_address[:2]
+    click.echo(f"Serving the page on http://{bound_host}:{bound_port}/ (Ctrl-C stops)")
+    web.serve_forever(server)
+    click.echo("Stopped.")
 
 
 @main.command()

@@ -116,6 +116,11 @@ class Sampler:
         """`count` noise vectors as the model was trained on (normal: mean 0, std 1)."""
         return self.contract.noise.draw(rng, count, self.noise_dim)
 
+    def seeded_noise(self, seed: int, count: int, *, first_row: int = 0) -> np.ndarray:
+        """Rows `first_row` ... of the noise of `seed`, drawn as the contract specifies, so
+        the web page and the Node sampler draw the same digits from the same seed."""
+        return self.contract.noise.seeded(seed, count, self.noise_dim, first_row=first_row)
+
     def feed(self, noise: np.ndarray, labels=None, label_mix=None) -> dict[str, np.ndarray]:
         """The session's inputs: the noise, and a conditional model's labels (the classes in
         turn when None) and optional `label_mix` rows (which `labels` then index)."""
@@ -154,19 +159,19 @@ class Sampler:
     ) -> Iterator[np.ndarray]:
         """uint8 images `(b, 28, 28)` in batches of at most `batch_size`, `n` in all.
 
-        The noise is one stream from `seed` and the labels go by image number, so the images do
-        not depend on `batch_size` beyond onnxruntime's float rounding, and the same arguments
-        give the same bytes. Bad arguments fail here, before any work.
+        Noise row i and the label of image i depend on i alone (`seeded_noise`), so the images
+        do not depend on `batch_size` beyond onnxruntime's float rounding, and the same
+        arguments give the same bytes. Bad arguments fail here, before any work.
         """
         _check_count(n, seed, batch_size)
         return self._batches(n, seed, batch_size, self._checked(label))
 
     def _batches(self, n: int, seed: int, batch_size: int, label: int | None):
-        rng = np.random.default_rng(seed)
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             labels = self._labels(count, label, start)
-            yield to_uint8(self.generate(self.noise(rng, count), labels))[..., 0]
+            noise = self.seeded_noise(seed, count, first_row=start)
+            yield to_uint8(self.generate(noise, labels))[..., 0]
 
     def sample(
         self,
@@ -191,7 +196,7 @@ class Sampler:
                 f"{per_class} images of each of {len(self.classes)} classes are too many "
                 f"(at most {MAX_GRID_IMAGES // len(self.classes)} each)"
             )
-        noise = np.tile(self.noise(np.random.default_rng(seed), per_class), (len(self.classes), 1))
+        noise = np.tile(self.seeded_noise(seed, per_class), (len(self.classes), 1))
         labels = np.repeat(np.asarray(self.classes, np.int64), per_class)
         return to_uint8(self.generate(noise, labels))[..., 0]
 
@@ -216,7 +221,7 @@ class Sampler:
                 f"{MAX_WALK_FRAMES}"
             )
         label = self._checked(label)
-        stops = self.noise(np.random.default_rng(seed), points * n).reshape(points, n, -1)
+        stops = self.seeded_noise(seed, points * n).reshape(points, n, -1)
         weights = self._class_weights(n, points, label)  # (points, n, classes) or None
         noise, mixes = [], []
         for k in range(points):
@@ -273,8 +278,8 @@ def slerp(start: np.ndarray, end: np.ndarray, t: float) -> np.ndarray:
 def _check_count(n: int, seed: int, batch_size: int) -> None:
     if n <= 0:
         raise SamplerError(f"the number of images must be positive, got {n}")
-    if seed < 0:
-        raise SamplerError(f"the seed must be >= 0, got {seed}")
+    if not 0 <= seed < contract.SEED_LIMIT:
+        raise SamplerError(f"the seed must be in [0, 2**64), got {seed}")
     if batch_size <= 0:
         raise SamplerError(f"the batch size must be positive, got {batch_size}")
 

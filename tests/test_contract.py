@@ -101,3 +101,9 @@ def test_noise_is_drawn_as_declared():
     assert uniform.min() >= -0.5 and uniform.max() < 0.25
     normal = contract.Noise("normal").draw(rng, 20000, 2)
     assert abs(float(normal.std()) - 1.0) < 0.02
+
+
+def test_the_committed_manifest_is_the_generated_one():
+    committed = json.loads((REPO / "docs" / contract.MANIFEST_FILE).read_text())
+    assert committed == contract.manifest()
+    assert committed["inputs"]["noise"] == contract.NOISE_INPUT

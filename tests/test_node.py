@@ -1,0 +1,166 @@
+"""The Node.js sampler (examples/node/sample.mjs, onnxruntime-node) and the JavaScript contract
+(web/generator.js) against the Python ones: the same noise bit for bit, the same digits.
+
+Needs Node.js and `npm ci` (`make web-setup`); skips with the reason otherwise, unless
+DCGAN_REQUIRE_BROWSER is set (as `.ci/run` does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import invoke_ok
+from pipeline.contract import Noise, splitmix64
+from pipeline.sampler import Sampler
+
+REPO = Path(__file__).resolve().parent.parent
+NODE_SAMPLER = REPO / "examples/node/sample.mjs"
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    path = shutil.which("node")
+    reason = None
+    if path is None:
+        reason = "Node.js is not installed"
+    elif not (REPO / "node_modules/onnxruntime-node").is_dir():
+        reason = "onnxruntime-node is not in node_modules"
+    if reason:
+        if os.environ.get("DCGAN_REQUIRE_BROWSER"):
+            pytest.fail(f"{reason} (DCGAN_REQUIRE_BROWSER is set)")
+        pytest.skip(f"{reason}: `make web-setup` installs it")
+    return path
+
+
+def run_node(node: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [node, str(NODE_SAMPLER), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def javascript(node: str, code: str):
+    """The JSON that `code` (an async body with `g`, web/generator.js, in scope) returns."""
+    script = (
+        f"const g = await import({json.dumps((REPO / 'web/generator.js').as_uri())});\n"
+        f"console.log(JSON.stringify(await (async () => {{ {code} }})()));"
+    )
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_splitmix64_matches_its_published_outputs():
+    # The first outputs from state 0 in the reference implementation (Vigna's splitmix64.c).
+    expected = [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+    assert [int(x) for x in splitmix64(0, 0, 3)] == expected
+
+
+def test_javascript_draws_the_same_noise_bits(node):
+    contract = {"noiseDim": 5}
+    for seed in (0, 7, 2**64 - 1):
+        for noise, first_row in ((Noise(), 0), (Noise(), 3), (Noise("uniform", -2.0, 0.5), 1)):
+            spec = {"distribution": noise.distribution, "low": noise.low, "high": noise.high}
+            drawn = javascript(
+                node,
+                f"return Array.from(g.seededNoise({json.dumps({**contract, 'noise': spec})}, "
+                f"{seed}n, 4, {first_row}));",
+            )
+            expected = noise.seeded(seed, 4, 5, first_row=first_row)
+            np.testing.assert_array_equal(np.asarray(drawn, np.float32).reshape(4, 5), expected)
+    normal = {"noiseDim": 3, "noise": {"distribution": "normal", "low": -1, "high": 1}}
+    drawn = javascript(node, f"return Array.from(g.seededNoise({json.dumps(normal)}, 11n, 5, 1));")
+    expected = Noise("normal").seeded(11, 5, 3, first_row=1)
+    np.testing.assert_allclose(np.asarray(drawn, np.float32).reshape(5, 3), expected, rtol=1e-6)
+
+
+def test_seeded_rows_do_not_depend_on_where_a_batch_starts():
+    noise = Noise()
+    whole = noise.seeded(3, 10, 7)
+    np.testing.assert_array_equal(whole[4:], noise.seeded(3, 6, 7, first_row=4))
+    normal = Noise("normal")
+    np.testing.assert_array_equal(normal.seeded(3, 9, 3)[5:], normal.seeded(3, 4, 3, first_row=5))
+    assert abs(normal.seeded(1, 2000, 50).std() - 1) < 0.01
+
+
+def test_javascript_pixels_round_as_python_does(node):
+    values = [-1.5, -1.0, -0.99607843, 0.0, 0.003921569, 0.5, 1.0, 2.0]
+    pixels = javascript(
+        node,
+        f"return Array.from(g.toUint8({{outputRange: [-1, 1]}}, "
+        f"new Float32Array({json.dumps(values)})));",
+    )
+    from pipeline.images import to_uint8
+
+    assert pixels == to_uint8(np.asarray(values, np.float32)).tolist()
+
+
+@pytest.mark.parametrize("variant", ["generator.onnx", "generator-int8.onnx"])
+def test_node_draws_what_the_python_sampler_draws(node, exported_model, tmp_path, variant):
+    model = exported_model / "models" / variant
+    out = tmp_path / "node.npy"
+    result = run_node(node, "--model", str(model), "-n", "300", "--seed", "9", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout and "300 images, seed 9" in result.stdout
+    drawn = np.load(out)
+    expected = Sampler(model).sample(300, seed=9)  # two of Node's batches of 256
+    assert drawn.shape == expected.shape == (300, 28, 28)
+    assert np.abs(drawn.astype(int) - expected).max() <= 1
+
+
+def test_the_node_png_is_dcgan_samples_png(node, exported_model, tmp_path):
+    model = exported_model / "models/generator.onnx"
+    args = ["--model", str(model), "-n", "10", "--seed", "4", "--out"]
+    run_node(node, *args, str(tmp_path / "n.png"))
+    invoke_ok("sample", *args, str(tmp_path / "p.png"))
+    with Image.open(tmp_path / "n.png") as node_png, Image.open(tmp_path / "p.png") as python_png:
+        assert node_png.mode == python_png.mode == "L"
+        difference = np.abs(np.asarray(node_png, int) - np.asarray(python_png, int))
+    assert difference.max() <= 1
+    pgm = tmp_path / "n.pgm"
+    run_node(node, "--model", str(model), "-n", "10", "--seed", "4", "--out", str(pgm))
+    with Image.open(pgm) as image, Image.open(tmp_path / "n.png") as png:
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(png))
+
+
+def test_node_draws_a_conditional_models_digit(node, conditional_model, tmp_path):
+    model = conditional_model / "models/generator.onnx"
+    out = tmp_path / "threes.npy"
+    result = run_node(node, "--model", str(model), "-n", "6", "--label", "3", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert np.abs(np.load(out).astype(int) - Sampler(model).sample(6, label=3)).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["-n", "0"], 2, '-n must be a whole number from 1 to 4096, got "0"'),
+        (["--seed=-3"], 2, 'the seed must be a whole number from 0, got "-3"'),
+        (["--seed", str(2**64)], 2, "the seed must be below 2^64"),
+        (["--out", "x.jpg"], 2, '--out must end in .png, .pgm or .npy, got "x.jpg"'),
+        (["--bogus"], 2, "Unknown option '--bogus'"),
+        (["--model", "missing.onnx"], 1, "missing.onnx: no such model file"),
+        (["--model", "README.md"], 1, "README.md: not an ONNX model"),
+        (["--label", "3"], 1, "is an unconditional model: it takes no label"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    node, exported_model, tmp_path, args, code, message
+):
+    model = ["--model", str(exported_model / "models/generator.onnx")]
+    out = tmp_path / "out.png"
+    result = run_node(node, *model, "--out", str(out), *args)
+    assert result.returncode == code
+    first_line = result.stderr.splitlines()[0]
+    assert first_line.startswith("Error: ") and message in first_line, result.stderr
+    assert "    at " not in result.stderr  # no stack trace
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,245 @@
+"""The web page in a real browser: headless Debian Chromium driven by Playwright, against
+`dcgan serve`'s server on 127.0.0.1, with onnxruntime-web from node_modules.
+
+`make web-setup` installs both (`make test` runs it); run by hand without them, these tests skip
+with the reason, unless DCGAN_REQUIRE_BROWSER is set (as `.ci/run` does), when they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from pipeline import serve as web
+from pipeline.images import make_grid
+from pipeline.sampler import Sampler
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the networking switches Chromium keeps trying hosts this machine cannot reach.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+]
+READY_OR_ERROR = "body[data-state=ready], body[data-state=error]"
+CANVAS_GREY = """() => {
+  const canvas = document.getElementById('grid');
+  const rgba = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  return {width: canvas.width, height: canvas.height,
+          grey: Array.from(rgba.filter((_, i) => i % 4 === 0))};
+}"""
+
+
+def missing(reason: str):
+    if os.environ.get("DCGAN_REQUIRE_BROWSER"):
+        pytest.fail(f"{reason} (DCGAN_REQUIRE_BROWSER is set)")
+    pytest.skip(f"{reason}: `make web-setup` installs it")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed")
+    if not CHROMIUM.is_file():
+        missing(f"no Chromium at {CHROMIUM}")
+    if not (web.RUNTIME / web.RUNTIME_FILES[0]).is_file():
+        missing("onnxruntime-web is not in node_modules")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def not_a_generator(path: Path) -> Path:
+    """A valid ONNX model that is not a generator: one input `x`, the identity."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(exported_model, conditional_model, tmp_path_factory):
+    """The page served on 127.0.0.1 with the tiny float32, int8 and conditional models and
+    two files that are not generators."""
+    folder = tmp_path_factory.mktemp("served")
+    models = [
+        exported_model / "models/generator.onnx",
+        exported_model / "models/generator-int8.onnx",
+        shutil.copy(conditional_model / "models/generator.onnx", folder / "conditional.onnx"),
+        not_a_generator(folder / "identity.onnx"),
+    ]
+    (folder / "text.onnx").write_text("not a model at all\n")
+    models.append(folder / "text.onnx")
+    server = web.make_server(web.Site.build(models), "127.0.0.1", 0)
+    web.serve_in_background(server)
+    yield {
+        "url": f"http://127.0.0.1:{server.server_address[1]}/",
+        "float32": models[0],
+        "int8": models[1],
+        "conditional": models[2],
+    }
+    server.shutdown()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records uncaught exceptions in `page.uncaught`."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.uncaught = []
+    page.on("pageerror", lambda error: page.uncaught.append(error))
+    yield page
+    context.close()
+
+
+def open_page(page, site, query: str) -> str:
+    page.goto(site["url"] + query)
+    page.wait_for_selector(READY_OR_ERROR, timeout=60_000)
+    return page.evaluate("document.body.dataset.state")
+
+
+def canvas_grid(page) -> np.ndarray:
+    canvas = page.evaluate(CANVAS_GREY)
+    return np.asarray(canvas["grey"], np.uint8).reshape(canvas["height"], canvas["width"])
+
+
+def python_grid(model: Path, count: int, seed: int, label: int | None = None) -> np.ndarray:
+    return make_grid(Sampler(model).sample(count, seed=seed, label=label))
+
+
+@pytest.mark.parametrize("variant", ["float32", "int8"])
+def test_the_page_draws_what_the_python_sampler_draws(page, site, variant):
+    name = site[variant].name
+    assert open_page(page, site, f"?model=models/{name}&count=16&seed=7") == "ready"
+    shown = canvas_grid(page)
+    expected = python_grid(site[variant], 16, 7)
+    assert shown.shape == expected.shape
+    difference = np.abs(shown.astype(int) - expected).max()
+    assert difference <= 1, f"{variant}: largest difference {difference} grey levels"
+    assert page.text_content("#error") == ""
+    assert "16 digits in" in page.text_content("#stat-speed")
+    assert page.uncaught == []
+
+
+def test_the_default_model_is_the_first_listed_and_the_form_redraws(page, site):
+    assert open_page(page, site, "") == "ready"
+    assert page.input_value("#model") == f"models/{site['float32'].name}"
+    assert canvas_grid(page).shape == make_grid(np.zeros((64, 28, 28), np.uint8)).shape
+    page.fill("#count", "9")
+    page.fill("#seed", "18446744073709551615")  # the largest seed
+    page.click("#draw")
+    page.wait_for_selector(READY_OR_ERROR)
+    expected = python_grid(site["float32"], 9, 2**64 - 1)
+    assert np.abs(canvas_grid(page).astype(int) - expected).max() <= 1
+    assert page.uncaught == []
+
+
+def test_the_conditional_model_draws_the_requested_digit(page, site):
+    query = "?model=models/conditional.onnx&count=10&seed=3&digit=4"
+    assert open_page(page, site, query) == "ready"
+    assert page.input_value("#digit") == "4"
+    assert not page.is_disabled("#digit")
+    fours = canvas_grid(page)
+    assert np.abs(fours.astype(int) - python_grid(site["conditional"], 10, 3, 4)).max() <= 1
+    page.select_option("#digit", "7")
+    page.wait_for_function("document.body.dataset.state === 'ready'")
+    sevens = canvas_grid(page)
+    assert np.abs(sevens.astype(int) - python_grid(site["conditional"], 10, 3, 7)).max() <= 1
+    assert not np.array_equal(fours, sevens)
+    page.select_option("#digit", "")  # any: the classes in turn, as the Python sampler draws
+    page.wait_for_function("document.body.dataset.state === 'ready'")
+    any_digit = python_grid(site["conditional"], 10, 3)
+    assert np.abs(canvas_grid(page).astype(int) - any_digit).max() <= 1
+    assert page.uncaught == []
+
+
+def test_an_unconditional_model_offers_no_digit(page, site):
+    open_page(page, site, f"?model=models/{site['float32'].name}")
+    assert page.is_disabled("#digit")
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("models/text.onnx", "models/text.onnx: not an ONNX model"),
+        ("models/missing.onnx", "models/missing.onnx: not found (HTTP 404)"),
+        ("models/identity.onnx", "not a generator: expected the inputs z (and label), got x"),
+    ],
+)
+def test_a_file_that_is_not_a_generator_is_a_visible_message(page, site, model, message):
+    assert open_page(page, site, f"?model={model}") == "error"
+    assert page.is_visible("#error")
+    assert message in page.text_content("#error")
+    assert page.uncaught == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("#count", "0", 'the count must be a whole number from 1 to 256, got "0"'),
+        ("#count", "257", 'the count must be a whole number from 1 to 256, got "257"'),
+        ("#seed", "-1", 'the seed must be a whole number from 0, got "-1"'),
+        ("#seed", "1.5", 'the seed must be a whole number from 0, got "1.5"'),
+        ("#seed", "18446744073709551616", "the seed must be below 2^64"),
+    ],
+)
+def test_out_of_range_inputs_are_a_visible_message(page, site, field, value, message):
+    open_page(page, site, f"?model=models/{site['float32'].name}&count=4")
+    before = canvas_grid(page)
+    page.fill(field, value)
+    page.click("#draw")
+    page.wait_for_selector("body[data-state=error]")
+    assert page.is_visible("#error")
+    assert message in page.text_content("#error")
+    np.testing.assert_array_equal(canvas_grid(page), before)  # the last grid stays
+    assert page.uncaught == []
+
+
+def test_a_local_file_can_be_chosen(page, site):
+    open_page(page, site, f"?model=models/{site['float32'].name}&count=4&seed=5")
+    page.set_input_files("#file", str(site["conditional"]))
+    page.wait_for_function(
+        "document.body.dataset.state === 'ready' && !!window.dcgan.model"
+        " && window.dcgan.model.name === 'conditional.onnx'"
+    )
+    assert np.abs(canvas_grid(page).astype(int) - python_grid(site["conditional"], 4, 5)).max() <= 1
+
+
+def test_the_latent_walk_animates(page, site):
+    open_page(page, site, f"?model=models/{site['float32'].name}&count=4")
+    first = canvas_grid(page)
+    page.click("#walk")
+    page.wait_for_function("document.body.dataset.state === 'walking'")
+    page.wait_for_timeout(1500)
+    assert not np.array_equal(canvas_grid(page), first)
+    page.click("#draw")  # stops the walk and draws the grid again
+    page.wait_for_function("document.body.dataset.state === 'ready'")
+    page.wait_for_timeout(200)
+    np.testing.assert_array_equal(canvas_grid(page), first)
+    assert page.uncaught == []
+
+
+def test_the_page_is_cross_origin_isolated_and_uses_threads(page, site):
+    open_page(page, site, f"?model=models/{site['float32'].name}")
+    assert page.evaluate("crossOriginIsolated") is True
+    assert page.evaluate("window.dcgan.threads") == min(os.cpu_count() or 1, 8)
+    open_page(page, site, f"?model=models/{site['float32'].name}&threads=1")
+    assert page.evaluate("window.dcgan.threads") == 1

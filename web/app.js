@@ -1,0 +1,279 @@
+// The page: loads a generator with onnxruntime-web (WASM) and draws a grid of digits, or a latent
+// walk, from a seed. Everything about the model comes from its own metadata and inputs
+// (generator.js), the fixed names from contract.json (docs/generator-contract.json).
+// URL parameters preset the form: ?model=URL&count=64&seed=7&digit=3&threads=1.
+
+import * as ort from "./ort/ort.wasm.min.mjs";
+import {
+  ContractError,
+  draw,
+  feeds,
+  labelsFor,
+  makeGrid,
+  parseLabel,
+  parseSeed,
+  readContract,
+  readMetadata,
+  runtimeReason,
+  seededNoise,
+  slerp,
+  toUint8,
+} from "./generator.js";
+
+const MAX_COUNT = 256;
+const WALK_POINTS = 4; // as `dcgan sample --interpolate`: 4 points, 12 frames between each
+const WALK_STEPS = 12;
+const MAX_WALKS = 64;
+const params = new URLSearchParams(window.location.search);
+const element = (id) => document.getElementById(id);
+
+class InputError extends Error {}
+
+const page = {
+  manifest: null,
+  model: null, // { name, bytes, session, contract, loadMs }
+  walking: false,
+  firstGridMs: null,
+  threads: chooseThreads(),
+};
+window.dcgan = page; // for tests and the curious: the state, and `benchmark` below
+
+function setState(state) {
+  document.body.dataset.state = state;
+}
+
+function showError(message) {
+  const box = element("error");
+  box.textContent = message;
+  box.hidden = false;
+  setState("error");
+}
+
+function clearError() {
+  element("error").hidden = true;
+  element("error").textContent = "";
+}
+
+function explain(error) {
+  if (error instanceof ContractError || error instanceof InputError) return error.message;
+  return `unexpected error: ${String(error && error.message ? error.message : error).split("\n")[0]}`;
+}
+
+window.addEventListener("error", (event) => showError(explain(event.error || event.message)));
+window.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  showError(explain(event.reason));
+});
+
+function chooseThreads() {
+  const asked = params.get("threads");
+  if (asked !== null) {
+    const threads = Number(asked);
+    if (Number.isInteger(threads) && threads >= 1 && threads <= 64) return threads;
+  }
+  // Threads need SharedArrayBuffer, which only a cross-origin isolated page has.
+  return window.crossOriginIsolated ? Math.min(navigator.hardwareConcurrency || 1, 8) : 1;
+}
+
+ort.env.wasm.wasmPaths = new URL("./ort/", window.location.href).href;
+ort.env.wasm.numThreads = page.threads;
+
+async function fetchBytes(url, name) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new ContractError(`${name}: cannot fetch (${error.message})`);
+  }
+  if (!response.ok) {
+    const reason = response.status === 404 ? "not found" : response.statusText;
+    throw new ContractError(`${name}: ${reason} (HTTP ${response.status})`);
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function openModel(name, bytesPromise) {
+  const started = performance.now();
+  const bytes = await bytesPromise;
+  let metadata;
+  try {
+    metadata = readMetadata(bytes);
+  } catch (error) {
+    throw new ContractError(`${name}: not an ONNX model (${error.message})`);
+  }
+  let session;
+  try {
+    session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+  } catch (error) {
+    throw new ContractError(`${name}: not a usable ONNX model (${runtimeReason(error)})`);
+  }
+  const contract = readContract(page.manifest, session, metadata, name);
+  return { name, bytes: bytes.length, session, contract, metadata, loadMs: performance.now() - started };
+}
+
+function showModel(model) {
+  const digit = element("digit");
+  const wanted = digit.value || params.get("digit") || "";
+  digit.replaceChildren(new Option("any", ""));
+  for (const value of model.contract.classes) digit.append(new Option(String(value), String(value)));
+  digit.disabled = !model.contract.conditional;
+  digit.value = model.contract.classes.map(String).includes(wanted) ? wanted : "";
+  const kind = model.contract.conditional ? `conditional, ${model.contract.classes.length} classes` : "unconditional";
+  const size = `${(model.bytes / 1e6).toFixed(2)} MB`;
+  element("stat-model").textContent = `${model.name} (${size}, ${kind}, noise ${model.contract.noiseDim})`;
+  element("stat-load").textContent = `${model.loadMs.toFixed(0)} ms (download and session)`;
+  element("stat-threads").textContent = `${page.threads}${window.crossOriginIsolated ? "" : " (page not cross-origin isolated)"}`;
+}
+
+function readForm() {
+  const countText = element("count").value.trim();
+  const count = Number(countText);
+  if (!/^[0-9]+$/.test(countText) || count < 1 || count > MAX_COUNT) {
+    throw new InputError(`the count must be a whole number from 1 to ${MAX_COUNT}, got "${countText}"`);
+  }
+  let seed;
+  try {
+    seed = parseSeed(page.manifest, element("seed").value);
+  } catch (error) {
+    throw new InputError(error.message);
+  }
+  const label = parseLabel(page.model.contract, element("digit").value);
+  return { count, seed, label };
+}
+
+function paint(images, count) {
+  const grid = makeGrid(images, count, page.model.contract.imageSize);
+  const canvas = element("grid");
+  canvas.width = grid.width;
+  canvas.height = grid.height;
+  canvas.style.setProperty("--grid-width", grid.width);
+  canvas.style.setProperty("--grid-height", grid.height);
+  const image = new ImageData(grid.width, grid.height);
+  for (let i = 0; i < grid.pixels.length; i += 1) {
+    image.data.set([grid.pixels[i], grid.pixels[i], grid.pixels[i], 255], i * 4);
+  }
+  canvas.getContext("2d").putImageData(image, 0, 0);
+}
+
+async function drawGrid() {
+  page.walking = false;
+  clearError();
+  if (!page.model) return;
+  const { count, seed, label } = readForm();
+  setState("drawing");
+  const started = performance.now();
+  const images = await draw(ort, page.model.session, page.model.contract, { seed, count, label });
+  const elapsed = performance.now() - started;
+  paint(images, count);
+  if (page.firstGridMs === null) page.firstGridMs = performance.now(); // since navigation
+  element("stat-speed").textContent =
+    `${count} digits in ${elapsed.toFixed(1)} ms (${Math.round((count * 1000) / elapsed)} per second)`;
+  page.last = { count, seed: String(seed), label, images };
+  setState("ready");
+}
+
+/** `count` walks side by side through WALK_POINTS noise vectors of `seed` and back, as
+ * `dcgan sample --interpolate` makes them (a conditional model keeps each walk's class). */
+async function walk() {
+  clearError();
+  if (!page.model) return;
+  const { contract, session } = page.model;
+  const { seed, label } = readForm();
+  const count = Math.min(readForm().count, MAX_WALKS);
+  const stops = seededNoise(contract, seed, WALK_POINTS * count);
+  const row = (point, index) => stops.subarray((point * count + index) * contract.noiseDim, (point * count + index + 1) * contract.noiseDim);
+  const labels = labelsFor(contract, count, label);
+  const { low, high, distribution } = contract.noise;
+  page.walking = true;
+  setState("walking");
+  for (let frame = 0; page.walking; frame = (frame + 1) % (WALK_POINTS * WALK_STEPS)) {
+    const point = Math.floor(frame / WALK_STEPS);
+    const t = (frame % WALK_STEPS) / WALK_STEPS;
+    const noise = new Float32Array(count * contract.noiseDim);
+    for (let i = 0; i < count; i += 1) {
+      let values = slerp(row(point, i), row((point + 1) % WALK_POINTS, i), t);
+      if (distribution === "uniform") values = values.map((v) => Math.min(Math.max(v, low), high));
+      noise.set(values, i * contract.noiseDim);
+    }
+    const result = await session.run(feeds(ort, contract, noise, labels));
+    paint(toUint8(contract, result[contract.output].data), count);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+  }
+  if (document.body.dataset.state === "walking") setState("ready");
+}
+
+/** Median samples/s of `windows` runs of about `seconds` each at `batch` images per call, in
+ * this page (the benchmark stage calls it through Playwright). */
+page.benchmark = async function benchmark(batch, { windows = 5, seconds = 0.25 } = {}) {
+  const { contract, session } = page.model;
+  const noise = seededNoise(contract, 0n, batch);
+  const feed = feeds(ort, contract, noise, labelsFor(contract, batch));
+  await session.run(feed);
+  const rates = [];
+  for (let w = 0; w < windows; w += 1) {
+    let calls = 0;
+    const started = performance.now();
+    while (performance.now() - started < seconds * 1000) {
+      await session.run(feed);
+      calls += 1;
+    }
+    rates.push((calls * batch * 1000) / (performance.now() - started));
+  }
+  rates.sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)];
+};
+
+async function load(name, bytesPromise) {
+  page.walking = false;
+  clearError();
+  setState("loading");
+  page.model = null;
+  page.model = await openModel(name, bytesPromise);
+  showModel(page.model);
+  await drawGrid();
+}
+
+function run(task) {
+  task().catch((error) => showError(explain(error)));
+}
+
+async function start() {
+  for (const [id, key] of [["count", "count"], ["seed", "seed"]]) {
+    if (params.has(key)) element(id).value = params.get(key);
+  }
+  // Start the model download at once, beside the runtime's and the lists'.
+  const listed = fetch("models.json").then((response) => (response.ok ? response.json() : []));
+  const manifest = fetch("contract.json").then((response) => response.json());
+  const asked = params.get("model");
+  let firstUrl = asked;
+  let models = [];
+  if (!asked) {
+    models = await listed;
+    firstUrl = models.length ? models[0].url : null;
+  }
+  const firstBytes = firstUrl ? fetchBytes(firstUrl, firstUrl) : null;
+  firstBytes?.catch(() => {}); // reported by load() below
+  page.manifest = await manifest;
+  if (asked) models = await listed;
+  const select = element("model");
+  for (const model of models) {
+    select.append(new Option(`${model.name} (${(model.bytes / 1e6).toFixed(2)} MB)`, model.url));
+  }
+  if (firstUrl && !models.some((model) => model.url === firstUrl)) select.append(new Option(firstUrl, firstUrl));
+  if (!firstUrl) throw new ContractError("no model to load: start the server with --model, or choose a file");
+  select.value = firstUrl;
+  select.addEventListener("change", () => run(() => load(select.value, fetchBytes(select.value, select.value))));
+  element("file").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    if (file) run(() => load(file.name, file.arrayBuffer().then((buffer) => new Uint8Array(buffer))));
+  });
+  element("controls").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(drawGrid);
+  });
+  element("digit").addEventListener("change", () => run(drawGrid));
+  element("walk").addEventListener("click", () => run(walk));
+  await load(firstUrl, firstBytes);
+}
+
+run(start);

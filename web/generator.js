@@ -1,0 +1,321 @@
+// The generator's contract in JavaScript, shared by the web page (onnxruntime-web) and the Node
+// sampler (onnxruntime-node): reading a model's metadata from its bytes, checking its inputs, the
+// seeded noise, labels, pixels and grids. Names and ranges come from docs/generator-contract.json
+// (written by pipeline/contract.py); what varies by model comes from the model's own metadata.
+// No DOM and no Node APIs here: the caller passes in the runtime (`ort`) and the bytes.
+
+export class ContractError extends Error {}
+
+const textDecoder = new TextDecoder("utf-8");
+
+// ONNX's ModelProto keeps `metadata_props` as field 14, each a StringStringEntryProto
+// (key = 1, value = 2). onnxruntime-web does not expose them, so read the protobuf directly:
+// only the top-level fields are walked, the graph is skipped by its length.
+const METADATA_FIELD = 14;
+
+function readVarint(bytes, state) {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i += 1) {
+    if (state.at >= bytes.length) throw new ContractError("the file ends inside a number");
+    const byte = bytes[state.at];
+    state.at += 1;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return value;
+    scale *= 128;
+  }
+  throw new ContractError("a number is longer than 10 bytes");
+}
+
+function* protobufFields(bytes) {
+  const state = { at: 0 };
+  while (state.at < bytes.length) {
+    const key = readVarint(bytes, state);
+    const field = Math.floor(key / 8);
+    const wireType = key % 8;
+    if (field === 0) throw new ContractError("field number 0");
+    if (wireType === 0) {
+      yield { field, value: readVarint(bytes, state) };
+    } else if (wireType === 1 || wireType === 5) {
+      state.at += wireType === 1 ? 8 : 4;
+    } else if (wireType === 2) {
+      const length = readVarint(bytes, state);
+      if (state.at + length > bytes.length) throw new ContractError("a field runs past the end");
+      yield { field, bytes: bytes.subarray(state.at, state.at + length) };
+      state.at += length;
+    } else {
+      throw new ContractError(`wire type ${wireType}`);
+    }
+  }
+  if (state.at !== bytes.length) throw new ContractError("the last field runs past the end");
+}
+
+/** The `metadata_props` of an ONNX model's bytes as an object of strings. */
+export function readMetadata(modelBytes) {
+  const bytes = modelBytes instanceof Uint8Array ? modelBytes : new Uint8Array(modelBytes);
+  const metadata = {};
+  for (const entry of protobufFields(bytes)) {
+    if (entry.field !== METADATA_FIELD || !entry.bytes) continue;
+    let key = "";
+    let value = "";
+    for (const part of protobufFields(entry.bytes)) {
+      if (part.field === 1 && part.bytes) key = textDecoder.decode(part.bytes);
+      if (part.field === 2 && part.bytes) value = textDecoder.decode(part.bytes);
+    }
+    metadata[key] = value;
+  }
+  return metadata;
+}
+
+/** The first line of an onnxruntime error, without its code prefix and source location. */
+export function runtimeReason(error) {
+  let text = String((error && error.message) || error).split("\n")[0];
+  text = text.replace(/^Can't create a session\. ERROR_CODE: \d+, ERROR_MESSAGE: /, "");
+  const located = text.match(/^\S+:\d+ \S.*?\)\s+(\S.*)$/); // "file.cc:203 Func(args) reason"
+  return (located ? located[1] : text).slice(0, 200);
+}
+
+function inputInfo(session, name) {
+  const info = (session.inputMetadata || []).find((item) => item.name === name);
+  return info || { name, type: undefined, shape: undefined };
+}
+
+function shapeText(shape) {
+  return `(${shape.map((size) => (typeof size === "number" ? size : "N")).join(", ")})`;
+}
+
+/**
+ * What a caller must know to run the generator `session` (an onnxruntime InferenceSession),
+ * checked as pipeline/contract.py's `read` checks it: its inputs and the metadata's noise and
+ * classes. `manifest` is docs/generator-contract.json; `source` names the model in errors.
+ */
+export function readContract(manifest, session, metadata, source) {
+  const { noise: noiseName, label: labelName, label_mix: mixName } = manifest.inputs;
+  const inputs = session.inputNames.filter((name) => name !== mixName);
+  const expected = [noiseName, labelName];
+  if (inputs.length < 1 || inputs.length > 2 || inputs.some((name, i) => name !== expected[i])) {
+    throw new ContractError(
+      `${source}: not a generator: expected the inputs ${noiseName} (and ${labelName}), ` +
+        `got ${inputs.join(", ") || "none"}`,
+    );
+  }
+  if (!session.outputNames.includes(manifest.output)) {
+    throw new ContractError(
+      `${source}: not a generator: no output ${manifest.output} (it has ${session.outputNames.join(", ")})`,
+    );
+  }
+  if (metadata.model !== undefined && metadata.model !== manifest.model) {
+    throw new ContractError(`${source}: not a generator: its metadata says model ${metadata.model}`);
+  }
+  const noiseInfo = inputInfo(session, noiseName);
+  if (noiseInfo.type !== undefined && (noiseInfo.type !== "float32" || noiseInfo.shape.length !== 2)) {
+    throw new ContractError(
+      `${source}: not a generator: input ${noiseName} should be float32 (N, noise_dim), got ` +
+        `${noiseInfo.type} of shape ${shapeText(noiseInfo.shape)}`,
+    );
+  }
+  const fixedDim = noiseInfo.shape && noiseInfo.shape[1];
+  let noiseDim = typeof fixedDim === "number" ? fixedDim : Number.NaN;
+  if (Number.isNaN(noiseDim) && /^[0-9]+$/.test(metadata.noise_dim || "")) {
+    noiseDim = Number(metadata.noise_dim);
+  }
+  if (!(noiseDim > 0)) {
+    throw new ContractError(`${source}: the noise dimension is neither fixed nor in the metadata`);
+  }
+  const noise = { ...manifest.default_noise };
+  if (metadata.noise_distribution !== undefined) {
+    if (!manifest.noise_distributions.includes(metadata.noise_distribution)) {
+      throw new ContractError(`${source}: unknown noise distribution ${metadata.noise_distribution}`);
+    }
+    noise.distribution = metadata.noise_distribution;
+  }
+  for (const bound of ["low", "high"]) {
+    const text = metadata[`noise_${bound}`];
+    if (text === undefined) continue;
+    if (!Number.isFinite(Number(text)) || text.trim() === "") {
+      throw new ContractError(`${source}: unreadable noise range in the metadata`);
+    }
+    noise[bound] = Number(text);
+  }
+  let classes = [];
+  if (inputs.length === 2) {
+    const labelInfo = inputInfo(session, labelName);
+    if (labelInfo.type !== undefined && (labelInfo.type !== "int64" || labelInfo.shape.length !== 1)) {
+      throw new ContractError(
+        `${source}: not a generator: input ${labelName} should be int64 (N,), got ` +
+          `${labelInfo.type} of shape ${shapeText(labelInfo.shape)}`,
+      );
+    }
+    try {
+      classes = JSON.parse(metadata.classes || "[]").map((value) => Number(value));
+    } catch {
+      classes = [];
+    }
+    if (!classes.length || !classes.every(Number.isInteger)) {
+      throw new ContractError(`${source}: takes a label but its metadata lists no classes`);
+    }
+  }
+  return {
+    source,
+    noiseDim,
+    noise,
+    classes,
+    conditional: classes.length > 0,
+    noiseInput: noiseName,
+    labelInput: labelName,
+    output: manifest.output,
+    imageSize: manifest.image_shape.slice(0, 2),
+    outputRange: manifest.output_range,
+  };
+}
+
+// SplitMix64 (Steele, Lea and Flood 2014), counter-based: output k of a seed is
+// mix(seed + (k + 1) * GAMMA mod 2^64). docs/CONTRACT.md, "Seeded noise".
+const MASK64 = (1n << 64n) - 1n;
+const GAMMA = 0x9e3779b97f4a7c15n;
+const MIX1 = 0xbf58476d1ce4e5b9n;
+const MIX2 = 0x94d049bb133111ebn;
+const TWO_TO_24 = 16777216;
+
+export function splitmix64(seed, index) {
+  let z = (seed + (BigInt(index) + 1n) * GAMMA) & MASK64;
+  z = ((z ^ (z >> 30n)) * MIX1) & MASK64;
+  z = ((z ^ (z >> 27n)) * MIX2) & MASK64;
+  return z ^ (z >> 31n);
+}
+
+function unitUniform(seed, index) {
+  return Number(splitmix64(seed, index) >> 40n) / TWO_TO_24;
+}
+
+/** A seed (BigInt, number or decimal text) as a BigInt in [0, seed_limit), or a ContractError. */
+export function parseSeed(manifest, value) {
+  const text = String(value).trim();
+  if (!/^[0-9]+$/.test(text)) {
+    throw new ContractError(`the seed must be a whole number from 0, got "${text}"`);
+  }
+  const seed = BigInt(text);
+  if (seed >= BigInt(manifest.seed_limit)) {
+    throw new ContractError(`the seed must be below 2^64, got ${text}`);
+  }
+  return seed;
+}
+
+/** Float32Array (count * dim): noise rows firstRow ... of `seed`, as pipeline/contract.py's
+ * `Noise.seeded` draws them (uniform: bit-identical; normal: Box-Muller, within float rounding). */
+export function seededNoise(contract, seed, count, firstRow = 0) {
+  const dim = contract.noiseDim;
+  const first = firstRow * dim;
+  const values = new Float32Array(count * dim);
+  const { distribution, low, high } = contract.noise;
+  for (let i = 0; i < values.length; i += 1) {
+    const k = first + i;
+    if (distribution === "uniform") {
+      values[i] = low + (high - low) * unitUniform(seed, k);
+    } else {
+      const pair = k - (k % 2);
+      const radius = Math.sqrt(-2 * Math.log(1 - unitUniform(seed, pair)));
+      const angle = 2 * Math.PI * unitUniform(seed, pair + 1);
+      values[i] = radius * (k % 2 === 0 ? Math.cos(angle) : Math.sin(angle));
+    }
+  }
+  return values;
+}
+
+/** BigInt64Array (count) of a conditional model's labels: `label` for each image, or the
+ * classes in turn from image number `start`; null for an unconditional model. */
+export function labelsFor(contract, count, label = null, start = 0) {
+  if (!contract.conditional) return null;
+  const labels = new BigInt64Array(count);
+  for (let i = 0; i < count; i += 1) {
+    const value = label === null ? contract.classes[(start + i) % contract.classes.length] : label;
+    labels[i] = BigInt(value);
+  }
+  return labels;
+}
+
+/** A label (text or number) checked against the model's classes; null when empty. */
+export function parseLabel(contract, value) {
+  const text = value === null || value === undefined ? "" : String(value).trim();
+  if (text === "" || text === "any") return null;
+  if (!contract.conditional) {
+    throw new ContractError(`${contract.source} is an unconditional model: it takes no label`);
+  }
+  const label = Number(text);
+  if (!/^-?[0-9]+$/.test(text) || !contract.classes.includes(label)) {
+    throw new ContractError(
+      `label ${text} is not one of the model's classes (${contract.classes.join(", ")})`,
+    );
+  }
+  return label;
+}
+
+/** Generator output -> uint8 pixels exactly as pipeline/images.py's `to_uint8` (float32
+ * arithmetic, clipped, rounded half to even). */
+export function toUint8(contract, output) {
+  const [low, high] = contract.outputRange;
+  const scale = Math.fround(255 / (high - low));
+  const pixels = new Uint8Array(output.length);
+  for (let i = 0; i < output.length; i += 1) {
+    const clipped = Math.min(Math.max(output[i], low), high);
+    const value = Math.fround(Math.fround(clipped - low) * scale);
+    let rounded = Math.round(value);
+    if (rounded - value === 0.5 && rounded % 2 === 1) rounded -= 1;
+    pixels[i] = rounded;
+  }
+  return pixels;
+}
+
+/** The session's feeds for `count` images: noise rows firstRow ... of `seed`, and labels. */
+export function feeds(ort, contract, noise, labels) {
+  const count = noise.length / contract.noiseDim;
+  const feed = { [contract.noiseInput]: new ort.Tensor("float32", noise, [count, contract.noiseDim]) };
+  if (labels) feed[contract.labelInput] = new ort.Tensor("int64", labels, [count]);
+  return feed;
+}
+
+/** uint8 images (count * height * width) for `count` images of `seed` from image `start`. */
+export async function draw(ort, session, contract, { seed, count, label = null, start = 0 }) {
+  const noise = seededNoise(contract, seed, count, start);
+  const result = await session.run(feeds(ort, contract, noise, labelsFor(contract, count, label, start)));
+  return toUint8(contract, result[contract.output].data);
+}
+
+/** The grid pipeline/images.py's `make_grid` makes: ceil(sqrt(count)) columns, `padding`
+ * black pixels around and between the images. */
+export function makeGrid(images, count, [height, width], padding = 2) {
+  const columns = Math.ceil(Math.sqrt(count));
+  const rows = Math.ceil(count / columns);
+  const gridWidth = columns * (width + padding) + padding;
+  const gridHeight = rows * (height + padding) + padding;
+  const pixels = new Uint8Array(gridWidth * gridHeight);
+  for (let index = 0; index < count; index += 1) {
+    const top = padding + Math.floor(index / columns) * (height + padding);
+    const left = padding + (index % columns) * (width + padding);
+    for (let y = 0; y < height; y += 1) {
+      const from = (index * height + y) * width;
+      pixels.set(images.subarray(from, from + width), (top + y) * gridWidth + left);
+    }
+  }
+  return { width: gridWidth, height: gridHeight, pixels };
+}
+
+/** Spherical interpolation between two noise rows (linear when they are parallel), exact at
+ * t = 0 and 1, as pipeline/sampler.py's `slerp`. */
+export function slerp(start, end, t) {
+  let dot = 0;
+  let startNorm = 0;
+  let endNorm = 0;
+  for (let i = 0; i < start.length; i += 1) {
+    dot += start[i] * end[i];
+    startNorm += start[i] * start[i];
+    endNorm += end[i] * end[i];
+  }
+  const cosine = dot / Math.max(Math.sqrt(startNorm) * Math.sqrt(endNorm), 1e-12);
+  const angle = Math.acos(Math.min(Math.max(cosine, -1), 1));
+  const sine = Math.sin(angle);
+  const parallel = sine < 1e-6;
+  const a = parallel ? 1 - t : Math.sin((1 - t) * angle) / sine;
+  const b = parallel ? t : Math.sin(t * angle) / sine;
+  return start.map((value, i) => a * value + b * end[i]);
+}
