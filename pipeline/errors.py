@@ -31,7 +31,3 @@ class ExportError(PipelineError):
 
 class ContractError(SamplerError):
     """A model file breaks the generator's ONNX contract (`pipeline.contract`)."""
-
-
-class ServeError(PipelineError):
-    """The web page cannot be served: a file is missing, or the address is taken."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.contract import MANIFEST_FILE
-from pipeline.errors import ServeError
+from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,12 @@ TYPES = {
     ".wasm": "application/wasm",
     ".onnx": "application/octet-stream",
 }
+
+
+class ServeError(PipelineError):
+    """The page cannot be served: a file is missing, or the address is taken."""
+
+
 ISOLATION = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",

@@ -14,7 +14,6 @@ import pytest
 
 from conftest import invoke
 from pipeline import serve as web
-from pipeline.errors import ServeError
 
 needs_runtime = pytest.mark.skipif(
     not (web.RUNTIME / web.RUNTIME_FILES[0]).is_file(),
@@ -78,7 +77,7 @@ def test_nothing_unlisted_is_served(served, path):
 
 def test_a_missing_runtime_is_one_clear_error(monkeypatch, tmp_path, exported_model):
     monkeypatch.setattr(web, "RUNTIME", tmp_path)
-    with pytest.raises(ServeError, match=r"onnxruntime-web is not installed .*make web-setup"):
+    with pytest.raises(web.ServeError, match=r"onnxruntime-web is not installed .*make web-setup"):
         web.Site.build([exported_model / "models/generator.onnx"])
 
 
