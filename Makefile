@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: setup web-setup run test test-offline sample web report lint clean bench bench-train \
-	mutations mutmut
+	bench-web mutations mutmut
 
 setup: $(STAMP)
 
@@ -63,6 +63,11 @@ bench: setup
 
 bench-train: setup
 	dvc repro --force --single-item train_benchmark
+
+# The generator in headless Chromium and Node beside native onnxruntime, the page's load time,
+# its pixels against Python's, and the README's screenshot (after `make run`; about 2 min).
+bench-web: setup web-setup
+	dcgan web-benchmark --screenshot docs/images/web-page.png
 
 # The README's results section, from metrics/*.json and `dvc exp show` (after `make run`).
 report: setup

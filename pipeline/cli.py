@@ -309,6 +309,32 @@ def train_benchmark(params_path: Path, data: Path, metrics_path: Path, plots: Pa
     report_metrics(train_benchmark_stage(data, train_config, config, plots), metrics_path)
 
 
+@main.command("web-benchmark")
+@file_option("--model", "models/generator.onnx", "The float32 model.")
+@file_option(
+    "--int8", "models/generator-int8.onnx", "The int8 model: the page's default.", dest="int8_path"
+)
+@metrics_option("metrics/web_benchmark.json")
+@count_option("--loads", default=5, help="Page loads timed to the first grid.")
+@click.option(
+    "--screenshot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also save a PNG of the page (the README's is docs/images/web-page.png).",
+)
+def web_benchmark(
+    model: Path, int8_path: Path, metrics_path: Path, loads: int, screenshot: Path | None
+) -> None:
+    """The generator in headless Chromium (onnxruntime-web) and Node beside native onnxruntime,
+    the page's load time to its first grid, and its pixels against the Python sampler's."""
+    from pipeline.web_benchmark import measure
+
+    for path, option in ((model, "--model"), (int8_path, "--int8")):
+        require_file(path, option, " (run `make run` first)")
+    models = {"int8": int8_path, "float32": model}
+    report_metrics(measure(models, loads, screenshot), metrics_path)
+
+
 def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
     """A .png, .npy or .gif path in an existing folder: nothing is created on the user's behalf."""
     if not value.parent.is_dir():
@@ -420,8 +446,8 @@ def sample(
     "models",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A generator the page offers (repeat for more).  [default: models/generator.onnx "
-    "and models/generator-int8.onnx]",
+    help="A generator the page offers (repeat for more; the first opens).  [default: "
+    "models/generator-int8.onnx and models/generator.onnx]",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -551,9 +577,13 @@ def evaluate(
     help="Add the table of DVC experiments (`dvc exp show`).",
 )
 def report(readme: Path, experiments: bool) -> None:
-    """Write the README's results section from the metrics files and copy its images."""
+    """Write the README's results section and docs/MODEL_CARD.md from the metrics files, and
+    copy the README's images."""
+    from pipeline.model_card import CARD, write_model_card
     from pipeline.report import dvc_experiments, write_report
 
     root = readme.resolve().parent
     write_report(root, readme, dvc_experiments(root) if experiments else [])
+    write_model_card(root)
     click.echo(str(readme))
+    click.echo(str(root / CARD))

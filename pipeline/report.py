@@ -80,6 +80,8 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
     for key, label, digits in QUALITY_ROWS:
         lines.append(f"| {label} | {generated[key]:.{digits}f} | {reference[key]:.{digits}f} |")
     lines += performance_lines(export, bench, read_metrics(root, "train_benchmark"), quality)
+    if (root / "metrics/web_benchmark.json").is_file():
+        lines += web_lines(read_metrics(root, "web_benchmark"))
     if experiments:
         lines += [
             "",
@@ -184,6 +186,42 @@ def performance_lines(export, bench, train_bench, quality) -> list[str]:
         label = TARGET_LABELS.get(name, name)
         verdict = "yes" if target["met"] else "**no**"
         lines.append(f"| {label} | {target['target']} | {measured} | {verdict} |")
+    return lines
+
+
+def web_lines(web: dict[str, Any]) -> list[str]:
+    """The browser and Node figures of `make bench-web`, beside native onnxruntime."""
+    loads = ", ".join(f"{ms:.0f}" for ms in web["first_grid_ms"]["loads"])
+    sizes = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in web["model_bytes"].items())
+    parity = ", ".join(f"{name} {levels}" for name, levels in web["parity_max_grey_levels"].items())
+    lines = [
+        "",
+        f"In the browser and in Node (`make bench-web`: {web['browser']}, onnxruntime-web "
+        f"{web['onnxruntime_web']} on WASM, onnxruntime-node {web['onnxruntime_node']}, native "
+        f"onnxruntime measured in the same run{', on ' + machine_words(web['machine'])}): "
+        f"from navigation to the first grid of 64 digits {web['first_grid_ms']['median']:.0f} ms "
+        f"median ({loads}) with the page's default model ({web['page_default']}); models "
+        f"loaded: {sizes}; largest "
+        f"difference from the Python sampler's pixels, grey levels: {parity}. Samples/s:",
+        "",
+        "| model | threads | batch | browser | Node | native | browser / native |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, engines in web["samples_per_second"].items():
+        for key in engines["browser"]:
+            for batch in sorted(engines["browser"][key], key=int):
+                rate = {engine: engines[engine][key][batch] for engine in engines}
+                lines.append(
+                    f"| {name} | {key.removeprefix('threads_')} | {batch} | "
+                    f"{rate['browser']:,.0f} | {rate['node']:,.0f} | {rate['native']:,.0f} | "
+                    f"{rate['browser'] / rate['native']:.2f} |"
+                )
+    ratio = web["ratios"]["page_default_over_native_float32_1_thread"]
+    lines += [
+        "",
+        f"The page's default ({web['page_default']}, {web['threads'][-1]} "
+        f"threads) at batch 64 runs at {ratio:.2f}x native onnxruntime float32 on one thread.",
+    ]
     return lines
 
 

@@ -229,3 +229,13 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/mnist/"
+
+
+def unavailable(reason: str):
+    """Skip a test whose tool (Chromium, Node, node_modules) is missing, saying how to get it;
+    fail instead when DCGAN_REQUIRE_BROWSER is set (`.ci/run` sets it: there they must run)."""
+    import os
+
+    if os.environ.get("DCGAN_REQUIRE_BROWSER"):
+        pytest.fail(f"{reason} (DCGAN_REQUIRE_BROWSER is set)")
+    pytest.skip(f"{reason}: `make web-setup` installs it")

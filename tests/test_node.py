@@ -8,7 +8,6 @@ DCGAN_REQUIRE_BROWSER is set (as `.ci/run` does).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import invoke_ok
+from conftest import invoke_ok, unavailable
 from pipeline.contract import Noise, splitmix64
 from pipeline.sampler import Sampler
 
@@ -34,9 +33,7 @@ def node() -> str:
     elif not (REPO / "node_modules/onnxruntime-node").is_dir():
         reason = "onnxruntime-node is not in node_modules"
     if reason:
-        if os.environ.get("DCGAN_REQUIRE_BROWSER"):
-            pytest.fail(f"{reason} (DCGAN_REQUIRE_BROWSER is set)")
-        pytest.skip(f"{reason}: `make web-setup` installs it")
+        unavailable(reason)
     return path
 
 
@@ -115,6 +112,7 @@ def test_node_draws_what_the_python_sampler_draws(node, exported_model, tmp_path
     expected = Sampler(model).sample(300, seed=9)  # two of Node's batches of 256
     assert drawn.shape == expected.shape == (300, 28, 28)
     assert np.abs(drawn.astype(int) - expected).max() <= 1
+    assert (drawn != expected).mean() < 0.01  # float rounding touches a rare pixel, not many
 
 
 def test_the_node_png_is_dcgan_samples_png(node, exported_model, tmp_path):

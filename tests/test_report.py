@@ -46,6 +46,12 @@ def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypat
     for name in ("final_grid.png", "progress.gif"):
         assert (exported_model / "docs/images" / name).is_file()
 
+    card = (exported_model / "docs/MODEL_CARD.md").read_text()
+    assert f"| Frechet distance (lower is better) | {generated['frechet_distance']:.3f} | " in card
+    int8_rate = bench["onnxruntime_int8"]["samples_per_second"]["1"]
+    assert f"int8 {int8_rate:,.0f}" in card
+    assert "`dvc artifacts get <git URL of this repository> generator`" in card
+
 
 def test_experiment_rows_from_dvc_exp_show_json():
     def run(loss, distance, **conditional):

@@ -1,0 +1,56 @@
+"""The browser benchmark's arithmetic and its README lines (the measurement itself runs in
+`make bench-web`: Chromium, Node and native onnxruntime for a minute)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.report import web_lines
+from pipeline.web_benchmark import ratios
+
+
+def rates(browser: float, node: float, native: float) -> dict:
+    return {
+        engine: {
+            "threads_1": {"1": value / 4, "64": value},
+            "threads_2": {"1": value / 2, "64": 2 * value},
+        }
+        for engine, value in (("browser", browser), ("node", node), ("native", native))
+    }
+
+
+MEASURED = {"int8": rates(300.0, 900.0, 1000.0), "float32": rates(100.0, 400.0, 500.0)}
+
+
+def test_each_engine_is_divided_by_native_at_the_same_model_threads_and_batch():
+    out = ratios(MEASURED, [1, 2], "int8")
+    assert out["int8"]["browser_over_native"]["threads_2"]["64"] == pytest.approx(0.3)
+    assert out["float32"]["node_over_native"]["threads_1"]["1"] == pytest.approx(0.8)
+
+
+def test_the_page_default_is_measured_against_native_float32_on_one_thread():
+    # int8 in the browser on 2 threads at batch 64 (600) over native float32, 1 thread (500).
+    assert ratios(MEASURED, [1, 2], "int8")["page_default_over_native_float32_1_thread"] == (
+        pytest.approx(1.2)
+    )
+
+
+def test_the_readme_lines_name_the_machine_the_default_and_every_figure():
+    web = {
+        "machine": {"cpu": "Test CPU", "cores": 2, "features": ["avx2"], "versions": {}},
+        "browser": "Chromium 1",
+        "onnxruntime_web": "1.0",
+        "onnxruntime_node": "1.0",
+        "page_default": "int8",
+        "threads": [1, 2],
+        "first_grid_ms": {"median": 700.0, "loads": [650.0, 700.0, 900.0]},
+        "model_bytes": {"int8": 2_000_000, "float32": 4_000_000},
+        "parity_max_grey_levels": {"int8": 1, "float32": 0},
+        "samples_per_second": MEASURED,
+        "ratios": ratios(MEASURED, [1, 2], "int8"),
+    }
+    text = "\n".join(web_lines(web))
+    assert "a 2-core Test CPU with avx2" in text
+    assert "700 ms median (650, 700, 900) with the page's default model (int8)" in text
+    assert "| int8 | 2 | 64 | 600 | 1,800 | 2,000 | 0.30 |" in text
+    assert "The page's default (int8, 2 threads) at batch 64 runs at 1.20x native" in text
