@@ -28,10 +28,10 @@ def translate(images: tf.Tensor, rng: tf.random.Generator) -> tf.Tensor:
     differentiable and runs on any device."""
     count, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
     most = round(height * MAX_SHIFT_SHARE)
-    shifts = rng.uniform((2, count), -most, most + 1, dtype=tf.int32)
+    shifts = rng.uniform((count, 2), -most, most + 1, dtype=tf.int32)  # batch axis first
     dtype = images.dtype
     lifted = tf.cast(images[..., 0], tf.float32) - BACKGROUND  # background 0
-    down = shift_matrices(shifts[0], height)
-    across = shift_matrices(shifts[1], width)
+    down = shift_matrices(shifts[:, 0], height)
+    across = shift_matrices(shifts[:, 1], width)
     moved = tf.matmul(tf.matmul(down, lifted), across, transpose_b=True)
     return tf.cast(moved + BACKGROUND, dtype)[..., tf.newaxis]

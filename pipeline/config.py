@@ -16,6 +16,7 @@ MODEL_NAMES = ("unconditional", "conditional")
 EXPORT_WEIGHTS = ("best", "last")
 LR_SCHEDULES = ("constant", "anneal")
 AUGMENTATIONS = ("none", "translation")
+DISTRIBUTIONS = ("auto", "off", "mirrored", "multi-worker")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -122,6 +123,8 @@ class TrainConfig:
     augment: str = setting("none", _choice(AUGMENTATIONS))
     lr_schedule: str = setting("constant", _choice(LR_SCHEDULES))
     precision: str = setting("auto", _choice(PRECISIONS))
+    distribute: str = setting("auto", _choice(DISTRIBUTIONS))
+    replicas: int = setting(0, _at_least(0))
     sample_every: int = setting(300, _positive_int)
     checkpoint_every: int = setting(200, _positive_int)
     grid_size: int = setting(8, _positive_int)

@@ -27,9 +27,11 @@ CLASSES = 10  # digits 0-9 (or Fashion-MNIST's ten label ids)
 LABEL_EMBEDDING_DIM = 32  # of the generator's label embedding
 
 
-def build_generator(noise_dim: int, classes: int = 0) -> keras.Model:
+def build_generator(noise_dim: int, classes: int = 0, *, synchronized: bool = False) -> keras.Model:
     """Noise `(N, noise_dim)` in [-1, 1] (and with `classes`, labels `(N,)`) -> images
-    `(N, 28, 28, 1)` in [-1, 1] (tanh)."""
+    `(N, 28, 28, 1)` in [-1, 1] (tanh). `synchronized`: under a `tf.distribute` strategy, batch
+    norm takes its statistics over the global batch, not each replica's share, so a step on
+    R replicas computes what one device would (README, Distributed training)."""
     noise = keras.Input((noise_dim,), name=NOISE_INPUT)
     x = noise
     if classes:
@@ -37,12 +39,12 @@ def build_generator(noise_dim: int, classes: int = 0) -> keras.Model:
         embedded = layers.Embedding(classes, LABEL_EMBEDDING_DIM, name="label_embedding")(label)
         x = layers.Concatenate(name="z_and_label")([noise, embedded])
     x = layers.Dense(1024, activation="relu")(x)  # (N, 1024)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(synchronized=synchronized)(x)
     x = layers.Dense(7 * 7 * 128, activation="relu")(x)  # (N, 6272)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(synchronized=synchronized)(x)
     x = layers.Reshape((7, 7, 128))(x)  # (N, 7, 7, 128)
     x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu")(x)
-    x = layers.BatchNormalization()(x)  # (N, 14, 14, 64)
+    x = layers.BatchNormalization(synchronized=synchronized)(x)  # (N, 14, 14, 64)
     images = layers.Conv2DTranspose(
         1, 4, strides=2, padding="same", activation="tanh", dtype="float32", name=IMAGES_OUTPUT
     )(x)  # (N, 28, 28, 1)

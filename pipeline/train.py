@@ -17,11 +17,13 @@ run continues it, which gives the same weights as training that long from the st
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import math
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,13 +35,14 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from pipeline import augment, averaging, losses, machine, model
+from pipeline import augment, averaging, distribution, losses, machine, model
 from pipeline import images as image_io
 from pipeline.averaging import WeightAverage, recalibrate_batch_norm
 from pipeline.config import ClassifierConfig, TrainConfig
 from pipeline.contract import TRAINING_NOISE, GeneratorContract, Provenance
 from pipeline.datasets import DATASETS, load_split
-from pipeline.errors import TrainingError
+from pipeline.distribution import Distribution, ReplicaNoise
+from pipeline.errors import ConfigError, TrainingError
 from pipeline.files import (
     exclusive_lock,
     sha256_of,
@@ -54,8 +57,12 @@ from pipeline.tracking import summary as tracking_summary
 
 log = logging.getLogger(__name__)
 
-# What `train.*` does not change about the weights; left out of the checkpoint fingerprint.
-NOT_IN_FINGERPRINT = ("epochs", "sample_every", "checkpoint_every", "grid_size")
+# What only changes pictures and bookkeeping: not a DVC dependency of the stage either.
+COSMETIC = ("sample_every", "checkpoint_every", "grid_size")
+# Left out of the checkpoint fingerprint: besides the cosmetic keys, the epoch count (a longer
+# run continues a shorter one) and how many devices share a step (a checkpoint resumes under
+# any strategy, and one made under a strategy on a single device).
+NOT_IN_FINGERPRINT = ("epochs", *COSMETIC, "distribute", "replicas")
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
 # (generator, discriminator) Adam rates of `learning_rate: auto`, the best measured for each model
 # at 3 epochs (README, Sample quality): the unconditional generator learns at twice the
@@ -106,13 +113,38 @@ def fingerprint(config: TrainConfig, placement: Placement, data_sha256: str) -> 
 class Trainer:
     """The networks, optimizers, noise source and compiled step of one training run."""
 
-    def __init__(self, config: TrainConfig, placement: Placement, total_steps: int = 0):
+    def __init__(
+        self,
+        config: TrainConfig,
+        placement: Placement,
+        total_steps: int = 0,
+        distributed: Distribution | None = None,
+    ):
+        self.distributed = distributed or Distribution(None, 1)
+        strategy = self.distributed.strategy
+        if strategy is None:
+            self._build(config, placement, total_steps)
+            self.train_step = tf.function(self._train_step)
+        else:
+            with strategy.scope():
+                self._build(config, placement, total_steps)
+            self.train_step = tf.function(self._distributed_step)
+        drawn = self.generator if self.average is None else self.average.average
+        self._infer = tf.function(lambda inputs: drawn(inputs, training=False))
+
+    def _build(self, config: TrainConfig, placement: Placement, total_steps: int) -> None:
+        """The networks, optimizers, noise source and checkpoint (under a strategy's scope, so
+        that every variable is mirrored on its replicas)."""
         self.config = config
         self.total_steps = total_steps
         self.placement = placement
         self.objective = losses.OBJECTIVES[config.loss]
         self.classes = model.CLASSES if config.model == "conditional" else 0
-        self.generator = model.build_generator(config.noise_dim, self.classes)
+        self.replicas = self.distributed.replicas
+        synchronized = self.distributed.strategy is not None
+        self.generator = model.build_generator(
+            config.noise_dim, self.classes, synchronized=synchronized
+        )
         self.discriminator = model.build_discriminator(self.classes)
         self.average = None
         if config.average_decay:
@@ -128,23 +160,25 @@ class Trainer:
                 self.best = BestGenerator(model.build_generator(config.noise_dim, self.classes))
         self.generator_optimizer = self._optimizer(self.generator, "generator")
         self.discriminator_optimizer = self._optimizer(self.discriminator, "discriminator")
-        self.noise = tf.random.Generator.from_seed(config.seed)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        if self.distributed.strategy is None:
+            self.noise = tf.random.Generator.from_seed(config.seed)
+            generator_state = {"noise": self.noise}
+        else:  # stateless, keyed by the step: nothing to checkpoint
+            self.noise = ReplicaNoise(config.seed, self.step, self.replicas)
+            generator_state = {}
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator,
             discriminator=self.discriminator,
             generator_optimizer=self.generator_optimizer,
             discriminator_optimizer=self.discriminator_optimizer,
-            noise=self.noise,
             step=self.step,
             train_seconds=self.train_seconds,
+            **generator_state,
             **self._average_checkpoint(),
             **({"best": self.best.checkpoint} if self.best else {}),
         )
-        self.train_step = tf.function(self._train_step)
-        drawn = self.generator if self.average is None else self.average.average
-        self._infer = tf.function(lambda inputs: drawn(inputs, training=False))
 
     def _average_checkpoint(self) -> dict[str, Any]:
         if self.average is None:
@@ -176,11 +210,42 @@ class Trainer:
         """A network's input: `x` alone, or `[x, labels]` for the conditional model."""
         return [x, labels] if self.classes else x
 
+    def step_inputs(self, real_uint8, labels):
+        """The training step's arguments for a global batch: as they are on one device, or
+        each replica's share under a strategy."""
+        strategy = self.distributed.strategy
+        if strategy is None:
+            return real_uint8, labels
+        parts = self.objective.critic_steps
+        return distribution.split_batch(strategy, parts, np.asarray(real_uint8), np.asarray(labels))
+
+    def _distributed_step(self, real_uint8, labels) -> tuple[tf.Tensor, tf.Tensor]:
+        """`_replica_step` on every replica's share, then the weight average (in cross-replica
+        context, where the mirrored generator is one value); the losses averaged over the
+        replicas."""
+        strategy = self.distributed.strategy
+        d_loss, g_loss = strategy.run(self._replica_step, args=(real_uint8, labels))
+        if self.average is not None:
+            self.average.update()
+        mean = tf.distribute.ReduceOp.MEAN
+        return strategy.reduce(mean, d_loss, axis=None), strategy.reduce(mean, g_loss, axis=None)
+
     def _train_step(self, real_uint8: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """`_replica_step`, then the weight average: the whole step on one device."""
+        d_loss, g_loss = self._replica_step(real_uint8, labels)
+        if self.average is not None:
+            self.average.update()
+        return d_loss, g_loss
+
+    def _replica_step(
+        self, real_uint8: tf.Tensor, labels: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """One generator step after `critic_steps` discriminator steps, each on its own slice
         of `real_uint8` `(critic_steps * N, 28, 28)` and its `labels` `(critic_steps * N,)`
         (unused by the unconditional model); returns the mean discriminator loss and the
         generator loss."""
+        if isinstance(self.noise, ReplicaNoise):
+            self.noise.begin_step()
         real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0  # (N, 28, 28, 1)
         labels = tf.cast(labels, tf.int32)
         steps = self.objective.critic_steps
@@ -188,8 +253,6 @@ class Trainer:
         d_losses = [self._discriminator_step(part, part_labels) for part, part_labels in parts]
         d_loss = d_losses[0] if steps == 1 else tf.add_n(d_losses) / steps
         g_loss = self._generator_step(tf.shape(real)[0] // steps)
-        if self.average is not None:
-            self.average.update()
         return d_loss, g_loss
 
     def _seen(self, images: tf.Tensor) -> tf.Tensor:
@@ -218,11 +281,15 @@ class Trainer:
                 mix = self.noise.uniform((count, 1, 1, 1), 0.0, 1.0)
                 penalty = losses.gradient_penalty(critic, real, fake, mix)
                 d_loss += self.objective.penalty_weight * tf.cast(penalty, d_loss.dtype)
-            scaled = self.discriminator_optimizer.scale_loss(d_loss)
+            scaled = self.discriminator_optimizer.scale_loss(self._share(d_loss))
         variables = self.discriminator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return d_loss
+
+    def _share(self, loss: tf.Tensor) -> tf.Tensor:
+        """A replica's part of the mean loss: the optimizers sum the replicas' gradients."""
+        return loss / self.replicas if self.replicas > 1 else loss
 
     def _generator_step(self, count) -> tf.Tensor:
         """Make the discriminator call fresh fakes real."""
@@ -233,7 +300,7 @@ class Trainer:
             seen = self._seen(fake)
             fake_logits = self.discriminator(self._with_labels(seen, labels), training=True)
             g_loss = self.objective.generator_loss(fake_logits)
-            scaled = self.generator_optimizer.scale_loss(g_loss)
+            scaled = self.generator_optimizer.scale_loss(self._share(g_loss))
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.generator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
@@ -379,13 +446,30 @@ def train(config: TrainConfig, paths: TrainPaths, *, fresh: bool = False) -> dic
     """Train (or resume), then write the generator, plots and metrics; returns the metrics.
 
     One run at a time per checkpoint folder: a second one fails at once instead of both writing.
+    Under `multi-worker` only the chief uses the folders given; every other worker checkpoints
+    to a temporary folder (TensorFlow's pattern: all workers save, one keeps it) and writes
+    nothing else.
     """
+    distributed = distribution.choose(config.distribute, config.replicas)  # before any TF op
+    if config.batch_size % distributed.replicas:
+        raise ConfigError(
+            f"train.batch_size {config.batch_size} does not split over {distributed.replicas} "
+            "replicas: make it a multiple"
+        )
+    if not distributed.chief:
+        with tempfile.TemporaryDirectory(prefix="dcgan-worker-") as scratch:
+            worker_paths = dataclasses.replace(
+                paths, checkpoints=Path(scratch) / "checkpoints", classifier=None
+            )
+            return _train(config, worker_paths, distributed, fresh=True, write=False)
     lock = paths.checkpoints.parent / f".{paths.checkpoints.name}.lock"
     with exclusive_lock(lock, f"the checkpoint folder {paths.checkpoints}"):
-        return _train(config, paths, fresh=fresh)
+        return _train(config, paths, distributed, fresh=fresh, write=True)
 
 
-def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, Any]:
+def _train(
+    config: TrainConfig, paths: TrainPaths, distributed: Distribution, *, fresh: bool, write: bool
+) -> dict[str, Any]:
     images, labels = load_split(paths.data, "train")
     if config.model == "conditional" and labels.max(initial=0) >= model.CLASSES:
         raise TrainingError(
@@ -408,12 +492,12 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     with precision_policy(placement.precision):
-        trainer = Trainer(config, placement, total_steps)
+        trainer = Trainer(config, placement, total_steps, distributed)
     log.info(
         "training the %s model on %s in %s: %d images, %d steps per epoch, %d epochs "
         "(%d steps), loss %s",
         config.model,
-        placement.device,
+        placement.device if distributed.strategy is None else where(distributed),
         placement.precision,
         len(images),
         steps_per_epoch,
@@ -421,7 +505,7 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
         total_steps,
         config.loss,
     )
-    tracker = quality_tracker(config, paths, images, trainer.classes)
+    tracker = quality_tracker(config, paths, images, trainer.classes) if write else None
 
     store = CheckpointStore(
         paths.checkpoints,
@@ -434,11 +518,24 @@ def _train(config: TrainConfig, paths: TrainPaths, *, fresh: bool) -> dict[str, 
         np.random.default_rng(config.seed), config.grid_size**2, config.noise_dim
     )
     plan = LoopPlan(steps_per_epoch, total_steps, fixed_noise)
-    run_loop(trainer, (images, labels), plan, store, history, tracker)
+    try:
+        run_loop(trainer, (images, labels), plan, store, history, tracker)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as error:
+        raise TrainingError(
+            f"another worker stopped ({_short_reason(error)}): the job cannot go on; start "
+            "every worker again to resume from the last checkpoint"
+        ) from error
 
     metrics = summarize(trainer, config, placement, history, steps_per_epoch)
-    write_outputs(trainer, store, paths, history, data_sha256, metrics, fixed_noise)
+    if write:
+        write_outputs(trainer, store, paths, history, data_sha256, metrics, fixed_noise)
     return metrics
+
+
+def where(distributed: Distribution) -> str:
+    """`2 replicas (mirrored)`, and this process's task under multi-worker."""
+    task = f", this process {distributed.task}" if distributed.name == "multi-worker" else ""
+    return f"{distributed.replicas} replicas ({distributed.name}{task})"
 
 
 def quality_tracker(
@@ -626,7 +723,8 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker) ->
         while step < total_steps:
             epoch, done_in_epoch = divmod(step, plan.steps_per_epoch)
             for batch in epoch_batches(data, config, epoch, skip=done_in_epoch):
-                d_loss, g_loss = (float(v) for v in trainer.train_step(*batch))
+                inputs = trainer.step_inputs(*batch)
+                d_loss, g_loss = (float(v) for v in trainer.train_step(*inputs))
                 step += 1
                 trainer.step.assign(step)
                 if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
@@ -733,6 +831,8 @@ def summarize(trainer, config, placement, history: History, steps_per_epoch) -> 
         "images_per_second": round(steps * images_per_step(config) / max(seconds, 1e-9), 1),
         "device": placement.device,
         "precision": placement.precision,
+        "distribute": trainer.distributed.name,
+        "replicas": trainer.distributed.replicas,
         **tracking_summary(history.quality),
         "machine": machine.describe(),
     }
