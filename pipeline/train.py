@@ -168,17 +168,18 @@ class Trainer:
         else:  # stateless, keyed by the step: nothing to checkpoint
             self.noise = ReplicaNoise(config.seed, self.step, self.replicas)
             generator_state = {}
-        self.checkpoint = tf.train.Checkpoint(
-            generator=self.generator,
-            discriminator=self.discriminator,
-            generator_optimizer=self.generator_optimizer,
-            discriminator_optimizer=self.discriminator_optimizer,
-            step=self.step,
-            train_seconds=self.train_seconds,
+        self.checkpoint_parts = {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "generator_optimizer": self.generator_optimizer,
+            "discriminator_optimizer": self.discriminator_optimizer,
+            "step": self.step,
+            "train_seconds": self.train_seconds,
             **generator_state,
             **self._average_checkpoint(),
             **({"best": self.best.checkpoint} if self.best else {}),
-        )
+        }
+        self.checkpoint = tf.train.Checkpoint(**self.checkpoint_parts)
 
     def _average_checkpoint(self) -> dict[str, Any]:
         if self.average is None:
@@ -446,9 +447,10 @@ def train(config: TrainConfig, paths: TrainPaths, *, fresh: bool = False) -> dic
     """Train (or resume), then write the generator, plots and metrics; returns the metrics.
 
     One run at a time per checkpoint folder: a second one fails at once instead of both writing.
-    Under `multi-worker` only the chief uses the folders given; every other worker checkpoints
-    to a temporary folder (TensorFlow's pattern: all workers save, one keeps it) and writes
-    nothing else.
+    Under `multi-worker` only the chief uses the folders given; every other worker starts from
+    a copy of the chief's checkpoints (the folder must be shared, as it is between processes of
+    one machine), checkpoints to a temporary folder (TensorFlow's pattern: all workers save, one
+    keeps it) and writes nothing else.
     """
     distributed = distribution.choose(config.distribute, config.replicas)  # before any TF op
     if config.batch_size % distributed.replicas:
@@ -458,10 +460,11 @@ def train(config: TrainConfig, paths: TrainPaths, *, fresh: bool = False) -> dic
         )
     if not distributed.chief:
         with tempfile.TemporaryDirectory(prefix="dcgan-worker-") as scratch:
-            worker_paths = dataclasses.replace(
-                paths, checkpoints=Path(scratch) / "checkpoints", classifier=None
-            )
-            return _train(config, worker_paths, distributed, fresh=True, write=False)
+            own = Path(scratch) / "checkpoints"
+            if paths.checkpoints.is_dir() and not fresh:  # resume at the chief's step
+                shutil.copytree(paths.checkpoints, own)
+            worker_paths = dataclasses.replace(paths, checkpoints=own, classifier=None)
+            return _train(config, worker_paths, distributed, fresh=fresh, write=False)
     lock = paths.checkpoints.parent / f".{paths.checkpoints.name}.lock"
     with exclusive_lock(lock, f"the checkpoint folder {paths.checkpoints}"):
         return _train(config, paths, distributed, fresh=fresh, write=True)
@@ -509,7 +512,7 @@ def _train(
 
     store = CheckpointStore(
         paths.checkpoints,
-        trainer.checkpoint,
+        trainer.checkpoint_parts,
         trainer.step,
         fingerprint(config, placement, data_sha256),
     )
@@ -577,18 +580,19 @@ class History:
 
 
 class CheckpointStore:
-    """The persistent checkpoint folder: TF checkpoints of `checkpoint` (numbered by the `step`
-    variable it holds), loss and quality history, progress frames."""
+    """The persistent checkpoint folder: TF checkpoints of `parts` (named objects, numbered by
+    the `step` variable among them), loss and quality history, progress frames."""
 
     def __init__(
         self,
         folder: Path,
-        checkpoint: tf.train.Checkpoint,
+        parts: dict[str, Any],
         step: tf.Variable,
         fingerprint: dict[str, Any],
     ):
         self.folder = Path(folder)
-        self.checkpoint = checkpoint
+        self.parts = parts
+        self.checkpoint = tf.train.Checkpoint(**parts)
         self.step = step
         self.fingerprint = fingerprint
         self.frames = self.folder / "progress"
@@ -610,7 +614,7 @@ class CheckpointStore:
         )
         if self.manager.latest_checkpoint is None:
             return History(LossLog(), [])
-        self.checkpoint.restore(self.manager.latest_checkpoint).assert_consumed()
+        restore_across_distributions(self.parts, self.manager.latest_checkpoint)
         step = int(self.step.numpy())
         log.info("resuming from the checkpoint at step %d of %d", step, total_steps)
         return History(LossLog.load(self._loss_path(step), step), self._load_quality(step))
@@ -687,6 +691,24 @@ class CheckpointStore:
 
     def frame_paths(self) -> list[Path]:
         return sorted(self.frames.glob("step_*.png"))
+
+
+# The single-device noise generator's state: a checkpoint made under a strategy has none (its
+# noise is keyed by the step), and a strategy has no use for it.
+STATE_OF_ONE_DEVICE = "noise"
+
+
+def restore_across_distributions(parts: dict[str, Any], path: str) -> None:
+    """Restore `path` into the objects `parts` names, everything matched both ways but the
+    single-device noise state, which a checkpoint from another distribution lacks or has
+    spare: a single device then draws its noise from the seed again."""
+    saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+    if (STATE_OF_ONE_DEVICE in saved) == (STATE_OF_ONE_DEVICE in parts):
+        tf.train.Checkpoint(**parts).restore(path).assert_consumed()
+        return
+    shared = {name: part for name, part in parts.items() if name != STATE_OF_ONE_DEVICE}
+    tf.train.Checkpoint(**shared).restore(path).assert_existing_objects_matched()
+    log.info("the checkpoint comes from another distribution: the noise stream starts again")
 
 
 def _short_reason(error: Exception) -> str:

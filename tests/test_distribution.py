@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +203,63 @@ def test_a_batch_that_does_not_split_over_the_replicas_is_one_line(tmp_path, tin
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: train.batch_size 16 does not split over 3 replicas: make it a multiple"
     )
+
+
+def test_a_checkpoint_made_on_two_replicas_resumes_on_one_device(tmp_path, tiny_dataset):
+    folder = workdir(tmp_path, tiny_dataset, distribute="mirrored", replicas=2)
+    train_in(folder)
+    set_params(
+        folder,
+        train={
+            "epochs": 2,
+            "noise_dim": 8,
+            "batch_size": 16,
+            "precision": "float32",
+            "distribute": "off",
+        },
+    )
+    result = run(folder, *stage_args("train"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming from the checkpoint at step {STEPS} of {2 * STEPS}" in result.stderr
+    assert "comes from another distribution" in result.stderr
+    metrics = json.loads((folder / "metrics/train.json").read_text())
+    assert (metrics["steps"], metrics["distribute"]) == (2 * STEPS, "off")
+
+
+def test_a_killed_worker_stops_the_job_and_a_restart_resumes(tmp_path, tiny_dataset):
+    """kill -9 of one worker: the other fails within seconds with one clear line (nothing
+    recovers by itself: collectives need every worker); started again, both resume from the
+    chief's last checkpoint and finish."""
+    epochs = 40  # long enough to be killed after its first checkpoint
+    folder = workdir(
+        tmp_path,
+        tiny_dataset,
+        distribute="multi-worker",
+        epochs=epochs,
+        checkpoint_every=8,
+        sample_every=1000,  # no progress frame at every step
+    )
+    chief, worker = start_workers(folder)
+    checkpoints = folder / "checkpoints/train/tf"
+    try:
+        deadline = time.monotonic() + 240
+        while not list(checkpoints.glob("ckpt-*.index")):
+            assert time.monotonic() < deadline, "no checkpoint within 4 minutes"
+            assert chief.poll() is None, chief.stderr.read()[-2000:]
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGKILL)
+        _, err = chief.communicate(timeout=120)
+    finally:
+        chief.kill()
+        worker.kill()
+    assert chief.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("Error: another worker stopped"), err[-2000:]
+    assert "start every worker again to resume from the last checkpoint" in last
+
+    results = finish(start_workers(folder))
+    for code, stderr in results:
+        assert code == 0, stderr[-2000:]
+    assert "resuming from the checkpoint at step" in results[0][1]
+    metrics = json.loads((folder / "metrics/train.json").read_text())
+    assert metrics["steps"] == epochs * STEPS
