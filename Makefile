@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: setup web-setup run test test-offline sample web report lint clean bench bench-train \
-	bench-web mutations mutmut
+	bench-web sweep mutations mutmut
 
 setup: $(STAMP)
 
@@ -68,6 +68,14 @@ bench-train: setup
 # its pixels against Python's, and the README's screenshot (after `make run`; about 2 min).
 bench-web: setup web-setup
 	dcgan web-benchmark --screenshot docs/images/web-page.png
+
+# A grid of experiments through DVC's queue (README, Sweeps): every combination of SWEEP's
+# values, queued, then run JOBS at a time until the queue is empty; `make report` lists them.
+SWEEP ?= -S 'train.loss=gan,lsgan' -S 'train.seed=0,1'
+JOBS ?= 1
+sweep: setup
+	dvc exp run --queue $(SWEEP)
+	dvc exp run --run-all --jobs $(JOBS)
 
 # The README's results section, from metrics/*.json and `dvc exp show` (after `make run`).
 report: setup

@@ -265,6 +265,12 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"average horizon {params['average_horizon']}")
     if params.get("label_smoothing"):
         parts.append(f"label smoothing {params['label_smoothing']}")
+    if params.get("augment", "none") != "none":
+        parts.append(f"augment {params['augment']}")
+    if params.get("batch_size", 128) != 128:
+        parts.append(f"batch {params['batch_size']}")
+    if params.get("seed", 0):
+        parts.append(f"seed {params['seed']}")
     return ", ".join(parts)
 
 

@@ -31,7 +31,13 @@ STEPS = 4  # the tiny dataset's 64 images in batches of 16
 
 def workdir(folder: Path, tiny_dataset, **train) -> Path:
     tiny_dataset.write_folder(folder / "data" / "mnist")
-    settings = {"epochs": 1, "noise_dim": 8, "batch_size": 16, "precision": "float32"}
+    settings = {
+        "epochs": 1,
+        "noise_dim": 8,
+        "batch_size": 16,
+        "precision": "float32",
+        "sample_every": 1000,  # a progress frame only at the end
+    }
     set_params(folder, train={**settings, **train})
     return folder
 
@@ -215,6 +221,7 @@ def test_a_checkpoint_made_on_two_replicas_resumes_on_one_device(tmp_path, tiny_
             "noise_dim": 8,
             "batch_size": 16,
             "precision": "float32",
+            "sample_every": 1000,
             "distribute": "off",
         },
     )
@@ -237,7 +244,6 @@ def test_a_killed_worker_stops_the_job_and_a_restart_resumes(tmp_path, tiny_data
         distribute="multi-worker",
         epochs=epochs,
         checkpoint_every=8,
-        sample_every=1000,  # no progress frame at every step
     )
     chief, worker = start_workers(folder)
     checkpoints = folder / "checkpoints/train/tf"
