@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: setup web-setup run test test-offline sample web report lint clean bench bench-train \
-	bench-web sweep mutations mutmut
+	bench-web bench-distribute sweep mutations mutmut
 
 setup: $(STAMP)
 
@@ -68,6 +68,10 @@ bench-train: setup
 # its pixels against Python's, and the README's screenshot (after `make run`; about 2 min).
 bench-web: setup web-setup
 	dcgan web-benchmark --screenshot docs/images/web-page.png
+
+# What tf.distribute adds to a training step: 2 logical CPU devices, 2 worker processes.
+bench-distribute: setup
+	dcgan distribute-benchmark
 
 # A grid of experiments through DVC's queue (README, Sweeps): every combination of SWEEP's
 # values, queued, then run JOBS at a time until the queue is empty; `make report` lists them.

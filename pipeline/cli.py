@@ -335,6 +335,21 @@ def web_benchmark(
     report_metrics(measure(models, loads, screenshot), metrics_path)
 
 
+@main.command("distribute-benchmark")
+@params_option("train")
+@metrics_option("metrics/distribute_benchmark.json")
+def distribute_benchmark(params_path: Path, metrics_path: Path) -> None:
+    """What tf.distribute adds to a training step: no strategy, MirroredStrategy on 1 and 2
+    logical CPU devices, and 2 worker processes under MultiWorkerMirroredStrategy."""
+    from pipeline.config import load_train_config
+
+    config = load_train_config(params_path)
+    quiet_tensorflow()
+    from pipeline.distribute_benchmark import distribute_benchmark as measure
+
+    report_metrics(measure(config), metrics_path)
+
+
 def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
     """A .png, .npy or .gif path in an existing folder: nothing is created on the user's behalf."""
     if not value.parent.is_dir():

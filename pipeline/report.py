@@ -82,6 +82,8 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
     lines += performance_lines(export, bench, read_metrics(root, "train_benchmark"), quality)
     if (root / "metrics/web_benchmark.json").is_file():
         lines += web_lines(read_metrics(root, "web_benchmark"))
+    if (root / "metrics/distribute_benchmark.json").is_file():
+        lines += distribute_lines(read_metrics(root, "distribute_benchmark"))
     if experiments:
         lines += [
             "",
@@ -222,6 +224,34 @@ def web_lines(web: dict[str, Any]) -> list[str]:
         f"The page's default ({web['page_default']}, {web['threads'][-1]} "
         f"threads) at batch 64 runs at {ratio:.2f}x native onnxruntime float32 on one thread.",
     ]
+    return lines
+
+
+DISTRIBUTED_SETUPS = {
+    "mirrored_1": "MirroredStrategy, 1 replica",
+    "mirrored_2": "MirroredStrategy, 2 logical CPU devices",
+    "multi_worker_2": "MultiWorkerMirroredStrategy, 2 processes",
+}
+
+
+def distribute_lines(bench: dict[str, Any]) -> list[str]:
+    """What `make bench-distribute` measured: each strategy's step against no strategy."""
+    lines = [
+        "",
+        f"Training step under `tf.distribute` (`make bench-distribute`, batch "
+        f"{bench['batch_size']}, {bench['precision']}, on {machine_words(bench['machine'])}; "
+        f"no strategy: {bench['step_ms']['off']:.0f} ms per step). On 2 cores the replicas share "
+        "the same cores, so this is the cost of the machinery, not a speed-up:",
+        "",
+        "| setup | ms per step | overhead |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, label in DISTRIBUTED_SETUPS.items():
+        cost = bench["overhead"][name]
+        lines.append(
+            f"| {label} | {bench['step_ms'][name]:.0f} | {cost['ms']:+.0f} ms "
+            f"({cost['percent']:+.0f}%) |"
+        )
     return lines
 
 

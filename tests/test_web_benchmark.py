@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.report import web_lines
+from pipeline.report import distribute_lines, web_lines
 from pipeline.web_benchmark import ratios
 
 
@@ -54,3 +54,26 @@ def test_the_readme_lines_name_the_machine_the_default_and_every_figure():
     assert "700 ms median (650, 700, 900) with the page's default model (int8)" in text
     assert "| int8 | 2 | 64 | 600 | 1,800 | 2,000 | 0.30 |" in text
     assert "The page's default (int8, 2 threads) at batch 64 runs at 1.20x native" in text
+
+
+def test_the_distribution_lines_give_each_setup_against_no_strategy():
+    bench = {
+        "batch_size": 128,
+        "precision": "float32",
+        "machine": {"cpu": "Test CPU", "cores": 2, "features": [], "versions": {}},
+        "step_ms": {
+            "off": 100.0,
+            "mirrored_1": 110.0,
+            "mirrored_2": 150.0,
+            "multi_worker_2": 200.0,
+        },
+        "overhead": {
+            "mirrored_1": {"ms": 10.0, "percent": 10.0},
+            "mirrored_2": {"ms": 50.0, "percent": 50.0},
+            "multi_worker_2": {"ms": 100.0, "percent": 100.0},
+        },
+    }
+    text = "\n".join(distribute_lines(bench))
+    assert "no strategy: 100 ms per step" in text
+    assert "| MirroredStrategy, 2 logical CPU devices | 150 | +50 ms (+50%) |" in text
+    assert "| MultiWorkerMirroredStrategy, 2 processes | 200 | +100 ms (+100%) |" in text
