@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import load_train_config
+from pipeline.config import TrainConfig, load_train_config
 from pipeline.files import write_text_atomically
 from pipeline.report import machine_words, read_metrics
 
@@ -21,7 +21,7 @@ def model_card(root: Path) -> str:
     quality = read_metrics(root, "evaluate")
     bench = read_metrics(root, "benchmark")
     classifier = read_metrics(root, "classifier")
-    settings = load_train_config(root / "params.yaml").as_dict()
+    settings = load_train_config(root / "params.yaml")
     generated, real = quality["generated"], quality["real_reference"]
     shares = generated["class_shares"]
     rarest = min(range(len(shares)), key=shares.__getitem__)
@@ -32,7 +32,7 @@ def model_card(root: Path) -> str:
         if export["int8_quantized"]
         else "the float32 graph: int8 was not faithful enough (its metadata says why)"
     )
-    conditional = settings["model"] == "conditional"
+    conditional = settings.model == "conditional"
     lines = [
         "# Model card: the DCGAN digit generator",
         "",
@@ -61,7 +61,7 @@ def model_card(root: Path) -> str:
         "",
         "## Contract",
         "",
-        f"Input `z`: float32 `(N, {settings['noise_dim']})`, N dynamic, uniform noise in [-1, 1]"
+        f"Input `z`: float32 `(N, {settings.noise_dim})`, N dynamic, uniform noise in [-1, 1]"
         + ("; input `label`: int64 `(N,)`, the digit." if conditional else ".")
         + " Output `images`: float32 `(N, 28, 28, 1)` in [-1, 1]; pixels "
         "`round((x + 1) * 127.5)`. The model's metadata says the same to a program. A seed "
@@ -125,18 +125,18 @@ CARD_ROWS = [
 ]
 
 
-def settings_text(train: dict[str, Any], settings: dict[str, Any]) -> str:
+def settings_text(train: dict[str, Any], settings: TrainConfig) -> str:
     best = train.get("best_validation_step")
     chosen = (
         f"; exported: the weight average at step {best}, the lowest validation Frechet "
         f"distance tracked ({train['best_validation_frechet_distance']:.3f})"
-        if best and settings.get("export_weights") == "best"
+        if best and settings.export_weights == "best"
         else ""
     )
     machine = f" ({machine_words(train['machine'])})" if train.get("machine") else ""
     return (
         f"MNIST training split for {train['epochs']} epochs ({train['steps']} steps, batch "
-        f"{settings['batch_size']}, {settings['loss']} loss) in {train['precision']} on "
+        f"{settings.batch_size}, {settings.loss} loss) in {train['precision']} on "
         f"{train['device']}{machine}, {train['train_seconds']:.0f} s{chosen}; every setting is "
         "the `train` section of params.yaml, also in the model's metadata (`train_params`)"
     )

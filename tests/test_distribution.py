@@ -237,7 +237,7 @@ def test_a_killed_worker_stops_the_job_and_a_restart_resumes(tmp_path, tiny_data
     """kill -9 of one worker: the other fails within seconds with one clear line (nothing
     recovers by itself: collectives need every worker); started again, both resume from the
     chief's last checkpoint and finish."""
-    epochs = 40  # long enough to be killed after its first checkpoint
+    epochs = 24  # long enough to be killed after its first checkpoint
     folder = workdir(
         tmp_path,
         tiny_dataset,
