@@ -44,7 +44,7 @@ test-offline: setup
 
 # The web page on http://127.0.0.1:8000/ (after `make run`): digits drawn in the browser.
 PORT ?= 8000
-web: setup web-setup
+web: setup node_modules/.package-lock.json
 	dcgan serve --port $(PORT)
 
 # Digits from the exported generator (after `make run`): `make sample N=16 SEED=3 OUT=x.png`;
