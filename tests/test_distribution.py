@@ -145,9 +145,8 @@ for loss, model in [("lsgan", "unconditional"), ("wgan-gp", "unconditional"),
     trainer = Trainer(config, Placement("CPU:0", "float32"), 2, distributed)
     rng = np.random.default_rng(0)
     count = images_per_step(config)
-    for _ in range(2):
-        batch = rng.integers(0, 255, (count, 28, 28), np.uint8), rng.integers(0, 10, count)
-        losses = [float(v) for v in trainer.train_step(*trainer.step_inputs(*batch))]
+    batch = rng.integers(0, 255, (count, 28, 28), np.uint8), rng.integers(0, 10, count)
+    losses = [float(v) for v in trainer.train_step(*trainer.step_inputs(*batch))]
     pairs = [v.value.values for v in trainer.generator.variables + trainer.discriminator.variables]
     report[f"{loss} {model}"] = {
         "finite": bool(np.isfinite(losses).all()),
@@ -160,7 +159,7 @@ print(json.dumps(report))
 def test_every_loss_and_model_trains_on_two_replicas():
     """lsgan, wgan-gp (5 critic batches per step, the penalty's mixing weights drawn per
     replica) and the conditional model, with the translation augment's shifts: finite losses
-    and replicas still equal after two steps."""
+    and replicas still equal after a step."""
     result = subprocess.run(
         [sys.executable, "-c", EVERY_OBJECTIVE], capture_output=True, text=True, timeout=600
     )
