@@ -301,6 +301,9 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"batch {params['batch_size']}")
     if params.get("seed", 0):
         parts.append(f"seed {params['seed']}")
+    if params.get("distribute", "auto") not in ("auto", "off"):
+        replicas = params.get("replicas") or ""
+        parts.append(f"{params['distribute']} {replicas}".strip())
     return ", ".join(parts)
 
 
