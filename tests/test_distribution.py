@@ -64,24 +64,26 @@ def losses(folder: Path) -> np.ndarray:
     return np.array([[float(x) for x in row.split("\t")[2:]] for row in rows])
 
 
-@pytest.fixture(scope="module")
-def one_replica(tmp_path_factory, tiny_dataset) -> Path:
+def mirrored_run(factory, tiny_dataset, replicas: int) -> Path:
     folder = workdir(
-        tmp_path_factory.mktemp("one"), tiny_dataset, distribute="mirrored", replicas=1
+        factory.mktemp(f"replicas{replicas}"),
+        tiny_dataset,
+        distribute="mirrored",
+        replicas=replicas,
     )
     metrics = train_in(folder)
-    assert (metrics["distribute"], metrics["replicas"]) == ("mirrored", 1)
+    assert (metrics["distribute"], metrics["replicas"]) == ("mirrored", replicas)
     return folder
+
+
+@pytest.fixture(scope="module")
+def one_replica(tmp_path_factory, tiny_dataset) -> Path:
+    return mirrored_run(tmp_path_factory, tiny_dataset, 1)
 
 
 @pytest.fixture(scope="module")
 def two_replicas(tmp_path_factory, tiny_dataset) -> Path:
-    folder = workdir(
-        tmp_path_factory.mktemp("two"), tiny_dataset, distribute="mirrored", replicas=2
-    )
-    metrics = train_in(folder)
-    assert (metrics["distribute"], metrics["replicas"]) == ("mirrored", 2)
-    return folder
+    return mirrored_run(tmp_path_factory, tiny_dataset, 2)
 
 
 def test_two_logical_devices_follow_one_device_of_the_same_global_batch(one_replica, two_replicas):

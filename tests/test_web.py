@@ -22,13 +22,7 @@ from pipeline import serve as web
 from pipeline.browser import SETTLED
 from pipeline.images import make_grid
 from pipeline.sampler import Sampler
-
-CANVAS_GREY = """() => {
-  const canvas = document.getElementById('grid');
-  const rgba = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  return {width: canvas.width, height: canvas.height,
-          grey: Array.from(rgba.filter((_, i) => i % 4 === 0))};
-}"""
+from pipeline.web_benchmark import canvas_grid
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +92,6 @@ def open_page(page, site, query: str) -> str:
     page.goto(site["url"] + query)
     page.wait_for_selector(SETTLED, timeout=60_000)
     return page.evaluate("document.body.dataset.state")
-
-
-def canvas_grid(page) -> np.ndarray:
-    canvas = page.evaluate(CANVAS_GREY)
-    return np.asarray(canvas["grey"], np.uint8).reshape(canvas["height"], canvas["width"])
 
 
 def python_grid(model: Path, count: int, seed: int, label: int | None = None) -> np.ndarray:

@@ -10,11 +10,9 @@ import {
   feeds,
   labelsFor,
   makeGrid,
+  openGenerator,
   parseLabel,
   parseSeed,
-  readContract,
-  readMetadata,
-  runtimeReason,
   seededNoise,
   slerp,
   toUint8,
@@ -95,20 +93,8 @@ async function fetchBytes(url, name) {
 async function openModel(name, bytesPromise) {
   const started = performance.now();
   const bytes = await bytesPromise;
-  let metadata;
-  try {
-    metadata = readMetadata(bytes);
-  } catch (error) {
-    throw new ContractError(`${name}: not an ONNX model (${error.message})`);
-  }
-  let session;
-  try {
-    session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
-  } catch (error) {
-    throw new ContractError(`${name}: not a usable ONNX model (${runtimeReason(error)})`);
-  }
-  const contract = readContract(page.manifest, session, metadata, name);
-  return { name, bytes: bytes.length, session, contract, metadata, loadMs: performance.now() - started };
+  const opened = await openGenerator(ort, page.manifest, bytes, name, { executionProviders: ["wasm"] });
+  return { name, bytes: bytes.length, ...opened, loadMs: performance.now() - started };
 }
 
 function showModel(model) {
@@ -178,8 +164,9 @@ async function walk() {
   clearError();
   if (!page.model) return;
   const { contract, session } = page.model;
-  const { seed, label } = readForm();
-  const count = Math.min(readForm().count, MAX_WALKS);
+  const form = readForm();
+  const { seed, label } = form;
+  const count = Math.min(form.count, MAX_WALKS);
   const stops = seededNoise(contract, seed, WALK_POINTS * count);
   const row = (point, index) => stops.subarray((point * count + index) * contract.noiseDim, (point * count + index + 1) * contract.noiseDim);
   const labels = labelsFor(contract, count, label);

@@ -169,6 +169,27 @@ export function readContract(manifest, session, metadata, source) {
   };
 }
 
+/**
+ * An onnxruntime session on the model `bytes` and its checked contract; `source` names the
+ * model in the one-line ContractError a file that is not ONNX, not loadable or not a generator
+ * gives. `options` are onnxruntime's session options.
+ */
+export async function openGenerator(ort, manifest, bytes, source, options = {}) {
+  let metadata;
+  try {
+    metadata = readMetadata(bytes);
+  } catch (error) {
+    throw new ContractError(`${source}: not an ONNX model (${error.message})`);
+  }
+  let session;
+  try {
+    session = await ort.InferenceSession.create(bytes, options);
+  } catch (error) {
+    throw new ContractError(`${source}: not a usable ONNX model (${runtimeReason(error)})`);
+  }
+  return { session, metadata, contract: readContract(manifest, session, metadata, source) };
+}
+
 // SplitMix64 (Steele, Lea and Flood 2014), counter-based: output k of a seed is
 // mix(seed + (k + 1) * GAMMA mod 2^64). docs/CONTRACT.md, "Seeded noise".
 const MASK64 = (1n << 64n) - 1n;

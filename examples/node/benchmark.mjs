@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 import * as ort from "onnxruntime-node";
 
-import { feeds, labelsFor, readContract, readMetadata, seededNoise } from "../../web/generator.js";
+import { feeds, labelsFor, openGenerator, seededNoise } from "../../web/generator.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MANIFEST = JSON.parse(readFileSync(join(HERE, "../../docs/generator-contract.json"), "utf8"));
@@ -20,8 +20,8 @@ const WINDOW_MS = 250;
 
 const [model, threadsText, ...batchTexts] = process.argv.slice(2);
 const bytes = readFileSync(model);
-const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: Number(threadsText) });
-const contract = readContract(MANIFEST, session, readMetadata(bytes), model);
+const options = { intraOpNumThreads: Number(threadsText) };
+const { session, contract } = await openGenerator(ort, MANIFEST, bytes, model, options);
 const rates = {};
 for (const batch of batchTexts.map(Number)) {
   const feed = feeds(ort, contract, seededNoise(contract, 0n, batch), labelsFor(contract, batch));

@@ -20,11 +20,9 @@ import {
   ContractError,
   draw,
   makeGrid,
+  openGenerator,
   parseLabel,
   parseSeed,
-  readContract,
-  readMetadata,
-  runtimeReason,
 } from "../../web/generator.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -87,19 +85,7 @@ async function openModel(path, threads) {
   } catch (error) {
     throw new ContractError(`${path}: ${error.code === "ENOENT" ? "no such model file" : error.message}`);
   }
-  let metadata;
-  try {
-    metadata = readMetadata(bytes);
-  } catch (error) {
-    throw new ContractError(`${path}: not an ONNX model (${error.message})`);
-  }
-  let session;
-  try {
-    session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads });
-  } catch (error) {
-    throw new ContractError(`${path}: not a usable ONNX model (${runtimeReason(error)})`);
-  }
-  return { session, contract: readContract(MANIFEST, session, metadata, path) };
+  return openGenerator(ort, MANIFEST, bytes, path, { intraOpNumThreads: threads });
 }
 
 function crc32(bytes) {
