@@ -47,6 +47,13 @@ def _positive_float(key: str, value: Any) -> float:
     return number
 
 
+def _non_negative_float(key: str, value: Any) -> float:
+    number = _number(value)
+    if number is None or not number >= 0 or number == float("inf"):
+        raise ConfigError(f"{key}: expected a number >= 0, got {value!r}")
+    return number
+
+
 def _rate(key: str, value: Any) -> float | str:
     """A learning rate, or `auto`: the rate measured best for the model (see `train.py`)."""
     if value == "auto":
@@ -120,6 +127,7 @@ class TrainConfig:
     discriminator_learning_rate: float | str = setting("auto", _rate)
     beta1: float = setting(0.5, _fraction)
     label_smoothing: float = setting(0.0, _fraction)
+    r1_weight: float = setting(0.0, _non_negative_float)
     augment: str = setting("none", _choice(AUGMENTATIONS))
     lr_schedule: str = setting("constant", _choice(LR_SCHEDULES))
     precision: str = setting("auto", _choice(PRECISIONS))
@@ -220,6 +228,11 @@ def load_train_config(path: Path) -> TrainConfig:
         raise ConfigError(
             f"{path}: train.label_smoothing: wgan-gp's critic scores have no label to smooth "
             "(use 0, or the gan or lsgan loss)"
+        )
+    if config.r1_weight and config.loss == "wgan-gp":
+        raise ConfigError(
+            f"{path}: train.r1_weight: wgan-gp has its own gradient penalty (use 0, or the gan "
+            "or lsgan loss)"
         )
     return config
 

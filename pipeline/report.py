@@ -295,6 +295,8 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"average horizon {params['average_horizon']}")
     if params.get("label_smoothing"):
         parts.append(f"label smoothing {params['label_smoothing']}")
+    if params.get("r1_weight"):
+        parts.append(f"R1 {params['r1_weight']}")
     if params.get("augment", "none") != "none":
         parts.append(f"augment {params['augment']}")
     if params.get("batch_size", 128) != 128:

@@ -273,11 +273,16 @@ class Trainer:
             return self.discriminator(self._with_labels(images, labels), training=training)
 
         with tf.GradientTape() as tape:
-            real_logits = critic(real, training=True)
+            if self.config.r1_weight:
+                real_logits, r1 = losses.real_gradient_penalty(critic, real)
+            else:
+                real_logits = critic(real, training=True)
             fake_logits = critic(fake, training=True)
             d_loss = self.objective.discriminator_loss(
                 real_logits, fake_logits, 1.0 - self.config.label_smoothing
             )
+            if self.config.r1_weight:
+                d_loss += 0.5 * self.config.r1_weight * tf.cast(r1, d_loss.dtype)
             if self.objective.penalty_weight:
                 mix = self.noise.uniform((count, 1, 1, 1), 0.0, 1.0)
                 penalty = losses.gradient_penalty(critic, real, fake, mix)

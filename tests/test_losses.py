@@ -140,3 +140,31 @@ class TestWganGp:
             (1e-4, 0.5, 0.9),
         )
         assert losses.OBJECTIVES["gan"].critic_steps == 1
+
+
+class TestRealGradientPenalty:
+    def test_it_is_the_mean_squared_gradient_norm_at_the_real_images(self):
+        """f(x) = sum x^2 / 2 has gradient x: the penalty is the mean of |x|^2 over the real
+        images themselves, and the logits are f's."""
+
+        def critic(images, training=False):
+            return 0.5 * tf.reduce_sum(tf.square(images), axis=[1, 2, 3])[:, None]
+
+        real = tf.constant(np.array([[3.0, 4.0], [1.0, 0.0]], np.float32).reshape(2, 1, 2, 1))
+        scores, penalty = losses.real_gradient_penalty(critic, real)
+        np.testing.assert_allclose(scores.numpy()[:, 0], [12.5, 0.5])
+        assert float(penalty) == pytest.approx((25.0 + 1.0) / 2)
+
+    def test_its_gradient_in_the_critic_weights_is_second_order(self):
+        """f(x) = w sum x: the penalty is w^2 |x|^2 per image... = w^2 * pixels, whose
+        derivative in w is 2 w * pixels; an outer tape must see it."""
+        w = tf.Variable(3.0)
+
+        def critic(images, training=False):
+            return w * tf.reduce_sum(images, axis=[1, 2, 3])[:, None]
+
+        real = tf.ones((4, 2, 2, 1))
+        with tf.GradientTape() as tape:
+            _, penalty = losses.real_gradient_penalty(critic, real)
+        assert float(penalty) == pytest.approx(9.0 * 4)
+        assert float(tape.gradient(penalty, w)) == pytest.approx(2 * 3.0 * 4)

@@ -370,3 +370,18 @@ def test_translation_augments_both_networks_steps():
         losses_seen.append([float(v) for v in trainer.train_step(real, labels)])
     assert all(np.isfinite(losses_seen[1]))
     assert losses_seen[0] != losses_seen[1]
+
+
+def test_the_r1_penalty_changes_the_discriminators_step_and_only_it():
+    """With `r1_weight` the discriminator's loss gains the penalty (so it differs from the same
+    step without it) and the generator's first loss, taken after, still is finite."""
+    real = tf.constant(np.random.default_rng(0).integers(0, 255, (16, 28, 28), np.uint8))
+    labels = tf.zeros(16, tf.int32)
+    seen = []
+    for weight in (0.0, 10.0):
+        keras.utils.set_random_seed(0)
+        config = TrainConfig(noise_dim=8, batch_size=16, r1_weight=weight, track_every=0)
+        trainer = Trainer(config, Placement("CPU:0", "float32"))
+        seen.append([float(v) for v in trainer.train_step(real, labels)])
+    assert all(np.isfinite(seen[1]))
+    assert seen[1][0] > seen[0][0]  # the same logits plus a positive penalty
