@@ -356,9 +356,23 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
         raise click.BadParameter(f"the folder {value.parent} does not exist")
     if value.suffix.lower() not in (".png", ".npy", ".gif"):
         raise click.BadParameter(
-            f"{value.name}: the file must end in .png (a grid), .npy or, with --interpolate, .gif"
+            f"{value.name}: the file must end in .png (a grid), .npy or, with --interpolate or "
+            "--sweep, .gif"
         )
     return value
+
+
+def code_settings(ctx: click.Context, param: click.Parameter, values) -> dict[str, str]:
+    """`NAME=VALUE` pairs as a mapping; the model checks names and values once it is open."""
+    settings = {}
+    for value in values:
+        name, equals, number = value.partition("=")
+        if not equals or not name.strip() or not number.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {value!r}")
+        if name.strip() in settings:
+            raise click.BadParameter(f"code {name.strip()} given twice")
+        settings[name.strip()] = number.strip()
+    return settings
 
 
 @main.command()
@@ -368,7 +382,8 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
     "--count",
     type=click.IntRange(min=1),
     default=None,
-    help="How many images (with --labels all: per class).  [default: 64; 8 per class]",
+    help="How many images (with --labels all: per class; with --sweep: rows).  [default: 64; "
+    "8 per class; 10 rows]",
 )
 @click.option(
     "--seed",
@@ -383,7 +398,8 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
     default="samples.png",
     show_default=True,
     callback=sample_output_path,
-    help="A .png grid, a .npy of uint8 images (N, 28, 28), or with --interpolate a .gif.",
+    help="A .png grid, a .npy of uint8 images (N, 28, 28), or with --interpolate or --sweep "
+    "a .gif.",
 )
 @click.option(
     "--interpolate",
@@ -407,6 +423,22 @@ def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) 
     help="Conditional models: `all` draws N of every class, one row per class (each column "
     "one noise vector).",
 )
+@click.option(
+    "--code",
+    "codes",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=code_settings,
+    help="InfoGAN models: fix a code, e.g. --code category=3 --code c1=0.8 (continuous codes "
+    "c1, c2, ... in [-1, 1]). Codes not given are drawn from the seed.",
+)
+@click.option(
+    "--sweep",
+    metavar="NAME",
+    default=None,
+    help="InfoGAN models: vary one code across the columns (every category, or a continuous "
+    "code from -1 to 1), one noise vector per row; a .gif animates it instead.",
+)
 def sample(
     model: Path,
     count: int | None,
@@ -417,41 +449,57 @@ def sample(
     steps: int,
     label: int | None,
     labels: str | None,
+    codes: dict[str, str],
+    sweep: str | None,
 ) -> None:
     """Draw digits from the ONNX generator (onnxruntime only, no TensorFlow).
 
-    The same model, count, seed and labels give the same bytes.
+    The same model, count, seed, labels and codes give the same bytes.
     """
     from pipeline import sample_files
     from pipeline.sampler import Sampler
 
     suffix = out.suffix.lower()
-    if interpolate != (suffix == ".gif"):
+    animated = interpolate or sweep is not None
+    if (interpolate and suffix != ".gif") or (suffix == ".gif" and not animated):
         raise click.BadParameter(
-            "--interpolate writes a .gif, and a .gif needs --interpolate", param_hint="'--out'"
+            "a .gif needs --interpolate or --sweep, and --interpolate writes a .gif",
+            param_hint="'--out'",
+        )
+    if sweep is not None and (interpolate or labels or suffix == ".npy"):
+        raise click.BadParameter(
+            "--sweep writes a .png grid or a .gif: not with --interpolate, --labels or .npy",
+            param_hint="'--sweep'",
         )
     if labels and (label is not None or interpolate):
         raise click.BadParameter(
             "--labels all draws every class: not with --label or --interpolate",
             param_hint="'--labels'",
         )
-    count = count or (8 if labels else 64)
+    count = count or (8 if labels else 10 if sweep is not None else 64)
     if not model.exists():
         raise click.ClickException(
             f"{model}: no such model file; `make run` trains and exports one "
             "(or name another with --model)"
         )
     sampler = Sampler(model, quick_start=count <= QUICK_START_IMAGES)
-    if labels:
+    if codes and (labels or interpolate):
+        raise click.BadParameter(
+            "--code fixes codes of a grid, a .npy or a sweep: not with --labels or --interpolate",
+            param_hint="'--code'",
+        )
+    if sweep is not None:
+        sample_files.save_sweep(sampler, out, sweep, count, seed=seed, codes=codes)
+    elif labels:
         sample_files.save_each_class(sampler, out, count, seed=seed)
     elif interpolate:
         sample_files.save_walk(
             sampler, out, count, seed=seed, points=points, steps=steps, label=label
         )
     elif suffix == ".npy":
-        sample_files.save_npy(sampler, out, count, seed=seed, label=label)
+        sample_files.save_npy(sampler, out, count, seed=seed, label=label, codes=codes)
     else:
-        sample_files.save_grid(sampler, out, count, seed=seed, label=label)
+        sample_files.save_grid(sampler, out, count, seed=seed, label=label, codes=codes)
     click.echo(str(out))
 
 

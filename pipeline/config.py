@@ -12,7 +12,7 @@ import yaml
 from pipeline.errors import ConfigError
 
 LOSS_NAMES = ("gan", "lsgan", "wgan-gp")
-MODEL_NAMES = ("unconditional", "conditional")
+MODEL_NAMES = ("unconditional", "conditional", "infogan")
 EXPORT_WEIGHTS = ("best", "last")
 LR_SCHEDULES = ("constant", "anneal")
 AUGMENTATIONS = ("none", "translation")
@@ -128,6 +128,9 @@ class TrainConfig:
     beta1: float = setting(0.5, _fraction)
     label_smoothing: float = setting(0.0, _fraction)
     r1_weight: float = setting(0.0, _non_negative_float)
+    categorical_codes: int = setting(10, _at_least(2))
+    continuous_codes: int = setting(2, _at_least(0))
+    info_weight: float = setting(1.0, _non_negative_float)
     augment: str = setting("none", _choice(AUGMENTATIONS))
     lr_schedule: str = setting("constant", _choice(LR_SCHEDULES))
     precision: str = setting("auto", _choice(PRECISIONS))
@@ -228,6 +231,10 @@ def load_train_config(path: Path) -> TrainConfig:
         raise ConfigError(
             f"{path}: train.label_smoothing: wgan-gp's critic scores have no label to smooth "
             "(use 0, or the gan or lsgan loss)"
+        )
+    if config.model == "infogan" and config.loss == "wgan-gp":
+        raise ConfigError(
+            f"{path}: train.model: infogan trains with the gan or lsgan loss, not wgan-gp"
         )
     if config.r1_weight and config.loss == "wgan-gp":
         raise ConfigError(

@@ -26,6 +26,9 @@ MODEL_KIND = "dcgan-generator"
 NOISE_INPUT = "z"  # float32 (N, noise_dim), N dynamic
 LABEL_INPUT = "label"  # int64 (N,): a conditional model's class per image
 LABEL_MIX_INPUT = "label_mix"  # optional float32 (rows, classes): class weights `label` indexes
+CATEGORICAL_CODE_INPUT = "code_categorical"  # int64 (N,): an InfoGAN model's categorical code
+CONTINUOUS_CODE_INPUT = "code_continuous"  # float32 (N, C): its continuous codes
+CONTINUOUS_CODE_RANGE = (-1.0, 1.0)  # the continuous codes are drawn uniformly in this range
 IMAGES_OUTPUT = "images"  # float32 (N, 28, 28, 1) in [-1, 1]
 IMAGE_SHAPE = (28, 28, 1)
 OUTPUT_RANGE = (-1.0, 1.0)  # pixels: uint8 = round-half-even((x + 1) * 127.5), x clipped first
@@ -42,6 +45,11 @@ METADATA = {
     "input": "the inputs in words",
     "classes": "a conditional model's classes as a JSON list of integers, the values `label` "
     "takes; absent for an unconditional model",
+    "categorical_codes": "an InfoGAN model's number of categorical code values (0 ... K-1), a "
+    "decimal integer; absent for other models",
+    "continuous_codes": "an InfoGAN model's number of continuous codes, a decimal integer",
+    "continuous_code_range": "the range the continuous codes were trained on, a JSON pair",
+    "code_meanings": "what each InfoGAN code was measured to control, as JSON (see the README)",
     "output": "the output in words",
     "output_range": "the output's range and how to turn it into uint8 pixels",
     "dataset": "the training data: 'mnist' or 'fashion-mnist'",
@@ -136,19 +144,43 @@ class Provenance:
 
 @dataclass(frozen=True)
 class GeneratorContract:
-    """What a caller must know to run a generator: the noise, and a conditional model's
-    classes (empty for an unconditional one)."""
+    """What a caller must know to run a generator: the noise, a conditional model's classes
+    (empty for the others), an InfoGAN model's codes (0 for the others) and what they were
+    measured to control (JSON text, empty when not measured)."""
 
     noise_dim: int
     noise: Noise = TRAINING_NOISE
     classes: tuple[int, ...] = ()
+    categorical_codes: int = 0
+    continuous_codes: int = 0
+    code_meanings: str = ""
 
     @property
     def conditional(self) -> bool:
         return bool(self.classes)
 
     @property
+    def infogan(self) -> bool:
+        return self.categorical_codes > 0
+
+    @property
+    def latent_dim(self) -> int:
+        """The noise width the Keras generator takes: InfoGAN's continuous codes are the last
+        columns of its noise (see pipeline.model)."""
+        return self.noise_dim + self.continuous_codes
+
+    @property
+    def code_names(self) -> tuple[str, ...]:
+        """`category`, then `c1` ... for the continuous codes: how callers name them."""
+        if not self.infogan:
+            return ()
+        return ("category", *(f"c{i + 1}" for i in range(self.continuous_codes)))
+
+    @property
     def input_names(self) -> list[str]:
+        if self.infogan:
+            continuous = [CONTINUOUS_CODE_INPUT] if self.continuous_codes else []
+            return [NOISE_INPUT, CATEGORICAL_CODE_INPUT, *continuous]
         return [NOISE_INPUT, LABEL_INPUT] if self.conditional else [NOISE_INPUT]
 
     def metadata(
@@ -166,6 +198,24 @@ class GeneratorContract:
                 "and labels indexing them, to morph)"
             )
             conditioning = {"classes": json.dumps(list(self.classes))}
+        if self.infogan:
+            inputs += (
+                f"; {CATEGORICAL_CODE_INPUT}: int64 (N,), the categorical code, 0 to "
+                f"{self.categorical_codes - 1}"
+            )
+            conditioning = {
+                "categorical_codes": str(self.categorical_codes),
+                "continuous_codes": str(self.continuous_codes),
+            }
+            if self.continuous_codes:
+                inputs += (
+                    f"; {CONTINUOUS_CODE_INPUT}: float32 (N, {self.continuous_codes}), the "
+                    f"continuous codes, each in [{CONTINUOUS_CODE_RANGE[0]:g}, "
+                    f"{CONTINUOUS_CODE_RANGE[1]:g}]"
+                )
+                conditioning["continuous_code_range"] = json.dumps(list(CONTINUOUS_CODE_RANGE))
+            if self.code_meanings:
+                conditioning["code_meanings"] = self.code_meanings
         source = dataclasses.asdict(provenance)
         source["train_params"] = json.dumps(provenance.train_params, sort_keys=True)
         metadata = {
@@ -192,6 +242,9 @@ class GeneratorContract:
             "noise_dim": self.noise_dim,
             "noise": self.noise.as_dict(),
             "classes": list(self.classes) or None,
+            "categorical_codes": self.categorical_codes,
+            "continuous_codes": self.continuous_codes,
+            "code_meanings": self.code_meanings,
             "output": {"shape": ["N", *IMAGE_SHAPE], "range": list(OUTPUT_RANGE), "layout": "NHWC"},
             "provenance": dataclasses.asdict(provenance),
             "precision": precision,
@@ -205,6 +258,9 @@ class GeneratorContract:
             int(description["noise_dim"]),
             Noise(**description["noise"]),
             tuple(int(c) for c in description.get("classes") or ()),
+            int(description.get("categorical_codes", 0)),
+            int(description.get("continuous_codes", 0)),
+            str(description.get("code_meanings", "")),
         )
         return contract, Provenance(**description["provenance"])
 
@@ -215,16 +271,57 @@ def read(session, source: str | Path) -> GeneratorContract:
     (uniform noise in [-1, 1] is assumed). Raises `ContractError` naming `source`."""
     metadata = dict(session.get_modelmeta().custom_metadata_map)
     inputs = session.get_inputs()
+    names = [i.name for i in inputs]
+    if names[1:2] == [CATEGORICAL_CODE_INPUT]:
+        return _read_infogan(session, metadata, source)
     if len(inputs) not in (1, 2):
-        names = ", ".join(i.name for i in inputs)
         raise ContractError(
             f"{source}: not a generator: expected the inputs {NOISE_INPUT} (and {LABEL_INPUT}), "
-            f"got {names}"
+            f"got {', '.join(names)}"
         )
     noise_dim = _noise_dim(inputs[0], metadata, source)
     classes = _classes(inputs[1], metadata, source) if len(inputs) == 2 else ()
     _check_output(session.get_outputs()[0], source)
     return GeneratorContract(noise_dim, _noise(metadata, source), classes)
+
+
+def _read_infogan(session, metadata: dict[str, str], source) -> GeneratorContract:
+    """An InfoGAN generator's contract: the noise, then its code inputs, their counts from the
+    metadata (an int64 input does not say how many values it takes)."""
+    inputs = session.get_inputs()
+    expected = [NOISE_INPUT, CATEGORICAL_CODE_INPUT, CONTINUOUS_CODE_INPUT][: len(inputs)]
+    if len(inputs) > 3 or [i.name for i in inputs] != expected:
+        raise ContractError(
+            f"{source}: not a generator: expected the inputs {', '.join(expected)}, got "
+            f"{', '.join(i.name for i in inputs)}"
+        )
+    noise_dim = _noise_dim(inputs[0], metadata, source)
+    code = inputs[1]
+    if code.type != "tensor(int64)" or len(code.shape) != 1:
+        raise ContractError(
+            f"{source}: input {code.name!r} should be int64 (N,), got {code.type} of shape "
+            f"{_shape_text(code.shape)}"
+        )
+    categorical = metadata.get("categorical_codes", "")
+    if not categorical.isdigit() or int(categorical) < 2:
+        raise ContractError(f"{source}: takes a categorical code but its metadata has no count")
+    continuous = 0
+    if len(inputs) == 3:
+        shape = inputs[2].shape
+        if inputs[2].type != "tensor(float)" or len(shape) != 2 or not isinstance(shape[1], int):
+            raise ContractError(
+                f"{source}: input {CONTINUOUS_CODE_INPUT!r} should be float32 (N, C), got "
+                f"{inputs[2].type} of shape {_shape_text(shape)}"
+            )
+        continuous = shape[1]
+    _check_output(session.get_outputs()[0], source)
+    return GeneratorContract(
+        noise_dim,
+        _noise(metadata, source),
+        categorical_codes=int(categorical),
+        continuous_codes=continuous,
+        code_meanings=metadata.get("code_meanings", ""),
+    )
 
 
 def _noise_dim(noise, metadata: dict[str, str], source) -> int:
@@ -295,6 +392,8 @@ def metadata_schema() -> dict[str, Any]:
         "noise_low": number,
         "noise_high": number,
         "classes": {"type": "string", "pattern": r"^\[[0-9]+(, [0-9]+)*\]$"},
+        "categorical_codes": decimal,
+        "continuous_codes": decimal,
         "train_steps": decimal,
         "opset": decimal,
         "train_images_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
@@ -304,7 +403,9 @@ def metadata_schema() -> dict[str, Any]:
         "title": "DCGAN generator ONNX metadata_props",
         "description": (
             f"Inputs: {NOISE_INPUT} float32 (N, noise_dim); a conditional model also "
-            f"{LABEL_INPUT} int64 (N,) and optional {LABEL_MIX_INPUT} float32 (rows, classes). "
+            f"{LABEL_INPUT} int64 (N,) and optional {LABEL_MIX_INPUT} float32 (rows, classes); "
+            f"an InfoGAN model {CATEGORICAL_CODE_INPUT} int64 (N,) and {CONTINUOUS_CODE_INPUT} "
+            "float32 (N, C). "
             f"Output: {IMAGES_OUTPUT} float32 (N, 28, 28, 1) in [-1, 1]. See docs/CONTRACT.md."
         ),
         "type": "object",
@@ -323,7 +424,14 @@ def manifest() -> dict[str, Any]:
     model (noise size and range, classes) is in each model's metadata."""
     return {
         "model": MODEL_KIND,
-        "inputs": {"noise": NOISE_INPUT, "label": LABEL_INPUT, "label_mix": LABEL_MIX_INPUT},
+        "inputs": {
+            "noise": NOISE_INPUT,
+            "label": LABEL_INPUT,
+            "label_mix": LABEL_MIX_INPUT,
+            "code_categorical": CATEGORICAL_CODE_INPUT,
+            "code_continuous": CONTINUOUS_CODE_INPUT,
+        },
+        "continuous_code_range": list(CONTINUOUS_CODE_RANGE),
         "output": IMAGES_OUTPUT,
         "image_shape": list(IMAGE_SHAPE),
         "output_range": list(OUTPUT_RANGE),

@@ -9,6 +9,10 @@ A conditional model draws the classes in turn (the same number of each), and `co
 says how well it obeys: the classifier's accuracy against the requested labels (does asking for a
 7 give a 7?) and the Frechet distance of each class to the test images of that class, beside the
 same measures of real training images.
+
+An InfoGAN model draws its categorical code in turn, and `codes` says what its codes control
+(`pipeline.codes`): the categorical code's accuracy as a clusterer of digits, and each
+continuous code's rank correlation with slant, width and ink.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import quality
+from pipeline import codes, quality
 from pipeline.classifier import load_feature_model, to_model_input
 from pipeline.config import EvaluateConfig
 from pipeline.datasets import load_split
-from pipeline.images import save_labelled_grid
+from pipeline.images import save_labelled_grid, to_uint8
 from pipeline.sampler import Sampler
 
 log = logging.getLogger(__name__)
@@ -111,7 +115,8 @@ def evaluate(
     """
     started = time.perf_counter()
     sampler = Sampler(onnx_path)
-    requested = sampler.labels(config.samples)  # the classes in turn; None if unconditional
+    # The classes in turn; None unless conditional.
+    requested = sampler.labels(config.samples) if sampler.conditional else None
     sets = [("generated", sampler.sample(config.samples, seed=config.seed))]
     if int8_path is not None:
         sets.append(("generated_int8", Sampler(int8_path).sample(config.samples, seed=config.seed)))
@@ -160,6 +165,8 @@ def evaluate(
             results["conditioning"]["mean_class_frechet_distance"],
             results["conditioning"]["real_reference_mean_class_frechet_distance"],
         )
+    if sampler.infogan:
+        results["codes"] = measure_codes(sampler, feature_model, config.seed)
     if int8_path is not None:
         results["int8_frechet_distance_ratio"] = round(
             results["generated_int8"]["frechet_distance"]
@@ -172,3 +179,25 @@ def evaluate(
         "test_images": len(test_images),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def measure_codes(sampler: Sampler, feature_model, seed: int) -> dict[str, Any]:
+    """`pipeline.codes.measure_codes` on the ONNX model, the classifier naming the digits."""
+
+    def draw(latent: np.ndarray, categorical: np.ndarray) -> np.ndarray:
+        parts = [
+            to_uint8(sampler.generate(latent[i : i + 1000], categorical[i : i + 1000]))[..., 0]
+            for i in range(0, len(latent), 1000)
+        ]
+        return np.concatenate(parts)
+
+    measured = codes.measure_codes(
+        draw,
+        lambda images: describe(feature_model, images)[1].argmax(axis=1),
+        noise_dim=sampler.contract.noise_dim,
+        categorical=sampler.contract.categorical_codes,
+        continuous=sampler.contract.continuous_codes,
+        seed=seed,
+    )
+    log.info("InfoGAN codes: %s", codes.meanings(measured))
+    return measured

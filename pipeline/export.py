@@ -17,6 +17,8 @@ import numpy as np
 
 from pipeline.config import ExportConfig
 from pipeline.contract import (
+    CATEGORICAL_CODE_INPUT,
+    CONTINUOUS_CODE_INPUT,
     IMAGES_OUTPUT,
     LABEL_INPUT,
     LABEL_MIX_INPUT,
@@ -40,12 +42,14 @@ def load_description(path: Path) -> tuple[GeneratorContract, Provenance]:
         raise ExportError(f"{path}: cannot read the generator description ({error!r})") from error
 
 
-def convert(keras_path: Path, noise_dim: int, opset: int):
+def convert(keras_path: Path, contract: GeneratorContract, opset: int):
     """The Keras generator and the ONNX `ModelProto` of it in inference mode, batch dimension
-    dynamic.
+    dynamic, with the inputs `contract` names.
 
     tf2onnx converts the rewritten generator of `pipeline.inference` (batch norm folded, the
-    transposed convolutions as batched convolutions), not the Keras graph as it is.
+    transposed convolutions as batched convolutions), not the Keras graph as it is. An InfoGAN
+    generator's Keras noise is the noise followed by the continuous codes, and its label the
+    categorical code (`pipeline.model`): the ONNX graph takes them as separate named inputs.
     """
     import keras
     import tensorflow as tf
@@ -53,23 +57,50 @@ def convert(keras_path: Path, noise_dim: int, opset: int):
 
     generator = keras.saving.load_model(keras_path)
     takes = generator.inputs[0].shape[-1]
-    if takes != noise_dim:
+    if takes != contract.latent_dim:
         raise ExportError(
-            f"{keras_path} takes noise of {takes} dims, the description says {noise_dim}"
+            f"{keras_path} takes noise of {takes} dims, the description says {contract.latent_dim}"
+        )
+    if (len(generator.inputs) == 2) != (contract.conditional or contract.infogan):
+        raise ExportError(
+            f"{keras_path} and its description disagree on whether the model takes labels"
         )
     folded = folded_generator(generator)
-    signature = (tf.TensorSpec((None, noise_dim), tf.float32, name=NOISE_INPUT),)
-    if len(generator.inputs) == 2:
+    signature = (tf.TensorSpec((None, contract.noise_dim), tf.float32, name=NOISE_INPUT),)
+    if contract.conditional:
         signature += (tf.TensorSpec((None,), tf.int64, name=LABEL_INPUT),)
+    if contract.infogan:
+        signature += (tf.TensorSpec((None,), tf.int64, name=CATEGORICAL_CODE_INPUT),)
+    if contract.continuous_codes:
+        shape = (None, contract.continuous_codes)
+        signature += (tf.TensorSpec(shape, tf.float32, name=CONTINUOUS_CODE_INPUT),)
 
     @tf.function(input_signature=signature)
-    def generate(*inputs):
-        return {IMAGES_OUTPUT: folded(*inputs)}
+    def generate(z, *codes):
+        if contract.continuous_codes:
+            z = tf.concat([z, codes[1]], axis=1)
+        return {IMAGES_OUTPUT: folded(z, *codes[:1])}
 
     proto, _ = tf2onnx.convert.from_function(generate, input_signature=signature, opset=opset)
-    if len(signature) == 2:
+    if contract.conditional:
         expose_label_mix(proto)
     return generator, proto
+
+
+def check_inputs(contract: GeneratorContract, count: int) -> tuple[dict[str, np.ndarray], Any]:
+    """The ONNX feed of the export check and the Keras generator's inputs for the same
+    images: seeded noise, and every class or code value in turn."""
+    # An InfoGAN model's continuous codes: the last columns, uniform like the noise.
+    latent = contract.noise.draw(np.random.default_rng(0), count, contract.latent_dim)
+    feed = {NOISE_INPUT: latent[:, : contract.noise_dim]}
+    if not (contract.conditional or contract.infogan):
+        return feed, latent
+    values = contract.classes or tuple(range(contract.categorical_codes))
+    labels = np.resize(np.asarray(values, np.int64), count)
+    feed[LABEL_INPUT if contract.conditional else CATEGORICAL_CODE_INPUT] = labels
+    if contract.continuous_codes:
+        feed[CONTINUOUS_CODE_INPUT] = latent[:, contract.noise_dim :]
+    return feed, [latent, labels.astype(np.int32)]
 
 
 def expose_label_mix(proto) -> None:
@@ -125,12 +156,7 @@ def export(
     import onnxruntime as ort
 
     contract, provenance = load_description(description_path)
-    noise_dim, classes = contract.noise_dim, contract.classes
-    generator, proto = convert(keras_path, noise_dim, config.opset)
-    if (len(generator.inputs) == 2) != contract.conditional:
-        raise ExportError(
-            f"{keras_path} and {description_path} disagree on whether the model takes labels"
-        )
+    generator, proto = convert(keras_path, contract, config.opset)
     metadata = contract.metadata(
         provenance, opset=config.opset, export_code_revision=code_revision()
     )
@@ -150,13 +176,8 @@ def export(
     expected_names = (contract.input_names, [IMAGES_OUTPUT])
     if names != expected_names:
         raise ExportError(f"the converted model has inputs/outputs {names}, not {expected_names}")
-    noise = contract.noise.draw(np.random.default_rng(0), config.check_samples, noise_dim)
-    feed = {NOISE_INPUT: noise}
-    if classes:  # every class in turn
-        feed[LABEL_INPUT] = np.resize(np.asarray(classes, np.int64), len(noise))
-    expected = generator(
-        [noise, feed[LABEL_INPUT].astype(np.int32)] if classes else noise, training=False
-    ).numpy()
+    feed, keras_inputs = check_inputs(contract, config.check_samples)
+    expected = generator(keras_inputs, training=False).numpy()
     actual = session.run([IMAGES_OUTPUT], feed)[0]
     if actual.shape != expected.shape:
         raise ExportError(f"onnxruntime gives shape {actual.shape}, TensorFlow {expected.shape}")
@@ -169,7 +190,9 @@ def export(
         )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(out_path, lambda handle: handle.write(data))
-    log.info("wrote %s: max |onnx - tf| = %.3g on %d samples", out_path, max_abs_diff, len(noise))
+    log.info(
+        "wrote %s: max |onnx - tf| = %.3g on %d samples", out_path, max_abs_diff, len(expected)
+    )
     return {
         "max_abs_diff": max_abs_diff,
         "check_samples": config.check_samples,

@@ -13,6 +13,13 @@ int32 label `(N,)`:
   categorical labels; it adds one 10 x 1024 table and no change to the convolutions, it works
   unchanged with every loss (the gradient penalty is taken with the label held fixed), and it
   conditions better than feeding the label in beside the image (Miyato & Koyama, Table 1).
+
+InfoGAN (`train.model: infogan`) reuses the conditional generator: its categorical code is the
+label input (a learned embedding into the first dense layer computes the same family of
+functions as the paper's one-hot concatenation: any per-code bias of that layer) and its
+continuous codes are the last columns of the noise, uniform in [-1, 1] like the rest. Only the
+export names them apart (`pipeline.contract`). Its discriminator takes no label and has the
+auxiliary head Q.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pipeline.contract import IMAGE_SHAPE, IMAGES_OUTPUT, LABEL_INPUT, NOISE_INP
 LEAKY_SLOPE = 0.01
 CLASSES = 10  # digits 0-9 (or Fashion-MNIST's ten label ids)
 LABEL_EMBEDDING_DIM = 32  # of the generator's label embedding
+Q_UNITS = 128  # InfoGAN's auxiliary head: one hidden layer, as in Chen et al. 2016 (MNIST)
 
 
 def build_generator(noise_dim: int, classes: int = 0, *, synchronized: bool = False) -> keras.Model:
@@ -52,9 +60,14 @@ def build_generator(noise_dim: int, classes: int = 0, *, synchronized: bool = Fa
     return keras.Model(inputs, images, name="generator")
 
 
-def build_discriminator(classes: int = 0) -> keras.Model:
+def build_discriminator(classes: int = 0, codes: tuple[int, int] | None = None) -> keras.Model:
     """Images `(N, 28, 28, 1)` in [-1, 1] (and with `classes`, labels `(N,)`) -> one logit
-    `(N, 1)` (no sigmoid: losses take logits)."""
+    `(N, 1)` (no sigmoid: losses take logits).
+
+    With `codes` = (categorical values K, continuous codes C), InfoGAN's: also the auxiliary
+    head Q on the same features, predicting the codes a generated image was drawn with:
+    outputs [logit, code logits `(N, K)`, continuous code means `(N, C)` (when C > 0)]. Q
+    shares every layer but its own two (Chen et al. 2016: the extra cost is negligible)."""
     images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)  # the generator's, or real
     x = layers.Conv2D(32, 5)(images)  # (N, 24, 24, 32)
     x = layers.LeakyReLU(LEAKY_SLOPE)(x)
@@ -66,6 +79,14 @@ def build_discriminator(classes: int = 0) -> keras.Model:
     x = layers.Dense(4 * 4 * 64)(x)  # (N, 1024)
     features = layers.LeakyReLU(LEAKY_SLOPE)(x)
     logits = layers.Dense(1, dtype="float32", name="logits")(features)  # (N, 1)
+    if codes:
+        categorical, continuous = codes
+        q = layers.Dense(Q_UNITS, name="q_hidden")(features)
+        q = layers.LeakyReLU(LEAKY_SLOPE)(q)
+        outputs = [logits, layers.Dense(categorical, dtype="float32", name="q_categorical")(q)]
+        if continuous:
+            outputs.append(layers.Dense(continuous, dtype="float32", name="q_continuous")(q))
+        return keras.Model(images, outputs, name="discriminator")
     if not classes:
         return keras.Model(images, logits, name="discriminator")
     label = keras.Input((), dtype="int32", name=LABEL_INPUT)

@@ -91,7 +91,7 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
             "each ran with: compare them only within one session's runs):",
             "",
             "| experiment | model | loss | epochs | levers | Frechet distance | classifier score "
-            "| precision | recall | smallest class | label accuracy | train s |",
+            "| precision | recall | smallest class | label (InfoGAN: code) accuracy | train s |",
             "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for row in experiments:
@@ -311,8 +311,8 @@ def levers(params: dict[str, Any]) -> str:
 
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per evaluated run in `dvc exp show --json` output: the workspace, then every
-    experiment of every commit; a conditional model's row has its label accuracy (else
-    None)."""
+    experiment of every commit; a conditional model's row has its label accuracy, an InfoGAN
+    model's the accuracy of its categorical code matched to digits (else None)."""
     rows, seen = [], set()
 
     def add(name: str, rev: str | None, data: dict[str, Any] | None) -> None:
@@ -331,6 +331,8 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return
         seen.add(key)
         accuracy = (evaluated.get("conditioning") or {}).get("label_accuracy")
+        if "codes" in evaluated:
+            accuracy = evaluated["codes"]["categorical"]["accuracy"]
         train = ((data.get("metrics") or {}).get("metrics/train.json") or {}).get("data") or {}
         rows.append(
             {

@@ -7,6 +7,11 @@ through `pipeline.contract`. It returns arrays; `pipeline.sample_files` writes t
     from pipeline.sampler import Sampler
     images = Sampler("models/generator.onnx").sample(16, seed=0)  # uint8 (16, 28, 28)
     sevens = Sampler("conditional.onnx").sample(16, seed=0, label=7)
+    slanted = Sampler("infogan.onnx").sample(16, seed=0, codes={"category": 3, "c1": 0.8})
+
+An InfoGAN model's continuous codes are drawn as the last columns of the noise (and its
+categorical code like a conditional model's label, the values in turn), so everything that
+draws noise and labels draws codes too; `codes` fixes some of them.
 
 Memory stays bounded whatever `n` is with `batches`: noise and images are made one batch at a
 time. Arguments are checked once, by the public method called.
@@ -33,10 +38,11 @@ MAX_WALK_FRAMES = 1000
 
 class Sampler:
     """An onnxruntime session on a generator: noise `z` `(N, noise_dim)` (and for a conditional
-    model, labels `(N,)`) -> images `(N, 28, 28, 1)` in [-1, 1].
+    model, labels `(N,)`; for InfoGAN, its codes) -> images `(N, 28, 28, 1)` in [-1, 1].
 
     A conditional model's images take the given `label`, or else the classes in turn (image i of
-    a call is class i modulo the number of classes), so every call is reproducible.
+    a call is class i modulo the number of classes), so every call is reproducible. An InfoGAN
+    model's categorical code goes in turn the same way.
     """
 
     def __init__(
@@ -68,17 +74,30 @@ class Sampler:
 
     @property
     def noise_dim(self) -> int:
-        return self.contract.noise_dim
+        """The width of the noise drawn per image: the model's noise, then an InfoGAN model's
+        continuous codes."""
+        return self.contract.latent_dim
 
     @property
     def classes(self) -> tuple[int, ...]:
-        return self.contract.classes
+        """The values of the integer input: a conditional model's classes, an InfoGAN
+        model's categorical code values."""
+        return self.contract.classes or tuple(range(self.contract.categorical_codes))
 
     @property
     def conditional(self) -> bool:
-        return bool(self.classes)
+        return self.contract.conditional
+
+    @property
+    def infogan(self) -> bool:
+        return self.contract.infogan
 
     def require_conditional(self) -> None:
+        if self.infogan:
+            raise SamplerError(
+                f"{self.path} is an InfoGAN model: it takes codes, not labels "
+                f"({_codes_text(self.contract)}); e.g. --code category=3"
+            )
         if not self.conditional:
             raise SamplerError(
                 f"{self.path} is an unconditional model: it takes no label (a model trained "
@@ -105,7 +124,7 @@ class Sampler:
         return None if label is None else self.check_label(label)
 
     def _labels(self, count: int, label: int | None, start: int = 0):
-        if not self.conditional:
+        if not self.classes:
             return None
         if label is not None:
             return np.full(count, label, np.int64)
@@ -123,7 +142,11 @@ class Sampler:
 
     def feed(self, noise: np.ndarray, labels=None, label_mix=None) -> dict[str, np.ndarray]:
         """The session's inputs: the noise, and a conditional model's labels (the classes in
-        turn when None) and optional `label_mix` rows (which `labels` then index)."""
+        turn when None) and optional `label_mix` rows (which `labels` then index); for an
+        InfoGAN model, `noise` `(N, noise_dim)` ends with the continuous codes and `labels`
+        are the categorical codes (in turn when None)."""
+        if self.infogan:
+            return self._code_feed(noise, labels, label_mix)
         feed = {contract.NOISE_INPUT: noise}
         if not self.conditional:
             if labels is not None or label_mix is not None:
@@ -144,6 +167,107 @@ class Sampler:
         feed[contract.LABEL_INPUT] = labels
         return feed
 
+    def _code_feed(self, noise: np.ndarray, codes, label_mix) -> dict[str, np.ndarray]:
+        if label_mix is not None:
+            self.require_conditional()
+        width = self.contract.noise_dim
+        noise = np.asarray(noise, np.float32)
+        codes = self._labels(len(noise), None) if codes is None else np.asarray(codes, np.int64)
+        outside = codes[(codes < 0) | (codes >= len(self.classes))]
+        if outside.size:
+            raise SamplerError(
+                f"category {outside[0]} is not one of the model's categorical codes "
+                f"(0-{len(self.classes) - 1})"
+            )
+        feed = {contract.NOISE_INPUT: noise[:, :width], contract.CATEGORICAL_CODE_INPUT: codes}
+        if self.contract.continuous_codes:
+            feed[contract.CONTINUOUS_CODE_INPUT] = noise[:, width:]
+        return feed
+
+    def check_codes(self, codes: dict[str, object] | None) -> dict[str, float]:
+        """`codes` (name -> value, numbers or their text) checked against the model: names
+        from `code_names`, the category a whole number among its values, continuous codes
+        finite and in their range. Returns name -> value (the category as an int)."""
+        if not codes:
+            return {}
+        if not self.infogan:
+            raise SamplerError(
+                f"{self.path} takes no codes (a model trained with train.model: infogan does)"
+            )
+        checked: dict[str, float] = {}
+        for name, value in codes.items():
+            if name not in self.contract.code_names:
+                raise SamplerError(
+                    f"unknown code {name!r}: this model's codes are {_codes_text(self.contract)}"
+                )
+            checked[name] = self._code_value(name, value)
+        return checked
+
+    def _code_value(self, name: str, value) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SamplerError(f"code {name}: expected a number, got {value!r}") from None
+        if name == "category":
+            if not number.is_integer() or int(number) not in self.classes:
+                raise SamplerError(
+                    f"code category: expected a whole number 0-{len(self.classes) - 1}, "
+                    f"got {value!r}"
+                )
+            return int(number)
+        low, high = contract.CONTINUOUS_CODE_RANGE
+        if not low <= number <= high:
+            raise SamplerError(
+                f"code {name}: expected a number in [{low:g}, {high:g}], got {value!r}"
+            )
+        return number
+
+    def _with_codes(self, noise: np.ndarray, labels, codes: dict[str, float]):
+        """`noise` and `labels` with the fixed `codes` written in (checked already)."""
+        for index, name in enumerate(self.contract.code_names[1:]):
+            if name in codes:
+                noise[:, self.contract.noise_dim + index] = codes[name]
+        if "category" in codes:
+            labels = np.full(len(noise), codes["category"], np.int64)
+        return noise, labels
+
+    def sweep(
+        self, code: str, rows: int, *, seed: int = 0, columns: int = 10, codes=None
+    ) -> np.ndarray:
+        """uint8 images `(rows, columns, 28, 28)`: each row one noise vector (and category,
+        in turn, unless fixed), each column a value of `code`: every category, or a continuous
+        code from one end of its range to the other, the other codes as drawn or fixed by
+        `codes`. The figure InfoGAN is known for."""
+        fixed = self.check_codes(codes)
+        if code not in self.contract.code_names:
+            raise SamplerError(
+                f"cannot sweep {code!r}: this model's codes are {_codes_text(self.contract)}"
+                if self.infogan
+                else f"{self.path} takes no codes to sweep (train.model: infogan does)"
+            )
+        if code in fixed:
+            raise SamplerError(f"code {code} is swept: do not also fix it")
+        _check_count(rows, seed, DEFAULT_BATCH_SIZE)
+        values = (
+            np.asarray(self.classes, np.float64)
+            if code == "category"
+            else np.linspace(*contract.CONTINUOUS_CODE_RANGE, max(columns, 2))
+        )
+        if rows * len(values) > MAX_GRID_IMAGES:
+            raise SamplerError(
+                f"{rows} x {len(values)} images are too many (at most {MAX_GRID_IMAGES})"
+            )
+        noise, labels = self._with_codes(
+            self.seeded_noise(seed, rows), self._labels(rows, None), fixed
+        )
+        noise, labels = np.repeat(noise, len(values), axis=0), np.repeat(labels, len(values))
+        for column, value in enumerate(values):
+            swept = {code: int(value) if code == "category" else float(value)}
+            part = slice(column, None, len(values))
+            noise[part], labels[part] = self._with_codes(noise[part], labels[part], swept)
+        images = to_uint8(self.generate(noise, labels))[..., 0]
+        return images.reshape(rows, len(values), *contract.IMAGE_SHAPE[:2])
+
     def generate(self, noise: np.ndarray, labels=None, *, label_mix=None) -> np.ndarray:
         """Raw generator output for the given noise (and labels, see `feed`): float32
         `(N, 28, 28, 1)` in [-1, 1]."""
@@ -156,6 +280,7 @@ class Sampler:
         seed: int = 0,
         batch_size: int = DEFAULT_BATCH_SIZE,
         label: int | None = None,
+        codes: dict[str, object] | None = None,
     ) -> Iterator[np.ndarray]:
         """uint8 images `(b, 28, 28)` in batches of at most `batch_size`, `n` in all.
 
@@ -164,13 +289,14 @@ class Sampler:
         arguments give the same bytes. Bad arguments fail here, before any work.
         """
         _check_count(n, seed, batch_size)
-        return self._batches(n, seed, batch_size, self._checked(label))
+        return self._batches(n, seed, batch_size, self._checked(label), self.check_codes(codes))
 
-    def _batches(self, n: int, seed: int, batch_size: int, label: int | None):
+    def _batches(self, n: int, seed: int, batch_size: int, label: int | None, codes):
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             labels = self._labels(count, label, start)
             noise = self.seeded_noise(seed, count, first_row=start)
+            noise, labels = self._with_codes(noise, labels, codes)
             yield to_uint8(self.generate(noise, labels))[..., 0]
 
     def sample(
@@ -180,9 +306,10 @@ class Sampler:
         seed: int = 0,
         batch_size: int = DEFAULT_BATCH_SIZE,
         label: int | None = None,
+        codes: dict[str, object] | None = None,
     ) -> np.ndarray:
         """`n` uint8 images `(n, 28, 28)` in memory (use `batches` for very many)."""
-        batches = self.batches(n, seed=seed, batch_size=batch_size, label=label)
+        batches = self.batches(n, seed=seed, batch_size=batch_size, label=label, codes=codes)
         return np.concatenate(list(batches))
 
     def sample_each_class(self, per_class: int, *, seed: int = 0) -> np.ndarray:
@@ -282,6 +409,13 @@ def _check_count(n: int, seed: int, batch_size: int) -> None:
         raise SamplerError(f"the seed must be in [0, 2**64), got {seed}")
     if batch_size <= 0:
         raise SamplerError(f"the batch size must be positive, got {batch_size}")
+
+
+def _codes_text(terms: contract.GeneratorContract) -> str:
+    low, high = contract.CONTINUOUS_CODE_RANGE
+    named = [f"category (0-{terms.categorical_codes - 1})"]
+    named += [f"{name} ([{low:g}, {high:g}])" for name in terms.code_names[1:]]
+    return ", ".join(named)
 
 
 def _classes_text(classes: tuple[int, ...]) -> str:

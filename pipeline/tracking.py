@@ -85,6 +85,10 @@ class QualityTracker:
         )
         return np.asarray(features, np.float64), np.asarray(logits, np.float64)
 
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """The classifier's digit for each uint8 image `(N, 28, 28)`."""
+        return self._describe(images)[1].argmax(axis=1)
+
     def measure(
         self,
         draw: Callable[[np.ndarray, np.ndarray | None], np.ndarray],

@@ -35,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from pipeline import augment, averaging, distribution, losses, machine, model
+from pipeline import augment, averaging, codes, distribution, losses, machine, model
 from pipeline import images as image_io
 from pipeline.averaging import WeightAverage, recalibrate_batch_norm
 from pipeline.config import ClassifierConfig, TrainConfig
@@ -67,7 +67,13 @@ LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
 # (generator, discriminator) Adam rates of `learning_rate: auto`, the best measured for each model
 # at 3 epochs (README, Sample quality): the unconditional generator learns at twice the
 # discriminator's rate; the conditional one collapses at that rate and needs the reverse.
-AUTO_RATES = {"unconditional": (2e-3, 1e-3), "conditional": (1e-3, 2e-3)}
+# InfoGAN starts from the unconditional rates (Chen et al. also train its generator faster:
+# 1e-3 against 2e-4).
+AUTO_RATES = {
+    "unconditional": (2e-3, 1e-3),
+    "conditional": (1e-3, 2e-3),
+    "infogan": (2e-3, 1e-3),
+}
 # Noise vectors whose activations set the averaged generator's batch-norm statistics.
 CALIBRATION_SAMPLES = 2048
 DRAW_BATCH = 1024
@@ -139,17 +145,28 @@ class Trainer:
         self.total_steps = total_steps
         self.placement = placement
         self.objective = losses.OBJECTIVES[config.loss]
-        self.classes = model.CLASSES if config.model == "conditional" else 0
+        self.conditional = config.model == "conditional"  # the discriminator takes labels too
+        self.infogan = config.model == "infogan"
+        # The generator's label values (classes, or InfoGAN's categorical code) and noise
+        # width (InfoGAN's continuous codes are its last columns): see pipeline.model.
+        self.classes = model.CLASSES if self.conditional else 0
+        self.continuous = 0
+        if self.infogan:
+            self.classes, self.continuous = config.categorical_codes, config.continuous_codes
+        self.noise_dim = config.noise_dim + self.continuous
         self.replicas = self.distributed.replicas
         synchronized = self.distributed.strategy is not None
         self.generator = model.build_generator(
-            config.noise_dim, self.classes, synchronized=synchronized
+            self.noise_dim, self.classes, synchronized=synchronized
         )
-        self.discriminator = model.build_discriminator(self.classes)
+        self.discriminator = model.build_discriminator(
+            model.CLASSES if self.conditional else 0,
+            (self.classes, self.continuous) if self.infogan else None,
+        )
         self.average = None
         if config.average_decay:
             with precision_policy("float32"):
-                averaged = model.build_generator(config.noise_dim, self.classes)
+                averaged = model.build_generator(self.noise_dim, self.classes)
             self.average = WeightAverage(
                 self.generator, averaged, config.average_decay, config.average_horizon
             )
@@ -157,7 +174,7 @@ class Trainer:
         self.best = None
         if config.track_every and config.export_weights == "best":
             with precision_policy("float32"):
-                self.best = BestGenerator(model.build_generator(config.noise_dim, self.classes))
+                self.best = BestGenerator(model.build_generator(self.noise_dim, self.classes))
         self.generator_optimizer = self._optimizer(self.generator, "generator")
         self.discriminator_optimizer = self._optimizer(self.discriminator, "discriminator")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -200,16 +217,32 @@ class Trainer:
         return optimizer
 
     def _sample_noise(self, count) -> tf.Tensor:
-        return self.noise.uniform(
-            (count, self.config.noise_dim), TRAINING_NOISE.low, TRAINING_NOISE.high
-        )
+        return self.noise.uniform((count, self.noise_dim), TRAINING_NOISE.low, TRAINING_NOISE.high)
 
     def _sample_labels(self, count) -> tf.Tensor:
         return self.noise.uniform((count,), 0, self.classes, dtype=tf.int32)
 
     def _with_labels(self, x: tf.Tensor, labels: tf.Tensor):
-        """A network's input: `x` alone, or `[x, labels]` for the conditional model."""
+        """The generator's input: `x` alone, or `[x, labels]` for the conditional model (and
+        InfoGAN, its categorical code)."""
         return [x, labels] if self.classes else x
+
+    def _judge(self, images: tf.Tensor, labels: tf.Tensor, training: bool = True):
+        """The discriminator on `images` (with `labels` for the conditional model): the logits
+        `(N, 1)`, and InfoGAN's code predictions (None for the other models)."""
+        inputs = [images, labels] if self.conditional else images
+        outputs = self.discriminator(inputs, training=training)
+        if not self.infogan:
+            return outputs, None
+        return outputs[0], outputs[1:]
+
+    def _information(self, predicted, noise: tf.Tensor, codes: tf.Tensor) -> tf.Tensor:
+        """InfoGAN's weighted information term for fakes drawn with `codes` and `noise`, whose
+        last columns are the continuous codes."""
+        continuous = noise[:, self.config.noise_dim :] if self.continuous else None
+        mean = predicted[1] if self.continuous else None
+        term = losses.information_loss(predicted[0], codes, mean, continuous)
+        return self.config.info_weight * term
 
     def step_inputs(self, real_uint8, labels):
         """The training step's arguments for a global batch: as they are on one device, or
@@ -266,21 +299,26 @@ class Trainer:
     def _discriminator_step(self, real: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """Tell real (-> 1, or a high score) from generated (-> 0, or a low score)."""
         count = tf.shape(real)[0]
-        fake = self.generator(self._with_labels(self._sample_noise(count), labels), training=True)
+        noise = self._sample_noise(count)
+        if self.infogan:  # the fakes' own codes, not the real images' labels
+            labels = self._sample_labels(count)
+        fake = self.generator(self._with_labels(noise, labels), training=True)
         real, fake = self._seen(real), self._seen(fake)
 
         def critic(images, training):
-            return self.discriminator(self._with_labels(images, labels), training=training)
+            return self._judge(images, labels, training)[0]
 
         with tf.GradientTape() as tape:
             if self.config.r1_weight:
                 real_logits, r1 = losses.real_gradient_penalty(critic, real)
             else:
                 real_logits = critic(real, training=True)
-            fake_logits = critic(fake, training=True)
+            fake_logits, predicted = self._judge(fake, labels)
             d_loss = self.objective.discriminator_loss(
                 real_logits, fake_logits, 1.0 - self.config.label_smoothing
             )
+            if self.infogan:
+                d_loss += tf.cast(self._information(predicted, noise, labels), d_loss.dtype)
             if self.config.r1_weight:
                 d_loss += 0.5 * self.config.r1_weight * tf.cast(r1, d_loss.dtype)
             if self.objective.penalty_weight:
@@ -303,9 +341,10 @@ class Trainer:
         labels = self._sample_labels(count) if self.classes else None
         with tf.GradientTape() as tape:
             fake = self.generator(self._with_labels(noise, labels), training=True)
-            seen = self._seen(fake)
-            fake_logits = self.discriminator(self._with_labels(seen, labels), training=True)
+            fake_logits, predicted = self._judge(self._seen(fake), labels)
             g_loss = self.objective.generator_loss(fake_logits)
+            if self.infogan:
+                g_loss += tf.cast(self._information(predicted, noise, labels), g_loss.dtype)
             scaled = self.generator_optimizer.scale_loss(self._share(g_loss))
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)
@@ -351,7 +390,7 @@ class Trainer:
             self._recalibrate()
             return self.average.average
         with precision_policy("float32"):
-            copy = model.build_generator(self.config.noise_dim, self.classes)
+            copy = model.build_generator(self.noise_dim, self.classes)
         copy.set_weights(self.exported_weights())
         return copy
 
@@ -362,10 +401,11 @@ class Trainer:
             return self.best.network
         return self.exported_generator()
 
-    def draw_saved(self, noise: np.ndarray) -> np.ndarray:
-        """uint8 images `(N, 28, 28)` of `saved_generator` from `noise` and `grid_labels`."""
+    def draw_saved(self, noise: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """uint8 images `(N, 28, 28)` of `saved_generator` from `noise` and `labels` (by
+        default `grid_labels`)."""
         saved = self.saved_generator()
-        return self._images(lambda inputs: saved(inputs, training=False), noise, None)
+        return self._images(lambda inputs: saved(inputs, training=False), noise, labels)
 
     def _recalibrate(self) -> None:
         """Batch-norm statistics for the current average, once per step it is used at."""
@@ -373,7 +413,7 @@ class Trainer:
         if self._calibrated_at == step:
             return
         calibration = TRAINING_NOISE.draw(
-            np.random.default_rng([self.config.seed, 2]), CALIBRATION_SAMPLES, self.config.noise_dim
+            np.random.default_rng([self.config.seed, 2]), CALIBRATION_SAMPLES, self.noise_dim
         )
         inputs = self._with_labels(
             tf.constant(calibration),
@@ -513,7 +553,7 @@ def _train(
         total_steps,
         config.loss,
     )
-    tracker = quality_tracker(config, paths, images, trainer.classes) if write else None
+    tracker = quality_tracker(config, paths, images, trainer) if write else None
 
     store = CheckpointStore(
         paths.checkpoints,
@@ -523,7 +563,7 @@ def _train(
     )
     history = store.resume(total_steps, fresh=fresh)
     fixed_noise = TRAINING_NOISE.draw(
-        np.random.default_rng(config.seed), config.grid_size**2, config.noise_dim
+        np.random.default_rng(config.seed), config.grid_size**2, trainer.noise_dim
     )
     plan = LoopPlan(steps_per_epoch, total_steps, fixed_noise)
     try:
@@ -535,8 +575,23 @@ def _train(
         ) from error
 
     metrics = summarize(trainer, config, placement, history, steps_per_epoch)
+    code_meanings = ""
+    if trainer.infogan and tracker is not None:
+        measured = codes.measure_codes(
+            trainer.draw_saved,
+            tracker.classify,
+            noise_dim=config.noise_dim,
+            categorical=trainer.classes,
+            continuous=trainer.continuous,
+            seed=config.seed,
+        )
+        metrics["codes"] = measured
+        code_meanings = codes.meanings(measured)
+        log.info("InfoGAN codes: %s", code_meanings)
     if write:
-        write_outputs(trainer, store, paths, history, data_sha256, metrics, fixed_noise)
+        write_outputs(
+            trainer, store, paths, history, data_sha256, metrics, fixed_noise, code_meanings
+        )
     return metrics
 
 
@@ -547,10 +602,10 @@ def where(distributed: Distribution) -> str:
 
 
 def quality_tracker(
-    config: TrainConfig, paths: TrainPaths, images: np.ndarray, classes: int
+    config: TrainConfig, paths: TrainPaths, images: np.ndarray, trainer: Trainer
 ) -> QualityTracker | None:
-    """The validation-set tracker on the training `images`' held-out part, or None with
-    `train.track_every: 0`."""
+    """The validation-set tracker on the training `images`' held-out part for `trainer`'s
+    generator, or None with `train.track_every: 0`."""
     if not config.track_every:
         return None
     if paths.classifier is None or not paths.classifier.is_file():
@@ -564,8 +619,8 @@ def quality_tracker(
         paths.classifier_config,
         samples=config.track_samples,
         seed=config.seed,
-        noise_dim=config.noise_dim,
-        classes=classes,
+        noise_dim=trainer.noise_dim,
+        classes=trainer.classes,
     )
 
 
@@ -865,7 +920,9 @@ def summarize(trainer, config, placement, history: History, steps_per_epoch) -> 
     }
 
 
-def write_outputs(trainer, store, paths, history: History, data_sha256, metrics, fixed_noise):
+def write_outputs(
+    trainer, store, paths, history: History, data_sha256, metrics, fixed_noise, code_meanings=""
+):
     """Everything later stages and `dvc plots`/`dvc metrics` read, each file written atomically."""
     config = trainer.config
     paths.models.mkdir(parents=True, exist_ok=True)
@@ -881,7 +938,15 @@ def write_outputs(trainer, store, paths, history: History, data_sha256, metrics,
         train_steps=metrics["steps"],
         train_code_revision=code_revision(),
     )
-    contract = GeneratorContract(config.noise_dim, TRAINING_NOISE, tuple(range(trainer.classes)))
+    if trainer.infogan:
+        contract = GeneratorContract(
+            config.noise_dim,
+            categorical_codes=trainer.classes,
+            continuous_codes=trainer.continuous,
+            code_meanings=code_meanings,
+        )
+    else:
+        contract = GeneratorContract(config.noise_dim, classes=tuple(range(trainer.classes)))
     write_json_atomically(
         paths.models / "generator.json",
         contract.description(provenance, trainer.placement.precision),

@@ -95,6 +95,13 @@ def conditional_model(tmp_path_factory, tiny_dataset) -> Path:
     return train_and_export(folder, tiny_dataset, model="conditional")
 
 
+@pytest.fixture(scope="session")
+def infogan_model(tmp_path_factory, tiny_dataset) -> Path:
+    """The same with `train.model: infogan` (10 categories, 2 continuous codes)."""
+    folder = tmp_path_factory.mktemp("infogan")
+    return train_and_export(folder, tiny_dataset, model="infogan")
+
+
 def train_and_export(folder: Path, tiny_dataset, **train) -> Path:
     import os
 

@@ -72,6 +72,10 @@ def test_experiment_rows_from_dvc_exp_show_json():
             "metrics": {"metrics/evaluate.json": {"data": evaluated}},
         }
 
+    infogan = run("gan", 6.0)
+    infogan["params"]["params.yaml"]["data"]["train"]["model"] = "infogan"
+    codes = {"categorical": {"accuracy": 0.95, "digit_of_code": list(range(10))}}
+    infogan["metrics"]["metrics/evaluate.json"]["data"]["codes"] = codes
     shown = [
         {"rev": "workspace", "name": None, "data": run("gan", 5.0), "experiments": None},
         {
@@ -85,6 +89,7 @@ def test_experiment_rows_from_dvc_exp_show_json():
                     "name": "cond",
                     "revs": [{"name": "cond", "data": run("gan", 5.0, label_accuracy=0.9)}],
                 },
+                {"name": "info", "revs": [{"name": "info", "data": infogan}]},
             ],
         },
     ]
@@ -95,6 +100,7 @@ def test_experiment_rows_from_dvc_exp_show_json():
         ("workspace", "unconditional", "gan", 5.0, None),
         ("lsgan-run", "unconditional", "lsgan", 4.0, None),
         ("cond", "conditional", "gan", 5.0, 0.9),
+        ("info", "infogan", "gan", 6.0, 0.95),
     ]
 
 

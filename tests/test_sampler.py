@@ -207,7 +207,7 @@ class TestSampleCommand:
             (
                 ["--out", "{tmp}/x.jpg"],
                 2,
-                "x.jpg: the file must end in .png (a grid), .npy or, with --interpolate, .gif",
+                "x.jpg: the file must end in .png (a grid), .npy or, with --interpolate or --sweep",
             ),
             (
                 ["--model", "{tmp}/none.onnx"],
@@ -285,7 +285,10 @@ def test_dcgan_sample_interpolate_writes_a_gif(model_path, tmp_path):
     for wrong in (["--out", str(tmp_path / "x.gif")], ["--interpolate", "--out", "x.png"]):
         result = invoke("sample", "--model", str(model_path), *wrong)
         assert result.exit_code == 2
-        assert "--interpolate writes a .gif, and a .gif needs --interpolate" in result.output
+        assert (
+            "a .gif needs --interpolate or --sweep, and --interpolate writes a .gif"
+            in result.output
+        )
     result = invoke(
         "sample", "--model", str(model_path), "--interpolate", "--points", "1", "--out", str(out)
     )
