@@ -128,6 +128,7 @@ class TrainConfig:
     beta1: float = setting(0.5, _fraction)
     label_smoothing: float = setting(0.0, _fraction)
     r1_weight: float = setting(0.0, _non_negative_float)
+    r1_every: int = setting(4, _positive_int)
     categorical_codes: int = setting(10, _at_least(2))
     continuous_codes: int = setting(2, _at_least(0))
     info_weight: float = setting(1.0, _non_negative_float)

@@ -18,6 +18,7 @@ run continues it, which gives the same weights as training that long from the st
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -130,11 +131,16 @@ class Trainer:
         strategy = self.distributed.strategy
         if strategy is None:
             self._build(config, placement, total_steps)
-            self.train_step = tf.function(self._train_step)
+            step = self._train_step
         else:
             with strategy.scope():
                 self._build(config, placement, total_steps)
-            self.train_step = tf.function(self._distributed_step)
+            step = self._distributed_step
+        # Two compiled steps when the R1 penalty is on: with it every `r1_every` steps (lazy
+        # regularisation), without it in between; a Python choice, so neither graph branches.
+        self._steps = [tf.function(functools.partial(step, regularize=False))]
+        if config.r1_weight:
+            self._steps.append(tf.function(functools.partial(step, regularize=True)))
         drawn = self.generator if self.average is None else self.average.average
         self._infer = tf.function(lambda inputs: drawn(inputs, training=False))
 
@@ -253,38 +259,51 @@ class Trainer:
         parts = self.objective.critic_steps
         return distribution.split_batch(strategy, parts, np.asarray(real_uint8), np.asarray(labels))
 
-    def _distributed_step(self, real_uint8, labels) -> tuple[tf.Tensor, tf.Tensor]:
+    def train_step(self, real_uint8, labels) -> tuple[tf.Tensor, tf.Tensor]:
+        """One training step on `step_inputs`; the R1 penalty (when on) at every
+        `r1_every`-th step, counted from 0, so a resumed run regularises the same steps."""
+        regularize = len(self._steps) > 1 and int(self.step.numpy()) % self.config.r1_every == 0
+        return self._steps[regularize](real_uint8, labels)
+
+    def _distributed_step(
+        self, real_uint8, labels, *, regularize: bool
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """`_replica_step` on every replica's share, then the weight average (in cross-replica
         context, where the mirrored generator is one value); the losses averaged over the
         replicas."""
         strategy = self.distributed.strategy
-        d_loss, g_loss = strategy.run(self._replica_step, args=(real_uint8, labels))
+        replica_step = functools.partial(self._replica_step, regularize=regularize)
+        d_loss, g_loss = strategy.run(replica_step, args=(real_uint8, labels))
         if self.average is not None:
             self.average.update()
         mean = tf.distribute.ReduceOp.MEAN
         return strategy.reduce(mean, d_loss, axis=None), strategy.reduce(mean, g_loss, axis=None)
 
-    def _train_step(self, real_uint8: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _train_step(
+        self, real_uint8: tf.Tensor, labels: tf.Tensor, *, regularize: bool
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """`_replica_step`, then the weight average: the whole step on one device."""
-        d_loss, g_loss = self._replica_step(real_uint8, labels)
+        d_loss, g_loss = self._replica_step(real_uint8, labels, regularize=regularize)
         if self.average is not None:
             self.average.update()
         return d_loss, g_loss
 
     def _replica_step(
-        self, real_uint8: tf.Tensor, labels: tf.Tensor
+        self, real_uint8: tf.Tensor, labels: tf.Tensor, *, regularize: bool = False
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """One generator step after `critic_steps` discriminator steps, each on its own slice
         of `real_uint8` `(critic_steps * N, 28, 28)` and its `labels` `(critic_steps * N,)`
         (unused by the unconditional model); returns the mean discriminator loss and the
-        generator loss."""
+        generator loss. `regularize`: the discriminator steps add the R1 penalty."""
         if isinstance(self.noise, ReplicaNoise):
             self.noise.begin_step()
         real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0  # (N, 28, 28, 1)
         labels = tf.cast(labels, tf.int32)
         steps = self.objective.critic_steps
         parts = zip(tf.split(real, steps), tf.split(labels, steps), strict=True)
-        d_losses = [self._discriminator_step(part, part_labels) for part, part_labels in parts]
+        d_losses = [
+            self._discriminator_step(part, part_labels, regularize) for part, part_labels in parts
+        ]
         d_loss = d_losses[0] if steps == 1 else tf.add_n(d_losses) / steps
         g_loss = self._generator_step(tf.shape(real)[0] // steps)
         return d_loss, g_loss
@@ -296,8 +315,12 @@ class Trainer:
             return augment.translate(images, self.noise)
         return images
 
-    def _discriminator_step(self, real: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """Tell real (-> 1, or a high score) from generated (-> 0, or a low score)."""
+    def _discriminator_step(
+        self, real: tf.Tensor, labels: tf.Tensor, regularize: bool
+    ) -> tf.Tensor:
+        """Tell real (-> 1, or a high score) from generated (-> 0, or a low score). With
+        `regularize`, plus the R1 penalty, weighted `r1_weight * r1_every` so that applied
+        every `r1_every` steps it weighs what it would every step (Karras et al. 2020)."""
         count = tf.shape(real)[0]
         noise = self._sample_noise(count)
         if self.infogan:  # the fakes' own codes, not the real images' labels
@@ -309,7 +332,7 @@ class Trainer:
             return self._judge(images, labels, training)[0]
 
         with tf.GradientTape() as tape:
-            if self.config.r1_weight:
+            if regularize:
                 real_logits, r1 = losses.real_gradient_penalty(critic, real)
             else:
                 real_logits = critic(real, training=True)
@@ -319,8 +342,9 @@ class Trainer:
             )
             if self.infogan:
                 d_loss += tf.cast(self._information(predicted, noise, labels), d_loss.dtype)
-            if self.config.r1_weight:
-                d_loss += 0.5 * self.config.r1_weight * tf.cast(r1, d_loss.dtype)
+            if regularize:
+                weight = 0.5 * self.config.r1_weight * self.config.r1_every
+                d_loss += weight * tf.cast(r1, d_loss.dtype)
             if self.objective.penalty_weight:
                 mix = self.noise.uniform((count, 1, 1, 1), 0.0, 1.0)
                 penalty = losses.gradient_penalty(critic, real, fake, mix)

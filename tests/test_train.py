@@ -372,16 +372,23 @@ def test_translation_augments_both_networks_steps():
     assert losses_seen[0] != losses_seen[1]
 
 
-def test_the_r1_penalty_changes_the_discriminators_step_and_only_it():
-    """With `r1_weight` the discriminator's loss gains the penalty (so it differs from the same
-    step without it) and the generator's first loss, taken after, still is finite."""
+def first_d_loss(step: int = 0, **settings) -> float:
+    """The discriminator loss of a fresh seed-0 trainer's step made at `step`."""
     real = tf.constant(np.random.default_rng(0).integers(0, 255, (16, 28, 28), np.uint8))
-    labels = tf.zeros(16, tf.int32)
-    seen = []
-    for weight in (0.0, 10.0):
-        keras.utils.set_random_seed(0)
-        config = TrainConfig(noise_dim=8, batch_size=16, r1_weight=weight, track_every=0)
-        trainer = Trainer(config, Placement("CPU:0", "float32"))
-        seen.append([float(v) for v in trainer.train_step(real, labels)])
-    assert all(np.isfinite(seen[1]))
-    assert seen[1][0] > seen[0][0]  # the same logits plus a positive penalty
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(noise_dim=8, batch_size=16, track_every=0, **settings)
+    trainer = Trainer(config, Placement("CPU:0", "float32"))
+    trainer.step.assign(step)
+    d_loss, g_loss = trainer.train_step(real, tf.zeros(16, tf.int32))
+    assert np.isfinite(float(g_loss))
+    return float(d_loss)
+
+
+def test_the_r1_penalty_is_lazy_and_weighted_by_its_interval():
+    """The penalty joins the discriminator's loss at steps 0, k, 2k, ... only, weighted
+    k * r1_weight / 2 there: the same weights and noise give a k-fold penalty at k = 4."""
+    plain = first_d_loss()
+    every_step = first_d_loss(r1_weight=10.0, r1_every=1) - plain
+    assert every_step > 0
+    assert first_d_loss(r1_weight=10.0, r1_every=4) - plain == pytest.approx(4 * every_step)
+    assert first_d_loss(step=5, r1_weight=10.0, r1_every=4) == first_d_loss(step=5)
