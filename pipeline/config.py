@@ -12,6 +12,7 @@ import yaml
 from pipeline.errors import ConfigError
 
 LOSS_NAMES = ("gan", "lsgan", "wgan-gp")
+BATCH_NORMS = ("synchronized", "per-replica")  # the generator's, under a tf.distribute strategy
 MODEL_NAMES = ("unconditional", "conditional", "infogan")
 EXPORT_WEIGHTS = ("best", "last")
 LR_SCHEDULES = ("constant", "anneal")
@@ -137,6 +138,7 @@ class TrainConfig:
     precision: str = setting("auto", _choice(PRECISIONS))
     distribute: str = setting("auto", _choice(DISTRIBUTIONS))
     replicas: int = setting(0, _at_least(0))
+    batch_norm: str = setting("synchronized", _choice(BATCH_NORMS))
     sample_every: int = setting(300, _positive_int)
     checkpoint_every: int = setting(200, _positive_int)
     grid_size: int = setting(8, _positive_int)

@@ -63,7 +63,7 @@ COSMETIC = ("sample_every", "checkpoint_every", "grid_size")
 # Left out of the checkpoint fingerprint: besides the cosmetic keys, the epoch count (a longer
 # run continues a shorter one) and how many devices share a step (a checkpoint resumes under
 # any strategy, and one made under a strategy on a single device).
-NOT_IN_FINGERPRINT = ("epochs", *COSMETIC, "distribute", "replicas")
+NOT_IN_FINGERPRINT = ("epochs", *COSMETIC, "distribute", "replicas", "batch_norm")
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
 # (generator, discriminator) Adam rates of `learning_rate: auto`, the best measured for each model
 # at 3 epochs (README, Sample quality): the unconditional generator learns at twice the
@@ -161,7 +161,7 @@ class Trainer:
             self.classes, self.continuous = config.categorical_codes, config.continuous_codes
         self.noise_dim = config.noise_dim + self.continuous
         self.replicas = self.distributed.replicas
-        synchronized = self.distributed.strategy is not None
+        synchronized = self.distributed.strategy is not None and config.batch_norm == "synchronized"
         self.generator = model.build_generator(
             self.noise_dim, self.classes, synchronized=synchronized
         )

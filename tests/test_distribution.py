@@ -142,7 +142,8 @@ distributed = distribution.choose("mirrored", 2)
 report = {}
 for loss, model, extra in [("lsgan", "unconditional", {}), ("wgan-gp", "unconditional", {}),
                            ("gan", "conditional", {}), ("wgan-gp", "conditional", {}),
-                           ("gan", "infogan", {"r1_weight": 1.0})]:
+                           ("gan", "infogan", {"r1_weight": 1.0}),
+                           ("gan", "unconditional", {"batch_norm": "per-replica"})]:
     config = TrainConfig(noise_dim=8, batch_size=8, track_every=0, precision="float32",
                          loss=loss, model=model, augment="translation", **extra)
     trainer = Trainer(config, Placement("CPU:0", "float32"), 2, distributed)
@@ -161,14 +162,15 @@ print(json.dumps(report))
 
 def test_every_loss_and_model_trains_on_two_replicas():
     """lsgan, wgan-gp (5 critic batches per step, the penalty's mixing weights drawn per
-    replica), the conditional model and InfoGAN with the R1 penalty, with the translation
-    augment's shifts: finite losses and replicas still equal after a step."""
+    replica), the conditional model, InfoGAN with the R1 penalty and per-replica batch norm,
+    with the translation augment's shifts: finite losses and replicas still equal after a
+    step."""
     result = subprocess.run(
         [sys.executable, "-c", EVERY_OBJECTIVE], capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(report) == 5
+    assert len(report) == 6
     for name, outcome in report.items():
         assert outcome == {"finite": True, "replicas_equal": True}, name
 
