@@ -151,10 +151,14 @@ for loss, model, extra in [("lsgan", "unconditional", {}), ("wgan-gp", "uncondit
     count = images_per_step(config)
     batch = rng.integers(0, 255, (count, 28, 28), np.uint8), rng.integers(0, 10, count)
     losses = [float(v) for v in trainer.train_step(*trainer.step_inputs(*batch))]
-    pairs = [v.value.values for v in trainer.generator.variables + trainer.discriminator.variables]
-    report[f"{loss} {model}"] = {
+    def equal(variables):
+        pairs = [v.value.values for v in variables]
+        return all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)
+    networks = (trainer.generator, trainer.discriminator)
+    report[f"{loss} {model} {extra}"] = {
         "finite": bool(np.isfinite(losses).all()),
-        "replicas_equal": all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs),
+        "weights_equal": equal([v for n in networks for v in n.trainable_variables]),
+        "statistics_equal": equal([v for n in networks for v in n.non_trainable_variables]),
     }
 print(json.dumps(report))
 """
@@ -164,7 +168,7 @@ def test_every_loss_and_model_trains_on_two_replicas():
     """lsgan, wgan-gp (5 critic batches per step, the penalty's mixing weights drawn per
     replica), the conditional model, InfoGAN with the R1 penalty and per-replica batch norm,
     with the translation augment's shifts: finite losses and replicas still equal after a
-    step."""
+    step (but for per-replica batch norm's running statistics, which differ by design)."""
     result = subprocess.run(
         [sys.executable, "-c", EVERY_OBJECTIVE], capture_output=True, text=True, timeout=600
     )
@@ -172,7 +176,10 @@ def test_every_loss_and_model_trains_on_two_replicas():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(report) == 6
     for name, outcome in report.items():
-        assert outcome == {"finite": True, "replicas_equal": True}, name
+        # Per-replica batch norm keeps each replica's running statistics (averaged when read).
+        statistics_equal = "per-replica" not in name
+        expected = {"finite": True, "weights_equal": True, "statistics_equal": statistics_equal}
+        assert outcome == expected, name
 
 
 def free_ports(count: int) -> list[int]:
