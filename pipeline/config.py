@@ -128,7 +128,7 @@ class TrainConfig:
     discriminator_learning_rate: float | str = setting("auto", _rate)
     beta1: float = setting(0.5, _fraction)
     label_smoothing: float = setting(0.0, _fraction)
-    r1_weight: float = setting(0.0, _non_negative_float)
+    r1_weight: float = setting(1.0, _non_negative_float)
     r1_every: int = setting(4, _positive_int)
     categorical_codes: int = setting(10, _at_least(2))
     continuous_codes: int = setting(2, _at_least(0))
@@ -238,11 +238,6 @@ def load_train_config(path: Path) -> TrainConfig:
     if config.model == "infogan" and config.loss == "wgan-gp":
         raise ConfigError(
             f"{path}: train.model: infogan trains with the gan or lsgan loss, not wgan-gp"
-        )
-    if config.r1_weight and config.loss == "wgan-gp":
-        raise ConfigError(
-            f"{path}: train.r1_weight: wgan-gp has its own gradient penalty (use 0, or the gan "
-            "or lsgan loss)"
         )
     return config
 

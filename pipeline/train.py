@@ -138,8 +138,9 @@ class Trainer:
             step = self._distributed_step
         # Two compiled steps when the R1 penalty is on: with it every `r1_every` steps (lazy
         # regularisation), without it in between; a Python choice, so neither graph branches.
+        # WGAN-GP's critic has its own gradient penalty and takes no other.
         self._steps = [tf.function(functools.partial(step, regularize=False))]
-        if config.r1_weight:
+        if config.r1_weight and not self.objective.penalty_weight:
             self._steps.append(tf.function(functools.partial(step, regularize=True)))
         drawn = self.generator if self.average is None else self.average.average
         self._infer = tf.function(lambda inputs: drawn(inputs, training=False))

@@ -73,10 +73,6 @@ def test_missing_keys_take_defaults(tmp_path):
             "train.label_smoothing: wgan-gp's critic scores have no label to smooth",
         ),
         ("train:\n  r1_weight: -1\n", "train.r1_weight: expected a number >= 0, got -1"),
-        (
-            "train:\n  loss: wgan-gp\n  r1_weight: 1\n",
-            "train.r1_weight: wgan-gp has its own gradient penalty",
-        ),
         ("train:\n  seed: -3\n", "train.seed: expected an integer >= 0, got -3"),
         ("train:\n  epoch: 3\n", "train.epoch: unknown key (known: seed, epochs, batch_size"),
         ("train: 3\n", "train: expected a mapping, got int"),

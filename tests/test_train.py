@@ -18,7 +18,7 @@ import tensorflow as tf
 from conftest import declared_paths, invoke, invoke_ok, set_params, stage_args
 from pipeline.config import TrainConfig, load_train_config
 from pipeline.placement import Placement
-from pipeline.train import Trainer
+from pipeline.train import Trainer, images_per_step
 
 
 @pytest.fixture
@@ -374,12 +374,13 @@ def test_translation_augments_both_networks_steps():
 
 def first_d_loss(step: int = 0, **settings) -> float:
     """The discriminator loss of a fresh seed-0 trainer's step made at `step`."""
-    real = tf.constant(np.random.default_rng(0).integers(0, 255, (16, 28, 28), np.uint8))
     keras.utils.set_random_seed(0)
     config = TrainConfig(noise_dim=8, batch_size=16, track_every=0, **settings)
+    count = images_per_step(config)
+    real = tf.constant(np.random.default_rng(0).integers(0, 255, (count, 28, 28), np.uint8))
     trainer = Trainer(config, Placement("CPU:0", "float32"))
     trainer.step.assign(step)
-    d_loss, g_loss = trainer.train_step(real, tf.zeros(16, tf.int32))
+    d_loss, g_loss = trainer.train_step(real, tf.zeros(count, tf.int32))
     assert np.isfinite(float(g_loss))
     return float(d_loss)
 
@@ -387,8 +388,14 @@ def first_d_loss(step: int = 0, **settings) -> float:
 def test_the_r1_penalty_is_lazy_and_weighted_by_its_interval():
     """The penalty joins the discriminator's loss at steps 0, k, 2k, ... only, weighted
     k * r1_weight / 2 there: the same weights and noise give a k-fold penalty at k = 4."""
-    plain = first_d_loss()
+    plain = first_d_loss(r1_weight=0.0)
     every_step = first_d_loss(r1_weight=10.0, r1_every=1) - plain
     assert every_step > 0
     assert first_d_loss(r1_weight=10.0, r1_every=4) - plain == pytest.approx(4 * every_step)
-    assert first_d_loss(step=5, r1_weight=10.0, r1_every=4) == first_d_loss(step=5)
+    assert first_d_loss(step=5, r1_weight=10.0, r1_every=4) == first_d_loss(step=5, r1_weight=0.0)
+
+
+def test_wgan_gp_takes_its_own_penalty_and_not_r1():
+    assert first_d_loss(loss="wgan-gp", r1_weight=10.0) == first_d_loss(
+        loss="wgan-gp", r1_weight=0.0
+    )
