@@ -82,7 +82,8 @@ def best_matching(counts: np.ndarray) -> list[int | None]:
     for code in range(codes):
         following: dict[int, tuple[float, list]] = {}
         for used, (total, chosen) in best.items():
-            options = [(used, total, None)]
+            # A code goes without a digit only when there are more codes than digits.
+            options = [(used, total, None)] if codes > digits else []
             options += [
                 (used | 1 << d, total + counts[code, d], d)
                 for d in range(digits)

@@ -100,6 +100,10 @@ class TestBestMatching:
         counts = np.eye(10)[digits] * 50 + 1
         assert codes.best_matching(counts) == list(digits)
 
+    def test_a_code_no_image_of_which_is_a_free_digit_still_gets_one(self):
+        counts = np.array([[5.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 4.0]])
+        assert codes.best_matching(counts) == [0, 1, 2]
+
     def test_more_codes_than_digits_leave_the_weakest_out(self):
         counts = np.array([[5.0, 0.0], [0.0, 5.0], [1.0, 1.0]])
         assert codes.best_matching(counts) == [0, 1, None]
