@@ -9,11 +9,11 @@ import onnxruntime as ort
 import pytest
 import tensorflow as tf
 
+from conftest import invoke, invoke_ok
 from pipeline import codes, contract, losses
 from pipeline.errors import SamplerError
 from pipeline.images import load_png, make_grid, to_uint8
 from pipeline.sampler import Sampler
-from tests.conftest import invoke, invoke_ok
 
 
 class TestInformationLoss:
