@@ -306,6 +306,8 @@ def levers(params: dict[str, Any]) -> str:
     if params.get("distribute", "auto") not in ("auto", "off"):
         replicas = params.get("replicas") or ""
         parts.append(f"{params['distribute']} {replicas}".strip())
+        if params.get("batch_norm", "synchronized") != "synchronized":
+            parts.append(f"{params['batch_norm']} batch norm")
     return ", ".join(parts)
 
 
