@@ -279,6 +279,7 @@ def test_a_checkpoint_made_on_two_replicas_resumes_on_one_device(tmp_path, tiny_
             "batch_size": 16,
             "precision": "float32",
             "sample_every": 1000,
+            "r1_weight": 0,
             "distribute": "off",
         },
     )
