@@ -504,6 +504,35 @@ def sample(
 
 
 @main.command()
+@file_option(
+    "--model",
+    "models/ssl/classifier.onnx",
+    "An exported digit classifier (the semi-supervised model's, or its baseline).",
+)
+@click.argument("images", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+def classify(model: Path, images: tuple[Path, ...]) -> None:
+    """Print the digit each image shows: one line per image, its name, the digit and its
+    probability (onnxruntime only, no TensorFlow).
+
+    IMAGES: 28x28 grey PNGs, or .npy arrays of uint8 (N, 28, 28) pixels (what `dcgan sample
+    --out x.npy` writes) or floats (N, 28, 28, 1) in [-1, 1].
+    """
+    from pipeline.classify import Classifier, read_images
+
+    if not images:
+        raise click.UsageError("name at least one image (PNG or .npy)")
+    if not model.exists():
+        raise click.ClickException(
+            f"{model}: no such model file; `dvc exp run -S train.model=semi-supervised` trains "
+            "and exports one (or name another with --model)"
+        )
+    names, inputs = read_images(list(images))
+    probabilities = Classifier(model).predict(inputs)
+    for name, row in zip(names, probabilities, strict=True):
+        click.echo(f"{name}\t{int(row.argmax())}\t{float(row.max()):.4f}")
+
+
+@main.command()
 @click.option(
     "--model",
     "models",
@@ -596,6 +625,11 @@ def classifier(params_path: Path, data: Path, out: Path, metrics_path: Path) -> 
     help="Also measure this int8 variant of the generator on the same noise.",
 )
 @file_option("--classifier", "models/classifier.keras", dest="classifier_path")
+@folder_option(
+    "--ssl",
+    "models/ssl",
+    "The semi-supervised model's classifiers (from `dcgan train`): their test errors too.",
+)
 @DATA_OPTION
 @metrics_option("metrics/evaluate.json")
 @folder_option("--plots", "plots/evaluate", "Where the labelled sample grid goes.")
@@ -604,6 +638,7 @@ def evaluate(
     model: Path,
     int8_model: Path | None,
     classifier_path: Path,
+    ssl: Path,
     data: Path,
     metrics_path: Path,
     plots: Path,
@@ -622,7 +657,9 @@ def evaluate(
 
     plots.mkdir(parents=True, exist_ok=True)
     figure = plots / "predicted_grid.png"
-    metrics = run_evaluate(model, classifier_path, data, config, figure, int8_path=int8_model)
+    metrics = run_evaluate(
+        model, classifier_path, data, config, figure, int8_path=int8_model, classifiers=ssl
+    )
     report_metrics(metrics, metrics_path)
 
 

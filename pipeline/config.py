@@ -13,7 +13,7 @@ from pipeline.errors import ConfigError
 
 LOSS_NAMES = ("gan", "lsgan", "wgan-gp")
 BATCH_NORMS = ("synchronized", "per-replica")  # the generator's, under a tf.distribute strategy
-MODEL_NAMES = ("unconditional", "conditional", "infogan")
+MODEL_NAMES = ("unconditional", "conditional", "infogan", "semi-supervised")
 EXPORT_WEIGHTS = ("best", "last")
 LR_SCHEDULES = ("constant", "anneal")
 AUGMENTATIONS = ("none", "translation")
@@ -133,6 +133,8 @@ class TrainConfig:
     categorical_codes: int = setting(10, _at_least(2))
     continuous_codes: int = setting(2, _at_least(0))
     info_weight: float = setting(1.0, _non_negative_float)
+    labelled_per_class: int = setting(10, _positive_int)
+    label_seed: int = setting(0, _at_least(0))
     augment: str = setting("none", _choice(AUGMENTATIONS))
     lr_schedule: str = setting("constant", _choice(LR_SCHEDULES))
     precision: str = setting("auto", _choice(PRECISIONS))
@@ -239,7 +241,24 @@ def load_train_config(path: Path) -> TrainConfig:
         raise ConfigError(
             f"{path}: train.model: infogan trains with the gan or lsgan loss, not wgan-gp"
         )
+    if config.model == "semi-supervised":
+        _check_semi_supervised(path, config)
     return config
+
+
+def _check_semi_supervised(path: Path, config: TrainConfig) -> None:
+    """Its discriminator's real/fake output is defined by the cross-entropy of the implicit
+    fake class, and its noise layers draw from Keras' own seed state, which one device keeps."""
+    if config.loss != "gan":
+        raise ConfigError(
+            f"{path}: train.model: semi-supervised trains with the gan loss (its implicit fake "
+            f"class is a cross-entropy), not {config.loss}"
+        )
+    if config.distribute in ("mirrored", "multi-worker"):
+        raise ConfigError(
+            f"{path}: train.model: semi-supervised trains on one device; set train.distribute "
+            "to auto or off"
+        )
 
 
 def load_export_config(path: Path) -> ExportConfig:

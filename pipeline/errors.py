@@ -31,3 +31,7 @@ class ExportError(PipelineError):
 
 class ContractError(SamplerError):
     """A model file breaks the generator's ONNX contract (`pipeline.contract`)."""
+
+
+class ClassifierError(PipelineError):
+    """A classifier model file or the images given to it are not usable."""

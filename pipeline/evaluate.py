@@ -13,10 +13,15 @@ same measures of real training images.
 An InfoGAN model draws its categorical code in turn, and `codes` says what its codes control
 (`pipeline.codes`): the categorical code's accuracy as a clusterer of digits, and each
 continuous code's rank correlation with slant, width and ink.
+
+A semi-supervised model's classifiers (`pipeline.semi_supervised`) are measured where they are
+meant to be used: `semi_supervised` gives the test error of its exported classifier and of the
+supervised-only baseline trained on the same labels, both through onnxruntime.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -26,6 +31,7 @@ import numpy as np
 
 from pipeline import codes, quality
 from pipeline.classifier import load_feature_model, to_model_input
+from pipeline.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE, Classifier
 from pipeline.config import EvaluateConfig
 from pipeline.datasets import load_split
 from pipeline.images import save_labelled_grid, to_uint8
@@ -107,11 +113,13 @@ def evaluate(
     figure: Path,
     *,
     int8_path: Path | None = None,
+    classifiers: Path | None = None,
 ) -> dict[str, Any]:
     """Measure, write the labelled sample grid to `figure`, and return the metrics.
 
     With `int8_path`, its samples from the same noise are measured too (`generated_int8`), and
-    their Frechet distance relative to the float32 model's.
+    their Frechet distance relative to the float32 model's. With `classifiers`, a folder the
+    semi-supervised model filled (empty for the others), its classifiers' test errors.
     """
     started = time.perf_counter()
     sampler = Sampler(onnx_path)
@@ -167,6 +175,8 @@ def evaluate(
         )
     if sampler.infogan:
         results["codes"] = measure_codes(sampler, feature_model, config.seed)
+    if classifiers is not None and (classifiers / CLASSIFIER_FILE).exists():
+        results["semi_supervised"] = classifier_errors(classifiers, test_images, test_labels)
     if int8_path is not None:
         results["int8_frechet_distance_ratio"] = round(
             results["generated_int8"]["frechet_distance"]
@@ -179,6 +189,23 @@ def evaluate(
         "test_images": len(test_images),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def classifier_errors(folder: Path, images: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Test error of the semi-supervised classifier and of its supervised-only baseline."""
+    errors = {
+        "test_error": Classifier(folder / CLASSIFIER_FILE).error_rate(images, labels),
+        "baseline_test_error": Classifier(folder / BASELINE_FILE).error_rate(images, labels),
+    }
+    labelled = json.loads((folder / LABELLED_FILE).read_text())
+    errors |= {"labelled": len(labelled["indices"]), "label_seed": labelled["label_seed"]}
+    log.info(
+        "semi-supervised: test error %.4f with %d labels (supervised-only baseline %.4f)",
+        errors["test_error"],
+        errors["labelled"],
+        errors["baseline_test_error"],
+    )
+    return errors
 
 
 def measure_codes(sampler: Sampler, feature_model, seed: int) -> dict[str, Any]:

@@ -20,6 +20,9 @@ functions as the paper's one-hot concatenation: any per-code bias of that layer)
 continuous codes are the last columns of the noise, uniform in [-1, 1] like the rest. Only the
 export names them apart (`pipeline.contract`). Its discriminator takes no label and has the
 auxiliary head Q.
+
+The semi-supervised model (`train.model: semi-supervised`) keeps the seed generator and gives
+the discriminator one logit per class (`build_classifier_discriminator`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ LEAKY_SLOPE = 0.01
 CLASSES = 10  # digits 0-9 (or Fashion-MNIST's ten label ids)
 LABEL_EMBEDDING_DIM = 32  # of the generator's label embedding
 Q_UNITS = 128  # InfoGAN's auxiliary head: one hidden layer, as in Chen et al. 2016 (MNIST)
+# The semi-supervised discriminator's regularisers: Gaussian noise on its input (Salimans et
+# al. 2016 use std 0.3 on MNIST) and dropout after each block (their CIFAR network's).
+INPUT_NOISE_STD = 0.3
+CONV_DROPOUT = 0.2
+FEATURE_DROPOUT = 0.5
 
 
 def build_generator(noise_dim: int, classes: int = 0, *, synchronized: bool = False) -> keras.Model:
@@ -94,3 +102,32 @@ def build_discriminator(classes: int = 0, codes: tuple[int, int] | None = None) 
     projection = layers.Dot(axes=1, dtype="float32")([class_vectors, features])  # (N, 1)
     logits = layers.Add(dtype="float32", name="projected_logits")([logits, projection])
     return keras.Model([images, label], logits, name="discriminator")
+
+
+def build_classifier_discriminator(classes: int = CLASSES) -> keras.Model:
+    """Images `(N, 28, 28, 1)` in [-1, 1] -> [class logits `(N, classes)`, features `(N, 1024)`]:
+    the semi-supervised GAN's discriminator (Salimans et al. 2016). The fake class is implicit
+    (its logit fixed at 0, `pipeline.losses.implicit_fake_logit`); the features, its last hidden
+    layer as training sees it (dropout included), are what the generator's feature matching
+    compares.
+
+    The seed discriminator's layers, so it is the same network as the other models', plus
+    the paper's regularisers: with 100 labels an unregularised network memorises them. Keras'
+    noise and dropout layers draw from their own seed state, which the checkpoint keeps."""
+    images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
+    x = layers.GaussianNoise(INPUT_NOISE_STD)(images)
+    x = layers.Conv2D(32, 5)(x)  # (N, 24, 24, 32)
+    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
+    x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 12, 12, 32)
+    x = layers.Dropout(CONV_DROPOUT)(x)
+    x = layers.Conv2D(64, 5)(x)  # (N, 8, 8, 64)
+    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
+    x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 4, 4, 64)
+    x = layers.Dropout(CONV_DROPOUT)(x)
+    x = layers.Flatten()(x)  # (N, 1024)
+    x = layers.Dense(4 * 4 * 64)(x)  # (N, 1024)
+    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
+    features = layers.Dropout(FEATURE_DROPOUT)(x)
+    logits = layers.Dense(classes, dtype="float32", name="class_logits")(features)
+    features = layers.Activation("linear", dtype="float32", name="features")(features)
+    return keras.Model(images, [logits, features], name="discriminator")

@@ -91,17 +91,21 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
             "each ran with: compare them only within one session's runs):",
             "",
             "| experiment | model | loss | epochs | levers | Frechet distance | classifier score "
-            "| precision | recall | smallest class | label (InfoGAN: code) accuracy | train s |",
-            "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| precision | recall | smallest class | label (InfoGAN: code) accuracy "
+            "| test error (supervised-only baseline) | train s |",
+            "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+            "| ---: |",
         ]
         for row in experiments:
             accuracy, seconds = row["label_accuracy"], row["train_seconds"]
+            errors = row["test_errors"]
             lines.append(
                 f"| {row['name']} | {row['model']} | {row['loss']} | {row['epochs']} | "
                 f"{row['levers']} | {row['frechet_distance']:.3f} | "
                 f"{row['classifier_score']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | "
                 f"{row['smallest_class_share']:.3f} | "
                 f"{'-' if accuracy is None else f'{accuracy:.4f}'} | "
+                f"{'-' if errors is None else f'{errors[0]:.2%} ({errors[1]:.2%})'} | "
                 f"{'-' if seconds is None else f'{seconds:.0f}'} |"
             )
         if (root / QUALITY_FIGURE).is_file():
@@ -303,6 +307,9 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"batch {params['batch_size']}")
     if params.get("seed", 0):
         parts.append(f"seed {params['seed']}")
+    if params.get("model") == "semi-supervised":
+        labelled = 10 * params.get("labelled_per_class", 10)
+        parts.append(f"{labelled} labels, label seed {params.get('label_seed', 0)}")
     if params.get("distribute", "auto") not in ("auto", "off"):
         replicas = params.get("replicas") or ""
         parts.append(f"{params['distribute']} {replicas}".strip())
@@ -314,7 +321,8 @@ def levers(params: dict[str, Any]) -> str:
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per evaluated run in `dvc exp show --json` output: the workspace, then every
     experiment of every commit; a conditional model's row has its label accuracy, an InfoGAN
-    model's the accuracy of its categorical code matched to digits (else None)."""
+    model's the accuracy of its categorical code matched to digits (else None), a
+    semi-supervised model's the test errors of its classifier and baseline (else None)."""
     rows, seen = [], set()
 
     def add(name: str, rev: str | None, data: dict[str, Any] | None) -> None:
@@ -335,6 +343,10 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
         accuracy = (evaluated.get("conditioning") or {}).get("label_accuracy")
         if "codes" in evaluated:
             accuracy = evaluated["codes"]["categorical"]["accuracy"]
+        errors = None
+        if "semi_supervised" in evaluated:
+            measured = evaluated["semi_supervised"]
+            errors = (measured["test_error"], measured["baseline_test_error"])
         train = ((data.get("metrics") or {}).get("metrics/train.json") or {}).get("data") or {}
         rows.append(
             {
@@ -345,6 +357,7 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "levers": levers(params),
                 **generated,
                 "label_accuracy": accuracy,
+                "test_errors": errors,
                 "train_seconds": train.get("train_seconds"),
             }
         )

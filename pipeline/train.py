@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from pipeline import augment, averaging, codes, distribution, losses, machine, model
 from pipeline import images as image_io
+from pipeline import semi_supervised as ssl
 from pipeline.averaging import WeightAverage, recalibrate_batch_norm
 from pipeline.config import ClassifierConfig, TrainConfig
 from pipeline.contract import TRAINING_NOISE, GeneratorContract, Provenance
@@ -74,10 +75,12 @@ AUTO_RATES = {
     "unconditional": (2e-3, 1e-3),
     "conditional": (1e-3, 2e-3),
     "infogan": (2e-3, 1e-3),
+    "semi-supervised": (3e-3, 3e-3),  # Salimans et al. 2016's MNIST rate for both
 }
 # Noise vectors whose activations set the averaged generator's batch-norm statistics.
 CALIBRATION_SAMPLES = 2048
 DRAW_BATCH = 1024
+SSL_FOLDER = "ssl"  # under --models: the semi-supervised model's classifiers (else empty)
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,13 @@ class Trainer:
         placement: Placement,
         total_steps: int = 0,
         distributed: Distribution | None = None,
+        labelled: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         self.distributed = distributed or Distribution(None, 1)
         strategy = self.distributed.strategy
+        if (config.model == "semi-supervised") != (labelled is not None):
+            raise TrainingError("the semi-supervised model, and only it, takes labelled images")
+        self.labelled = labelled
         if strategy is None:
             self._build(config, placement, total_steps)
             step = self._train_step
@@ -138,9 +145,10 @@ class Trainer:
             step = self._distributed_step
         # Two compiled steps when the R1 penalty is on: with it every `r1_every` steps (lazy
         # regularisation), without it in between; a Python choice, so neither graph branches.
-        # WGAN-GP's critic has its own gradient penalty and takes no other.
+        # WGAN-GP's critic has its own gradient penalty and takes no other; the semi-supervised
+        # discriminator is regularised by its noise and dropout instead (Salimans et al.).
         self._steps = [tf.function(functools.partial(step, regularize=False))]
-        if config.r1_weight and not self.objective.penalty_weight:
+        if config.r1_weight and not (self.objective.penalty_weight or self.semi_supervised):
             self._steps.append(tf.function(functools.partial(step, regularize=True)))
         drawn = self.generator if self.average is None else self.average.average
         self._infer = tf.function(lambda inputs: drawn(inputs, training=False))
@@ -154,6 +162,7 @@ class Trainer:
         self.objective = losses.OBJECTIVES[config.loss]
         self.conditional = config.model == "conditional"  # the discriminator takes labels too
         self.infogan = config.model == "infogan"
+        self.semi_supervised = config.model == "semi-supervised"
         # The generator's label values (classes, or InfoGAN's categorical code) and noise
         # width (InfoGAN's continuous codes are its last columns): see pipeline.model.
         self.classes = model.CLASSES if self.conditional else 0
@@ -166,10 +175,13 @@ class Trainer:
         self.generator = model.build_generator(
             self.noise_dim, self.classes, synchronized=synchronized
         )
-        self.discriminator = model.build_discriminator(
-            model.CLASSES if self.conditional else 0,
-            (self.classes, self.continuous) if self.infogan else None,
-        )
+        if self.semi_supervised:
+            self.discriminator = model.build_classifier_discriminator()
+        else:
+            self.discriminator = model.build_discriminator(
+                model.CLASSES if self.conditional else 0,
+                (self.classes, self.continuous) if self.infogan else None,
+            )
         self.average = None
         if config.average_decay:
             with precision_policy("float32"):
@@ -200,10 +212,20 @@ class Trainer:
             "step": self.step,
             "train_seconds": self.train_seconds,
             **generator_state,
+            **self._discriminator_noise(),
             **self._average_checkpoint(),
             **({"best": self.best.checkpoint} if self.best else {}),
         }
         self.checkpoint = tf.train.Checkpoint(**self.checkpoint_parts)
+
+    def _discriminator_noise(self) -> dict[str, Any]:
+        """The semi-supervised discriminator's noise and dropout seed states: Keras keeps them
+        out of its weights and TensorFlow's checkpoints, yet a resumed run must draw on."""
+        if not self.semi_supervised:
+            return {}
+        weights = {id(variable) for variable in self.discriminator.weights}
+        states = [v for v in self.discriminator.variables if id(v) not in weights]
+        return {"discriminator_noise": states}
 
     def _average_checkpoint(self) -> dict[str, Any]:
         if self.average is None:
@@ -235,13 +257,28 @@ class Trainer:
         return [x, labels] if self.classes else x
 
     def _judge(self, images: tf.Tensor, labels: tf.Tensor, training: bool = True):
-        """The discriminator on `images` (with `labels` for the conditional model): the logits
-        `(N, 1)`, and InfoGAN's code predictions (None for the other models)."""
+        """The discriminator on `images` (with `labels` for the conditional model): the
+        real/fake logits `(N, 1)`, and what else it says: InfoGAN's code predictions, the
+        semi-supervised model's (class logits, features); None for the other models."""
         inputs = [images, labels] if self.conditional else images
         outputs = self.discriminator(inputs, training=training)
+        if self.semi_supervised:
+            return losses.implicit_fake_logit(outputs[0]), outputs
         if not self.infogan:
             return outputs, None
         return outputs[0], outputs[1:]
+
+    def _supervised(self, count) -> tf.Tensor:
+        """The semi-supervised model's cross-entropy on `count` labelled images drawn with
+        replacement (the 100 labels are seen many times per epoch, as in the paper)."""
+        images, labels = self.labelled
+        chosen = self._sample_indices(count, len(labels))
+        real = tf.cast(tf.gather(images, chosen), tf.float32)[..., tf.newaxis] / 127.5 - 1.0
+        class_logits = self._judge(self._seen(real), None)[1][0]
+        return losses.supervised_loss(class_logits, tf.gather(labels, chosen))
+
+    def _sample_indices(self, count, size: int) -> tf.Tensor:
+        return self.noise.uniform((count,), 0, size, dtype=tf.int32)
 
     def _information(self, predicted, noise: tf.Tensor, codes: tf.Tensor) -> tf.Tensor:
         """InfoGAN's weighted information term for fakes drawn with `codes` and `noise`, whose
@@ -306,7 +343,7 @@ class Trainer:
             self._discriminator_step(part, part_labels, regularize) for part, part_labels in parts
         ]
         d_loss = d_losses[0] if steps == 1 else tf.add_n(d_losses) / steps
-        g_loss = self._generator_step(tf.shape(real)[0] // steps)
+        g_loss = self._generator_step(tf.shape(real)[0] // steps, real)
         return d_loss, g_loss
 
     def _seen(self, images: tf.Tensor) -> tf.Tensor:
@@ -343,6 +380,8 @@ class Trainer:
             )
             if self.infogan:
                 d_loss += tf.cast(self._information(predicted, noise, labels), d_loss.dtype)
+            if self.semi_supervised:  # the paper's weights: supervised + half the real/fake
+                d_loss = 0.5 * d_loss + self._supervised(count)
             if regularize:
                 weight = 0.5 * self.config.r1_weight * self.config.r1_every
                 d_loss += weight * tf.cast(r1, d_loss.dtype)
@@ -360,14 +399,19 @@ class Trainer:
         """A replica's part of the mean loss: the optimizers sum the replicas' gradients."""
         return loss / self.replicas if self.replicas > 1 else loss
 
-    def _generator_step(self, count) -> tf.Tensor:
-        """Make the discriminator call fresh fakes real."""
+    def _generator_step(self, count, real: tf.Tensor) -> tf.Tensor:
+        """Make the discriminator call fresh fakes real; the semi-supervised model's generator
+        instead matches the discriminator's mean features on the `real` batch."""
         noise = self._sample_noise(count)
         labels = self._sample_labels(count) if self.classes else None
         with tf.GradientTape() as tape:
             fake = self.generator(self._with_labels(noise, labels), training=True)
             fake_logits, predicted = self._judge(self._seen(fake), labels)
-            g_loss = self.objective.generator_loss(fake_logits)
+            if self.semi_supervised:
+                real_features = self._judge(self._seen(real), None)[1][1]
+                g_loss = losses.feature_matching_loss(real_features, predicted[1])
+            else:
+                g_loss = self.objective.generator_loss(fake_logits)
             if self.infogan:
                 g_loss += tf.cast(self._information(predicted, noise, labels), g_loss.dtype)
             scaled = self.generator_optimizer.scale_loss(self._share(g_loss))
@@ -522,7 +566,9 @@ def train(config: TrainConfig, paths: TrainPaths, *, fresh: bool = False) -> dic
     one machine), checkpoints to a temporary folder (TensorFlow's pattern: all workers save, one
     keeps it) and writes nothing else.
     """
-    distributed = distribution.choose(config.distribute, config.replicas)  # before any TF op
+    # Before any TF op. The semi-supervised model trains on one device (config.py says why).
+    chosen = "off" if config.model == "semi-supervised" else config.distribute
+    distributed = distribution.choose(chosen, config.replicas)
     if config.batch_size % distributed.replicas:
         raise ConfigError(
             f"train.batch_size {config.batch_size} does not split over {distributed.replicas} "
@@ -564,8 +610,18 @@ def _train(
     if placement.device.startswith("CPU"):
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
+    labelled = None
+    if config.model == "semi-supervised":
+        labelled = ssl.choose_labelled(labels, config.labelled_per_class, config.label_seed)
+        log.info("labelled: %d training images (label_seed %d)", len(labelled), config.label_seed)
     with precision_policy(placement.precision):
-        trainer = Trainer(config, placement, total_steps, distributed)
+        trainer = Trainer(
+            config,
+            placement,
+            total_steps,
+            distributed,
+            None if labelled is None else (images[labelled], labels[labelled]),
+        )
     log.info(
         "training the %s model on %s in %s: %d images, %d steps per epoch, %d epochs "
         "(%d steps), loss %s",
@@ -613,11 +669,54 @@ def _train(
         metrics["codes"] = measured
         code_meanings = codes.meanings(measured)
         log.info("InfoGAN codes: %s", code_meanings)
-    if write:
+    if write:  # the metrics file last: it holds the classifiers' parity figures
+        write_classifiers(trainer, paths, (images, labels), labelled, data_sha256, metrics)
         write_outputs(
             trainer, store, paths, history, data_sha256, metrics, fixed_noise, code_meanings
         )
     return metrics
+
+
+def write_classifiers(trainer, paths, data, labelled, data_sha256, metrics) -> None:
+    """The `SSL_FOLDER` under --models: for the semi-supervised model its labels, classifier
+    and supervised-only baseline (trained now, as long as the run); empty for the others."""
+    folder = paths.models / SSL_FOLDER
+    if labelled is None:
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        return
+    config = trainer.config
+    images, labels = data
+    start = time.perf_counter()
+    with precision_policy(trainer.placement.precision):
+        baseline = ssl.train_baseline(
+            images[labelled],
+            labels[labelled],
+            metrics["steps"],
+            config.batch_size,
+            adam_settings(config, "discriminator")[0],
+        )
+    metrics["baseline_train_seconds"] = round(time.perf_counter() - start, 2)
+    provenance = {
+        "dataset": dataset_name(data_sha256),
+        "train_images_sha256": data_sha256,
+        "labelled_per_class": config.labelled_per_class,
+        "label_seed": config.label_seed,
+        "train_steps": metrics["steps"],
+        "train_code_revision": code_revision(),
+        "train_params": json.dumps(config.as_dict(), sort_keys=True),
+    }
+    parity = ssl.write_folder(
+        folder,
+        trainer.discriminator,
+        baseline,
+        labelled,
+        labels,
+        provenance,
+        images[: ssl.PARITY_IMAGES],
+    )
+    metrics["classifier_max_abs_diff"] = parity
 
 
 def where(distributed: Distribution) -> str:

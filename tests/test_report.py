@@ -76,6 +76,10 @@ def test_experiment_rows_from_dvc_exp_show_json():
     infogan["params"]["params.yaml"]["data"]["train"]["model"] = "infogan"
     codes = {"categorical": {"accuracy": 0.95, "digit_of_code": list(range(10))}}
     infogan["metrics"]["metrics/evaluate.json"]["data"]["codes"] = codes
+    semi = run("gan", 7.0)
+    semi["params"]["params.yaml"]["data"]["train"]["model"] = "semi-supervised"
+    errors = {"test_error": 0.012, "baseline_test_error": 0.2, "labelled": 100, "label_seed": 0}
+    semi["metrics"]["metrics/evaluate.json"]["data"]["semi_supervised"] = errors
     shown = [
         {"rev": "workspace", "name": None, "data": run("gan", 5.0), "experiments": None},
         {
@@ -90,6 +94,7 @@ def test_experiment_rows_from_dvc_exp_show_json():
                     "revs": [{"name": "cond", "data": run("gan", 5.0, label_accuracy=0.9)}],
                 },
                 {"name": "info", "revs": [{"name": "info", "data": infogan}]},
+                {"name": "ssl", "revs": [{"name": "ssl", "data": semi}]},
             ],
         },
     ]
@@ -101,7 +106,9 @@ def test_experiment_rows_from_dvc_exp_show_json():
         ("lsgan-run", "unconditional", "lsgan", 4.0, None),
         ("cond", "conditional", "gan", 5.0, 0.9),
         ("info", "infogan", "gan", 6.0, 0.95),
+        ("ssl", "semi-supervised", "gan", 7.0, None),
     ]
+    assert [r["test_errors"] for r in rows] == [None] * 4 + [(0.012, 0.2)]
 
 
 def test_levers_name_every_setting_that_differs_from_the_default():
@@ -123,6 +130,8 @@ def test_levers_name_every_setting_that_differs_from_the_default():
         "average 0.999, G lr 0.001, D lr auto, best weights, average horizon 0.25, "
         "label smoothing 0.1"
     )
+    semi = {**default, "model": "semi-supervised", "labelled_per_class": 5, "label_seed": 2}
+    assert levers(semi).endswith("best weights, 50 labels, label seed 2")
 
 
 def test_figures_name_the_machine():

@@ -1,0 +1,260 @@
+"""The semi-supervised GAN: its losses on hand-checkable logits, the label draw, the exported
+classifier's contract and parity, `dcgan classify`, and a tiny run through train and evaluate."""
+
+import json
+import math
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import tensorflow as tf
+
+from conftest import invoke, invoke_ok, set_params, stage_args, train_and_export
+from pipeline import losses, model
+from pipeline import semi_supervised as ssl
+from pipeline.classify import Classifier, from_uint8
+from pipeline.config import load_train_config
+from pipeline.errors import ClassifierError, ConfigError, TrainingError
+from pipeline.images import save_png
+
+LABELLED_PER_CLASS = 2  # the tiny dataset has 6 or 7 images of each digit
+
+
+class TestLosses:
+    def test_the_implicit_fake_class_has_logit_zero(self):
+        """Ten logits of 0: Z = 10, so D(x) = Z / (Z + 1) = 10/11 = sigmoid(log 10)."""
+        logit = losses.implicit_fake_logit(tf.zeros((1, 10)))
+        assert float(logit[0, 0]) == pytest.approx(math.log(10), rel=1e-6)
+        assert float(tf.sigmoid(logit)[0, 0]) == pytest.approx(10 / 11, rel=1e-6)
+
+    def test_the_real_fake_loss_on_it_is_minus_log_d(self):
+        """A real image with Z = e^2 + 9 costs -log(Z / (Z + 1)); a fake with Z = 10 costs
+        -log(1 / (Z + 1)) = log 11."""
+        real = losses.implicit_fake_logit(tf.constant([[2.0] + [0.0] * 9]))
+        fake = losses.implicit_fake_logit(tf.zeros((1, 10)))
+        z = math.exp(2) + 9
+        expected = -math.log(z / (z + 1)) + math.log(11)
+        assert float(losses.gan_discriminator_loss(real, fake)) == pytest.approx(expected, 1e-6)
+
+    def test_the_supervised_loss_ignores_the_fake_class(self):
+        """Logits (log 3, 0 x 9): p(digit 0 | real) = 3 / 12, whatever Z + 1 would add."""
+        logits = tf.constant([[math.log(3.0)] + [0.0] * 9])
+        value = losses.supervised_loss(logits, tf.constant([0]))
+        assert float(value) == pytest.approx(-math.log(0.25), rel=1e-6)
+
+    def test_feature_matching_compares_batch_means(self):
+        real = tf.constant([[1.0, 0.0], [3.0, 4.0]])  # mean (2, 2)
+        fake = tf.constant([[0.0, 1.0], [0.0, 1.0]])  # mean (0, 1)
+        assert float(losses.feature_matching_loss(real, fake)) == pytest.approx((4 + 1) / 2)
+        shuffled = tf.constant([[3.0, 4.0], [1.0, 0.0]])
+        assert float(losses.feature_matching_loss(real, shuffled)) == 0.0
+
+
+class TestLabelledChoice:
+    labels = np.arange(1000) % 10
+
+    def test_exactly_n_of_each_digit_sorted_and_unique(self):
+        chosen = ssl.choose_labelled(self.labels, 10, seed=0)
+        assert len(chosen) == 100 and len(set(chosen)) == 100
+        assert np.all(np.diff(chosen) > 0)
+        assert np.bincount(self.labels[chosen], minlength=10).tolist() == [10] * 10
+        assert chosen.min() >= 0 and chosen.max() < len(self.labels)
+
+    def test_the_seed_picks_them_reproducibly(self):
+        first = ssl.choose_labelled(self.labels, 10, seed=0)
+        np.testing.assert_array_equal(first, ssl.choose_labelled(self.labels, 10, seed=0))
+        assert set(first) != set(ssl.choose_labelled(self.labels, 10, seed=1))
+
+    def test_too_few_of_a_digit_is_a_clear_error(self):
+        labels = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])
+        with pytest.raises(TrainingError, match="only 1 images of digit 2"):
+            ssl.choose_labelled(labels, 2, seed=0)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"loss": "lsgan"}, "semi-supervised trains with the gan loss"),
+        ({"distribute": "mirrored"}, "semi-supervised trains on one device"),
+    ],
+)
+def test_settings_it_cannot_train_with_are_refused(tmp_path, settings, message):
+    set_params(tmp_path, train={"model": "semi-supervised", **settings})
+    with pytest.raises(ConfigError, match=message):
+        load_train_config(tmp_path / "params.yaml")
+
+
+def test_an_exported_classifier_matches_tensorflow(tmp_path):
+    network = model.build_classifier_discriminator()
+    images = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    path = tmp_path / "classifier.onnx"
+    difference = ssl.export_classifier(network, path, "test", {"label_seed": 3}, images)
+    assert difference <= ssl.PARITY_TOLERANCE
+    expected = tf.nn.softmax(network(from_uint8(images), training=False)[0]).numpy()
+    probabilities = Classifier(path).predict(from_uint8(images))
+    np.testing.assert_allclose(probabilities, expected, atol=1e-4)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def ssl_model(tmp_path_factory, tiny_dataset):
+    """A folder after train (2 steps) and export of the semi-supervised model."""
+    folder = tmp_path_factory.mktemp("semi-supervised")
+    return train_and_export(
+        folder, tiny_dataset, model="semi-supervised", labelled_per_class=LABELLED_PER_CLASS
+    )
+
+
+class TestTinyRun:
+    def test_the_folder_holds_labels_and_both_classifiers(self, ssl_model, tiny_dataset):
+        folder = ssl_model / "models" / "ssl"
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "baseline.onnx",
+            "classifier.onnx",
+            "labelled.json",
+        ]
+        labelled = json.loads((folder / "labelled.json").read_text())
+        labels = np.arange(64) % 10  # the tiny dataset's
+        assert labelled["labels"] == labels[labelled["indices"]].tolist()
+        assert np.bincount(labelled["labels"]).tolist() == [LABELLED_PER_CLASS] * 10
+        assert labelled["split"] == "train"
+        metrics = json.loads((ssl_model / "metrics" / "train.json").read_text())
+        for difference in metrics["classifier_max_abs_diff"].values():
+            assert difference <= ssl.PARITY_TOLERANCE
+
+    def test_the_classifier_contract(self, ssl_model):
+        session = ort.InferenceSession(str(ssl_model / "models/ssl/classifier.onnx"))
+        [given] = session.get_inputs()
+        assert (given.name, given.type, given.shape[1:]) == ("images", "tensor(float)", [28, 28, 1])
+        [output] = session.get_outputs()
+        assert (output.name, output.shape[1:]) == ("probabilities", [10])
+        metadata = session.get_modelmeta().custom_metadata_map
+        assert metadata["model"] == "ssl-classifier"
+        assert metadata["labelled_per_class"] == str(LABELLED_PER_CLASS)
+        assert json.loads(metadata["train_params"])["model"] == "semi-supervised"
+
+    def test_the_generator_is_an_ordinary_unconditional_one(self, ssl_model):
+        session = ort.InferenceSession(str(ssl_model / "models/generator.onnx"))
+        assert [i.name for i in session.get_inputs()] == ["z"]
+
+    def test_evaluate_reports_both_test_errors(self, ssl_model, monkeypatch):
+        monkeypatch.chdir(ssl_model)
+        set_params(
+            ssl_model,
+            train={"epochs": 1, "noise_dim": 8},
+            classifier={"epochs": 1, "batch_size": 16, "validation_size": 16},
+            evaluate={"samples": 100, "splits": 2, "grid_size": 3},
+        )
+        invoke_ok(*stage_args("classifier"))
+        metrics = json.loads(invoke_ok(*stage_args("evaluate")).stdout)
+        measured = metrics["semi_supervised"]
+        assert measured["labelled"] == 10 * LABELLED_PER_CLASS and measured["label_seed"] == 0
+        for key in ("test_error", "baseline_test_error"):
+            assert 0.0 <= measured[key] <= 1.0
+        saved = json.loads((ssl_model / "metrics" / "evaluate.json").read_text())
+        assert saved["semi_supervised"] == measured
+
+
+def test_other_models_leave_the_folder_empty(exported_model):
+    assert list((exported_model / "models" / "ssl").iterdir()) == []
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_dataset, monkeypatch):
+    """The discriminator's noise and dropout draw from Keras' seed state: the checkpoint keeps
+    it, so a run stopped after one epoch and continued gives the same losses and classifier."""
+    runs = {}
+    for name, schedule in (("straight", [3]), ("resumed", [1, 3])):
+        folder = tmp_path / name
+        tiny_dataset.write_folder(folder / "data" / "mnist")
+        monkeypatch.chdir(folder)
+        for epochs in schedule:
+            set_params(
+                folder,
+                train={
+                    "epochs": epochs,
+                    "model": "semi-supervised",
+                    "labelled_per_class": LABELLED_PER_CLASS,
+                },
+            )
+            invoke_ok(*stage_args("train"))
+        runs[name] = folder
+    straight, resumed = runs["straight"], runs["resumed"]
+    losses_tsv = "plots/train/losses.tsv"
+    assert (straight / losses_tsv).read_text() == (resumed / losses_tsv).read_text()
+    images = from_uint8(np.random.default_rng(1).integers(0, 256, (8, 28, 28), dtype=np.uint8))
+    np.testing.assert_array_equal(
+        Classifier(straight / "models/ssl/classifier.onnx").predict(images),
+        Classifier(resumed / "models/ssl/classifier.onnx").predict(images),
+    )
+
+
+class TestClassifyCommand:
+    def test_pngs_and_arrays_print_one_line_per_image(self, ssl_model, tmp_path):
+        digit = tmp_path / "digit.png"
+        save_png(np.zeros((28, 28), np.uint8), digit, scale=1)
+        drawn = tmp_path / "drawn.npy"
+        invoke_ok(
+            "sample",
+            "--model",
+            str(ssl_model / "models/generator.onnx"),
+            "-n",
+            "3",
+            "--out",
+            str(drawn),
+        )
+        floats = tmp_path / "floats.npy"
+        np.save(floats, np.zeros((2, 28, 28, 1), np.float32))
+        model_path = str(ssl_model / "models/ssl/classifier.onnx")
+        result = invoke_ok("classify", "--model", model_path, str(digit), str(drawn), str(floats))
+        lines = [line.split("\t") for line in result.output.splitlines()]
+        assert [line[0] for line in lines] == [
+            str(digit),
+            *(f"{drawn}[{i}]" for i in range(3)),
+            *(f"{floats}[{i}]" for i in range(2)),
+        ]
+        for _, digit_text, probability in lines:
+            assert int(digit_text) in range(10) and 0.1 <= float(probability) <= 1.0
+        expected = Classifier(model_path).predict(from_uint8(np.load(drawn))).argmax(axis=1)
+        assert [int(line[1]) for line in lines[1:4]] == expected.tolist()
+
+    @pytest.mark.parametrize(
+        "make, message",
+        [
+            (lambda p: save_png(np.zeros((30, 28), np.uint8), p / "x.png", scale=1), "28x30"),
+            (lambda p: (p / "x.png").write_text("not an image"), "not a readable PNG"),
+            (lambda p: np.save(p / "x.npy", np.zeros((2, 28, 28), np.int64)), "int64 array"),
+            (lambda p: np.save(p / "x.npy", np.zeros((2, 14, 14), np.uint8)), "(2, 14, 14)"),
+            (lambda p: np.save(p / "x.npy", np.full((1, 28, 28, 1), 2.0)), "in [-1, 1]"),
+            (lambda p: (p / "x.npy").write_bytes(b"junk"), "not a readable .npy"),
+        ],
+    )
+    def test_bad_images_are_one_line(self, ssl_model, tmp_path, make, message):
+        make(tmp_path)
+        [path] = tmp_path.iterdir()
+        result = invoke(
+            "classify", "--model", str(ssl_model / "models/ssl/classifier.onnx"), str(path)
+        )
+        assert result.exit_code == 1
+        assert message in result.output and len(result.output.strip().splitlines()) == 1
+        assert "Traceback" not in result.output
+
+    def test_a_generator_is_not_a_classifier(self, ssl_model, tmp_path):
+        digit = tmp_path / "digit.png"
+        save_png(np.zeros((28, 28), np.uint8), digit, scale=1)
+        result = invoke("classify", "--model", str(ssl_model / "models/generator.onnx"), str(digit))
+        assert result.exit_code == 1 and "not an exported digit classifier" in result.output
+
+    def test_missing_model_image_or_arguments(self, ssl_model, tmp_path):
+        model_path = str(ssl_model / "models/ssl/classifier.onnx")
+        missing = invoke("classify", "--model", model_path, str(tmp_path / "none.png"))
+        assert missing.exit_code == 1 and "no such file" in missing.output
+        no_model = invoke("classify", "--model", str(tmp_path / "none.onnx"), model_path)
+        assert no_model.exit_code == 1 and "semi-supervised" in no_model.output
+        assert invoke("classify", "--model", model_path).exit_code == 2
+
+    def test_a_truncated_model_is_one_line(self, ssl_model, tmp_path):
+        broken = tmp_path / "broken.onnx"
+        data = (ssl_model / "models/ssl/classifier.onnx").read_bytes()
+        broken.write_bytes(data[: len(data) // 2])
+        with pytest.raises(ClassifierError, match="not a readable ONNX model"):
+            Classifier(broken)
