@@ -62,18 +62,27 @@ def choose_labelled(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray
     return np.sort(np.concatenate(chosen))
 
 
-def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, batch_size: int, rate):
+def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, config, rate: float):
     """The classifier network trained on the labelled uint8 `images` `(n, 28, 28)` alone, for
-    as many steps of `batch_size` as the semi-supervised run made, with its Adam: so the two
-    differ only in what the unlabelled images and the generator add."""
+    as many steps of `train.batch_size` as the semi-supervised run made, with its Adam and
+    its weight average (`config`: the train section): so the two differ only in what the
+    unlabelled images and the generator add. Returns the network it would export."""
     import keras
     import tensorflow as tf
 
+    from pipeline.averaging import WeightAverage
     from pipeline.losses import supervised_loss
+    from pipeline.placement import precision_policy
 
     keras.utils.set_random_seed(LABEL_STREAM)  # its dropout's seeds, whatever ran before
     network = model.build_classifier_discriminator()
-    optimizer = keras.optimizers.Adam(rate, beta_1=0.5)
+    average = None
+    if config.average_decay:
+        with precision_policy("float32"):
+            averaged = model.build_classifier_discriminator()
+        average = WeightAverage(network, averaged, config.average_decay, config.average_horizon)
+    optimizer = keras.optimizers.Adam(rate, beta_1=config.beta1)
+    batch_size = config.batch_size
     draws = tf.random.Generator.from_seed(LABEL_STREAM)
     inputs = tf.constant(from_uint8(images))
     targets = tf.constant(labels.astype(np.int32))
@@ -86,13 +95,15 @@ def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, batch_siz
             loss = supervised_loss(logits, tf.gather(targets, chosen))
         gradients = tape.gradient(loss, network.trainable_variables)
         optimizer.apply_gradients(zip(gradients, network.trainable_variables, strict=True))
+        if average is not None:
+            average.update()
         return loss
 
     for done in range(steps):
         loss = step()
         if (done + 1) % 500 == 0 or done + 1 == steps:
             log.info("baseline: step %d/%d, loss %.4f", done + 1, steps, float(loss))
-    return network
+    return network if average is None else average.average
 
 
 def write_folder(

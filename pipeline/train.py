@@ -189,6 +189,15 @@ class Trainer:
             self.average = WeightAverage(
                 self.generator, averaged, config.average_decay, config.average_horizon
             )
+        # The semi-supervised classifier is exported averaged like the generator (no batch norm
+        # to recompute): the average classifies better than the oscillating last weights.
+        self.classifier_average = None
+        if self.semi_supervised and config.average_decay:
+            with precision_policy("float32"):
+                averaged = model.build_classifier_discriminator()
+            self.classifier_average = WeightAverage(
+                self.discriminator, averaged, config.average_decay, config.average_horizon
+            )
         self._calibrated_at = -1
         self.best = None
         if config.track_every and config.export_weights == "best":
@@ -228,9 +237,25 @@ class Trainer:
         return {"discriminator_noise": states}
 
     def _average_checkpoint(self) -> dict[str, Any]:
-        if self.average is None:
-            return {}
-        return {"average_generator": self.average.average, "average_updates": self.average.updates}
+        parts = {}
+        if self.average is not None:
+            parts |= {
+                "average_generator": self.average.average,
+                "average_updates": self.average.updates,
+            }
+        if self.classifier_average is not None:
+            parts |= {
+                "average_discriminator": self.classifier_average.average,
+                "average_discriminator_updates": self.classifier_average.updates,
+            }
+        return parts
+
+    def exported_classifier(self):
+        """The discriminator the semi-supervised model exports as its classifier: the weight
+        average when there is one, else the trained network."""
+        if self.classifier_average is not None:
+            return self.classifier_average.average
+        return self.discriminator
 
     def _optimizer(self, network, side: str):
         rate, beta1, beta2 = adam_settings(self.config, side)
@@ -324,6 +349,8 @@ class Trainer:
         d_loss, g_loss = self._replica_step(real_uint8, labels, regularize=regularize)
         if self.average is not None:
             self.average.update()
+        if self.classifier_average is not None:
+            self.classifier_average.update()
         return d_loss, g_loss
 
     def _replica_step(
@@ -694,7 +721,7 @@ def write_classifiers(trainer, paths, data, labelled, data_sha256, metrics) -> N
             images[labelled],
             labels[labelled],
             metrics["steps"],
-            config.batch_size,
+            config,
             adam_settings(config, "discriminator")[0],
         )
     metrics["baseline_train_seconds"] = round(time.perf_counter() - start, 2)
@@ -709,7 +736,7 @@ def write_classifiers(trainer, paths, data, labelled, data_sha256, metrics) -> N
     }
     parity = ssl.write_folder(
         folder,
-        trainer.discriminator,
+        trainer.exported_classifier(),
         baseline,
         labelled,
         labels,
