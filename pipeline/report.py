@@ -354,6 +354,7 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "rev": rev,
                 **params,
                 "model": model,
+                "epochs": train.get("epochs", params.get("epochs")),  # `auto` resolved
                 "levers": levers(params),
                 **generated,
                 "label_accuracy": accuracy,

@@ -20,11 +20,17 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_the_repository_params_are_valid_and_follow_the_design():
     config = load_train_config(REPO / "params.yaml")
-    assert config.epochs >= 3
+    assert config.epochs == 3  # auto: the original's
     assert (config.batch_size, config.noise_dim, config.beta1) == (128, 96, 0.5)
     # Two time scales, the measured best per model (README).
     assert (config.learning_rate, config.discriminator_learning_rate) == ("auto", "auto")
     assert config == type(config)()  # params.yaml spells out the code's defaults
+
+
+def test_auto_epochs_are_the_models_own():
+    assert TrainConfig(model="semi-supervised").epochs == 8
+    assert TrainConfig(model="infogan").epochs == 3
+    assert TrainConfig(model="semi-supervised", epochs=2).epochs == 2
 
 
 @pytest.mark.parametrize(
@@ -61,9 +67,9 @@ def test_missing_keys_take_defaults(tmp_path):
     [
         ("train:\n  loss: wgan\n", "train.loss: expected one of gan, lsgan, wgan-gp, got 'wgan'"),
         ("train:\n  batch_size: 0\n", "train.batch_size: expected a positive integer, got 0"),
-        ("train:\n  epochs: -1\n", "train.epochs: expected a positive integer, got -1"),
-        ("train:\n  epochs: 2.5\n", "train.epochs: expected a positive integer, got 2.5"),
-        ("train:\n  epochs: true\n", "train.epochs: expected a positive integer, got True"),
+        ("train:\n  epochs: -1\n", "train.epochs: expected auto or a positive integer, got -1"),
+        ("train:\n  epochs: 2.5\n", "train.epochs: expected auto or a positive integer, got 2.5"),
+        ("train:\n  epochs: true\n", "train.epochs: expected auto or a positive integer, got True"),
         ("train:\n  learning_rate: fast\n", "train.learning_rate: expected auto or a positive"),
         ("train:\n  learning_rate: .nan\n", "train.learning_rate: expected auto or a positive"),
         ("train:\n  beta1: 1.0\n", "train.beta1: expected a number in [0, 1), got 1.0"),
