@@ -3,6 +3,8 @@ classifier's contract and parity, `dcgan classify`, and a tiny run through train
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import onnxruntime as ort
@@ -237,6 +239,20 @@ class TestClassifyCommand:
         assert result.exit_code == 1
         assert message in result.output and len(result.output.strip().splitlines()) == 1
         assert "Traceback" not in result.output
+
+    def test_it_never_imports_tensorflow(self, ssl_model, tmp_path):
+        digit = tmp_path / "digit.png"
+        save_png(np.zeros((28, 28), np.uint8), digit, scale=1)
+        model_path = ssl_model / "models/ssl/classifier.onnx"
+        script = f"""
+import json, sys
+from click.testing import CliRunner
+from pipeline.cli import main
+result = CliRunner().invoke(main, ["classify", "--model", {str(model_path)!r}, {str(digit)!r}])
+print(json.dumps({{"code": result.exit_code, "tf": "tensorflow" in sys.modules}}))
+"""
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 0, "tf": False}
 
     def test_a_generator_is_not_a_classifier(self, ssl_model, tmp_path):
         digit = tmp_path / "digit.png"
