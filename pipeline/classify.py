@@ -20,16 +20,20 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from pipeline.contract import IMAGE_SHAPE, IMAGES_OUTPUT
+from pipeline.contract import (
+    CLASSIFIER_KIND,
+    IMAGE_SHAPE,
+    IMAGES_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    kind_of,
+)
 from pipeline.errors import ClassifierError
 
-CLASSIFIER_KIND = "ssl-classifier"
 # The semi-supervised model's folder (`pipeline.semi_supervised`): its classifier, the
 # supervised-only baseline, the labels both learnt from.
 CLASSIFIER_FILE = "classifier.onnx"
 BASELINE_FILE = "baseline.onnx"
 LABELLED_FILE = "labelled.json"
-PROBABILITIES_OUTPUT = "probabilities"
 DIGITS = 10
 BATCH_SIZE = 512
 
@@ -49,7 +53,7 @@ class Classifier:
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         inputs = [(i.name, i.type) for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
-        kind = self.metadata.get("model")
+        kind = kind_of(self.metadata)
         if (
             kind != CLASSIFIER_KIND
             or inputs != [(IMAGES_OUTPUT, "tensor(float)")]

@@ -509,8 +509,10 @@ def sample(
     "models/ssl/classifier.onnx",
     "An exported digit classifier (the semi-supervised model's, or its baseline).",
 )
-@click.argument("images", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-def classify(model: Path, images: tuple[Path, ...]) -> None:
+@click.argument(
+    "files", nargs=-1, metavar="IMAGES...", type=click.Path(dir_okay=False, path_type=Path)
+)
+def classify(model: Path, files: tuple[Path, ...]) -> None:
     """Print the digit each image shows: one line per image, its name, the digit and its
     probability (onnxruntime only, no TensorFlow).
 
@@ -519,14 +521,14 @@ def classify(model: Path, images: tuple[Path, ...]) -> None:
     """
     from pipeline.classify import Classifier, read_images
 
-    if not images:
+    if not files:
         raise click.UsageError("name at least one image (PNG or .npy)")
     if not model.exists():
         raise click.ClickException(
             f"{model}: no such model file; `dvc exp run -S train.model=semi-supervised` trains "
             "and exports one (or name another with --model)"
         )
-    names, inputs = read_images(list(images))
+    names, inputs = read_images(list(files))
     probabilities = Classifier(model).predict(inputs)
     for name, row in zip(names, probabilities, strict=True):
         click.echo(f"{name}\t{int(row.argmax())}\t{float(row.max()):.4f}")

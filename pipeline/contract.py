@@ -30,6 +30,10 @@ CATEGORICAL_CODE_INPUT = "code_categorical"  # int64 (N,): an InfoGAN model's ca
 CONTINUOUS_CODE_INPUT = "code_continuous"  # float32 (N, C): its continuous codes
 CONTINUOUS_CODE_RANGE = (-1.0, 1.0)  # the continuous codes are drawn uniformly in this range
 IMAGES_OUTPUT = "images"  # float32 (N, 28, 28, 1) in [-1, 1]
+# The semi-supervised model's classifier (docs/CONTRACT.md): the generator's images in,
+# the ten digits' probabilities out.
+CLASSIFIER_KIND = "ssl-classifier"
+PROBABILITIES_OUTPUT = "probabilities"  # float32 (N, 10), rows sum to 1
 IMAGE_SHAPE = (28, 28, 1)
 OUTPUT_RANGE = (-1.0, 1.0)  # pixels: uint8 = round-half-even((x + 1) * 127.5), x clipped first
 NOISE_DISTRIBUTIONS = ("uniform", "normal")
@@ -133,13 +137,40 @@ TRAINING_NOISE = Noise()
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a generator's weights come from: each field becomes the metadata key of its name."""
+    """Where a model's weights come from: each field becomes the metadata key of its name."""
 
     dataset: str
     train_images_sha256: str
     train_params: dict[str, Any]
     train_steps: int
     train_code_revision: str
+
+    def metadata(self) -> dict[str, str]:
+        source = dataclasses.asdict(self)
+        source["train_params"] = json.dumps(self.train_params, sort_keys=True)
+        return {key: str(value) for key, value in source.items()}
+
+
+def kind_of(metadata: dict[str, str]) -> str | None:
+    """What a model file says it is (`MODEL_KIND`, `CLASSIFIER_KIND`), from its metadata."""
+    return metadata.get("model")
+
+
+def classifier_metadata(provenance: Provenance, role: str) -> dict[str, str]:
+    """The `metadata_props` of an exported digit classifier: what it is, its input and output
+    in words, the labels it learnt from (`labelled_per_class`, `label_seed`) and where its
+    weights come from."""
+    params = provenance.train_params
+    return {
+        "model": CLASSIFIER_KIND,
+        "role": role,
+        "input": f"{IMAGES_OUTPUT}: float32 (N, 28, 28, 1), NHWC, one grey channel, N dynamic",
+        "input_range": "[-1, 1]; from uint8 pixels p: p / 127.5 - 1",
+        "output": f"{PROBABILITIES_OUTPUT}: float32 (N, 10), the digits 0-9, rows sum to 1",
+        "labelled_per_class": str(params["labelled_per_class"]),
+        "label_seed": str(params["label_seed"]),
+        **provenance.metadata(),
+    }
 
 
 @dataclass(frozen=True)
@@ -216,8 +247,6 @@ class GeneratorContract:
                 conditioning["continuous_code_range"] = json.dumps(list(CONTINUOUS_CODE_RANGE))
             if self.code_meanings:
                 conditioning["code_meanings"] = self.code_meanings
-        source = dataclasses.asdict(provenance)
-        source["train_params"] = json.dumps(provenance.train_params, sort_keys=True)
         metadata = {
             "model": MODEL_KIND,
             "noise_dim": str(self.noise_dim),
@@ -228,7 +257,7 @@ class GeneratorContract:
             **conditioning,
             "output": f"{IMAGES_OUTPUT}: float32 (N, 28, 28, 1), NHWC, one grey channel",
             "output_range": OUTPUT_RANGE_NOTE,
-            **{key: str(value) for key, value in source.items()},
+            **provenance.metadata(),
             "export_code_revision": export_code_revision,
             "opset": str(opset),
             "graph": GRAPH_NOTE,

@@ -24,16 +24,14 @@ from typing import Any
 import numpy as np
 
 from pipeline import model
-from pipeline.classify import (
-    BASELINE_FILE,
-    CLASSIFIER_FILE,
-    CLASSIFIER_KIND,
-    LABELLED_FILE,
+from pipeline.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE, Classifier, from_uint8
+from pipeline.contract import (
+    IMAGE_SHAPE,
+    IMAGES_OUTPUT,
     PROBABILITIES_OUTPUT,
-    Classifier,
-    from_uint8,
+    Provenance,
+    classifier_metadata,
 )
-from pipeline.contract import IMAGE_SHAPE, IMAGES_OUTPUT
 from pipeline.errors import ExportError, TrainingError
 from pipeline.files import write_atomically, write_json_atomically
 
@@ -43,7 +41,6 @@ LABEL_STREAM = 17  # keeps the label draw apart from the other streams of the sa
 OPSET = 17
 PARITY_TOLERANCE = 1e-4  # largest |onnx - tf| allowed on the probabilities
 PARITY_IMAGES = 256
-INPUT_RANGE_NOTE = "[-1, 1]; from uint8 pixels p: p / 127.5 - 1"
 
 
 def choose_labelled(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -112,7 +109,7 @@ def write_folder(
     baseline,
     labelled: np.ndarray,
     labels: np.ndarray,
-    provenance: dict[str, Any],
+    provenance: Provenance,
     check_images: np.ndarray,
 ) -> dict[str, Any]:
     """Fill `folder` (emptied first) with the labels and both classifiers; returns the
@@ -125,8 +122,8 @@ def write_folder(
         {
             "indices": [int(i) for i in labelled],
             "labels": [int(labels[i]) for i in labelled],
-            "per_class": provenance["labelled_per_class"],
-            "label_seed": provenance["label_seed"],
+            "per_class": provenance.train_params["labelled_per_class"],
+            "label_seed": provenance.train_params["label_seed"],
             "split": "train",
         },
     )
@@ -140,7 +137,7 @@ def write_folder(
 
 
 def export_classifier(
-    network, path: Path, role: str, provenance: dict[str, Any], check_images: np.ndarray
+    network, path: Path, role: str, provenance: Provenance, check_images: np.ndarray
 ) -> float:
     """`network`'s class logits as `probabilities` (softmax), converted by tf2onnx in float32
     and inference mode; written only when onnxruntime matches TensorFlow on `check_images`
@@ -162,14 +159,7 @@ def export_classifier(
         return {PROBABILITIES_OUTPUT: keras.activations.softmax(logits)}
 
     proto, _ = tf2onnx.convert.from_function(classify, input_signature=signature, opset=OPSET)
-    metadata = {
-        "model": CLASSIFIER_KIND,
-        "role": role,
-        "input": f"{IMAGES_OUTPUT}: float32 (N, 28, 28, 1), NHWC, one grey channel, N dynamic",
-        "input_range": INPUT_RANGE_NOTE,
-        "output": f"{PROBABILITIES_OUTPUT}: float32 (N, 10), the digits 0-9, rows sum to 1",
-        **{key: str(value) for key, value in provenance.items()},
-    }
+    metadata = classifier_metadata(provenance, role)
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     data = proto.SerializeToString()

@@ -725,15 +725,13 @@ def write_classifiers(trainer, paths, data, labelled, data_sha256, metrics) -> N
             adam_settings(config, "discriminator")[0],
         )
     metrics["baseline_train_seconds"] = round(time.perf_counter() - start, 2)
-    provenance = {
-        "dataset": dataset_name(data_sha256),
-        "train_images_sha256": data_sha256,
-        "labelled_per_class": config.labelled_per_class,
-        "label_seed": config.label_seed,
-        "train_steps": metrics["steps"],
-        "train_code_revision": code_revision(),
-        "train_params": json.dumps(config.as_dict(), sort_keys=True),
-    }
+    provenance = Provenance(
+        dataset=dataset_name(data_sha256),
+        train_images_sha256=data_sha256,
+        train_params=config.as_dict(),
+        train_steps=metrics["steps"],
+        train_code_revision=code_revision(),
+    )
     parity = ssl.write_folder(
         folder,
         trainer.exported_classifier(),

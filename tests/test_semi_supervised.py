@@ -16,6 +16,7 @@ from pipeline import losses, model
 from pipeline import semi_supervised as ssl
 from pipeline.classify import Classifier, from_uint8
 from pipeline.config import load_train_config
+from pipeline.contract import Provenance
 from pipeline.errors import ClassifierError, ConfigError, TrainingError
 from pipeline.images import save_png
 
@@ -90,8 +91,12 @@ def test_an_exported_classifier_matches_tensorflow(tmp_path):
     network = model.build_classifier_discriminator()
     images = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
     path = tmp_path / "classifier.onnx"
-    difference = ssl.export_classifier(network, path, "test", {"label_seed": 3}, images)
+    provenance = Provenance(
+        "custom", "0" * 64, {"labelled_per_class": 1, "label_seed": 3}, 1, "unknown"
+    )
+    difference = ssl.export_classifier(network, path, "test", provenance, images)
     assert difference <= ssl.PARITY_TOLERANCE
+    assert ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map["label_seed"] == "3"
     expected = tf.nn.softmax(network(from_uint8(images), training=False)[0]).numpy()
     probabilities = Classifier(path).predict(from_uint8(images))
     np.testing.assert_allclose(probabilities, expected, atol=1e-4)
