@@ -149,7 +149,7 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(wor
     [
         ({"loss": "wgan"}, "train.loss: expected one of gan, lsgan, wgan-gp, got 'wgan'"),
         ({"batch_size": 0}, "train.batch_size: expected a positive integer, got 0"),
-        ({"epochs": 0}, "train.epochs: expected a positive integer, got 0"),
+        ({"epochs": 0}, "train.epochs: expected auto or a positive integer, got 0"),
     ],
 )
 def test_bad_params_are_one_line_naming_the_key(workdir, params, message):
