@@ -676,16 +676,20 @@ def evaluate(
     "--experiments/--no-experiments",
     default=True,
     show_default=True,
-    help="Add the table of DVC experiments (`dvc exp show`).",
+    help=(
+        "Add the table of DVC experiments (`dvc exp show`, and the earlier runs kept in "
+        "docs/experiments.json)."
+    ),
 )
 def report(readme: Path, experiments: bool) -> None:
     """Write the README's results section and docs/MODEL_CARD.md from the metrics files, and
     copy the README's images."""
     from pipeline.model_card import CARD, write_model_card
-    from pipeline.report import dvc_experiments, write_report
+    from pipeline.report import dvc_experiments, merge_ledger, write_report
 
     root = readme.resolve().parent
-    write_report(root, readme, dvc_experiments(root) if experiments else [])
+    rows = merge_ledger(root, dvc_experiments(root)) if experiments else []
+    write_report(root, readme, rows)
     write_model_card(root)
     click.echo(str(readme))
     click.echo(str(root / CARD))

@@ -27,6 +27,25 @@ IMAGES = {
 }
 QUALITY_TSV = "plots/train/quality.tsv"
 QUALITY_FIGURE = "docs/images/quality.svg"
+# The experiments table's rows, kept in git: `refs/exps` are neither pushed nor cloned, so a
+# run's row would vanish from the README with the checkout that made it.
+LEDGER = "docs/experiments.json"
+LEDGER_FIELDS = (
+    "name",
+    "model",
+    "loss",
+    "epochs",
+    "levers",
+    "frechet_distance",
+    "classifier_score",
+    "precision",
+    "recall",
+    "smallest_class_share",
+    "label_accuracy",
+    "test_errors",
+    "train_seconds",
+    "curve",
+)
 QUALITY_ROWS = [
     ("frechet_distance", "Frechet distance, classifier features (lower is better)", 3),
     ("frechet_distance_logits", "Frechet distance, classifier logits", 3),
@@ -391,27 +410,44 @@ def dvc_experiments(root: Path) -> list[dict[str, Any]]:
     return experiment_rows(json.loads(done.stdout))
 
 
-def quality_curves(root: Path, experiments: list[dict[str, Any]]) -> dict[str, list]:
-    """(train seconds, validation Frechet distance) of each run that tracked it: the workspace's
-    plots/train/quality.tsv, and each experiment's from its git commit (the file is in git)."""
-    curves = {}
-    for row in experiments:
-        if row["rev"] is None:
-            path = root / QUALITY_TSV
-            text = path.read_text() if path.is_file() else ""
-        else:
-            shown = subprocess.run(
-                ["git", "show", f"{row['rev']}:{QUALITY_TSV}"],
-                cwd=root,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            text = shown.stdout if shown.returncode == 0 else ""
-        points = tracked_points(text)
-        if points:
-            curves[row["name"]] = points
-    return curves
+def quality_curve(root: Path, rev: str | None) -> list[tuple[float, float]]:
+    """(train seconds, validation Frechet distance) of one run, if it tracked it: the
+    workspace's plots/train/quality.tsv, or an experiment's from its git commit (the file is in
+    git)."""
+    if rev is None:
+        path = root / QUALITY_TSV
+        return tracked_points(path.read_text() if path.is_file() else "")
+    shown = subprocess.run(
+        ["git", "show", f"{rev}:{QUALITY_TSV}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return tracked_points(shown.stdout if shown.returncode == 0 else "")
+
+
+def merge_ledger(root: Path, experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of `experiments` (from `dvc exp show`) followed by the rows of the ledger whose
+    names they do not reuse; the ledger is rewritten with the result. A row keeps what the table
+    and the chart show, its quality curve included, since its commit may not outlive the
+    checkout."""
+    path = root / LEDGER
+    try:
+        kept = json.loads(path.read_text()) if path.is_file() else []
+    except ValueError as error:
+        raise PipelineError(f"{path}: not JSON ({error}); restore it from git") from error
+    current = [
+        {key: row.get(key) for key in LEDGER_FIELDS}
+        | {"curve": quality_curve(root, row.get("rev"))}
+        for row in experiments
+    ]
+    names = {row["name"] for row in current}
+    merged = current + [row for row in kept if row.get("name") not in names]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ",\n".join(json.dumps(row) for row in merged)  # a row per line: diffs show runs
+    write_text_atomically(path, f"[\n{lines}\n]\n")
+    return merged
 
 
 def tracked_points(tsv: str) -> list[tuple[float, float]]:
@@ -426,11 +462,12 @@ def tracked_points(tsv: str) -> list[tuple[float, float]]:
 
 def write_report(root: Path, readme: Path, experiments: list[dict[str, Any]]) -> None:
     """Replace the results section of `readme` (appended if it has none), copy the images and
-    draw the validation Frechet distance of each tracked run."""
+    draw the validation Frechet distance of each tracked run (`experiments`: rows of
+    `merge_ledger`)."""
     text = readme.read_text()
     images = root / "docs/images"
     images.mkdir(parents=True, exist_ok=True)
-    curves = quality_curves(root, experiments)
+    curves = {row["name"]: row["curve"] for row in experiments if row.get("curve")}
     if curves:
         chart = line_chart_svg(
             curves, x_label="training seconds", y_label="validation Frechet distance"

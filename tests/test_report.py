@@ -2,8 +2,11 @@
 
 import json
 
+import pytest
+
 from conftest import QUICK_BENCHMARK, TINY_STAGES, invoke_ok, set_params, stage_args
-from pipeline.report import END, START, TARGET_LABELS, experiment_rows
+from pipeline.errors import PipelineError
+from pipeline.report import END, LEDGER, START, TARGET_LABELS, experiment_rows, merge_ledger
 
 
 def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypatch):
@@ -109,6 +112,33 @@ def test_experiment_rows_from_dvc_exp_show_json():
         ("ssl", "semi-supervised", "gan", 7.0, None),
     ]
     assert [r["test_errors"] for r in rows] == [None] * 4 + [(0.012, 0.2)]
+
+
+def test_the_ledger_keeps_runs_that_dvc_no_longer_shows(tmp_path):
+    def row(name, distance, rev=None):
+        return {"name": name, "rev": rev, "model": "unconditional", "frechet_distance": distance}
+
+    (tmp_path / "plots/train").mkdir(parents=True)
+    (tmp_path / "plots/train/quality.tsv").write_text(
+        "step\ttrain_seconds\tfrechet_distance\n300\t10.5\t8.0\n600\t21.0\t4.0\n"
+    )
+    first = merge_ledger(tmp_path, [row("workspace", 3.0), row("old-run", 4.0, rev="0" * 40)])
+    assert [r["curve"] for r in first] == [[(10.5, 8.0), (21.0, 4.0)], []]  # no such commit
+
+    # A later checkout: old-run's ref is gone, the workspace changed, a new run appeared.
+    second = merge_ledger(tmp_path, [row("workspace", 2.0), row("new-run", 5.0, rev="0" * 40)])
+    assert [(r["name"], r["frechet_distance"]) for r in second] == [
+        ("workspace", 2.0),
+        ("new-run", 5.0),
+        ("old-run", 4.0),
+    ]
+    assert second[0]["curve"] == [(10.5, 8.0), (21.0, 4.0)]
+    assert json.loads((tmp_path / LEDGER).read_text())[2]["name"] == "old-run"
+    assert "rev" not in second[2]  # a commit that will not outlive the checkout is not kept
+
+    (tmp_path / LEDGER).write_text("[{")
+    with pytest.raises(PipelineError, match=r"docs/experiments\.json: not JSON"):
+        merge_ledger(tmp_path, [])
 
 
 def test_levers_name_every_setting_that_differs_from_the_default():
