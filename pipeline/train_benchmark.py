@@ -26,6 +26,7 @@ from pipeline.contract import TRAINING_NOISE
 from pipeline.datasets import load_split
 from pipeline.errors import DataFormatError
 from pipeline.placement import choose_placement, precision_policy
+from pipeline.semi_supervised import choose_labelled
 from pipeline.train import Trainer, adam_settings, epoch_batches, images_per_step
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,13 @@ def run_train_benchmark(
     """Images per second of both steps on the training (images, labels) `data` (medians over
     `windows` windows of `steps` steps)."""
     placement = choose_placement(config.precision)
+    labelled = None
+    if config.model == "semi-supervised":  # its step also takes a labelled batch
+        images, labels = data
+        chosen = choose_labelled(labels, config.labelled_per_class, config.label_seed)
+        labelled = (images[chosen], labels[chosen])
     with precision_policy(placement.precision):
-        trainer = Trainer(config, placement)
+        trainer = Trainer(config, placement, labelled=labelled)
     steppers = {"plain_float32": plain_step(config), "project": trainer.train_step}
     batches = cycle(list(islice(iter(epoch_batches(data, config, 0)), BATCHES)))
     for step in steppers.values():  # trace and warm up
