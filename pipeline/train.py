@@ -725,13 +725,7 @@ def write_classifiers(trainer, paths, data, labelled, data_sha256, metrics) -> N
             adam_settings(config, "discriminator")[0],
         )
     metrics["baseline_train_seconds"] = round(time.perf_counter() - start, 2)
-    provenance = Provenance(
-        dataset=dataset_name(data_sha256),
-        train_images_sha256=data_sha256,
-        train_params=config.as_dict(),
-        train_steps=metrics["steps"],
-        train_code_revision=code_revision(),
-    )
+    provenance = run_provenance(config, data_sha256, metrics["steps"])
     parity = ssl.write_folder(
         folder,
         trainer.exported_classifier(),
@@ -1069,6 +1063,17 @@ def summarize(trainer, config, placement, history: History, steps_per_epoch) -> 
     }
 
 
+def run_provenance(config: TrainConfig, data_sha256: str, steps: int) -> Provenance:
+    """What made this run's exported models: the generator's and the classifiers' metadata."""
+    return Provenance(
+        dataset=dataset_name(data_sha256),
+        train_images_sha256=data_sha256,
+        train_params=config.as_dict(),
+        train_steps=steps,
+        train_code_revision=code_revision(),
+    )
+
+
 def write_outputs(
     trainer, store, paths, history: History, data_sha256, metrics, fixed_noise, code_meanings=""
 ):
@@ -1080,13 +1085,7 @@ def write_outputs(
 
     generator_path = paths.models / "generator.keras"
     write_path_atomically(generator_path, trainer.saved_generator().save)
-    provenance = Provenance(
-        dataset=dataset_name(data_sha256),
-        train_images_sha256=data_sha256,
-        train_params=config.as_dict(),
-        train_steps=metrics["steps"],
-        train_code_revision=code_revision(),
-    )
+    provenance = run_provenance(config, data_sha256, metrics["steps"])
     if trainer.infogan:
         contract = GeneratorContract(
             config.noise_dim,
