@@ -77,6 +77,16 @@ def _rate(key: str, value: Any) -> float | str:
     return number
 
 
+def _beta1(key: str, value: Any) -> float | str:
+    """Adam's beta1, or `auto`: the value measured best for the model (see `train.py`)."""
+    if value == "auto":
+        return value
+    number = _number(value)
+    if number is None or not 0 <= number < 1:
+        raise ConfigError(f"{key}: expected auto or a number in [0, 1), got {value!r}")
+    return number
+
+
 def _fraction(key: str, value: Any) -> float:
     number = _number(value)
     if number is None or not 0 <= number < 1:
@@ -138,7 +148,7 @@ class TrainConfig:
     loss: str = setting("gan", _choice(LOSS_NAMES))
     learning_rate: float | str = setting("auto", _rate)
     discriminator_learning_rate: float | str = setting("auto", _rate)
-    beta1: float = setting(0.5, _fraction)
+    beta1: float | str = setting("auto", _beta1)
     label_smoothing: float = setting(0.0, _fraction)
     r1_weight: float = setting(1.0, _non_negative_float)
     r1_every: int = setting(4, _positive_int)

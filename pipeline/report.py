@@ -312,6 +312,9 @@ def levers(params: dict[str, Any]) -> str:
         f"G lr {_rate_text(params['learning_rate'])}, D lr {_rate_text(discriminator_rate)}",
         f"{params.get('export_weights', 'last')} weights" if tracked else "untracked",
     ]
+    # beta1 was 0.5 for every model until `auto` (that measured best for each) replaced it.
+    if params.get("beta1", "auto") not in ("auto", 0.5):
+        parts.append(f"beta1 {params['beta1']}")
     if params.get("lr_schedule", "constant") != "constant":
         parts.append(params["lr_schedule"])
     if params.get("average_horizon", DEFAULT_HORIZON) != DEFAULT_HORIZON:

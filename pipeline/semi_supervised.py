@@ -59,11 +59,14 @@ def choose_labelled(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray
     return np.sort(np.concatenate(chosen))
 
 
-def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, config, rate: float):
+def train_baseline(
+    images: np.ndarray, labels: np.ndarray, steps: int, config, adam: tuple[float, float, float]
+):
     """The classifier network trained on the labelled uint8 `images` `(n, 28, 28)` alone, for
-    as many steps of `train.batch_size` as the semi-supervised run made, with its Adam and
-    its weight average (`config`: the train section): so the two differ only in what the
-    unlabelled images and the generator add. Returns the network it would export."""
+    as many steps of `train.batch_size` as the semi-supervised run made, with its
+    discriminator's Adam (`adam`: rate, beta1, beta2) and its weight average (`config`: the
+    train section): so the two differ only in what the unlabelled images and the generator
+    add. Returns the network it would export."""
     import keras
     import tensorflow as tf
 
@@ -78,7 +81,8 @@ def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, config, r
         with precision_policy("float32"):
             averaged = model.build_classifier_discriminator()
         average = WeightAverage(network, averaged, config.average_decay, config.average_horizon)
-    optimizer = keras.optimizers.Adam(rate, beta_1=config.beta1)
+    rate, beta1, beta2 = adam
+    optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
     batch_size = config.batch_size
     draws = tf.random.Generator.from_seed(LABEL_STREAM)
     inputs = tf.constant(from_uint8(images))

@@ -71,13 +71,18 @@ LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
 # discriminator's rate; the conditional one collapses at that rate and needs the reverse.
 # InfoGAN takes Chen et al.'s rates for its discriminator (generator 1e-3, discriminator 2e-4).
 AUTO_RATES = {
-    "unconditional": (2e-3, 1e-3),
+    "unconditional": (3e-3, 1.5e-3),
     "conditional": (1e-3, 2e-3),
     "infogan": (1e-3, 2e-4),
     "semi-supervised": (3e-3, 3e-3),  # Salimans et al. 2016's MNIST rate for both
 }
 # Noise vectors whose activations set the averaged generator's batch-norm statistics.
 CALIBRATION_SAMPLES = 2048
+# Adam's beta1 of `beta1: auto`: no momentum for the unconditional model, whose R1-regularised
+# game measured sharper and nearer the data without it (README, Sample quality); DCGAN's 0.5
+# (Radford et al. 2016) for the others, whose rates were measured with it.
+AUTO_BETA1 = {"unconditional": 0.0}
+DCGAN_BETA1 = 0.5
 DRAW_BATCH = 1024
 SSL_FOLDER = "ssl"  # under --models: the semi-supervised model's classifiers (else empty)
 
@@ -722,7 +727,7 @@ def write_classifiers(trainer, paths, data, labelled, data_sha256, metrics) -> N
             labels[labelled],
             metrics["steps"],
             config,
-            adam_settings(config, "discriminator")[0],
+            adam_settings(config, "discriminator"),
         )
     metrics["baseline_train_seconds"] = round(time.perf_counter() - start, 2)
     provenance = run_provenance(config, data_sha256, metrics["steps"])
@@ -1008,8 +1013,8 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker) ->
 def adam_settings(config: TrainConfig, network: str) -> tuple[float, float, float]:
     """(learning rate, beta1, beta2) of the `generator`'s or the `discriminator`'s Adam: what
     the objective prescribes (WGAN-GP), else `train.learning_rate` or
-    `train.discriminator_learning_rate` (`auto`: `AUTO_RATES` of the model) and `train.beta1`,
-    with Adam's usual beta2."""
+    `train.discriminator_learning_rate` (`auto`: `AUTO_RATES` of the model) and `train.beta1`
+    (`auto`: `AUTO_BETA1` of the model), with Adam's usual beta2."""
     prescribed = losses.OBJECTIVES[config.loss].adam
     if prescribed:
         return prescribed
@@ -1017,7 +1022,10 @@ def adam_settings(config: TrainConfig, network: str) -> tuple[float, float, floa
     rate = (config.learning_rate, config.discriminator_learning_rate)[side]
     if rate == "auto":
         rate = AUTO_RATES[config.model][side]
-    return rate, config.beta1, 0.999
+    beta1 = config.beta1
+    if beta1 == "auto":
+        beta1 = AUTO_BETA1.get(config.model, DCGAN_BETA1)
+    return rate, beta1, 0.999
 
 
 def images_per_step(config: TrainConfig) -> int:

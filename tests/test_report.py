@@ -155,11 +155,18 @@ def test_levers_name_every_setting_that_differs_from_the_default():
         "lr_schedule": "constant",
     }
     assert levers(default) == "average 0.999, G lr auto, D lr auto, best weights"
-    changed = {**default, "learning_rate": 1e-3, "average_horizon": 0.25, "label_smoothing": 0.1}
+    changed = {
+        **default,
+        "learning_rate": 1e-3,
+        "beta1": 0.0,
+        "average_horizon": 0.25,
+        "label_smoothing": 0.1,
+    }
     assert levers(changed) == (
-        "average 0.999, G lr 0.001, D lr auto, best weights, average horizon 0.25, "
+        "average 0.999, G lr 0.001, D lr auto, best weights, beta1 0.0, average horizon 0.25, "
         "label smoothing 0.1"
     )
+    assert levers({**default, "beta1": 0.5}) == levers({**default, "beta1": "auto"})
     semi = {**default, "model": "semi-supervised", "labelled_per_class": 5, "label_seed": 2}
     assert levers(semi).endswith("best weights, 50 labels, label seed 2")
 

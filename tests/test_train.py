@@ -340,7 +340,7 @@ def test_with_anneal_the_epoch_count_is_part_of_the_checkpoint_fingerprint():
 @pytest.mark.parametrize(
     ("loss", "model", "rates"),
     [
-        ("gan", "unconditional", (2e-3, 1e-3)),
+        ("gan", "unconditional", (3e-3, 1.5e-3)),
         ("gan", "conditional", (1e-3, 2e-3)),
         ("lsgan", "unconditional", (3e-3, 1e-4)),
         ("wgan-gp", "unconditional", (1e-4, 1e-4)),
@@ -355,6 +355,17 @@ def test_each_network_gets_its_own_learning_rate(loss, model, rates):
         float(trainer.discriminator_optimizer.learning_rate),
     )
     assert measured == pytest.approx(rates)
+
+
+@pytest.mark.parametrize(
+    ("model", "beta1", "expected"),
+    [("unconditional", "auto", 0.0), ("conditional", "auto", 0.5), ("unconditional", 0.3, 0.3)],
+)
+def test_beta1_auto_is_the_models_own_and_a_number_overrides_it(model, beta1, expected):
+    config = TrainConfig(model=model, beta1=beta1, noise_dim=8)
+    trainer = Trainer(config, Placement("CPU:0", "float32"))
+    for optimizer in (trainer.generator_optimizer, trainer.discriminator_optimizer):
+        assert float(optimizer.beta_1) == expected
 
 
 def test_translation_augments_both_networks_steps():
