@@ -107,7 +107,8 @@ def section(root: Path, experiments: list[dict[str, Any]]) -> str:
         lines += [
             "",
             "Experiments (`dvc exp show`; train seconds are on the machine and under the load "
-            "each ran with: compare them only within one session's runs):",
+            "each ran with: compare them only within one session's runs; `auto` is what it "
+            "meant at the run's commit, see Sample quality):",
             "",
             "| experiment | model | loss | epochs | levers | Frechet distance | classifier score "
             "| precision | recall | smallest class | label (InfoGAN: code) accuracy "
