@@ -316,6 +316,8 @@ def levers(params: dict[str, Any]) -> str:
     # beta1 was 0.5 for every model until `auto` (that measured best for each) replaced it.
     if params.get("beta1", "auto") not in ("auto", 0.5):
         parts.append(f"beta1 {params['beta1']}")
+    if params.get("beta2", 0.999) != 0.999:  # a screening run's key, not one of main's
+        parts.append(f"beta2 {params['beta2']}")
     if params.get("lr_schedule", "constant") != "constant":
         parts.append(params["lr_schedule"])
     if params.get("average_horizon", DEFAULT_HORIZON) != DEFAULT_HORIZON:

@@ -167,6 +167,7 @@ def test_levers_name_every_setting_that_differs_from_the_default():
         "label smoothing 0.1"
     )
     assert levers({**default, "beta1": 0.5}) == levers({**default, "beta1": "auto"})
+    assert levers({**default, "beta2": 0.99}).endswith("best weights, beta2 0.99")
     semi = {**default, "model": "semi-supervised", "labelled_per_class": 5, "label_seed": 2}
     assert levers(semi).endswith("best weights, 50 labels, label seed 2")
 
