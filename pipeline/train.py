@@ -315,7 +315,9 @@ class Trainer:
         last columns are the continuous codes."""
         continuous = noise[:, self.config.noise_dim :] if self.continuous else None
         mean = predicted[1] if self.continuous else None
-        term = losses.information_loss(predicted[0], codes, mean, continuous)
+        term = losses.information_loss(
+            predicted[0], codes, mean, continuous, self.config.continuous_info_weight
+        )
         return self.config.info_weight * term
 
     def step_inputs(self, real_uint8, labels):

@@ -36,6 +36,15 @@ class TestInformationLoss:
         value = losses.information_loss(logits, categorical, predicted, codes_)
         assert float(value) == pytest.approx(expected, rel=1e-6)
 
+    def test_the_continuous_weight_scales_only_the_continuous_part(self):
+        logits = tf.constant([[2.0, 0.0]])
+        categorical = tf.constant([0])
+        codes_ = tf.constant([[1.0, 0.5]])
+        predicted = tf.zeros((1, 2))
+        expected = math.log1p(math.exp(-2)) + 0.1 * 0.5 * 1.25
+        value = losses.information_loss(logits, categorical, predicted, codes_, 0.1)
+        assert float(value) == pytest.approx(expected, rel=1e-6)
+
     def test_without_continuous_codes_it_is_the_cross_entropy(self):
         logits = tf.constant([[0.0, math.log(3.0)]])
         assert float(losses.information_loss(logits, tf.constant([1]))) == pytest.approx(
