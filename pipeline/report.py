@@ -332,6 +332,8 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"batch {params['batch_size']}")
     if params.get("seed", 0):
         parts.append(f"seed {params['seed']}")
+    if params.get("model") == "infogan":  # runs from before the key weighed both codes alike
+        parts.append(f"continuous weight {params.get('continuous_info_weight', 1.0)}")
     if params.get("model") == "semi-supervised":
         labelled = 10 * params.get("labelled_per_class", 10)
         parts.append(f"{labelled} labels, label seed {params.get('label_seed', 0)}")
