@@ -79,10 +79,9 @@ AUTO_RATES = {
 # Noise vectors whose activations set the averaged generator's batch-norm statistics.
 CALIBRATION_SAMPLES = 2048
 # Adam's beta1 of `beta1: auto`: no momentum for the unconditional model, whose R1-regularised
-# game measured sharper and nearer the data without it (README, Sample quality); DCGAN's 0.5
-# (Radford et al. 2016) for the others, whose rates were measured with it.
-AUTO_BETA1 = {"unconditional": 0.0}
-DCGAN_BETA1 = 0.5
+# game measured sharper without it (README, Sample quality); DCGAN's 0.5 (Radford et al. 2016)
+# for the others, whose rates were measured with it.
+AUTO_BETA1 = {"unconditional": 0.0, "conditional": 0.5, "infogan": 0.5, "semi-supervised": 0.5}
 DRAW_BATCH = 1024
 SSL_FOLDER = "ssl"  # under --models: the semi-supervised model's classifiers (else empty)
 
@@ -1024,9 +1023,7 @@ def adam_settings(config: TrainConfig, network: str) -> tuple[float, float, floa
     rate = (config.learning_rate, config.discriminator_learning_rate)[side]
     if rate == "auto":
         rate = AUTO_RATES[config.model][side]
-    beta1 = config.beta1
-    if beta1 == "auto":
-        beta1 = AUTO_BETA1.get(config.model, DCGAN_BETA1)
+    beta1 = AUTO_BETA1[config.model] if config.beta1 == "auto" else config.beta1
     return rate, beta1, 0.999
 
 
