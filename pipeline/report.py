@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.benchmark import ENGINES
 from pipeline.charts import line_chart_svg
-from pipeline.config import TrainConfig
+from pipeline.config import AUTO_SCHEDULES, DEFAULT_SCHEDULE, TrainConfig
 from pipeline.errors import PipelineError
 from pipeline.files import write_text_atomically
 
@@ -318,8 +318,11 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"beta1 {params['beta1']}")
     if params.get("beta2", 0.999) != 0.999:  # a screening run's key, not one of main's
         parts.append(f"beta2 {params['beta2']}")
-    if params.get("lr_schedule", "constant") != "constant":
-        parts.append(params["lr_schedule"])
+    schedule = params.get("lr_schedule", DEFAULT_SCHEDULE)
+    if schedule == "auto":
+        schedule = AUTO_SCHEDULES.get(params.get("model"), DEFAULT_SCHEDULE)
+    if schedule != DEFAULT_SCHEDULE:
+        parts.append(schedule)
     if params.get("average_horizon", DEFAULT_HORIZON) != DEFAULT_HORIZON:
         parts.append(f"average horizon {params['average_horizon']}")
     if params.get("label_smoothing"):

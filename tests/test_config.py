@@ -28,9 +28,16 @@ def test_the_repository_params_are_valid_and_follow_the_design():
 
 
 def test_auto_epochs_are_the_models_own():
-    assert TrainConfig(model="semi-supervised").epochs == 8
+    assert TrainConfig(model="semi-supervised").epochs == 16
     assert TrainConfig(model="infogan").epochs == 3
     assert TrainConfig(model="semi-supervised", epochs=2).epochs == 2
+
+
+def test_auto_schedule_anneals_only_the_semi_supervised_model():
+    assert TrainConfig(model="semi-supervised").lr_schedule == "anneal"
+    assert TrainConfig().lr_schedule == TrainConfig(model="infogan").lr_schedule == "constant"
+    assert TrainConfig(model="semi-supervised", lr_schedule="constant").lr_schedule == "constant"
+    assert TrainConfig(lr_schedule="anneal").lr_schedule == "anneal"
 
 
 @pytest.mark.parametrize(

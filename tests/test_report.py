@@ -170,6 +170,10 @@ def test_levers_name_every_setting_that_differs_from_the_default():
     assert levers({**default, "beta2": 0.99}).endswith("best weights, beta2 0.99")
     semi = {**default, "model": "semi-supervised", "labelled_per_class": 5, "label_seed": 2}
     assert levers(semi).endswith("best weights, 50 labels, label seed 2")
+    # `auto` is named as what it resolves to for the run's model.
+    annealed = levers({**semi, "lr_schedule": "auto"})
+    assert annealed.endswith("best weights, anneal, 50 labels, label seed 2")
+    assert levers({**default, "lr_schedule": "auto"}) == levers(default)
     infogan = {**default, "model": "infogan"}
     assert levers(infogan).endswith("best weights, continuous weight 1.0")
     assert levers({**infogan, "continuous_info_weight": 0.1}).endswith("continuous weight 0.1")
