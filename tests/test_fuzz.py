@@ -147,7 +147,7 @@ def test_the_sampler_api_with_arbitrary_numbers(model_path, count, seed, batch_s
         images = sampler.sample(count, seed=seed, batch_size=batch_size)
     except SamplerError as error:
         assert "\n" not in str(error)
-        assert count <= 0 or seed < 0 or batch_size <= 0
+        assert count <= 0 or not 0 <= seed < 2**64 or batch_size <= 0
     else:
         assert images.shape == (count, 28, 28)
         assert images.dtype == np.uint8
