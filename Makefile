@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # DVC's usage analytics would try the network on every call.
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup web-setup run test test-offline sample web report lint clean bench bench-train \
+.PHONY: setup web-setup run test test-slow test-offline sample web report lint clean bench bench-train \
 	bench-web bench-distribute sweep mutations mutmut
 
 setup: $(STAMP)
@@ -40,7 +40,11 @@ test: setup web-setup
 	pytest
 
 test-offline: setup
-	pytest -m 'not network'
+	pytest -m 'not network and not slow'
+
+# The reliability drills repeated at more moments and over every variant (about 6 minutes).
+test-slow: setup web-setup
+	pytest -m slow
 
 # The web page on http://127.0.0.1:8000/ (after `make run`): digits drawn in the browser.
 PORT ?= 8000

@@ -169,6 +169,7 @@ print(json.dumps(report))
 """
 
 
+@pytest.mark.slow
 def test_every_loss_and_model_trains_on_two_replicas():
     """lsgan, wgan-gp (5 critic batches per step, the penalty's mixing weights drawn per
     replica), the conditional model, InfoGAN with the R1 penalty and per-replica batch norm,
@@ -291,6 +292,7 @@ def test_a_checkpoint_made_on_two_replicas_resumes_on_one_device(tmp_path, tiny_
     assert (metrics["steps"], metrics["distribute"]) == (2 * STEPS, "off")
 
 
+@pytest.mark.slow
 def test_a_killed_worker_stops_the_job_and_a_restart_resumes(tmp_path, tiny_dataset):
     """kill -9 of one worker: the other fails within seconds with one clear line (nothing
     recovers by itself: collectives need every worker); started again, both resume from the

@@ -166,6 +166,7 @@ def test_other_models_leave_the_folder_empty(exported_model):
     assert list((exported_model / "models" / "ssl").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_dataset, monkeypatch):
     """The discriminator's noise and dropout draw from Keras' seed state: the checkpoint keeps
     it, so a run stopped after one epoch and continued gives the same losses and classifier."""
