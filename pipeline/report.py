@@ -327,7 +327,9 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"average horizon {params['average_horizon']}")
     if params.get("label_smoothing"):
         parts.append(f"label smoothing {params['label_smoothing']}")
-    if params.get("r1_weight") and params.get("loss") != "wgan-gp":
+    # WGAN-GP takes its own penalty; the semi-supervised discriminator none (noise, dropout).
+    penalized = params.get("loss") != "wgan-gp" and params.get("model") != "semi-supervised"
+    if params.get("r1_weight") and penalized:
         parts.append(f"R1 {params['r1_weight']}")
     if params.get("augment", "none") != "none":
         parts.append(f"augment {params['augment']}")

@@ -174,6 +174,10 @@ def test_levers_name_every_setting_that_differs_from_the_default():
     annealed = levers({**semi, "lr_schedule": "auto"})
     assert annealed.endswith("best weights, anneal, 50 labels, label seed 2")
     assert levers({**default, "lr_schedule": "auto"}) == levers(default)
+    # R1 is named where it is taken: not for the semi-supervised discriminator, nor WGAN-GP.
+    assert levers({**default, "r1_weight": 1.0}).endswith("best weights, R1 1.0")
+    assert levers({**semi, "r1_weight": 1.0}) == levers(semi)
+    assert levers({**default, "r1_weight": 1.0, "loss": "wgan-gp"}) == levers(default)
     infogan = {**default, "model": "infogan"}
     assert levers(infogan).endswith("best weights, continuous weight 1.0")
     assert levers({**infogan, "continuous_info_weight": 0.1}).endswith("continuous weight 0.1")
