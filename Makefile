@@ -42,7 +42,7 @@ test: setup web-setup
 test-offline: setup
 	pytest -m 'not network and not slow'
 
-# The reliability drills repeated at more moments and over every variant (about 6 minutes).
+# The reliability drills repeated at more moments and over every variant (about 5 minutes).
 test-slow: setup web-setup
 	pytest -m slow
 
