@@ -29,6 +29,13 @@ AUTO_SCHEDULES = {"semi-supervised": "anneal"}
 DEFAULT_SCHEDULE = "constant"
 
 
+def resolved_schedule(schedule: str, model: str | None) -> str:
+    """The learning-rate schedule `schedule` names for `model` (`auto`: the model's own)."""
+    if schedule == "auto":
+        return AUTO_SCHEDULES.get(model, DEFAULT_SCHEDULE)
+    return schedule
+
+
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
@@ -180,9 +187,7 @@ class TrainConfig:
     def __post_init__(self):
         if self.epochs == "auto":
             object.__setattr__(self, "epochs", AUTO_EPOCHS.get(self.model, DEFAULT_EPOCHS))
-        if self.lr_schedule == "auto":
-            schedule = AUTO_SCHEDULES.get(self.model, DEFAULT_SCHEDULE)
-            object.__setattr__(self, "lr_schedule", schedule)
+        object.__setattr__(self, "lr_schedule", resolved_schedule(self.lr_schedule, self.model))
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.benchmark import ENGINES
 from pipeline.charts import line_chart_svg
-from pipeline.config import AUTO_SCHEDULES, DEFAULT_SCHEDULE, TrainConfig
+from pipeline.config import DEFAULT_SCHEDULE, TrainConfig, resolved_schedule
 from pipeline.errors import PipelineError
 from pipeline.files import write_text_atomically
 
@@ -318,9 +318,7 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"beta1 {params['beta1']}")
     if params.get("beta2", 0.999) != 0.999:  # a screening run's key, not one of main's
         parts.append(f"beta2 {params['beta2']}")
-    schedule = params.get("lr_schedule", DEFAULT_SCHEDULE)
-    if schedule == "auto":
-        schedule = AUTO_SCHEDULES.get(params.get("model"), DEFAULT_SCHEDULE)
+    schedule = resolved_schedule(params.get("lr_schedule", DEFAULT_SCHEDULE), params.get("model"))
     if schedule != DEFAULT_SCHEDULE:
         parts.append(schedule)
     if params.get("average_horizon", DEFAULT_HORIZON) != DEFAULT_HORIZON:
