@@ -165,7 +165,7 @@ class TrainConfig:
     r1_every: int = setting(4, _positive_int)
     categorical_codes: int = setting(10, _at_least(2))
     continuous_codes: int = setting(2, _at_least(0))
-    info_weight: float = setting(1.0, _non_negative_float)
+    info_weight: float = setting(0.5, _non_negative_float)
     continuous_info_weight: float = setting(0.1, _non_negative_float)
     labelled_per_class: int = setting(10, _positive_int)
     label_seed: int = setting(0, _at_least(0))

@@ -335,7 +335,8 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"batch {params['batch_size']}")
     if params.get("seed", 0):
         parts.append(f"seed {params['seed']}")
-    if params.get("model") == "infogan":  # runs from before the key weighed both codes alike
+    if params.get("model") == "infogan":  # runs from before the keys: 1 for every code
+        parts.append(f"info weight {params.get('info_weight', 1.0)}")
         parts.append(f"continuous weight {params.get('continuous_info_weight', 1.0)}")
     if params.get("model") == "semi-supervised":
         labelled = 10 * params.get("labelled_per_class", 10)

@@ -179,8 +179,9 @@ def test_levers_name_every_setting_that_differs_from_the_default():
     assert levers({**semi, "r1_weight": 1.0}) == levers(semi)
     assert levers({**default, "r1_weight": 1.0, "loss": "wgan-gp"}) == levers(default)
     infogan = {**default, "model": "infogan"}
-    assert levers(infogan).endswith("best weights, continuous weight 1.0")
-    assert levers({**infogan, "continuous_info_weight": 0.1}).endswith("continuous weight 0.1")
+    assert levers(infogan).endswith("best weights, info weight 1.0, continuous weight 1.0")
+    weighed = {**infogan, "info_weight": 0.5, "continuous_info_weight": 0.1}
+    assert levers(weighed).endswith("info weight 0.5, continuous weight 0.1")
 
 
 def test_figures_name_the_machine():
