@@ -36,6 +36,13 @@ def resolved_schedule(schedule: str, model: str | None) -> str:
     return schedule
 
 
+def takes_r1(loss: str | None, model: str | None) -> bool:
+    """Whether `r1_weight` applies to a run: WGAN-GP's critic has its own gradient penalty and
+    takes no other; the semi-supervised discriminator is regularised by its noise and dropout
+    instead (Salimans et al.)."""
+    return loss != "wgan-gp" and model != "semi-supervised"
+
+
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{key}: expected a positive integer, got {value!r}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.benchmark import ENGINES
 from pipeline.charts import line_chart_svg
-from pipeline.config import DEFAULT_SCHEDULE, TrainConfig, resolved_schedule
+from pipeline.config import DEFAULT_SCHEDULE, TrainConfig, resolved_schedule, takes_r1
 from pipeline.errors import PipelineError
 from pipeline.files import write_text_atomically
 
@@ -325,9 +325,7 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"average horizon {params['average_horizon']}")
     if params.get("label_smoothing"):
         parts.append(f"label smoothing {params['label_smoothing']}")
-    # WGAN-GP takes its own penalty; the semi-supervised discriminator none (noise, dropout).
-    penalized = params.get("loss") != "wgan-gp" and params.get("model") != "semi-supervised"
-    if params.get("r1_weight") and penalized:
+    if params.get("r1_weight") and takes_r1(params.get("loss"), params.get("model")):
         parts.append(f"R1 {params['r1_weight']}")
     if params.get("augment", "none") != "none":
         parts.append(f"augment {params['augment']}")

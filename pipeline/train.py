@@ -40,7 +40,7 @@ from pipeline import augment, averaging, codes, distribution, losses, machine, m
 from pipeline import images as image_io
 from pipeline import semi_supervised as ssl
 from pipeline.averaging import WeightAverage, recalibrate_batch_norm
-from pipeline.config import ClassifierConfig, TrainConfig
+from pipeline.config import ClassifierConfig, TrainConfig, takes_r1
 from pipeline.contract import TRAINING_NOISE, GeneratorContract, Provenance
 from pipeline.datasets import DATASETS, load_split
 from pipeline.distribution import Distribution, ReplicaNoise
@@ -148,10 +148,8 @@ class Trainer:
             step = self._distributed_step
         # Two compiled steps when the R1 penalty is on: with it every `r1_every` steps (lazy
         # regularisation), without it in between; a Python choice, so neither graph branches.
-        # WGAN-GP's critic has its own gradient penalty and takes no other; the semi-supervised
-        # discriminator is regularised by its noise and dropout instead (Salimans et al.).
         self._steps = [tf.function(functools.partial(step, regularize=False))]
-        if config.r1_weight and not (self.objective.penalty_weight or self.semi_supervised):
+        if config.r1_weight and takes_r1(config.loss, config.model):
             self._steps.append(tf.function(functools.partial(step, regularize=True)))
         drawn = self.generator if self.average is None else self.average.average
         self._infer = tf.function(lambda inputs: drawn(inputs, training=False))
