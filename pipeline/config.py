@@ -77,6 +77,12 @@ def _non_negative_float(key: str, value: Any) -> float:
     return number
 
 
+def _boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
 def _epochs(key: str, value: Any) -> int | str:
     if value == "auto":
         return value
@@ -174,6 +180,7 @@ class TrainConfig:
     continuous_codes: int = setting(2, _at_least(0))
     info_weight: float = setting(0.5, _non_negative_float)
     continuous_info_weight: float = setting(0.1, _non_negative_float)
+    categorical_jitter: bool = setting(True, _boolean)
     labelled_per_class: int = setting(10, _positive_int)
     label_seed: int = setting(0, _at_least(0))
     augment: str = setting("none", _choice(AUGMENTATIONS))

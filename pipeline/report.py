@@ -336,6 +336,8 @@ def levers(params: dict[str, Any]) -> str:
     if params.get("model") == "infogan":  # runs from before the keys: 1 for every code
         parts.append(f"info weight {params.get('info_weight', 1.0)}")
         parts.append(f"continuous weight {params.get('continuous_info_weight', 1.0)}")
+        if params.get("categorical_jitter"):  # runs from before the key read it unjittered
+            parts.append("jittered category")
     if params.get("model") == "semi-supervised":
         labelled = 10 * params.get("labelled_per_class", 10)
         parts.append(f"{labelled} labels, label seed {params.get('label_seed', 0)}")

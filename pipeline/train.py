@@ -307,13 +307,19 @@ class Trainer:
     def _sample_indices(self, count, size: int) -> tf.Tensor:
         return self.noise.uniform((count,), 0, size, dtype=tf.int32)
 
-    def _information(self, predicted, noise: tf.Tensor, codes: tf.Tensor) -> tf.Tensor:
-        """InfoGAN's weighted information term for fakes drawn with `codes` and `noise`, whose
-        last columns are the continuous codes."""
+    def _information(self, fake: tf.Tensor, predicted, noise: tf.Tensor, codes) -> tf.Tensor:
+        """InfoGAN's weighted information term for the `fake` images drawn with `codes` and
+        `noise` (whose last columns are the continuous codes), of which Q `predicted` the
+        codes. With `categorical_jitter`, Q reads the categorical code again from the fakes
+        jittered (`pipeline.augment.jitter`): the code must then survive a change of slant, size
+        and place, which leaves the digit's shape to carry it."""
+        categorical = predicted[0]
+        if self.config.categorical_jitter:
+            categorical = self._judge(augment.jitter(fake, self.noise), codes)[1][0]
         continuous = noise[:, self.config.noise_dim :] if self.continuous else None
         mean = predicted[1] if self.continuous else None
         term = losses.information_loss(
-            predicted[0], codes, mean, continuous, self.config.continuous_info_weight
+            categorical, codes, mean, continuous, self.config.continuous_info_weight
         )
         return self.config.info_weight * term
 
@@ -410,7 +416,7 @@ class Trainer:
                 real_logits, fake_logits, 1.0 - self.config.label_smoothing
             )
             if self.infogan:
-                d_loss += tf.cast(self._information(predicted, noise, labels), d_loss.dtype)
+                d_loss += tf.cast(self._information(fake, predicted, noise, labels), d_loss.dtype)
             if self.semi_supervised:  # the paper's weights: supervised + half the real/fake
                 d_loss = 0.5 * d_loss + self._supervised(count)
             if regularize:
@@ -444,7 +450,7 @@ class Trainer:
             else:
                 g_loss = self.objective.generator_loss(fake_logits)
             if self.infogan:
-                g_loss += tf.cast(self._information(predicted, noise, labels), g_loss.dtype)
+                g_loss += tf.cast(self._information(fake, predicted, noise, labels), g_loss.dtype)
             scaled = self.generator_optimizer.scale_loss(self._share(g_loss))
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)

@@ -1,6 +1,8 @@
-"""DiffAugment-style translation: whole-pixel shifts, background filled in, differentiable."""
+"""DiffAugment-style translation (whole-pixel shifts, background filled in) and InfoGAN's jitter
+(small rotations, scalings and shifts): both differentiable."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from pipeline import augment
@@ -31,3 +33,73 @@ def test_gradients_flow_through_to_the_images():
         total = tf.reduce_sum(augment.translate(images, tf.random.Generator.from_seed(2)))
     gradient = tape.gradient(total, images).numpy()
     assert set(np.unique(gradient)) <= {0.0, 1.0} and gradient.sum() > 0  # kept pixels count once
+
+
+def blob_at(row: int, column: int, count: int = 64) -> np.ndarray:
+    """`count` images, background but a lit 3x3 square centred at (row, column)."""
+    images = np.full((count, 28, 28, 1), -1.0, np.float32)
+    images[:, row - 1 : row + 2, column - 1 : column + 2, 0] = 1.0
+    return images
+
+
+def centroids(images: np.ndarray) -> np.ndarray:
+    """Each image's ink-weighted centre (row, column)."""
+    ink = images[..., 0] + 1.0
+    rows, columns = np.mgrid[:28, :28]
+    total = ink.sum(axis=(1, 2))
+    return (
+        np.stack([(ink * rows).sum(axis=(1, 2)), (ink * columns).sum(axis=(1, 2))], 1)
+        / total[:, None]
+    )
+
+
+def test_jitter_without_range_gives_the_images_back(monkeypatch):
+    for name in ("JITTER_DEGREES", "JITTER_SCALE", "JITTER_SHIFT"):
+        monkeypatch.setattr(augment, name, 0.0)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)
+    kept = augment.jitter(tf.constant(images), tf.random.Generator.from_seed(0)).numpy()
+    np.testing.assert_allclose(kept, images, atol=1e-6)
+
+
+def test_jitter_rotates_about_the_centre_within_its_angle(monkeypatch):
+    """Rotation alone keeps a blob's distance to the centre (13.5, 13.5) and turns it by no
+    more than the largest angle, each image by its own."""
+    monkeypatch.setattr(augment, "JITTER_SCALE", 0.0)
+    monkeypatch.setattr(augment, "JITTER_SHIFT", 0.0)
+    images = blob_at(14, 22)  # to the right of the centre
+    turned = centroids(
+        augment.jitter(tf.constant(images), tf.random.Generator.from_seed(1)).numpy()
+    )
+    before = centroids(images)[0] - 13.5
+    after = turned - 13.5
+    np.testing.assert_allclose(np.hypot(*after.T), np.hypot(*before), atol=0.05)
+    angles = np.degrees(np.arctan2(after[:, 0], after[:, 1]) - np.arctan2(*before))
+    assert np.abs(angles).max() <= augment.JITTER_DEGREES + 0.5
+    assert np.abs(angles).max() > augment.JITTER_DEGREES / 2 and np.std(angles) > 3
+
+
+def test_jitter_keeps_a_digit_in_frame_and_the_background_empty():
+    images = blob_at(14, 14)
+    moved = augment.jitter(tf.constant(images), tf.random.Generator.from_seed(2)).numpy()
+    assert moved.shape == images.shape and moved.dtype == images.dtype
+    offsets = centroids(moved) - centroids(images)
+    # The shift is in the input's pixels: up to (1 + scale) times it in the output's, plus
+    # what turning and scaling do to a blob half a pixel off the centre.
+    reach = augment.JITTER_SHIFT * (1 + augment.JITTER_SCALE) + 0.5
+    assert np.abs(offsets).max() <= reach
+    assert len({tuple(np.round(o, 2)) for o in offsets}) > 50  # per image
+    ink = (moved[..., 0] + 1.0).sum(axis=(1, 2)) / (images[0, ..., 0] + 1.0).sum()
+    scale = 1.0 + augment.JITTER_SCALE
+    assert ink.min() >= 1 / scale**2 - 0.05 and ink.max() <= scale**2 + 0.05  # area ~ scale^2
+    assert (moved[:, :4, :4] == -1.0).all()  # corners stay background
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_gradients_flow_through_the_jitter(dtype):
+    images = tf.Variable(tf.cast(tf.random.uniform((4, 28, 28, 1), -1.0, 1.0, seed=0), dtype))
+    with tf.GradientTape() as tape:
+        moved = augment.jitter(images, tf.random.Generator.from_seed(3))
+        total = tf.reduce_sum(tf.cast(moved, tf.float32))
+    assert moved.dtype == dtype
+    gradient = tf.cast(tape.gradient(total, images), tf.float32).numpy()
+    assert np.isfinite(gradient).all() and gradient.sum() > 0

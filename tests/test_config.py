@@ -86,6 +86,10 @@ def test_missing_keys_take_defaults(tmp_path):
             "train.label_smoothing: wgan-gp's critic scores have no label to smooth",
         ),
         ("train:\n  r1_weight: -1\n", "train.r1_weight: expected a number >= 0, got -1"),
+        (
+            "train:\n  categorical_jitter: yes please\n",
+            "train.categorical_jitter: expected true or false, got 'yes please'",
+        ),
         ("train:\n  seed: -3\n", "train.seed: expected an integer >= 0, got -3"),
         ("train:\n  epoch: 3\n", "train.epoch: unknown key (known: seed, epochs, batch_size"),
         ("train: 3\n", "train: expected a mapping, got int"),

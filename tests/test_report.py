@@ -182,6 +182,8 @@ def test_levers_name_every_setting_that_differs_from_the_default():
     assert levers(infogan).endswith("best weights, info weight 1.0, continuous weight 1.0")
     weighed = {**infogan, "info_weight": 0.5, "continuous_info_weight": 0.1}
     assert levers(weighed).endswith("info weight 0.5, continuous weight 0.1")
+    jittered = {**weighed, "categorical_jitter": True}
+    assert levers(jittered).endswith("continuous weight 0.1, jittered category")
 
 
 def test_figures_name_the_machine():

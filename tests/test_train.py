@@ -407,3 +407,15 @@ def test_wgan_gp_takes_its_own_penalty_and_not_r1():
     assert first_d_loss(loss="wgan-gp", r1_weight=10.0) == first_d_loss(
         loss="wgan-gp", r1_weight=0.0
     )
+
+
+def test_infogan_reads_its_category_from_jittered_fakes_in_the_information_term_only():
+    """`categorical_jitter` changes the first step's discriminator loss through the information
+    term alone: with that term weighted 0 the jitter leaves the loss as it was."""
+    plain = first_d_loss(model="infogan", categorical_jitter=False)
+    jittered = first_d_loss(model="infogan", categorical_jitter=True)
+    assert np.isfinite(jittered) and jittered != plain
+    unweighted = {"model": "infogan", "info_weight": 0.0}
+    assert first_d_loss(**unweighted, categorical_jitter=True) == first_d_loss(
+        **unweighted, categorical_jitter=False
+    )
