@@ -31,24 +31,6 @@ def precision_policy(name: str) -> Iterator[None]:
         keras.mixed_precision.set_global_policy(previous)
 
 
-def run_ops_in_turn() -> bool:
-    """Have TensorFlow run one op at a time (each still on every core); False when it has
-    started already (an earlier TensorFlow call in this process), as it can then no longer
-    change.
-
-    Op determinism makes each kernel repeatable, but not two kernels run side by side: in one
-    InfoGAN step repeated from one state, the weight average's update running beside the
-    training ops gave up to 5 different sets of weights in 10 repetitions (none once it ran
-    after them), and two runs of one seed parted at step 6 (README, Reproducibility)."""
-    if tf.config.threading.get_inter_op_parallelism_threads() == 1:
-        return True
-    try:
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        return False
-    return True
-
-
 def choose_placement(requested: str) -> Placement:
     """`decide_placement` for the devices TensorFlow sees here."""
     gpus = tf.config.list_physical_devices("GPU")

@@ -52,7 +52,7 @@ from pipeline.files import (
     write_path_atomically,
     write_text_atomically,
 )
-from pipeline.placement import Placement, choose_placement, precision_policy, run_ops_in_turn
+from pipeline.placement import Placement, choose_placement, precision_policy
 from pipeline.revision import code_revision
 from pipeline.tracking import QUALITY_COLUMNS, Measurement, QualityTracker, quality_tsv
 from pipeline.tracking import summary as tracking_summary
@@ -646,11 +646,6 @@ def _train(
     placement = choose_placement(config.precision)
     if placement.device.startswith("CPU"):
         tf.config.experimental.enable_op_determinism()
-        if distributed.strategy is None and not run_ops_in_turn():
-            log.warning(
-                "TensorFlow started before training, so its ops may run side by side: "
-                "this run may not repeat bit for bit"
-            )
     keras.utils.set_random_seed(config.seed)
     labelled = None
     if config.model == "semi-supervised":

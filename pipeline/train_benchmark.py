@@ -25,7 +25,7 @@ from pipeline.config import TrainBenchmarkConfig, TrainConfig
 from pipeline.contract import TRAINING_NOISE
 from pipeline.datasets import load_split
 from pipeline.errors import DataFormatError
-from pipeline.placement import choose_placement, precision_policy, run_ops_in_turn
+from pipeline.placement import choose_placement, precision_policy
 from pipeline.semi_supervised import choose_labelled
 from pipeline.train import Trainer, adam_settings, epoch_batches, images_per_step
 
@@ -118,11 +118,8 @@ def run_train_benchmark(
     data: tuple[np.ndarray, np.ndarray], config: TrainConfig, *, windows: int, steps: int
 ) -> dict[str, Any]:
     """Images per second of both steps on the training (images, labels) `data` (medians over
-    `windows` windows of `steps` steps). On a CPU both run their ops in turn, as training
-    does there."""
+    `windows` windows of `steps` steps)."""
     placement = choose_placement(config.precision)
-    if placement.device.startswith("CPU"):
-        run_ops_in_turn()
     labelled = None
     if config.model == "semi-supervised":  # its step also takes a labelled batch
         images, labels = data

@@ -3,9 +3,6 @@ and the mixed_float16 path a pre-Ampere GPU takes, run for real on the CPU."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -56,17 +53,3 @@ def test_mixed_float16_trains_with_loss_scaling():
     assert scale > 1  # the loss really was scaled (Keras starts at 2**15)
     after = trainer.generator.get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
-
-
-@pytest.mark.parametrize(("before", "expected"), [("", "True 1"), ("tf.constant(1.0)", "False 0")])
-def test_ops_run_in_turn_only_when_set_before_tensorflow_starts(before, expected):
-    script = f"""
-import tensorflow as tf
-from pipeline.placement import run_ops_in_turn
-{before}
-print(run_ops_in_turn(), tf.config.threading.get_inter_op_parallelism_threads())
-"""
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == expected
