@@ -36,11 +36,16 @@ $(CHROMIUM):
 run: setup
 	dvc repro
 
+# One test worker per core; a module's (or class's) tests stay on one worker, so the fixtures
+# they share are built once per worker. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
+PARALLEL := -n $(TEST_WORKERS) --dist loadscope
+
 test: setup web-setup
-	pytest
+	pytest $(PARALLEL)
 
 test-offline: setup
-	pytest -m 'not network and not slow'
+	pytest $(PARALLEL) -m 'not network and not slow'
 
 # The reliability drills repeated at more moments and over every variant (about 5 minutes).
 test-slow: setup web-setup
