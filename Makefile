@@ -36,10 +36,11 @@ $(CHROMIUM):
 run: setup
 	dvc repro
 
-# One test worker per core; a module's (or class's) tests stay on one worker, so the fixtures
-# they share are built once per worker. TEST_WORKERS=0 runs them in this process.
+# One test worker per core. Each takes a run of consecutive tests and an idle one takes over
+# tests another has not begun (worksteal): grouped by module, the tiny trainings of one module
+# ended the run on one worker. TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= auto
-PARALLEL := -n $(TEST_WORKERS) --dist loadscope
+PARALLEL := -n $(TEST_WORKERS) --dist worksteal
 
 test: setup web-setup
 	pytest $(PARALLEL)
