@@ -48,7 +48,7 @@ test: setup web-setup
 test-offline: setup
 	pytest $(PARALLEL) -m 'not network and not slow'
 
-# The reliability drills repeated at more moments and over every variant (about 5 minutes).
+# The reliability drills repeated at more moments and over every variant (8-10 minutes).
 test-slow: setup web-setup
 	pytest -m slow
 
