@@ -37,8 +37,8 @@ run: setup
 	dvc repro
 
 # One test worker per core. Each takes a run of consecutive tests and an idle one takes over
-# tests another has not begun (worksteal): grouped by module, the tiny trainings of one module
-# ended the run on one worker. TEST_WORKERS=0 runs them in this process.
+# tests another has not begun (worksteal), so one module's long trainings do not finish the run
+# on a single worker. TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= auto
 PARALLEL := -n $(TEST_WORKERS) --dist worksteal
 
