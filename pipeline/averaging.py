@@ -59,7 +59,9 @@ def recalibrate_batch_norm(network: keras.Model, inputs) -> None:
         # A model ending at this layer's input runs only the layers before it.
         probe = keras.Model(network.input, norm.input)
         activations = probe(inputs, training=False)
-        values = np.asarray(tf.cast(activations, tf.float32)).astype(np.float64)
-        axes = tuple(range(values.ndim - 1))
-        norm.moving_mean.assign(values.mean(axis=axes).astype(np.float32))
-        norm.moving_variance.assign(values.var(axis=axes).astype(np.float32))
+        values = np.asarray(tf.cast(activations, tf.float32))
+        # One row per position: the channel is the last axis. Accumulating in float64 as the
+        # reduction runs, rather than on a float64 copy, is as exact and several times faster.
+        rows = values.reshape(-1, values.shape[-1])
+        norm.moving_mean.assign(rows.mean(axis=0, dtype=np.float64).astype(np.float32))
+        norm.moving_variance.assign(rows.var(axis=0, dtype=np.float64).astype(np.float32))
