@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -11,12 +12,14 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
 
+from pipeline.config import TrainConfig
 from pipeline.datasets import DatasetFile, DatasetSpec
 from pipeline.idx import encode_idx
 
@@ -24,12 +27,18 @@ TINY_SPLITS = {"train": 64, "t10k": 16}
 REPO = Path(__file__).resolve().parents[1]
 # 64 images in batches of 32: two steps an epoch; a checkpoint and a progress frame only at the
 # end unless asked (each frame recalibrates the weight average's batch norm on 2,048 draws).
+# The R1 penalty and the weight average are off: the one traces a second training step, the
+# other recalibrates batch norm for every frame and for the saved generator, together two
+# thirds of a tiny run's time. The tests of what they touch (outputs, resuming, tracking,
+# distribution, the conditional and semi-supervised models) turn them on with `train_defaults`.
 TINY_TRAIN = {
     "batch_size": 32,
     "sample_every": 1000,
     "checkpoint_every": 1000,
     "grid_size": 2,
     "track_every": 0,  # tracking needs a trained classifier: test_tracking.py makes one
+    "r1_weight": 0.0,
+    "average_decay": 0.0,
 }
 # The later stages on the tiny exported model (noise_dim 8): a few seconds each.
 TINY_STAGES = {
@@ -77,6 +86,16 @@ def invoke_ok(*args: str):
     return result
 
 
+def train_defaults(*keys: str) -> dict[str, Any]:
+    """params.yaml's defaults of these train keys, for a test that needs what TINY_TRAIN
+    turns off."""
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    return {key: defaults[key] for key in keys}
+
+
+STABILISERS = ("r1_weight", "average_decay")
+
+
 def set_params(folder: Path, **sections) -> None:
     """A params.yaml in `folder`: the tiny train section, updated by `train=...` and others."""
     params = {"train": {**TINY_TRAIN, **sections.pop("train", {})}, **sections}
@@ -91,9 +110,12 @@ def exported_model(tmp_path_factory, tiny_dataset) -> Path:
 
 @pytest.fixture(scope="session")
 def conditional_model(tmp_path_factory, tiny_dataset) -> Path:
-    """The same with `train.model: conditional`."""
+    """The same with `train.model: conditional` and the weight average (whose batch-norm
+    recalibration draws labels)."""
     folder = tmp_path_factory.mktemp("conditional")
-    return train_and_export(folder, tiny_dataset, model="conditional")
+    return train_and_export(
+        folder, tiny_dataset, model="conditional", **train_defaults("average_decay")
+    )
 
 
 @pytest.fixture(scope="session")

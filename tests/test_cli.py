@@ -116,34 +116,3 @@ print(result.output, end="")
         "1\nError: this command needs the module 'tqdm', which comes with the 'train' extra: "
         "in a clone of the repository, pip install -e '.[train]'\n"
     )
-
-
-def test_a_tensorflow_stage_prints_no_tensorflow_start_up_log(exported_model, tmp_path):
-    """TensorFlow's import-time absl notices (oneDNN, CUDA drivers) are not for the user."""
-    models = exported_model / "models"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "export",
-            "--params",
-            str(exported_model / "params.yaml"),
-            "--model",
-            str(models / "generator.keras"),
-            "--description",
-            str(models / "generator.json"),
-            "--out",
-            str(tmp_path / "g.onnx"),
-            "--int8-out",
-            str(tmp_path / "g-int8.onnx"),
-            "--metrics",
-            str(tmp_path / "export.json"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    for noise in ("absl::InitializeLog", "cudart_stub", "oneDNN custom operations", "I0000"):
-        assert noise not in done.stderr, done.stderr
-    assert "wrote" in done.stderr  # our own progress lines still show

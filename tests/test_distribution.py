@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import set_params, stage_args
+from conftest import set_params, stage_args, train_defaults
 
 # A 2-replica step computes the 1-replica step's sums in another order, and synchronised batch
 # norm reduces its statistics across replicas: float32 rounding (measured: at most 1e-6 over
@@ -42,6 +42,8 @@ def workdir(folder: Path, tiny_dataset, **train) -> Path:
         # step-for-step comparisons here hold the rest of the step to 1e-4 without it;
         # test_every_loss_and_model_trains_on_two_replicas trains R1 on two replicas.
         "r1_weight": 0,
+        # The weight average is updated in cross-replica context: kept on, as by default.
+        **train_defaults("average_decay"),
     }
     set_params(folder, train={**settings, **train})
     return folder
@@ -281,6 +283,7 @@ def test_a_checkpoint_made_on_two_replicas_resumes_on_one_device(tmp_path, tiny_
             "precision": "float32",
             "sample_every": 1000,
             "r1_weight": 0,
+            **train_defaults("average_decay"),
             "distribute": "off",
         },
     )

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import tensorflow as tf
 
-from conftest import invoke, invoke_ok, set_params, stage_args, train_and_export
+from conftest import invoke, invoke_ok, set_params, stage_args, train_and_export, train_defaults
 from pipeline import losses, model
 from pipeline import semi_supervised as ssl
 from pipeline.classify import Classifier, from_uint8
@@ -108,7 +108,11 @@ def ssl_model(tmp_path_factory, tiny_dataset):
     """A folder after train (2 steps) and export of the semi-supervised model."""
     folder = tmp_path_factory.mktemp("semi-supervised")
     return train_and_export(
-        folder, tiny_dataset, model="semi-supervised", labelled_per_class=LABELLED_PER_CLASS
+        folder,
+        tiny_dataset,
+        model="semi-supervised",
+        labelled_per_class=LABELLED_PER_CLASS,
+        **train_defaults("average_decay"),  # the exported classifiers are weight averages
     )
 
 
@@ -182,6 +186,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_dataset, monke
                     "epochs": epochs,
                     "model": "semi-supervised",
                     "labelled_per_class": LABELLED_PER_CLASS,
+                    **train_defaults("average_decay"),
                 },
             )
             invoke_ok(*stage_args("train"))

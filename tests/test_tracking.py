@@ -6,14 +6,21 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import TINY_STAGES, invoke, invoke_ok, set_params, stage_args
+from conftest import TINY_STAGES, invoke, invoke_ok, set_params, stage_args, train_defaults
 from pipeline.classifier import load_feature_model, split_indices, to_model_input
 from pipeline.config import ClassifierConfig
 from pipeline.datasets import load_split
 from pipeline.quality import gaussian_statistics
 from pipeline.tracking import QUALITY_COLUMNS, Measurement, QualityTracker, quality_tsv, summary
 
-TRACKED = {"epochs": 2, "noise_dim": 8, "track_every": 1, "track_samples": 100}
+# With the weight average, as by default: what is measured and saved is the recalibrated average.
+TRACKED = {
+    "epochs": 2,
+    "noise_dim": 8,
+    "track_every": 1,
+    "track_samples": 100,
+    **train_defaults("average_decay"),
+}
 
 
 @pytest.fixture(scope="module")
