@@ -74,7 +74,10 @@ AUTO_RATES = {
     "unconditional": (3e-3, 1.5e-3),
     "conditional": (1e-3, 2e-3),
     "infogan": (1e-3, 2e-4),
-    "semi-supervised": (3e-3, 3e-3),  # Salimans et al. 2016's MNIST rate for both
+    # The generator at Salimans et al. 2016's MNIST rate; this convolutional discriminator (the
+    # paper's is a weight-normalised MLP) classified better at a third of it: 0.91% test error
+    # against 1.05% at 3e-3, over three label draws at 16 epochs (README).
+    "semi-supervised": (3e-3, 1e-3),
 }
 # Noise vectors whose activations set the averaged generator's batch-norm statistics.
 CALIBRATION_SAMPLES = 2048
