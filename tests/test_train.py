@@ -16,13 +16,12 @@ import pytest
 import tensorflow as tf
 
 from conftest import (
-    STABILISERS,
+    STABILISED,
     declared_paths,
     invoke,
     invoke_ok,
     set_params,
     stage_args,
-    train_defaults,
 )
 from pipeline.config import TrainConfig, load_train_config
 from pipeline.placement import Placement
@@ -50,7 +49,7 @@ def generator_weights(folder: Path) -> list[np.ndarray]:
 
 
 def test_two_steps_write_every_output_dvc_yaml_declares(workdir):
-    set_params(workdir, train=dict(epochs=1, sample_every=1, **train_defaults(*STABILISERS)))
+    set_params(workdir, train=dict(epochs=1, sample_every=1, **STABILISED))
     metrics = train_ok()
     assert metrics["steps"] == 2
     assert metrics["device"] == "CPU:0"
@@ -79,8 +78,7 @@ def test_two_steps_write_every_output_dvc_yaml_declares(workdir):
 
 def test_a_resumed_run_equals_an_uninterrupted_one(workdir, tiny_dataset, tmp_path_factory):
     """With R1 and the weight average, whose step counts the checkpoint must carry."""
-    stabilised = train_defaults(*STABILISERS)
-    set_params(workdir, train=dict(epochs=3, **stabilised))
+    set_params(workdir, train=dict(epochs=3, **STABILISED))
     train_ok()
     straight = (workdir / "plots/train/losses.tsv").read_text()
     straight_weights = generator_weights(workdir)
@@ -88,10 +86,10 @@ def test_a_resumed_run_equals_an_uninterrupted_one(workdir, tiny_dataset, tmp_pa
     other = tmp_path_factory.mktemp("resumed")
     tiny_dataset.write_folder(other / "data" / "mnist")
     os.chdir(other)
-    set_params(other, train=dict(epochs=1, **stabilised))
+    set_params(other, train=dict(epochs=1, **STABILISED))
     assert train_ok()["steps"] == 2
     # More epochs: continues from the checkpoint at step 2.
-    set_params(other, train=dict(epochs=3, **stabilised))
+    set_params(other, train=dict(epochs=3, **STABILISED))
     assert train_ok()["steps"] == 6
     assert (other / "plots/train/losses.tsv").read_text() == straight
     for resumed, reference in zip(generator_weights(other), straight_weights, strict=True):
@@ -180,7 +178,7 @@ def test_kill_9_then_rerun_resumes_and_ends_at_the_same_step(workdir, caplog):
     # 20 steps, with R1 and the weight average as by default.
     set_params(
         workdir,
-        train=dict(epochs=10, checkpoint_every=4, sample_every=100, **train_defaults(*STABILISERS)),
+        train=dict(epochs=10, checkpoint_every=4, sample_every=100, **STABILISED),
     )
     command = [sys.executable, "-m", "pipeline", *stage_args("train")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -268,7 +266,7 @@ def test_a_full_disk_is_one_clear_error_and_keeps_the_last_good_checkpoint(workd
 
 # 20 steps; a checkpoint every 3 and a progress frame after every step (the kill clock); R1 and
 # the weight average as by default.
-KILLED_RUN = dict(epochs=10, checkpoint_every=3, sample_every=1, **train_defaults(*STABILISERS))
+KILLED_RUN = dict(epochs=10, checkpoint_every=3, sample_every=1, **STABILISED)
 
 
 @pytest.fixture(scope="module")
