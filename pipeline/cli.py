@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from pipeline import __version__
-from pipeline.datasets import DATASETS
+from pipeline.data.datasets import DATASETS
 from pipeline.errors import PipelineError
 
 # Up to this many images, `sample` opens the model without weight prepacking (see Sampler).
@@ -101,7 +101,7 @@ def require_folder(path: Path, option: str, hint: str = "") -> None:
 def report_metrics(metrics: dict[str, Any], path: Path | None = None) -> None:
     """Write the metrics file (atomically) when given, and print the metrics as JSON."""
     if path is not None:
-        from pipeline.files import write_json_atomically
+        from pipeline.runtime.files import write_json_atomically
 
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomically(path, metrics)
@@ -185,7 +185,7 @@ def download(dataset: str, out: Path | None, sources: tuple[str, ...], timeout: 
 
     Files already present and verified are kept; nothing unverified is ever left in the folder.
     """
-    from pipeline.download import default_sources, download, source_from_text
+    from pipeline.data.download import default_sources, download, source_from_text
 
     spec = DATASETS[dataset]
     out = out if out is not None else Path("data") / dataset
@@ -245,8 +245,8 @@ def train(
             "quality tracking)",
         )
     quiet_tensorflow()
-    from pipeline.train import TrainPaths
-    from pipeline.train import train as run_training
+    from pipeline.training.train import TrainPaths
+    from pipeline.training.train import train as run_training
 
     paths = TrainPaths(
         data, models, checkpoints, plots, metrics_path, classifier, classifier_config
@@ -285,7 +285,7 @@ def export(
     require_file(model, "--model", " (run `dcgan train` first)")
     require_file(description, "--description", " (run `dcgan train` first)")
     quiet_tensorflow()
-    from pipeline.export import export_stage
+    from pipeline.export.export import export_stage
 
     report_metrics(export_stage(model, description, out, int8_out, config), metrics_path)
 
@@ -304,7 +304,7 @@ def train_benchmark(params_path: Path, data: Path, metrics_path: Path, plots: Pa
     config = load_train_benchmark_config(params_path)
     require_folder(data, "--data", " (run `dcgan download` first)")
     quiet_tensorflow()
-    from pipeline.train_benchmark import train_benchmark_stage
+    from pipeline.benchmarks.train_benchmark import train_benchmark_stage
 
     report_metrics(train_benchmark_stage(data, train_config, config, plots), metrics_path)
 
@@ -327,7 +327,7 @@ def web_benchmark(
 ) -> None:
     """The generator in headless Chromium (onnxruntime-web) and Node beside native onnxruntime,
     the page's load time to its first grid, and its pixels against the Python sampler's."""
-    from pipeline.web_benchmark import measure
+    from pipeline.benchmarks.web_benchmark import measure
 
     for path, option in ((model, "--model"), (int8_path, "--int8")):
         require_file(path, option, " (run `make run` first)")
@@ -345,7 +345,7 @@ def distribute_benchmark(params_path: Path, metrics_path: Path) -> None:
 
     config = load_train_config(params_path)
     quiet_tensorflow()
-    from pipeline.distribute_benchmark import distribute_benchmark as measure
+    from pipeline.benchmarks.distribute_benchmark import distribute_benchmark as measure
 
     report_metrics(measure(config), metrics_path)
 
@@ -456,8 +456,8 @@ def sample(
 
     The same model, count, seed, labels and codes give the same bytes.
     """
-    from pipeline import sample_files
-    from pipeline.sampler import Sampler
+    from pipeline.runtime import sample_files
+    from pipeline.runtime.sampler import Sampler
 
     suffix = out.suffix.lower()
     animated = interpolate or sweep is not None
@@ -519,7 +519,7 @@ def classify(model: Path, files: tuple[Path, ...]) -> None:
     IMAGES: 28x28 grey PNGs, or .npy arrays of uint8 (N, 28, 28) pixels (what `dcgan sample
     --out x.npy` writes) or floats (N, 28, 28, 1) in [-1, 1].
     """
-    from pipeline.classify import Classifier, read_images
+    from pipeline.runtime.classify import Classifier, read_images
 
     if not files:
         raise click.UsageError("name at least one image (PNG or .npy)")
@@ -552,7 +552,7 @@ def serve(models: tuple[Path, ...], host: str, port: int) -> None:
 
     Ctrl-C stops it. The page works offline: everything it loads comes from this server.
     """
-    from pipeline import serve as web
+    from pipeline.runtime import serve as web
 
     chosen = list(models) or [Path(m) for m in web.DEFAULT_MODELS if Path(m).is_file()]
     if not chosen:
@@ -590,7 +590,7 @@ def benchmark(
     require_file(int8_path, "--int8")
     require_file(keras_path, "--keras")
     quiet_tensorflow()
-    from pipeline.benchmark import format_table, run_benchmark, write_results
+    from pipeline.benchmarks.benchmark import format_table, run_benchmark, write_results
 
     metrics = run_benchmark(onnx_path, keras_path, int8_path, config)
     write_results(metrics, metrics_path, plots)
@@ -609,7 +609,7 @@ def classifier(params_path: Path, data: Path, out: Path, metrics_path: Path) -> 
     config = load_classifier_config(params_path)
     require_folder(data, "--data", " (run `dcgan download` first)")
     quiet_tensorflow()
-    from pipeline.classifier import train_classifier
+    from pipeline.evaluation.classifier import train_classifier
 
     report_metrics(train_classifier(data, out, config), metrics_path)
 
@@ -655,7 +655,7 @@ def evaluate(
     require_file(classifier_path, "--classifier")
     require_folder(data, "--data")
     quiet_tensorflow()
-    from pipeline.evaluate import evaluate as run_evaluate
+    from pipeline.evaluation.evaluate import evaluate as run_evaluate
 
     plots.mkdir(parents=True, exist_ok=True)
     figure = plots / "predicted_grid.png"
@@ -684,8 +684,8 @@ def evaluate(
 def report(readme: Path, experiments: bool) -> None:
     """Write the README's results section and docs/MODEL_CARD.md from the metrics files, and
     copy the README's images."""
-    from pipeline.model_card import CARD, write_model_card
-    from pipeline.report import dvc_experiments, merge_ledger, write_report
+    from pipeline.reporting.model_card import CARD, write_model_card
+    from pipeline.reporting.report import dvc_experiments, merge_ledger, write_report
 
     root = readme.resolve().parent
     rows = merge_ledger(root, dvc_experiments(root)) if experiments else []

@@ -30,7 +30,7 @@ class ExportError(PipelineError):
 
 
 class ContractError(SamplerError):
-    """A model file breaks the generator's ONNX contract (`pipeline.contract`)."""
+    """A model file breaks the generator's ONNX contract (`pipeline.runtime.contract`)."""
 
 
 class ClassifierError(PipelineError):

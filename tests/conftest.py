@@ -19,8 +19,8 @@ import yaml
 from click.testing import CliRunner
 
 from pipeline.config import TrainConfig
-from pipeline.datasets import DatasetFile, DatasetSpec
-from pipeline.idx import encode_idx
+from pipeline.data.datasets import DatasetFile, DatasetSpec
+from pipeline.data.idx import encode_idx
 
 TINY_SPLITS = {"train": 64, "t10k": 16}
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from conftest import REPO
-from pipeline.sampler import Sampler
+from pipeline.runtime.sampler import Sampler
 
 DVC = str(Path(sys.executable).with_name("dvc"))
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import augment
+from pipeline.gan import augment
 
 
 def test_shift_matrices_move_a_vector_and_drop_what_falls_off():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.averaging import WeightAverage, batch_norm_layers, recalibrate_batch_norm
+from pipeline.gan.averaging import WeightAverage, batch_norm_layers, recalibrate_batch_norm
 
 
 def two_norm_network() -> keras.Model:

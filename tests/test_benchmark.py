@@ -8,8 +8,8 @@ import json
 import pytest
 
 from conftest import QUICK_BENCHMARK, declared_paths, invoke, set_params, stage_args
-from pipeline.benchmark import ENGINES, generator_flops
-from pipeline.model import build_generator
+from pipeline.benchmarks.benchmark import ENGINES, generator_flops
+from pipeline.gan.networks import build_generator
 
 
 def test_the_design_generator_costs_26_3_mflop_per_image():

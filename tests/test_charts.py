@@ -4,8 +4,8 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from pipeline.charts import line_chart_svg, nice_step
-from pipeline.report import tracked_points
+from pipeline.reporting.charts import line_chart_svg, nice_step
+from pipeline.reporting.report import tracked_points
 
 SVG = "{http://www.w3.org/2000/svg}"
 

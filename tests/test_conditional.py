@@ -11,12 +11,12 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import TINY_STAGES, invoke, invoke_ok, set_params, stage_args
-from pipeline.contract import LABEL_MIX_INPUT
 from pipeline.errors import SamplerError
-from pipeline.evaluate import conditioning
-from pipeline.images import to_uint8
-from pipeline.model import build_discriminator, build_generator
-from pipeline.sampler import Sampler, slerp
+from pipeline.evaluation.evaluate import conditioning
+from pipeline.gan.networks import build_discriminator, build_generator
+from pipeline.runtime.contract import LABEL_MIX_INPUT
+from pipeline.runtime.images import to_uint8
+from pipeline.runtime.sampler import Sampler, slerp
 
 
 @pytest.fixture(scope="module")

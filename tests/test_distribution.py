@@ -107,10 +107,10 @@ def test_a_generator_trained_on_two_replicas_exports_and_passes_the_parity_check
 
 REPLICA_CHECK = """
 import json, numpy as np, tensorflow as tf
-from pipeline import distribution
+from pipeline.training import distribution
 from pipeline.config import TrainConfig
-from pipeline.placement import Placement
-from pipeline.train import Trainer
+from pipeline.gan.placement import Placement
+from pipeline.training.train import Trainer
 distributed = distribution.choose("mirrored", 2)
 config = TrainConfig(noise_dim=8, batch_size=16, track_every=0, precision="float32")
 trainer = Trainer(config, Placement("CPU:0", "float32"), 2, distributed)
@@ -141,10 +141,10 @@ def test_replicas_hold_identical_weights_after_steps(tmp_path):
 
 EVERY_OBJECTIVE = """
 import json, numpy as np
-from pipeline import distribution
+from pipeline.training import distribution
 from pipeline.config import TrainConfig
-from pipeline.placement import Placement
-from pipeline.train import Trainer, images_per_step
+from pipeline.gan.placement import Placement
+from pipeline.training.train import Trainer, images_per_step
 distributed = distribution.choose("mirrored", 2)
 report = {}
 for loss, model, extra in [("lsgan", "unconditional", {}), ("wgan-gp", "unconditional", {}),

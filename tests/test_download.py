@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.download import (
+from pipeline.data.download import (
     ArchiveSource,
     FolderSource,
     HttpSource,

@@ -3,7 +3,8 @@
 The modules a stage runs are found from the source, not from a list kept by hand: the imports
 inside the stage's command in `pipeline/cli.py` and at the top of `cli.py`, then everything those
 modules import (at module level or inside functions), transitively. `cli.py` itself is the thin
-adapter every stage shares and is left out, as is the package's `__init__.py` (its version).
+adapter every stage shares and is left out, as is the package's `__init__.py` (its version)
+and every empty `__init__.py` of a sub-package (no code to depend on).
 """
 
 import ast
@@ -26,15 +27,17 @@ def imported_modules(tree: ast.AST) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("pipeline.")}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "pipeline":
-                found |= {f"pipeline.{alias.name}" for alias in node.names}
-            elif node.module.startswith("pipeline."):
+            if node.module == "pipeline" or module_path(node.module).name == "__init__.py":
+                found |= {f"{node.module}.{alias.name}" for alias in node.names}
+            if node.module.startswith("pipeline."):
                 found.add(node.module)
     return {name for name in found if module_path(name).exists()}
 
 
 def module_path(name: str) -> Path:
-    return REPO / (name.replace(".", "/") + ".py")
+    """The file of module `name`: `a/b.py`, or `a/b/__init__.py` for a package."""
+    path = REPO / name.replace(".", "/")
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
 def closure(roots: set[str]) -> set[str]:
@@ -45,6 +48,7 @@ def closure(roots: set[str]) -> set[str]:
             continue
         seen.add(name)
         todo += imported_modules(ast.parse(module_path(name).read_text()))
+        todo.append(name.rsplit(".", 1)[0])  # importing a.b.c runs a/b/__init__.py first
     return seen
 
 
@@ -74,7 +78,8 @@ def top_level_imports() -> set[str]:
 
 def stage_code(command: str) -> set[str]:
     roots = imported_modules(command_functions()[command]) | top_level_imports()
-    paths = {f"{name.replace('.', '/')}.py" for name in closure(roots)}
+    files = {module_path(name) for name in closure(roots)}
+    paths = {str(path.relative_to(REPO)) for path in files if path.read_text().strip()}
     return paths - NOT_DEPENDENCIES
 
 
@@ -94,21 +99,28 @@ def test_every_module_a_stage_runs_is_a_dependency(stage):
 def test_the_scan_sees_imports_inside_functions_and_from_the_package():
     tree = ast.parse(
         "import os\n"
-        "from pipeline import quality\n"
+        "from pipeline.evaluation import quality\n"
         "def f():\n"
-        "    from pipeline.sampler import Sampler\n"
-        "    import pipeline.images\n"
+        "    from pipeline.runtime.sampler import Sampler\n"
+        "    import pipeline.runtime.images\n"
         "    from pipeline.nothing_here import x\n"
     )
-    assert imported_modules(tree) == {"pipeline.quality", "pipeline.sampler", "pipeline.images"}
+    assert imported_modules(tree) == {
+        "pipeline.evaluation",
+        "pipeline.evaluation.quality",
+        "pipeline.runtime.sampler",
+        "pipeline.runtime.images",
+    }
 
 
 def test_a_removed_dependency_is_caught():
     """What the test above reports when a stage's list loses a module it runs."""
     declared = {dep for dep in STAGES["evaluate"]["deps"] if dep.startswith("pipeline/")}
-    assert "pipeline/quality.py" in stage_code("evaluate")
-    assert "pipeline/quality.py" in declared
-    assert stage_code("evaluate") - (declared - {"pipeline/quality.py"}) == {"pipeline/quality.py"}
+    assert "pipeline/evaluation/quality.py" in stage_code("evaluate")
+    assert "pipeline/evaluation/quality.py" in declared
+    assert stage_code("evaluate") - (declared - {"pipeline/evaluation/quality.py"}) == {
+        "pipeline/evaluation/quality.py"
+    }
 
 
 def test_the_train_stage_depends_on_every_key_that_shapes_the_weights_and_no_other():
@@ -117,7 +129,7 @@ def test_the_train_stage_depends_on_every_key_that_shapes_the_weights_and_no_oth
     import dataclasses
 
     from pipeline.config import TrainConfig
-    from pipeline.train import COSMETIC
+    from pipeline.training.train import COSMETIC
 
     declared = {p.split(".", 1)[1] for p in STAGES["train"]["params"] if p.startswith("train.")}
     assert declared == {f.name for f in dataclasses.fields(TrainConfig)} - set(COSMETIC)

@@ -14,8 +14,8 @@ import pytest
 from conftest import declared_paths, invoke, set_params, stage_args
 from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
-from pipeline.export import export
-from pipeline.quantize import quantize
+from pipeline.export.export import export
+from pipeline.export.quantize import quantize
 
 
 def test_every_declared_output_is_written(exported_model):

@@ -21,9 +21,9 @@ from pipeline.config import (
     load_export_config,
     load_train_config,
 )
+from pipeline.data.idx import encode_idx, parse_idx
 from pipeline.errors import ConfigError, DataFormatError, SamplerError
-from pipeline.idx import encode_idx, parse_idx
-from pipeline.sampler import Sampler
+from pipeline.runtime.sampler import Sampler
 
 # Every example also shows up in the counts the reliability table quotes.
 EXAMPLES = 300

@@ -3,9 +3,9 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline.datasets import load_split
+from pipeline.data.datasets import load_split
+from pipeline.data.idx import encode_idx, parse_idx, read_idx
 from pipeline.errors import DataFormatError
-from pipeline.idx import encode_idx, parse_idx, read_idx
 
 
 def test_round_trip_keeps_shape_and_values():

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from pipeline.errors import ExportError
-from pipeline.inference import folded_generator, packed_transposed, phase_kernel
-from pipeline.model import build_generator
+from pipeline.export.folding import folded_generator, packed_transposed, phase_kernel
+from pipeline.gan.networks import build_generator
 
 
 def trained_looking(generator, seed: int, *, negative_gammas: bool):

@@ -10,10 +10,12 @@ import pytest
 import tensorflow as tf
 
 from conftest import invoke, invoke_ok
-from pipeline import codes, contract, losses
 from pipeline.errors import SamplerError
-from pipeline.images import load_png, make_grid, to_uint8
-from pipeline.sampler import Sampler
+from pipeline.evaluation import codes
+from pipeline.gan import losses
+from pipeline.runtime import contract
+from pipeline.runtime.images import load_png, make_grid, to_uint8
+from pipeline.runtime.sampler import Sampler
 
 
 class TestInformationLoss:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import losses
+from pipeline.gan import losses
 
 
 def logits(*values: float) -> tf.Tensor:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import machine
+from pipeline.runtime import machine
 
 
 def test_describes_the_cpu_its_features_and_the_libraries():

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.datasets import MNIST, load_split
-from pipeline.download import default_sources, download
+from pipeline.data.datasets import MNIST, load_split
+from pipeline.data.download import default_sources, download
 
 pytestmark = pytest.mark.network
 

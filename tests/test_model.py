@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.model import build_discriminator, build_generator
+from pipeline.gan.networks import build_discriminator, build_generator
 
 
 @pytest.fixture(scope="module")

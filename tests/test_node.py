@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from conftest import invoke_ok, unavailable
-from pipeline.contract import Noise, splitmix64
-from pipeline.sampler import Sampler
+from pipeline.runtime.contract import Noise, splitmix64
+from pipeline.runtime.sampler import Sampler
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_SAMPLER = REPO / "examples/node/sample.mjs"
@@ -96,7 +96,7 @@ def test_javascript_pixels_round_as_python_does(node):
         f"return Array.from(g.toUint8({{outputRange: [-1, 1]}}, "
         f"new Float32Array({json.dumps(values)})));",
     )
-    from pipeline.images import to_uint8
+    from pipeline.runtime.images import to_uint8
 
     assert pixels == to_uint8(np.asarray(values, np.float32)).tolist()
 

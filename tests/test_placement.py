@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from pipeline.config import TrainConfig
-from pipeline.placement import Placement, decide_placement, precision_policy
-from pipeline.train import Trainer
+from pipeline.gan.placement import Placement, decide_placement, precision_policy
+from pipeline.training.train import Trainer
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline import quality
+from pipeline.evaluation import quality
 
 
 class TestFrechetDistance:

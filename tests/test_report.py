@@ -6,7 +6,14 @@ import pytest
 
 from conftest import QUICK_BENCHMARK, TINY_STAGES, invoke_ok, set_params, stage_args
 from pipeline.errors import PipelineError
-from pipeline.report import END, LEDGER, START, TARGET_LABELS, experiment_rows, merge_ledger
+from pipeline.reporting.report import (
+    END,
+    LEDGER,
+    START,
+    TARGET_LABELS,
+    experiment_rows,
+    merge_ledger,
+)
 
 
 def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypatch):
@@ -142,7 +149,7 @@ def test_the_ledger_keeps_runs_that_dvc_no_longer_shows(tmp_path):
 
 
 def test_levers_name_every_setting_that_differs_from_the_default():
-    from pipeline.report import levers
+    from pipeline.reporting.report import levers
 
     default = {
         "average_decay": 0.999,
@@ -187,7 +194,7 @@ def test_levers_name_every_setting_that_differs_from_the_default():
 
 
 def test_figures_name_the_machine():
-    from pipeline.report import machine_text
+    from pipeline.reporting.report import machine_text
 
     machine = {"cpu": "AMD EPYC", "cores": 2, "features": ["avx2", "avx512_bf16"], "versions": {}}
     assert machine_text(machine) == " (a 2-core AMD EPYC with avx2, avx512_bf16)"

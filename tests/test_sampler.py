@@ -13,11 +13,11 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from conftest import REPO, invoke
-from pipeline.contract import Noise
 from pipeline.errors import SamplerError
-from pipeline.images import to_uint8
-from pipeline.sample_files import save_grid, save_npy
-from pipeline.sampler import Sampler, slerp
+from pipeline.runtime.contract import Noise
+from pipeline.runtime.images import to_uint8
+from pipeline.runtime.sample_files import save_grid, save_npy
+from pipeline.runtime.sampler import Sampler, slerp
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def sampler(model_path):
 def test_importing_and_sampling_leaves_tensorflow_and_pillow_out(model_path):
     script = f"""
 import json, sys
-from pipeline.sampler import Sampler
+from pipeline.runtime.sampler import Sampler
 after_import = sorted(m for m in ("tensorflow", "PIL", "click", "keras") if m in sys.modules)
 Sampler({str(model_path)!r}).sample(3)
 after_sample = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-SOURCES = sorted((Path(__file__).resolve().parents[1] / "pipeline").glob("*.py"))
+SOURCES = sorted((Path(__file__).resolve().parents[1] / "pipeline").rglob("*.py"))
 FORBIDDEN = {
     r"\bimport pickle\b|\bpickle\.": "pickle runs code from the bytes it loads",
     r"allow_pickle\s*=\s*True": "a pickled .npy runs code when loaded",

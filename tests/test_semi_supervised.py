@@ -12,13 +12,14 @@ import pytest
 import tensorflow as tf
 
 from conftest import invoke, invoke_ok, set_params, stage_args, train_and_export, train_defaults
-from pipeline import losses, model
-from pipeline import semi_supervised as ssl
-from pipeline.classify import Classifier, from_uint8
 from pipeline.config import load_train_config
-from pipeline.contract import Provenance
 from pipeline.errors import ClassifierError, ConfigError, TrainingError
-from pipeline.images import save_png
+from pipeline.families import semi_supervised as ssl
+from pipeline.gan import losses
+from pipeline.gan import networks as model
+from pipeline.runtime.classify import Classifier, from_uint8
+from pipeline.runtime.contract import Provenance
+from pipeline.runtime.images import save_png
 
 LABELLED_PER_CLASS = 2  # the tiny dataset has 6 or 7 images of each digit
 

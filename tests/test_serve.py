@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from conftest import invoke
-from pipeline import serve as web
+from pipeline.runtime import serve as web
 
 needs_runtime = pytest.mark.skipif(
     not (web.RUNTIME / web.RUNTIME_FILES[0]).is_file(),

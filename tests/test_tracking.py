@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 
 from conftest import TINY_STAGES, invoke, invoke_ok, set_params, stage_args, train_defaults
-from pipeline.classifier import load_feature_model, split_indices, to_model_input
 from pipeline.config import ClassifierConfig
-from pipeline.datasets import load_split
-from pipeline.quality import gaussian_statistics
-from pipeline.tracking import QUALITY_COLUMNS, Measurement, QualityTracker, quality_tsv, summary
+from pipeline.data.datasets import load_split
+from pipeline.evaluation.classifier import load_feature_model, split_indices, to_model_input
+from pipeline.evaluation.quality import gaussian_statistics
+from pipeline.training.tracking import (
+    QUALITY_COLUMNS,
+    Measurement,
+    QualityTracker,
+    quality_tsv,
+    summary,
+)
 
 # With the weight average, as by default: what is measured and saved is the recalibrated average.
 TRACKED = {

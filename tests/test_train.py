@@ -24,8 +24,8 @@ from conftest import (
     stage_args,
 )
 from pipeline.config import TrainConfig, load_train_config
-from pipeline.placement import Placement
-from pipeline.train import Trainer, images_per_step
+from pipeline.gan.placement import Placement
+from pipeline.training.train import Trainer, images_per_step
 
 
 @pytest.fixture
@@ -336,7 +336,7 @@ def test_too_few_images_for_one_wgan_gp_step_is_a_clear_error(workdir):
 
 
 def test_anneal_holds_the_rate_for_half_the_run_then_falls_linearly_to_zero():
-    from pipeline.train import HoldThenLinearDecay
+    from pipeline.training.train import HoldThenLinearDecay
 
     schedule = HoldThenLinearDecay(1e-3, updates=400)
     rates = [float(schedule(update)) for update in (0, 100, 200, 300, 400, 500)]
@@ -344,7 +344,7 @@ def test_anneal_holds_the_rate_for_half_the_run_then_falls_linearly_to_zero():
 
 
 def test_with_anneal_the_epoch_count_is_part_of_the_checkpoint_fingerprint():
-    from pipeline.train import fingerprint
+    from pipeline.training.train import fingerprint
 
     placement = Placement("CPU:0", "float32")
     constant = [TrainConfig(epochs=epochs) for epochs in (3, 10)]

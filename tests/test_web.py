@@ -17,12 +17,12 @@ import pytest
 from onnx import TensorProto, helper
 
 from conftest import unavailable
-from pipeline import browser as chromium
-from pipeline import serve as web
-from pipeline.browser import SETTLED
-from pipeline.images import make_grid
-from pipeline.sampler import Sampler
-from pipeline.web_benchmark import canvas_grid
+from pipeline.benchmarks import browser as chromium
+from pipeline.benchmarks.browser import SETTLED
+from pipeline.benchmarks.web_benchmark import canvas_grid
+from pipeline.runtime import serve as web
+from pipeline.runtime.images import make_grid
+from pipeline.runtime.sampler import Sampler
 
 
 @pytest.fixture(scope="module")

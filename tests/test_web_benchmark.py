@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.report import distribute_lines, web_lines
-from pipeline.web_benchmark import ratios
+from pipeline.benchmarks.web_benchmark import ratios
+from pipeline.reporting.report import distribute_lines, web_lines
 
 
 def rates(browser: float, node: float, native: float) -> dict:

@@ -1,7 +1,7 @@
 // The generator's contract in JavaScript, shared by the web page (onnxruntime-web) and the Node
 // sampler (onnxruntime-node): reading a model's metadata from its bytes, checking its inputs, the
 // seeded noise, labels, pixels and grids. Names and ranges come from docs/generator-contract.json
-// (written by pipeline/contract.py); what varies by model comes from the model's own metadata.
+// (written by pipeline/runtime/contract.py); what varies by model comes from the model's own metadata.
 // No DOM and no Node APIs here: the caller passes in the runtime (`ort`) and the bytes.
 
 export class ContractError extends Error {}
@@ -86,7 +86,7 @@ function shapeText(shape) {
 
 /**
  * What a caller must know to run the generator `session` (an onnxruntime InferenceSession),
- * checked as pipeline/contract.py's `read` checks it: its inputs and the metadata's noise and
+ * checked as pipeline/runtime/contract.py's `read` checks it: its inputs and the metadata's noise and
  * classes. `manifest` is docs/generator-contract.json; `source` names the model in errors.
  */
 export function readContract(manifest, session, metadata, source) {
@@ -222,7 +222,7 @@ export function parseSeed(manifest, value) {
   return seed;
 }
 
-/** Float32Array (count * dim): noise rows firstRow ... of `seed`, as pipeline/contract.py's
+/** Float32Array (count * dim): noise rows firstRow ... of `seed`, as pipeline/runtime/contract.py's
  * `Noise.seeded` draws them (uniform: bit-identical; normal: Box-Muller, within float rounding). */
 export function seededNoise(contract, seed, count, firstRow = 0) {
   const dim = contract.noiseDim;
@@ -271,7 +271,7 @@ export function parseLabel(contract, value) {
   return label;
 }
 
-/** Generator output -> uint8 pixels exactly as pipeline/images.py's `to_uint8` (float32
+/** Generator output -> uint8 pixels exactly as pipeline/runtime/images.py's `to_uint8` (float32
  * arithmetic, clipped, rounded half to even). */
 export function toUint8(contract, output) {
   const [low, high] = contract.outputRange;
@@ -302,7 +302,7 @@ export async function draw(ort, session, contract, { seed, count, label = null, 
   return toUint8(contract, result[contract.output].data);
 }
 
-/** The grid pipeline/images.py's `make_grid` makes: ceil(sqrt(count)) columns, `padding`
+/** The grid pipeline/runtime/images.py's `make_grid` makes: ceil(sqrt(count)) columns, `padding`
  * black pixels around and between the images. */
 export function makeGrid(images, count, [height, width], padding = 2) {
   const columns = Math.ceil(Math.sqrt(count));
@@ -322,7 +322,7 @@ export function makeGrid(images, count, [height, width], padding = 2) {
 }
 
 /** Spherical interpolation between two noise rows (linear when they are parallel), exact at
- * t = 0 and 1, as pipeline/sampler.py's `slerp`. */
+ * t = 0 and 1, as pipeline/runtime/sampler.py's `slerp`. */
 export function slerp(start, end, t) {
   let dot = 0;
   let startNorm = 0;

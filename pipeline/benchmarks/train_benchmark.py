@@ -1,0 +1,170 @@
+"""The `train_benchmark` stage: the project's training step against a plain one, side by side.
+
+The baseline is the plain float32 `tf.function` implementation of the same model, losses,
+optimizers and batch: Keras' own layers, the same alternating discriminator and generator steps.
+The project's step is the `Trainer`'s, with the precision `train.precision` picks on this
+machine. Both train from the same fresh weights on the same real batches; the timed windows
+alternate between them and each one's throughput is the median over its windows. A benchmark,
+not a test: it never fails on speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from itertools import cycle, islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from pipeline.benchmarks.benchmark import SETTLE_SECONDS, write_targets
+from pipeline.config import TrainBenchmarkConfig, TrainConfig
+from pipeline.data.datasets import load_split
+from pipeline.errors import DataFormatError
+from pipeline.families.semi_supervised import choose_labelled
+from pipeline.gan import losses
+from pipeline.gan import networks as model
+from pipeline.gan.placement import choose_placement, precision_policy
+from pipeline.runtime import machine
+from pipeline.runtime.contract import TRAINING_NOISE
+from pipeline.training.train import Trainer, adam_settings, epoch_batches, images_per_step
+
+log = logging.getLogger(__name__)
+
+BATCHES = 8  # real batches the timed steps cycle through
+
+
+def plain_step(config: TrainConfig):
+    """The baseline: a straightforward float32 training step, compiled with `tf.function`."""
+    import keras
+
+    classes = model.CLASSES if config.model == "conditional" else 0
+    generator = model.build_generator(config.noise_dim, classes)
+    discriminator = model.build_discriminator(classes)
+    objective = losses.OBJECTIVES[config.loss]
+    generator_optimizer, discriminator_optimizer = (
+        keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
+        for rate, beta1, beta2 in (
+            adam_settings(config, "generator"),
+            adam_settings(config, "discriminator"),
+        )
+    )
+
+    def noise(count):
+        return tf.random.uniform((count, config.noise_dim), TRAINING_NOISE.low, TRAINING_NOISE.high)
+
+    def labelled(x, labels):
+        return [x, labels] if classes else x
+
+    @tf.function
+    def step(real_uint8, labels):
+        real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0
+        labels = tf.cast(labels, tf.int32)
+        steps = objective.critic_steps
+        for part, part_labels in zip(tf.split(real, steps), tf.split(labels, steps), strict=True):
+            count = tf.shape(part)[0]
+            fake = generator(labelled(noise(count), part_labels), training=True)
+
+            def critic(images, training, part_labels=part_labels):
+                return discriminator(labelled(images, part_labels), training=training)
+
+            with tf.GradientTape() as tape:
+                d_loss = objective.discriminator_loss(
+                    critic(part, training=True),
+                    critic(fake, training=True),
+                    1.0 - config.label_smoothing,
+                )
+                if objective.penalty_weight:
+                    mix = tf.random.uniform((count, 1, 1, 1))
+                    penalty = losses.gradient_penalty(critic, part, fake, mix)
+                    d_loss += objective.penalty_weight * penalty
+            variables = discriminator.trainable_variables
+            gradients = tape.gradient(d_loss, variables)
+            discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        fake_labels = tf.random.uniform((count,), 0, classes, tf.int32) if classes else None
+        with tf.GradientTape() as tape:
+            fake = generator(labelled(noise(count), fake_labels), training=True)
+            fake_logits = discriminator(labelled(fake, fake_labels), training=True)
+            g_loss = objective.generator_loss(fake_logits)
+        variables = generator.trainable_variables
+        gradients = tape.gradient(g_loss, variables)
+        generator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return d_loss, g_loss
+
+    return step
+
+
+def train_benchmark_stage(
+    data: Path, train_config: TrainConfig, config: TrainBenchmarkConfig, plots: Path
+) -> dict[str, Any]:
+    """The whole stage: both steps timed on the training images of `data`; the targets table
+    goes to `plots`. Returns the metrics."""
+    images, labels = load_split(data, "train")
+    needed = BATCHES * images_per_step(train_config)
+    if len(images) < needed:
+        raise DataFormatError(
+            f"{data}: {len(images)} training images; the benchmark cycles through {BATCHES} "
+            f"steps of {images_per_step(train_config)}"
+        )
+    metrics = run_train_benchmark(
+        (images, labels), train_config, windows=config.windows, steps=config.steps
+    )
+    plots.mkdir(parents=True, exist_ok=True)
+    write_targets(metrics["targets"], plots / "targets.csv")
+    return metrics
+
+
+def run_train_benchmark(
+    data: tuple[np.ndarray, np.ndarray], config: TrainConfig, *, windows: int, steps: int
+) -> dict[str, Any]:
+    """Images per second of both steps on the training (images, labels) `data` (medians over
+    `windows` windows of `steps` steps)."""
+    placement = choose_placement(config.precision)
+    labelled = None
+    if config.model == "semi-supervised":  # its step also takes a labelled batch
+        images, labels = data
+        chosen = choose_labelled(labels, config.labelled_per_class, config.label_seed)
+        labelled = (images[chosen], labels[chosen])
+    with precision_policy(placement.precision):
+        trainer = Trainer(config, placement, labelled=labelled)
+    steppers = {"plain_float32": plain_step(config), "project": trainer.train_step}
+    batches = cycle(list(islice(iter(epoch_batches(data, config, 0)), BATCHES)))
+    for step in steppers.values():  # trace and warm up
+        for batch in islice(batches, 2):
+            [float(v) for v in step(*batch)]
+    rates: dict[str, list[float]] = {name: [] for name in steppers}
+    for window in range(windows):
+        for name, step in steppers.items():
+            time.sleep(SETTLE_SECONDS)
+            start = time.perf_counter()
+            for batch in islice(batches, steps):
+                losses_now = [float(v) for v in step(*batch)]
+            rates[name].append(steps * images_per_step(config) / (time.perf_counter() - start))
+            if not all(np.isfinite(losses_now)):
+                log.warning("%s: non-finite loss in window %d", name, window)
+        log.info(
+            "window %d: %s",
+            window + 1,
+            ", ".join(f"{name} {values[-1]:.0f} img/s" for name, values in rates.items()),
+        )
+    medians = {name: round(float(np.median(values)), 1) for name, values in rates.items()}
+    ratio = round(medians["project"] / medians["plain_float32"], 3)
+    return {
+        "images_per_second": medians,
+        "project_over_plain": ratio,
+        "batch_size": config.batch_size,
+        "precision": placement.precision,
+        "device": placement.device,
+        "machine": machine.describe(),
+        "windows": windows,
+        "steps_per_window": steps,
+        "targets": {
+            "project_over_plain_float32_step": {
+                "target": 2.5,
+                "measured": ratio,
+                "met": ratio >= 2.5,
+            }
+        },
+    }

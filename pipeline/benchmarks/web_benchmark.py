@@ -1,0 +1,232 @@
+"""`dcgan web-benchmark`: the generator in headless Chromium (onnxruntime-web, WASM) and in Node
+(onnxruntime-node) beside native onnxruntime, in one run; the page's time to its first grid; the
+browser's pixels against the Python sampler's.
+
+For each model and thread count the three engines are measured one after the other with the same
+method (median samples/s of timed windows of about 0.25 s, after a warm-up call), so a drift of
+the machine's speed hits them alike. A benchmark, not a test: it reports numbers and ratios and
+never fails on speed. Needs Chromium and node_modules (`make web-setup`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.benchmarks import browser
+from pipeline.errors import PipelineError
+from pipeline.runtime import machine
+from pipeline.runtime import serve as web
+from pipeline.runtime.files import write_path_atomically
+from pipeline.runtime.images import make_grid
+from pipeline.runtime.sampler import Sampler
+
+log = logging.getLogger(__name__)
+
+BATCHES = (1, 64)
+WINDOWS = 5
+WINDOW_SECONDS = 0.25
+PARITY_IMAGES = 64
+NODE_BENCHMARK = web.REPO / "examples/node/benchmark.mjs"
+CANVAS_GREY = """() => {
+  const canvas = document.getElementById('grid');
+  const rgba = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  return {width: canvas.width, height: canvas.height,
+          grey: Array.from(rgba.filter((_, i) => i % 4 === 0))};
+}"""
+
+
+def canvas_grid(page) -> np.ndarray:
+    """The page's canvas as a uint8 grey image (the grid exactly as drawn)."""
+    canvas = page.evaluate(CANVAS_GREY)
+    return np.asarray(canvas["grey"], np.uint8).reshape(canvas["height"], canvas["width"])
+
+
+def open_page(context, url: str):
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector(browser.SETTLED, timeout=120_000)
+    if page.evaluate("document.body.dataset.state") == "error":
+        raise PipelineError(f"the page failed: {page.text_content('#error')}")
+    return page
+
+
+def first_grid_ms(chromium, url: str) -> float:
+    """Milliseconds from navigation to the first grid drawn, in a fresh browser context (an
+    empty cache: a first visit)."""
+    context = chromium.new_context()
+    try:
+        return float(open_page(context, url).evaluate("window.dcgan.firstGridMs"))
+    finally:
+        context.close()
+
+
+def browser_rates(chromium, url: str) -> dict[str, float]:
+    context = chromium.new_context()
+    try:
+        page = open_page(context, url)
+        return {
+            str(batch): float(
+                page.evaluate(
+                    "([batch, windows, seconds]) => window.dcgan.benchmark(batch, "
+                    "{windows, seconds})",
+                    [batch, WINDOWS, WINDOW_SECONDS],
+                )
+            )
+            for batch in BATCHES
+        }
+    finally:
+        context.close()
+
+
+def save_screenshot(chromium, url: str, path: Path) -> None:
+    """The page as a person sees it after loading, written atomically."""
+    context = chromium.new_context(viewport={"width": 1000, "height": 820})
+    try:
+        page = open_page(context, url)
+        write_path_atomically(path, lambda temporary: page.screenshot(path=str(temporary)))
+    finally:
+        context.close()
+
+
+def native_rates(model: Path, threads: int) -> dict[str, float]:
+    sampler = Sampler(model, threads=threads)
+    rates = {}
+    for batch in BATCHES:
+        noise = sampler.seeded_noise(0, batch)
+        sampler.generate(noise)
+        windows = []
+        for _ in range(WINDOWS):
+            calls, start = 0, time.perf_counter()
+            while time.perf_counter() - start < WINDOW_SECONDS:
+                sampler.generate(noise)
+                calls += 1
+            windows.append(calls * batch / (time.perf_counter() - start))
+        rates[str(batch)] = statistics.median(windows)
+    return rates
+
+
+def node_rates(model: Path, threads: int) -> dict[str, float]:
+    node = shutil.which("node")
+    if node is None:
+        raise PipelineError("Node.js is not installed")
+    result = subprocess.run(
+        [node, str(NODE_BENCHMARK), str(model), str(threads), *map(str, BATCHES)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PipelineError(f"the Node benchmark failed: {reason}")
+    return {batch: float(rate) for batch, rate in json.loads(result.stdout).items()}
+
+
+def pixel_parity(chromium, base: str, model: Path) -> int:
+    """The largest |browser - Python sampler| grey level over a grid of 64 from seed 0."""
+    context = chromium.new_context()
+    try:
+        page = open_page(context, f"{base}?model=models/{model.name}&count={PARITY_IMAGES}&seed=0")
+        shown = canvas_grid(page).astype(int)
+    finally:
+        context.close()
+    expected = make_grid(Sampler(model).sample(PARITY_IMAGES, seed=0))
+    return int(np.abs(shown - expected).max())
+
+
+def measure(models: dict[str, Path], loads: int, screenshot: Path | None = None) -> dict[str, Any]:
+    """Everything `dcgan web-benchmark` reports, for `models` (variant name -> file, `float32`
+    among them; the first is the page's default); with `screenshot`, a PNG of the page with its
+    first grid."""
+    from playwright.sync_api import sync_playwright
+
+    server = web.make_server(web.Site.build(list(models.values())), "127.0.0.1", 0)
+    web.serve_in_background(server)
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    cores = os.cpu_count() or 1
+    thread_counts = sorted({1, min(cores, 8)})
+    default = next(iter(models))
+    results: dict[str, Any] = {
+        "machine": machine.describe(),
+        "threads": thread_counts,
+        "page_default": default,
+    }
+    try:
+        with sync_playwright() as playwright:
+            chromium = browser.launch(playwright)
+            results["browser"] = f"Chromium {chromium.version}"
+            results["onnxruntime_web"] = _package_version("onnxruntime-web")
+            results["onnxruntime_node"] = _package_version("onnxruntime-node")
+            first_grid_ms(chromium, base)  # the OS file cache warm, as for any later visit
+            loads_ms = [first_grid_ms(chromium, base) for _ in range(loads)]
+            log.info("first grid after %s ms", ", ".join(f"{ms:.0f}" for ms in loads_ms))
+            results["first_grid_ms"] = {"median": statistics.median(loads_ms), "loads": loads_ms}
+            if screenshot is not None:
+                save_screenshot(chromium, base, screenshot)
+            results["model_bytes"] = {name: path.stat().st_size for name, path in models.items()}
+            rates: dict[str, Any] = {}
+            for name, path in models.items():
+                results.setdefault("parity_max_grey_levels", {})[name] = pixel_parity(
+                    chromium, base, path
+                )
+                for threads in thread_counts:
+                    url = f"{base}?model=models/{path.name}&count=1&threads={threads}"
+                    key = f"threads_{threads}"
+                    rates.setdefault(name, {}).setdefault("browser", {})[key] = browser_rates(
+                        chromium, url
+                    )
+                    rates[name].setdefault("node", {})[key] = node_rates(path, threads)
+                    rates[name].setdefault("native", {})[key] = native_rates(path, threads)
+                    log.info("%s, %d thread(s): %s", name, threads, _rates_text(rates[name], key))
+            chromium.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    results["samples_per_second"] = rates
+    results["ratios"] = ratios(rates, thread_counts, default)
+    return results
+
+
+def ratios(rates: dict[str, Any], thread_counts: list[int], default: str) -> dict[str, Any]:
+    """Each engine over native onnxruntime at the same model, threads and batch; and the
+    page's default (its first model, all threads) at batch 64 over native float32 on one
+    thread, the issue's yardstick."""
+    out: dict[str, Any] = {}
+    for name, engines in rates.items():
+        for engine in ("browser", "node"):
+            for key, by_batch in engines[engine].items():
+                for batch, rate in by_batch.items():
+                    native = engines["native"][key][batch]
+                    out.setdefault(name, {}).setdefault(f"{engine}_over_native", {}).setdefault(
+                        key, {}
+                    )[batch] = rate / native
+    page_default = rates[default]["browser"][f"threads_{thread_counts[-1]}"]["64"]
+    out["page_default_over_native_float32_1_thread"] = (
+        page_default / rates["float32"]["native"]["threads_1"]["64"]
+    )
+    return out
+
+
+def _rates_text(engines: dict[str, Any], key: str) -> str:
+    parts = []
+    for engine in ("browser", "node", "native"):
+        rates = engines[engine][key].items()
+        parts.append(f"{engine} " + ", ".join(f"{rate:.0f}/s at {batch}" for batch, rate in rates))
+    return "; ".join(parts)
+
+
+def _package_version(name: str) -> str:
+    manifest = web.REPO / "node_modules" / name / "package.json"
+    try:
+        return json.loads(manifest.read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return "missing"

