@@ -227,7 +227,7 @@ def train(
     classifier: Path,
     fresh: bool,
 ) -> None:
-    """Train the DCGAN; resumes from the last checkpoint made with the same settings.
+    """Train a GAN family; resumes from the last checkpoint made with the same settings and code.
 
     Every `train.track_every` steps it measures the generator against the classifier's
     held-out images. Prints the summary metrics as JSON on stdout.
@@ -245,9 +245,11 @@ def train(
             "quality tracking)",
         )
     quiet_tensorflow()
+    from pipeline.families import resolve
     from pipeline.training.train import TrainPaths
     from pipeline.training.train import train as run_training
 
+    config = resolve(config, params_path)
     paths = TrainPaths(
         data, models, checkpoints, plots, metrics_path, classifier, classifier_config
     )
@@ -305,7 +307,9 @@ def train_benchmark(params_path: Path, data: Path, metrics_path: Path, plots: Pa
     require_folder(data, "--data", " (run `dcgan download` first)")
     quiet_tensorflow()
     from pipeline.benchmarks.train_benchmark import train_benchmark_stage
+    from pipeline.families import resolve
 
+    train_config = resolve(train_config, params_path)
     report_metrics(train_benchmark_stage(data, train_config, config, plots), metrics_path)
 
 
@@ -346,8 +350,9 @@ def distribute_benchmark(params_path: Path, metrics_path: Path) -> None:
     config = load_train_config(params_path)
     quiet_tensorflow()
     from pipeline.benchmarks.distribute_benchmark import distribute_benchmark as measure
+    from pipeline.families import resolve
 
-    report_metrics(measure(config), metrics_path)
+    report_metrics(measure(resolve(config, params_path)), metrics_path)
 
 
 def sample_output_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:

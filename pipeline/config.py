@@ -11,37 +11,12 @@ import yaml
 
 from pipeline.errors import ConfigError
 
-LOSS_NAMES = ("gan", "lsgan", "wgan-gp")
 BATCH_NORMS = ("synchronized", "per-replica")  # the generator's, under a tf.distribute strategy
-MODEL_NAMES = ("unconditional", "conditional", "infogan", "semi-supervised")
 EXPORT_WEIGHTS = ("best", "last")
 LR_SCHEDULES = ("auto", "constant", "anneal")
 AUGMENTATIONS = ("none", "translation")
 DISTRIBUTIONS = ("auto", "off", "mirrored", "multi-worker")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-# `epochs: auto`: the original's 3 for the GANs; the semi-supervised model's classifier keeps
-# improving well past them (README, Semi-supervised GAN: 1.22% test error at 8, 1.09% at 16,
-# with input noise 0.3).
-AUTO_EPOCHS = {"semi-supervised": 16}
-DEFAULT_EPOCHS = 3
-# `lr_schedule: auto`: the semi-supervised model anneals as Salimans et al. do (its measured
-# runs did); the GANs keep a constant rate (annealing measured worse for them, README).
-AUTO_SCHEDULES = {"semi-supervised": "anneal"}
-DEFAULT_SCHEDULE = "constant"
-
-
-def resolved_schedule(schedule: str, model: str | None) -> str:
-    """The learning-rate schedule `schedule` names for `model` (`auto`: the model's own)."""
-    if schedule == "auto":
-        return AUTO_SCHEDULES.get(model, DEFAULT_SCHEDULE)
-    return schedule
-
-
-def takes_r1(loss: str | None, model: str | None) -> bool:
-    """Whether `r1_weight` applies to a run: WGAN-GP's critic has its own gradient penalty and
-    takes no other; the semi-supervised discriminator is regularised by its noise and dropout
-    instead (Salimans et al.)."""
-    return loss != "wgan-gp" and model != "semi-supervised"
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -92,8 +67,16 @@ def _epochs(key: str, value: Any) -> int | str:
     return value
 
 
+def _name(key: str, value: Any) -> str:
+    """A family's or a loss's name; which names exist is the registry's to say
+    (`pipeline.families.resolve`)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: expected a name, got {value!r}")
+    return value
+
+
 def _rate(key: str, value: Any) -> float | str:
-    """A learning rate, or `auto`: the rate measured best for the model (see `train.py`)."""
+    """A learning rate, or `auto`: the family's (`pipeline.families`)."""
     if value == "auto":
         return value
     number = _number(value)
@@ -102,8 +85,8 @@ def _rate(key: str, value: Any) -> float | str:
     return number
 
 
-def _beta1(key: str, value: Any) -> float | str:
-    """Adam's beta1, or `auto`: the value measured best for the model (see `train.py`)."""
+def _beta(key: str, value: Any) -> float | str:
+    """One of Adam's betas, or `auto`: the family's, or the loss's (`pipeline.families`)."""
     if value == "auto":
         return value
     number = _number(value)
@@ -163,17 +146,20 @@ def checks(section) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The `train` section. Defaults follow the classic CS231n DCGAN (see the design notes)."""
+    """The `train` section as params.yaml says it; `pipeline.families.resolve` replaces each
+    `auto` and checks what applies to the family and loss. Defaults follow the classic CS231n
+    DCGAN (see the design notes)."""
 
     seed: int = setting(0, _at_least(0))
-    epochs: int | str = setting("auto", _epochs)  # an int once constructed (AUTO_EPOCHS)
+    epochs: int | str = setting("auto", _epochs)
     batch_size: int = setting(128, _positive_int)
     noise_dim: int = setting(96, _positive_int)
-    model: str = setting("unconditional", _choice(MODEL_NAMES))
-    loss: str = setting("gan", _choice(LOSS_NAMES))
+    model: str = setting("unconditional", _name)
+    loss: str = setting("gan", _name)
     learning_rate: float | str = setting("auto", _rate)
     discriminator_learning_rate: float | str = setting("auto", _rate)
-    beta1: float | str = setting("auto", _beta1)
+    beta1: float | str = setting("auto", _beta)
+    beta2: float | str = setting("auto", _beta)
     label_smoothing: float = setting(0.0, _fraction)
     r1_weight: float = setting(1.0, _non_negative_float)
     r1_every: int = setting(4, _positive_int)
@@ -185,7 +171,7 @@ class TrainConfig:
     labelled_per_class: int = setting(10, _positive_int)
     label_seed: int = setting(0, _at_least(0))
     augment: str = setting("none", _choice(AUGMENTATIONS))
-    lr_schedule: str = setting("auto", _choice(LR_SCHEDULES))  # concrete once constructed
+    lr_schedule: str = setting("auto", _choice(LR_SCHEDULES))
     precision: str = setting("auto", _choice(PRECISIONS))
     distribute: str = setting("auto", _choice(DISTRIBUTIONS))
     replicas: int = setting(0, _at_least(0))
@@ -198,11 +184,6 @@ class TrainConfig:
     track_every: int = setting(300, _at_least(0))
     track_samples: int = setting(5000, _at_least(100))
     export_weights: str = setting("best", _choice(EXPORT_WEIGHTS))
-
-    def __post_init__(self):
-        if self.epochs == "auto":
-            object.__setattr__(self, "epochs", AUTO_EPOCHS.get(self.model, DEFAULT_EPOCHS))
-        object.__setattr__(self, "lr_schedule", resolved_schedule(self.lr_schedule, self.model))
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -285,34 +266,7 @@ def read_params(path: Path) -> dict[str, Any]:
 
 def load_train_config(path: Path) -> TrainConfig:
     """The validated `train` section of `path`; a missing key takes its default."""
-    config = _load_section(path, "train", TrainConfig)
-    if config.label_smoothing and config.loss == "wgan-gp":
-        raise ConfigError(
-            f"{path}: train.label_smoothing: wgan-gp's critic scores have no label to smooth "
-            "(use 0, or the gan or lsgan loss)"
-        )
-    if config.model == "infogan" and config.loss == "wgan-gp":
-        raise ConfigError(
-            f"{path}: train.model: infogan trains with the gan or lsgan loss, not wgan-gp"
-        )
-    if config.model == "semi-supervised":
-        _check_semi_supervised(path, config)
-    return config
-
-
-def _check_semi_supervised(path: Path, config: TrainConfig) -> None:
-    """Its discriminator's real/fake output is defined by the cross-entropy of the implicit
-    fake class, and its noise layers draw from Keras' own seed state, which one device keeps."""
-    if config.loss != "gan":
-        raise ConfigError(
-            f"{path}: train.model: semi-supervised trains with the gan loss (its implicit fake "
-            f"class is a cross-entropy), not {config.loss}"
-        )
-    if config.distribute in ("mirrored", "multi-worker"):
-        raise ConfigError(
-            f"{path}: train.model: semi-supervised trains on one device; set train.distribute "
-            "to auto or off"
-        )
+    return _load_section(path, "train", TrainConfig)
 
 
 def load_export_config(path: Path) -> ExportConfig:

@@ -110,7 +110,7 @@ import json, numpy as np, tensorflow as tf
 from pipeline.training import distribution
 from pipeline.config import TrainConfig
 from pipeline.gan.placement import Placement
-from pipeline.training.train import Trainer
+from pipeline.training.trainer import Trainer
 distributed = distribution.choose("mirrored", 2)
 config = TrainConfig(noise_dim=8, batch_size=16, track_every=0, precision="float32")
 trainer = Trainer(config, Placement("CPU:0", "float32"), 2, distributed)
@@ -144,7 +144,8 @@ import json, numpy as np
 from pipeline.training import distribution
 from pipeline.config import TrainConfig
 from pipeline.gan.placement import Placement
-from pipeline.training.train import Trainer, images_per_step
+from pipeline.training.loop import images_per_step
+from pipeline.training.trainer import Trainer
 distributed = distribution.choose("mirrored", 2)
 report = {}
 for loss, model, extra in [("lsgan", "unconditional", {}), ("wgan-gp", "unconditional", {}),

@@ -129,7 +129,7 @@ def test_the_train_stage_depends_on_every_key_that_shapes_the_weights_and_no_oth
     import dataclasses
 
     from pipeline.config import TrainConfig
-    from pipeline.training.train import COSMETIC
+    from pipeline.training.checkpoints import COSMETIC
 
     declared = {p.split(".", 1)[1] for p in STAGES["train"]["params"] if p.startswith("train.")}
     assert declared == {f.name for f in dataclasses.fields(TrainConfig)} - set(COSMETIC)

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from pipeline.config import TrainConfig
 from pipeline.gan.placement import Placement, decide_placement, precision_policy
-from pipeline.training.train import Trainer
+from pipeline.training.trainer import Trainer
 
 
 @pytest.mark.parametrize(

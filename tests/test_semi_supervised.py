@@ -14,6 +14,7 @@ import tensorflow as tf
 from conftest import invoke, invoke_ok, set_params, stage_args, train_and_export, train_defaults
 from pipeline.config import load_train_config
 from pipeline.errors import ClassifierError, ConfigError, TrainingError
+from pipeline.families import resolve
 from pipeline.families import semi_supervised as ssl
 from pipeline.gan import losses
 from pipeline.gan import networks as model
@@ -78,14 +79,14 @@ class TestLabelledChoice:
 @pytest.mark.parametrize(
     "settings, message",
     [
-        ({"loss": "lsgan"}, "semi-supervised trains with the gan loss"),
-        ({"distribute": "mirrored"}, "semi-supervised trains on one device"),
+        ({"loss": "lsgan"}, "the semi-supervised model trains with gan, not lsgan"),
+        ({"distribute": "mirrored"}, "the semi-supervised model trains on one device"),
     ],
 )
 def test_settings_it_cannot_train_with_are_refused(tmp_path, settings, message):
     set_params(tmp_path, train={"model": "semi-supervised", **settings})
     with pytest.raises(ConfigError, match=message):
-        load_train_config(tmp_path / "params.yaml")
+        resolve(load_train_config(tmp_path / "params.yaml"))
 
 
 def test_an_exported_classifier_matches_tensorflow(tmp_path):

@@ -24,8 +24,10 @@ from conftest import (
     stage_args,
 )
 from pipeline.config import TrainConfig, load_train_config
+from pipeline.errors import ConfigError
 from pipeline.gan.placement import Placement
-from pipeline.training.train import Trainer, images_per_step
+from pipeline.training.loop import images_per_step
+from pipeline.training.trainer import Trainer
 
 
 @pytest.fixture
@@ -118,6 +120,42 @@ def test_other_settings_start_over_and_so_does_fresh(workdir, caplog):
     assert "starting over (--fresh)" in caplog.text
 
 
+def test_a_change_to_the_code_that_shapes_the_weights_starts_over(workdir, caplog, monkeypatch):
+    """The fingerprint hashes the families, their building blocks and the training package: a
+    checkpoint the old step made is never resumed by a new one."""
+    from pipeline.training import checkpoints
+
+    set_params(workdir, train=dict(epochs=1))
+    train_ok()
+    checkpoint_index = workdir / "checkpoints/train/tf/checkpoint"
+    stamp = checkpoint_index.stat().st_mtime_ns
+    changed = checkpoints.shaping_code_sha256()[::-1]
+    monkeypatch.setattr(checkpoints, "shaping_code_sha256", lambda: changed)
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        assert train_ok()["steps"] == 2
+    assert "starting over (the checkpoint was made with another code_sha256)" in caplog.text
+    assert checkpoint_index.stat().st_mtime_ns != stamp
+
+
+def test_the_code_hash_covers_every_module_of_the_families_and_the_training_package(tmp_path):
+    import shutil
+
+    from pipeline.training import checkpoints
+
+    package = tmp_path / "pipeline"
+    shutil.copytree(checkpoints.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    original = checkpoints.shaping_code_sha256(package)
+    assert original == checkpoints.shaping_code_sha256()
+    for module in ("families/unconditional.py", "gan/losses.py", "training/trainer.py"):
+        path = package / module
+        text = path.read_text()
+        path.write_text(text + "\n")
+        assert checkpoints.shaping_code_sha256(package) != original, module
+        path.write_text(text)
+    (package / "reporting/report.py").write_text("")  # not code that shapes the weights
+    assert checkpoints.shaping_code_sha256(package) == original
+
+
 def test_divergence_from_the_first_step_stops_at_once(workdir):
     set_params(workdir, train=dict(epochs=40, learning_rate=1e38, discriminator_learning_rate=1e38))
     result = run(*stage_args("train"))
@@ -133,10 +171,11 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(wor
     # Blow up the discriminator's last layer inside the saved checkpoint, as a diverged run would.
     trainer = Trainer(load_train_config(workdir / "params.yaml"), Placement("CPU:0", "float32"))
     prefix = tf.train.latest_checkpoint(workdir / "checkpoints/train/tf")
-    trainer.checkpoint.restore(prefix).assert_consumed()
+    checkpoint = tf.train.Checkpoint(**trainer.checkpoint_parts)
+    checkpoint.restore(prefix).assert_consumed()
     kernel = trainer.discriminator.get_layer("logits").kernel
     kernel.assign(tf.fill(kernel.shape, np.finfo(np.float32).max))
-    trainer.checkpoint.write(prefix)
+    checkpoint.write(prefix)
     saved = {p.name: p.read_bytes() for p in (workdir / "checkpoints/train/tf").iterdir()}
 
     set_params(workdir, train=dict(epochs=2))
@@ -336,7 +375,7 @@ def test_too_few_images_for_one_wgan_gp_step_is_a_clear_error(workdir):
 
 
 def test_anneal_holds_the_rate_for_half_the_run_then_falls_linearly_to_zero():
-    from pipeline.training.train import HoldThenLinearDecay
+    from pipeline.training.schedule import HoldThenLinearDecay
 
     schedule = HoldThenLinearDecay(1e-3, updates=400)
     rates = [float(schedule(update)) for update in (0, 100, 200, 300, 400, 500)]
@@ -344,11 +383,12 @@ def test_anneal_holds_the_rate_for_half_the_run_then_falls_linearly_to_zero():
 
 
 def test_with_anneal_the_epoch_count_is_part_of_the_checkpoint_fingerprint():
-    from pipeline.training.train import fingerprint
+    from pipeline.families import resolve
+    from pipeline.training.checkpoints import fingerprint
 
     placement = Placement("CPU:0", "float32")
-    constant = [TrainConfig(epochs=epochs) for epochs in (3, 10)]
-    annealed = [TrainConfig(epochs=epochs, lr_schedule="anneal") for epochs in (3, 10)]
+    constant = [resolve(TrainConfig(epochs=epochs)) for epochs in (3, 10)]
+    annealed = [resolve(TrainConfig(epochs=epochs, lr_schedule="anneal")) for epochs in (3, 10)]
     assert fingerprint(constant[0], placement, "x") == fingerprint(constant[1], placement, "x")
     assert fingerprint(annealed[0], placement, "x") != fingerprint(annealed[1], placement, "x")
 
@@ -423,9 +463,9 @@ def test_the_r1_penalty_is_lazy_and_weighted_by_its_interval():
 
 
 def test_wgan_gp_takes_its_own_penalty_and_not_r1():
-    assert first_d_loss(loss="wgan-gp", r1_weight=10.0) == first_d_loss(
-        loss="wgan-gp", r1_weight=0.0
-    )
+    with pytest.raises(ConfigError, match=r"train\.r1_weight: the R1 penalty does not apply"):
+        first_d_loss(loss="wgan-gp", r1_weight=10.0)
+    assert first_d_loss(loss="wgan-gp") == first_d_loss(loss="wgan-gp", r1_weight=0.0)
 
 
 def test_infogan_reads_its_category_from_jittered_fakes_in_the_information_term_only():

@@ -37,7 +37,7 @@ WARM_UP_STEPS = 3
 
 def trainer_for(config: TrainConfig, distributed):
     from pipeline.gan.placement import choose_placement, precision_policy
-    from pipeline.training.train import Trainer
+    from pipeline.training.trainer import Trainer
 
     placement = choose_placement(config.precision)
     with precision_policy(placement.precision):

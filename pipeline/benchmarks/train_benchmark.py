@@ -23,13 +23,13 @@ from pipeline.benchmarks.benchmark import SETTLE_SECONDS, write_targets
 from pipeline.config import TrainBenchmarkConfig, TrainConfig
 from pipeline.data.datasets import load_split
 from pipeline.errors import DataFormatError
-from pipeline.families.semi_supervised import choose_labelled
+from pipeline.families import family_of, resolve
 from pipeline.gan import losses
-from pipeline.gan import networks as model
 from pipeline.gan.placement import choose_placement, precision_policy
 from pipeline.runtime import machine
 from pipeline.runtime.contract import TRAINING_NOISE
-from pipeline.training.train import Trainer, adam_settings, epoch_batches, images_per_step
+from pipeline.training.loop import epoch_batches, images_per_step
+from pipeline.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +37,19 @@ BATCHES = 8  # real batches the timed steps cycle through
 
 
 def plain_step(config: TrainConfig):
-    """The baseline: a straightforward float32 training step, compiled with `tf.function`."""
+    """The baseline: a straightforward float32 training step of the family's networks and the
+    chosen loss (none of the family's additions), compiled with `tf.function`."""
     import keras
 
-    classes = model.CLASSES if config.model == "conditional" else 0
-    generator = model.build_generator(config.noise_dim, classes)
-    discriminator = model.build_discriminator(classes)
+    config = resolve(config)
+    family = family_of(config)
+    classes = family.label_values
+    generator = family.build_generator()
+    discriminator = family.build_discriminator()
     objective = losses.OBJECTIVES[config.loss]
     generator_optimizer, discriminator_optimizer = (
-        keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
-        for rate, beta1, beta2 in (
-            adam_settings(config, "generator"),
-            adam_settings(config, "discriminator"),
-        )
+        keras.optimizers.Adam(rate, beta_1=config.beta1, beta_2=config.beta2)
+        for rate in (config.learning_rate, config.discriminator_learning_rate)
     )
 
     def noise(count):
@@ -68,7 +68,7 @@ def plain_step(config: TrainConfig):
             fake = generator(labelled(noise(count), part_labels), training=True)
 
             def critic(images, training, part_labels=part_labels):
-                return discriminator(labelled(images, part_labels), training=training)
+                return family.judge(discriminator, images, part_labels, training)[0]
 
             with tf.GradientTape() as tape:
                 d_loss = objective.discriminator_loss(
@@ -86,7 +86,7 @@ def plain_step(config: TrainConfig):
         fake_labels = tf.random.uniform((count,), 0, classes, tf.int32) if classes else None
         with tf.GradientTape() as tape:
             fake = generator(labelled(noise(count), fake_labels), training=True)
-            fake_logits = discriminator(labelled(fake, fake_labels), training=True)
+            fake_logits = family.judge(discriminator, fake, fake_labels, True)[0]
             g_loss = objective.generator_loss(fake_logits)
         variables = generator.trainable_variables
         gradients = tape.gradient(g_loss, variables)
@@ -122,13 +122,8 @@ def run_train_benchmark(
     """Images per second of both steps on the training (images, labels) `data` (medians over
     `windows` windows of `steps` steps)."""
     placement = choose_placement(config.precision)
-    labelled = None
-    if config.model == "semi-supervised":  # its step also takes a labelled batch
-        images, labels = data
-        chosen = choose_labelled(labels, config.labelled_per_class, config.label_seed)
-        labelled = (images[chosen], labels[chosen])
     with precision_policy(placement.precision):
-        trainer = Trainer(config, placement, labelled=labelled)
+        trainer = Trainer(config, placement, data=data)
     steppers = {"plain_float32": plain_step(config), "project": trainer.train_step}
     batches = cycle(list(islice(iter(epoch_batches(data, config, 0)), BATCHES)))
     for step in steppers.values():  # trace and warm up

@@ -1,0 +1,91 @@
+"""The GAN families by the name `train.model` gives them, and the resolution of the train
+section: every `auto` replaced, once, by the value that applies to the run's family and loss.
+
+A new family is a module beside this one (a `Family` subclass, `pipeline.families.base`), its
+tests, and one entry in `FAMILIES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pipeline.config import TrainConfig
+from pipeline.errors import ConfigError
+from pipeline.families.base import Family
+from pipeline.families.conditional import Conditional
+from pipeline.families.infogan import InfoGAN
+from pipeline.families.semi_supervised import SemiSupervised
+from pipeline.families.unconditional import Unconditional
+from pipeline.gan.losses import OBJECTIVES
+
+FAMILIES: dict[str, type[Family]] = {
+    family.name: family for family in (Unconditional, Conditional, InfoGAN, SemiSupervised)
+}
+ADAM_BETA2 = 0.999  # Adam's usual, unless the loss prescribes another
+DISTRIBUTED = ("mirrored", "multi-worker")
+
+
+def family_of(config: TrainConfig) -> Family:
+    """The family of a resolved train section, bound to it."""
+    return FAMILIES[config.model](config)
+
+
+def auto_values(config: TrainConfig) -> dict[str, object]:
+    """What `auto` means for each auto-able key of a run with `config`'s family and loss: the
+    family's defaults, overridden by what the loss prescribes."""
+    family = FAMILIES[config.model]
+    return {
+        **dataclasses.asdict(family.defaults),
+        "beta2": ADAM_BETA2,
+        **OBJECTIVES[config.loss].prescribed,
+    }
+
+
+def resolve(config: TrainConfig, source: object = "params.yaml") -> TrainConfig:
+    """`config` with every `auto` replaced (a resolved section comes back unchanged); a key
+    that does not apply to the family or the loss, but is set, raises `ConfigError` naming it
+    and `source`."""
+    for key, known in (("model", FAMILIES), ("loss", OBJECTIVES)):
+        if getattr(config, key) not in known:
+            raise ConfigError(
+                f"{source}: train.{key}: expected one of {', '.join(known)}, "
+                f"got {getattr(config, key)!r}"
+            )
+    check_applies(config, source)
+    auto = auto_values(config)
+    return dataclasses.replace(
+        config, **{key: value for key, value in auto.items() if getattr(config, key) == "auto"}
+    )
+
+
+def check_applies(config: TrainConfig, source: object) -> None:
+    family = FAMILIES[config.model]
+    objective = OBJECTIVES[config.loss]
+    if config.loss not in family.losses:
+        raise ConfigError(
+            f"{source}: train.loss: the {family.name} model trains with "
+            f"{' or '.join(family.losses)}, not {config.loss}"
+        )
+    if config.distribute in DISTRIBUTED and not family.distributes:
+        raise ConfigError(
+            f"{source}: train.distribute: the {family.name} model trains on one device; set "
+            "it to auto or off"
+        )
+    unused = {
+        key: f"applies to the {other.name} model only"
+        for other in FAMILIES.values()
+        if other is not family
+        for key in other.own_settings
+        if key not in family.own_settings
+    }
+    if not (family.takes_r1 and objective.takes_r1) and config.r1_weight:  # 0: off, as it is
+        why = f"the R1 penalty does not apply to {family.name} with {config.loss}"
+        unused |= dict.fromkeys(("r1_weight", "r1_every"), why)
+    if not objective.smooths:
+        unused["label_smoothing"] = f"{config.loss}'s critic scores have no label to smooth"
+    defaults = TrainConfig()
+    for key, why in unused.items():
+        if getattr(config, key) != getattr(defaults, key):
+            raise ConfigError(
+                f"{source}: train.{key}: {why}; leave it at {getattr(defaults, key)!r}"
+            )

@@ -1,13 +1,16 @@
-"""The semi-supervised model's labels, baseline and exported classifier (Salimans et al. 2016).
+"""The semi-supervised GAN (Salimans et al. 2016): a digit classifier from 100 labels.
 
 `train.model: semi-supervised` learns from every training image but the labels of only
 `train.labelled_per_class` of each digit, drawn by `train.label_seed`. Its discriminator is a
-classifier (`pipeline.gan.networks.build_classifier_discriminator`); after training the stage writes
-into one folder (`models/ssl`, empty for the other models, so DVC always has the output):
+classifier with an implicit fake class (`pipeline.gan.networks.build_classifier_discriminator`):
+its step adds the labelled images' cross-entropy to half the real/fake loss, and the generator
+matches the discriminator's mean features on real images instead of fooling it. After training
+the stage writes into one folder (`models/ssl`, empty for the other families, so DVC always
+has the output):
 
 - `labelled.json`: the chosen training-image indices, their labels and how they were drawn;
-- `classifier.onnx`: the discriminator as a digit classifier (`pipeline.runtime.classify` reads it),
-  checked against TensorFlow before it is written;
+- `classifier.onnx`: the discriminator's weight average as a digit classifier
+  (`pipeline.runtime.classify` reads it), checked against TensorFlow before it is written;
 - `baseline.onnx`: the same network trained on the same labelled images alone, the
   supervised-only baseline that tells what the unlabelled images and the GAN add.
 
@@ -18,13 +21,20 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from pipeline.errors import ExportError, TrainingError
-from pipeline.gan import networks as model
+from pipeline.families.base import Defaults, Fakes, Family
+from pipeline.gan import networks
+from pipeline.gan.averaging import WeightAverage
+from pipeline.gan.losses import feature_matching_loss, implicit_fake_logit, supervised_loss
+from pipeline.gan.placement import precision_policy
 from pipeline.runtime.classify import (
     BASELINE_FILE,
     CLASSIFIER_FILE,
@@ -49,12 +59,126 @@ PARITY_TOLERANCE = 1e-4  # largest |onnx - tf| allowed on the probabilities
 PARITY_IMAGES = 256
 
 
+class SemiSupervised(Family):
+    name = "semi-supervised"
+    summary = "A digit classifier from 100 labels: the discriminator learns the ten classes."
+    # The generator at the paper's MNIST rate; this convolutional discriminator (the paper's is
+    # a weight-normalised MLP) classified better at a third of it. It anneals as the paper
+    # does, and its classifier keeps improving well past 3 epochs (docs/DECISIONS.md).
+    defaults = Defaults(
+        learning_rate=3e-3,
+        discriminator_learning_rate=1e-3,
+        beta1=0.5,
+        epochs=16,
+        lr_schedule="anneal",
+    )
+    losses = ("gan",)  # its implicit fake class is a cross-entropy
+    own_settings = ("labelled_per_class", "label_seed")
+    takes_r1 = False  # its noise and dropout regularise it instead
+    distributes = False  # its noise layers draw from Keras' own seed state, which one device keeps
+
+    def describe(self) -> str:
+        return (
+            "Unconditional generator of a semi-supervised GAN; its discriminator is the "
+            "classifier in `models/ssl`."
+        )
+
+    def build_discriminator(self, *, synchronized: bool = False):
+        return networks.build_classifier_discriminator()
+
+    def prepare(self, images, labels) -> None:
+        self.chosen = choose_labelled(
+            labels, self.config.labelled_per_class, self.config.label_seed
+        )
+        self.labelled = (images[self.chosen], labels[self.chosen])
+        self.all_labels = labels
+        log.info(
+            "labelled: %d training images (label_seed %d)", len(self.chosen), self.config.label_seed
+        )
+
+    def judge(self, discriminator, images, labels, training: bool):
+        outputs = discriminator(images, training=training)
+        return implicit_fake_logit(outputs[0]), outputs
+
+    def discriminator_loss(self, run, loss, fakes: Fakes, count):
+        """The paper's weights: the supervised loss plus half the real/fake loss."""
+        return 0.5 * loss + self.supervised(run, count)
+
+    def supervised(self, run, count):
+        """Cross-entropy on `count` labelled images drawn with replacement (the 100 labels are
+        seen many times per epoch, as in the paper)."""
+        images, labels = self.labelled
+        chosen = run.noise.uniform((count,), 0, len(labels), dtype=tf.int32)
+        real = tf.cast(tf.gather(images, chosen), tf.float32)[..., tf.newaxis] / 127.5 - 1.0
+        class_logits = run.judge(run.seen(real), None)[1][0]
+        return supervised_loss(class_logits, tf.gather(labels, chosen))
+
+    def generator_loss(self, run, fake_logits, fakes: Fakes, real):
+        """Feature matching: the discriminator's mean features on the fakes against a real
+        batch's."""
+        real_features = run.judge(run.seen(real), None)[1][1]
+        return feature_matching_loss(real_features, fakes.judged[1])
+
+    def build_state(self, run) -> None:
+        """The classifier is exported averaged like the generator (no batch norm to
+        recompute): the average classifies better than the oscillating last weights."""
+        if not hasattr(self, "labelled"):
+            raise TrainingError("the semi-supervised model trains on the training split's labels")
+        self.classifier_average = None
+        if self.config.average_decay:
+            with precision_policy("float32"):
+                averaged = networks.build_classifier_discriminator()
+            self.classifier_average = WeightAverage(
+                run.discriminator, averaged, self.config.average_decay, self.config.average_horizon
+            )
+
+    def checkpoint_parts(self, run) -> dict[str, Any]:
+        """The discriminator's noise and dropout seed states (Keras keeps them out of its
+        weights and TensorFlow's checkpoints, yet a resumed run must draw on) and the
+        classifier's average."""
+        weights = {id(variable) for variable in run.discriminator.weights}
+        states = [v for v in run.discriminator.variables if id(v) not in weights]
+        parts: dict[str, Any] = {"discriminator_noise": states}
+        if self.classifier_average is not None:
+            parts["average_discriminator"] = self.classifier_average.average
+            parts["average_discriminator_updates"] = self.classifier_average.updates
+        return parts
+
+    def update_averages(self, run) -> None:
+        if self.classifier_average is not None:
+            self.classifier_average.update()
+
+    def exported_classifier(self, run):
+        """The weight average when there is one, else the trained network."""
+        if self.classifier_average is not None:
+            return self.classifier_average.average
+        return run.discriminator
+
+    def write_models(self, run, folder, data, provenance, metrics) -> None:
+        """The labels, the classifier and its supervised-only baseline (trained now, as long
+        as the run)."""
+        images, labels = data
+        start = time.perf_counter()
+        with precision_policy(run.placement.precision):
+            baseline = train_baseline(*self.labelled, metrics["steps"], self.config)
+        metrics["baseline_train_seconds"] = round(time.perf_counter() - start, 2)
+        metrics["classifier_max_abs_diff"] = write_folder(
+            folder,
+            self.exported_classifier(run),
+            baseline,
+            self.chosen,
+            labels,
+            provenance,
+            images[:PARITY_IMAGES],
+        )
+
+
 def choose_labelled(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """Sorted indices of `per_class` images of each digit among the training `labels`, drawn
     without replacement: the same for the same (labels, per_class, seed)."""
     rng = np.random.default_rng([seed, LABEL_STREAM])
     chosen = []
-    for digit in range(model.CLASSES):
+    for digit in range(networks.CLASSES):
         pool = np.flatnonzero(labels == digit)
         if len(pool) < per_class:
             raise TrainingError(
@@ -65,30 +189,22 @@ def choose_labelled(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray
     return np.sort(np.concatenate(chosen))
 
 
-def train_baseline(
-    images: np.ndarray, labels: np.ndarray, steps: int, config, adam: tuple[float, float, float]
-):
+def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, config):
     """The classifier network trained on the labelled uint8 `images` `(n, 28, 28)` alone, for
     as many steps of `train.batch_size` as the semi-supervised run made, with its
-    discriminator's Adam (`adam`: rate, beta1, beta2) and its weight average (`config`: the
-    train section): so the two differ only in what the unlabelled images and the generator
-    add. Returns the network it would export."""
-    import keras
-    import tensorflow as tf
-
-    from pipeline.gan.averaging import WeightAverage
-    from pipeline.gan.losses import supervised_loss
-    from pipeline.gan.placement import precision_policy
-
+    discriminator's Adam and its weight average (`config`: the resolved train section): so
+    the two differ only in what the unlabelled images and the generator add. Returns the
+    network it would export."""
     keras.utils.set_random_seed(LABEL_STREAM)  # its dropout's seeds, whatever ran before
-    network = model.build_classifier_discriminator()
+    network = networks.build_classifier_discriminator()
     average = None
     if config.average_decay:
         with precision_policy("float32"):
-            averaged = model.build_classifier_discriminator()
+            averaged = networks.build_classifier_discriminator()
         average = WeightAverage(network, averaged, config.average_decay, config.average_horizon)
-    rate, beta1, beta2 = adam
-    optimizer = keras.optimizers.Adam(rate, beta_1=beta1, beta_2=beta2)
+    optimizer = keras.optimizers.Adam(
+        config.discriminator_learning_rate, beta_1=config.beta1, beta_2=config.beta2
+    )
     batch_size = config.batch_size
     draws = tf.random.Generator.from_seed(LABEL_STREAM)
     inputs = tf.constant(from_uint8(images))
@@ -152,14 +268,10 @@ def export_classifier(
     """`network`'s class logits as `probabilities` (softmax), converted by tf2onnx in float32
     and inference mode; written only when onnxruntime matches TensorFlow on `check_images`
     (uint8) within `PARITY_TOLERANCE`. Returns the largest difference."""
-    import keras
-    import tensorflow as tf
-    import tf2onnx
-
-    from pipeline.gan.placement import precision_policy
+    import tf2onnx  # only here: its import is slow and the step does not need it
 
     with precision_policy("float32"):
-        plain = model.build_classifier_discriminator()
+        plain = networks.build_classifier_discriminator()
     plain.set_weights(network.get_weights())
     signature = (tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=IMAGES_OUTPUT),)
 

@@ -2,14 +2,14 @@
 
 Each objective is a pair (discriminator loss, generator loss) of functions of float32 logits
 `(N, 1)`, plus what the method fixes about training: discriminator (critic) steps per generator
-step, the weight of a gradient penalty, and its own optimizer settings. `OBJECTIVES` maps the
-`train.loss` name to it.
+step, the weight of a gradient penalty, the optimizer settings its `auto` means, and which
+regularisers apply. `OBJECTIVES` maps the `train.loss` name to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tensorflow as tf
 
@@ -150,9 +150,11 @@ class Objective:
     generator_loss: Callable[[tf.Tensor], tf.Tensor]
     critic_steps: int = 1  # discriminator updates per generator update, each on its own batch
     penalty_weight: float = 0.0  # of `gradient_penalty` in the discriminator loss
-    # (learning rate, beta1, beta2) the method prescribes; None: train.learning_rate and
-    # train.beta1 with Adam's beta2 of 0.999.
-    adam: tuple[float, float, float] | None = None
+    # What `auto` means under this loss for the train keys the method prescribes (its
+    # optimizer), over the family's own defaults.
+    prescribed: dict[str, float] = field(default_factory=dict)
+    takes_r1: bool = True  # False: the critic has its own gradient penalty and takes no other
+    smooths: bool = True  # whether a real target below 1 (train.label_smoothing) means anything
 
 
 OBJECTIVES = {
@@ -164,6 +166,13 @@ OBJECTIVES = {
         wasserstein_generator_loss,
         critic_steps=5,
         penalty_weight=10.0,
-        adam=(1e-4, 0.5, 0.9),
+        prescribed={
+            "learning_rate": 1e-4,
+            "discriminator_learning_rate": 1e-4,
+            "beta1": 0.5,
+            "beta2": 0.9,
+        },
+        takes_r1=False,
+        smooths=False,
     ),
 }

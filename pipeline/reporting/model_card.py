@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import TrainConfig, load_train_config
+from pipeline.families import family_of, resolve
 from pipeline.reporting.report import machine_words, read_metrics
 from pipeline.runtime.files import write_text_atomically
 
@@ -21,7 +22,9 @@ def model_card(root: Path) -> str:
     quality = read_metrics(root, "evaluate")
     bench = read_metrics(root, "benchmark")
     classifier = read_metrics(root, "classifier")
-    settings = load_train_config(root / "params.yaml")
+    settings = resolve(load_train_config(root / "params.yaml"))
+    family = family_of(settings)
+    contract = family.contract()
     generated, real = quality["generated"], quality["real_reference"]
     shares = generated["class_shares"]
     rarest = min(range(len(shares)), key=shares.__getitem__)
@@ -32,7 +35,6 @@ def model_card(root: Path) -> str:
         if export["int8_quantized"]
         else "the float32 graph: int8 was not faithful enough (its metadata says why)"
     )
-    conditional = settings.model == "conditional"
     lines = [
         "# Model card: the DCGAN digit generator",
         "",
@@ -42,27 +44,22 @@ def model_card(root: Path) -> str:
         "",
         "A generator of 28x28 grey handwritten digits: the classic CS231n-style DCGAN generator "
         "(dense 1024, dense 7x7x128, two stride-2 transposed convolutions, batch norm and ReLU, "
-        "tanh output) exported to ONNX. "
-        + (
-            "Conditional: each image's digit is an input."
-            if conditional
-            else "Unconditional: the digit cannot be chosen (a model trained with "
-            "`train.model: conditional` takes it as an input)."
-        ),
+        "tanh output) exported to ONNX. " + family.describe(),
         "",
         f"- `models/generator.onnx`: float32, {sizes['generator.onnx']:.1f} MB.",
         f"- `models/generator-int8.onnx`: {sizes['generator-int8.onnx']:.1f} MB, {int8}; "
         f"its images differ from the float32 model's by {export['int8_mean_abs_diff']:.4f} on "
         "average on the [-1, 1] scale.",
         f"- Trained on the {settings_text(train, settings)}.",
-        "- Data: MNIST's 60,000 training images (LeCun, Cortes and Burges), the SHA-256 of the "
-        "file in the model's metadata (`train_images_sha256`); the test split was never seen in "
-        "training or in choosing the weights.",
+        f"- Data: the {train['dataset']} training split's {train['train_images']:,} images, "
+        "the SHA-256 of the file in the model's metadata (`train_images_sha256`); the test split "
+        "was never seen in training or in choosing the weights.",
         "",
         "## Contract",
         "",
         f"Input `z`: float32 `(N, {settings.noise_dim})`, N dynamic, uniform noise in [-1, 1]"
-        + ("; input `label`: int64 `(N,)`, the digit." if conditional else ".")
+        + "".join(f"; input `{name}`" for name in contract.input_names[1:])
+        + " (the model's metadata gives their types and ranges)."
         + " Output `images`: float32 `(N, 28, 28, 1)` in [-1, 1]; pixels "
         "`round((x + 1) * 127.5)`. The model's metadata says the same to a program. A seed "
         "gives the same noise, so the same digits, in Python (`dcgan sample`), the browser and "
@@ -135,8 +132,8 @@ def settings_text(train: dict[str, Any], settings: TrainConfig) -> str:
     )
     machine = f" ({machine_words(train['machine'])})" if train.get("machine") else ""
     return (
-        f"MNIST training split for {train['epochs']} epochs ({train['steps']} steps, batch "
-        f"{settings.batch_size}, {settings.loss} loss) in {train['precision']} on "
+        f"{train['dataset']} training split for {train['epochs']} epochs ({train['steps']} "
+        f"steps, batch {settings.batch_size}, {settings.loss} loss) in {train['precision']} on "
         f"{train['device']}{machine}, {train['train_seconds']:.0f} s{chosen}; every setting is "
         "the `train` section of params.yaml, also in the model's metadata (`train_params`)"
     )

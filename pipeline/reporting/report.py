@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.benchmarks.benchmark import ENGINES
-from pipeline.config import DEFAULT_SCHEDULE, TrainConfig, resolved_schedule, takes_r1
+from pipeline.config import TrainConfig
 from pipeline.errors import PipelineError
+from pipeline.families import FAMILIES
+from pipeline.gan.losses import OBJECTIVES
 from pipeline.reporting.charts import line_chart_svg
 from pipeline.runtime.files import write_text_atomically
 
@@ -318,14 +320,21 @@ def levers(params: dict[str, Any]) -> str:
         parts.append(f"beta1 {params['beta1']}")
     if params.get("beta2", 0.999) != 0.999:  # a screening run's key, not one of main's
         parts.append(f"beta2 {params['beta2']}")
-    schedule = resolved_schedule(params.get("lr_schedule", DEFAULT_SCHEDULE), params.get("model"))
-    if schedule != DEFAULT_SCHEDULE:
+    family = FAMILIES[params.get("model", "unconditional")]
+    schedule = params.get("lr_schedule", "auto")
+    if schedule == "auto":
+        schedule = family.defaults.lr_schedule
+    if schedule != "constant":
         parts.append(schedule)
     if params.get("average_horizon", DEFAULT_HORIZON) != DEFAULT_HORIZON:
         parts.append(f"average horizon {params['average_horizon']}")
     if params.get("label_smoothing"):
         parts.append(f"label smoothing {params['label_smoothing']}")
-    if params.get("r1_weight") and takes_r1(params.get("loss"), params.get("model")):
+    if (
+        params.get("r1_weight")
+        and family.takes_r1
+        and OBJECTIVES[params.get("loss", "gan")].takes_r1
+    ):
         parts.append(f"R1 {params['r1_weight']}")
     if params.get("augment", "none") != "none":
         parts.append(f"augment {params['augment']}")

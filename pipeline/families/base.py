@@ -1,0 +1,132 @@
+"""What a GAN family is: one class that says everything that differs between families.
+
+A family builds its two networks, says what its discriminator and generator steps minimise
+beyond the chosen loss, what its generator takes (the contract apps rely on), its `auto`
+settings, which train keys and losses apply to it, what its run writes besides the generator
+and what its evaluation adds. The trainer, the checkpoints, the export, the report and the
+model card ask the family; none of them compares a family's name.
+
+The step hooks receive the running `Trainer` (`run`): its noise source (`run.noise`), its
+discriminator as the family reads it (`run.judge`) and what the discriminator sees of an
+image (`run.seen`), so a family's step reads on one screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import tensorflow as tf
+
+from pipeline.gan import networks
+from pipeline.runtime.contract import GeneratorContract
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """A family's `auto` values, each chosen by the experiment `docs/DECISIONS.md` names."""
+
+    learning_rate: float  # the generator's Adam
+    discriminator_learning_rate: float
+    beta1: float
+    epochs: int = 3
+    lr_schedule: str = "constant"
+
+
+@dataclass(frozen=True)
+class Fakes:
+    """One batch of generated images as a step hook sees it: the images, what the
+    discriminator said of them beyond the real/fake logit, and the inputs that drew them."""
+
+    images: tf.Tensor
+    judged: Any  # the family's extra discriminator outputs (None when there are none)
+    noise: tf.Tensor
+    labels: tf.Tensor | None
+
+
+class Family:
+    """The seed DCGAN's behaviour; a family overrides what it changes."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one sentence: what the family is and what it is for
+    defaults: ClassVar[Defaults]
+    losses: ClassVar[tuple[str, ...]] = ("gan", "lsgan", "wgan-gp")  # the train.loss it takes
+    own_settings: ClassVar[tuple[str, ...]] = ()  # train keys no other family reads
+    takes_r1: ClassVar[bool] = True  # whether train.r1_weight applies
+    distributes: ClassVar[bool] = True  # whether it trains under a tf.distribute strategy
+
+    def __init__(self, config):
+        self.config = config  # the resolved train section
+
+    # The generator's inputs.
+    @property
+    def label_values(self) -> int:
+        """How many values the generator's integer input takes; 0: it has none."""
+        return 0
+
+    @property
+    def latent_dim(self) -> int:
+        """The width of the Keras generator's noise input."""
+        return self.config.noise_dim
+
+    def contract(self, code_meanings: str = "") -> GeneratorContract:
+        """What the exported generator takes: the noise only."""
+        return GeneratorContract(self.config.noise_dim)
+
+    def describe(self) -> str:
+        """The model card's sentence on what a caller can choose."""
+        return "Unconditional: the digit cannot be chosen."
+
+    # The networks.
+    def build_generator(self, *, synchronized: bool = False):
+        return networks.build_generator(
+            self.latent_dim, self.label_values, synchronized=synchronized
+        )
+
+    def build_discriminator(self, *, synchronized: bool = False):
+        return networks.build_discriminator()
+
+    # The data.
+    def prepare(self, images, labels) -> None:
+        """Check the training split (uint8 images, labels) and take what the family needs of
+        it, before the trainer builds; raises `TrainingError` when it does not suit."""
+
+    # The step.
+    def judge(self, discriminator, images, labels, training: bool):
+        """The discriminator on `images`: the real/fake logits `(N, 1)` and its other
+        outputs (None when there are none)."""
+        return discriminator(images, training=training), None
+
+    def discriminator_fake_labels(self, run, labels, count):
+        """The labels the discriminator step's fakes are drawn with: the real batch's."""
+        return labels
+
+    def discriminator_loss(self, run, loss: tf.Tensor, fakes: Fakes, count) -> tf.Tensor:
+        """The discriminator step's loss, given the chosen loss on the real/fake logits."""
+        return loss
+
+    def generator_loss(self, run, fake_logits, fakes: Fakes, real) -> tf.Tensor:
+        """The generator step's loss: make the discriminator call the fakes real."""
+        return run.objective.generator_loss(fake_logits)
+
+    # The run's own state and outputs.
+    def build_state(self, run) -> None:
+        """Build what the family trains besides the two networks (after them, before the
+        optimizers: the order fixes the seeded initial weights)."""
+
+    def checkpoint_parts(self, run) -> dict[str, Any]:
+        """What a resumed run must restore besides the networks, optimizers and noise."""
+        return {}
+
+    def update_averages(self, run) -> None:
+        """Update the family's own weight averages after a step (the generator's is the
+        trainer's)."""
+
+    def after_training(self, run, tracker, metrics: dict[str, Any]) -> str:
+        """Measure what the family adds (into `metrics`); returns the generator's code
+        meanings for its contract ('' when it has none)."""
+        return ""
+
+    def write_models(self, run, folder, data, provenance, metrics: dict[str, Any]) -> None:
+        """Write the family's models besides the generator into `folder` (emptied first;
+        it exists for every family, so DVC always has the output)."""
