@@ -91,9 +91,10 @@ sweep: setup
 	dvc exp run --queue $(SWEEP)
 	dvc exp run --run-all --jobs $(JOBS)
 
-# The README's results section, from metrics/*.json and `dvc exp show` (after `make run`).
+# Every generated block of README.md and docs/, and the model card, from metrics/*.json and
+# `dvc exp show` (after `make run`).
 report: setup
-	dcgan report --readme README.md
+	dcgan report
 
 # Break the code as docs/RELIABILITY.md says and check that its tests catch it (about 6 min).
 mutations: setup

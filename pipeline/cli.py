@@ -672,29 +672,31 @@ def evaluate(
 
 @main.command()
 @click.option(
-    "--readme",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default="README.md",
+    "--root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=".",
     show_default=True,
+    help="The project whose metrics and pages to use.",
 )
 @click.option(
     "--experiments/--no-experiments",
     default=True,
     show_default=True,
     help=(
-        "Add the table of DVC experiments (`dvc exp show`, and the earlier runs kept in "
-        "docs/experiments.json)."
+        "Add the runs `dvc exp show` lists to the experiments ledger (docs/experiments.json) "
+        "before writing its table."
     ),
 )
-def report(readme: Path, experiments: bool) -> None:
-    """Write the README's results section and docs/MODEL_CARD.md from the metrics files, and
-    copy the README's images."""
+def report(root: Path, experiments: bool) -> None:
+    """Write every generated block of README.md and docs/ and docs/MODEL_CARD.md from the
+    metrics files, and copy the README's images."""
+    from pipeline.reporting.ledger import dvc_experiments, merge_ledger
     from pipeline.reporting.model_card import CARD, write_model_card
-    from pipeline.reporting.report import dvc_experiments, merge_ledger, write_report
+    from pipeline.reporting.report import write_report
 
-    root = readme.resolve().parent
-    rows = merge_ledger(root, dvc_experiments(root)) if experiments else []
-    write_report(root, readme, rows)
+    root = root.resolve()
+    rows = merge_ledger(root, dvc_experiments(root)) if experiments else None
+    for page in write_report(root, rows):
+        click.echo(str(page))
     write_model_card(root)
-    click.echo(str(readme))
     click.echo(str(root / CARD))

@@ -127,6 +127,38 @@ def _at_least(minimum: int):
     return check
 
 
+def _targets(defaults: tuple[tuple[str, float], ...]):
+    """Speed targets: a mapping of known target names to the ratio each must reach, kept as
+    (name, ratio) pairs in the defaults' order; a name left out keeps its default."""
+    known = dict(defaults)
+
+    def check(key: str, value: Any) -> tuple[tuple[str, float], ...]:
+        pairs = dict(value) if isinstance(value, list | tuple) else value
+        if not isinstance(pairs, dict):
+            raise ConfigError(f"{key}: expected a mapping of target names to ratios")
+        unknown = sorted(set(pairs) - set(known), key=str)
+        if unknown:
+            raise ConfigError(f"{key}.{unknown[0]}: unknown target (known: {', '.join(known)})")
+        goals = {
+            **known,
+            **{name: _positive_float(f"{key}.{name}", v) for name, v in pairs.items()},
+        }
+        return tuple(goals.items())
+
+    return check
+
+
+# What each benchmark's ratios should reach (each measured side by side in one run).
+SAMPLING_TARGETS = (
+    ("onnxruntime_over_tensorflow_batch_1", 3.0),
+    ("onnxruntime_over_tensorflow_min_batch_16_to_1024", 1.3),
+    ("onnxruntime_share_of_matmul_peak_batch_256", 0.7),
+    ("int8_over_tensorflow_batch_256", 2.0),
+    ("int8_over_tensorflow_bf16_batch_256", 1.0),
+)
+TRAINING_TARGETS = (("project_over_plain_float32_step", 2.5),)
+
+
 def _positive_ints(key: str, value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{key}: expected a non-empty list of positive integers, got {value!r}")
@@ -209,9 +241,7 @@ class BenchmarkConfig:
     window_seconds: float = setting(0.25, _positive_float)
     latency_calls: int = setting(200, _positive_int)
     matmul_size: int = setting(2048, _positive_int)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    targets: tuple[tuple[str, float], ...] = setting(SAMPLING_TARGETS, _targets(SAMPLING_TARGETS))
 
 
 @dataclass(frozen=True)
@@ -220,9 +250,7 @@ class TrainBenchmarkConfig:
 
     windows: int = setting(5, _positive_int)
     steps: int = setting(4, _positive_int)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    targets: tuple[tuple[str, float], ...] = setting(TRAINING_TARGETS, _targets(TRAINING_TARGETS))
 
 
 @dataclass(frozen=True)

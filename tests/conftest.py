@@ -7,6 +7,7 @@ import hashlib
 import json
 import shlex
 import socket
+import struct
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,15 @@ from click.testing import CliRunner
 
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import DatasetFile, DatasetSpec
-from pipeline.data.idx import encode_idx
+from pipeline.data.idx import UBYTE_TYPE
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """The IDX bytes of a uint8 array: the tests' own data, in the format the reader reads."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(f">HBB{array.ndim}I", 0, UBYTE_TYPE, array.ndim, *array.shape)
+    return header + array.tobytes()
+
 
 TINY_SPLITS = {"train": 64, "t10k": 16}
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 
 from pipeline.reporting.charts import line_chart_svg, nice_step
-from pipeline.reporting.report import tracked_points
+from pipeline.reporting.ledger import tracked_points
 
 SVG = "{http://www.w3.org/2000/svg}"
 

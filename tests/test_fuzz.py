@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import invoke
+from conftest import encode_idx, invoke
 from pipeline.config import (
     BenchmarkConfig,
     EvaluateConfig,
@@ -21,7 +21,7 @@ from pipeline.config import (
     load_export_config,
     load_train_config,
 )
-from pipeline.data.idx import encode_idx, parse_idx
+from pipeline.data.idx import parse_idx
 from pipeline.errors import ConfigError, DataFormatError, SamplerError
 from pipeline.runtime.sampler import Sampler
 

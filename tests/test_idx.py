@@ -3,8 +3,9 @@ import struct
 import numpy as np
 import pytest
 
+from conftest import encode_idx
 from pipeline.data.datasets import load_split
-from pipeline.data.idx import encode_idx, parse_idx, read_idx
+from pipeline.data.idx import parse_idx, read_idx
 from pipeline.errors import DataFormatError
 
 

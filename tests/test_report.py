@@ -1,19 +1,15 @@
-"""The README results section is written from the metrics files, and replaced, not appended."""
+"""The generated blocks of README.md and docs/ are written from the metrics files, replaced
+and not appended, and no metric figure is typed by hand."""
 
 import json
 
 import pytest
 
-from conftest import QUICK_BENCHMARK, TINY_STAGES, invoke_ok, set_params, stage_args
+from conftest import QUICK_BENCHMARK, REPO, TINY_STAGES, invoke_ok, set_params, stage_args
 from pipeline.errors import PipelineError
-from pipeline.reporting.report import (
-    END,
-    LEDGER,
-    START,
-    TARGET_LABELS,
-    experiment_rows,
-    merge_ledger,
-)
+from pipeline.reporting.ledger import LEDGER, experiment_rows, merge_ledger, read_ledger
+from pipeline.reporting.performance import TARGET_LABELS
+from pipeline.reporting.report import BLOCKS, end_mark, render, start_mark
 
 
 def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypatch):
@@ -27,17 +23,22 @@ def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypat
     )
     for stage in ("benchmark", "classifier", "evaluate", "train_benchmark"):
         invoke_ok(*stage_args(stage))
+    for name, (page, _) in BLOCKS.items():
+        path = exported_model / page
+        path.parent.mkdir(parents=True, exist_ok=True)
+        before = path.read_text() if path.is_file() else "# Title\n\nintro\n"
+        path.write_text(f"{before}\n{start_mark(name)}\nold numbers\n{end_mark(name)}\n\nafter\n")
+
+    invoke_ok("report", "--root", str(exported_model), "--no-experiments")
+    invoke_ok("report", "--root", str(exported_model), "--no-experiments")  # idempotent
+
     readme = exported_model / "README.md"
-    readme.write_text(f"# Title\n\nintro\n\n{START}\nold numbers\n{END}\n\n## After\n")
-
-    invoke_ok("report", "--readme", str(readme), "--no-experiments")
-    invoke_ok("report", "--readme", str(readme), "--no-experiments")  # idempotent
-
     text = readme.read_text()
-    assert text.count(START) == 1
+    assert text.count(start_mark("results")) == 1
     assert "old numbers" not in text
     assert text.startswith("# Title\n\nintro\n\n")
-    assert text.endswith(f"{END}\n\n## After\n")
+    assert text.endswith(f"{end_mark('families')}\n\nafter\n")
+    text += (exported_model / "docs/PERFORMANCE.md").read_text()
     quality = json.loads((exported_model / "metrics/evaluate.json").read_text())
     generated, reference = quality["generated"], quality["real_reference"]
     assert (
@@ -52,7 +53,6 @@ def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypat
     for name, target in bench["targets"].items():
         measured = "-" if target["measured"] is None else f"{target['measured']:.3f}"
         assert f"| {TARGET_LABELS[name]} | {target['target']} | {measured} | " in text
-    assert "| training step, project / plain float32 tf.function | 2.5 | " in text
     for name in ("final_grid.png", "progress.gif"):
         assert (exported_model / "docs/images" / name).is_file()
 
@@ -149,54 +149,87 @@ def test_the_ledger_keeps_runs_that_dvc_no_longer_shows(tmp_path):
 
 
 def test_levers_name_every_setting_that_differs_from_the_default():
-    from pipeline.reporting.report import levers
+    from pipeline.reporting.ledger import levers
 
-    default = {
-        "average_decay": 0.999,
-        "average_horizon": 0.1,
-        "learning_rate": "auto",
-        "discriminator_learning_rate": "auto",
-        "track_every": 300,
-        "export_weights": "best",
-        "label_smoothing": 0.0,
-        "lr_schedule": "constant",
-    }
-    assert levers(default) == "average 0.999, G lr auto, D lr auto, best weights"
-    changed = {
-        **default,
-        "learning_rate": 1e-3,
-        "beta1": 0.0,
-        "average_horizon": 0.25,
-        "label_smoothing": 0.1,
-    }
-    assert levers(changed) == (
-        "average 0.999, G lr 0.001, D lr auto, best weights, beta1 0.0, average horizon 0.25, "
-        "label smoothing 0.1"
-    )
-    assert levers({**default, "beta1": 0.5}) == levers({**default, "beta1": "auto"})
-    assert levers({**default, "beta2": 0.99}).endswith("best weights, beta2 0.99")
-    semi = {**default, "model": "semi-supervised", "labelled_per_class": 5, "label_seed": 2}
-    assert levers(semi).endswith("best weights, 50 labels, label seed 2")
-    # `auto` is named as what it resolves to for the run's model.
-    annealed = levers({**semi, "lr_schedule": "auto"})
-    assert annealed.endswith("best weights, anneal, 50 labels, label seed 2")
-    assert levers({**default, "lr_schedule": "auto"}) == levers(default)
-    # R1 is named where it is taken: not for the semi-supervised discriminator, nor WGAN-GP.
-    assert levers({**default, "r1_weight": 1.0}).endswith("best weights, R1 1.0")
-    assert levers({**semi, "r1_weight": 1.0}) == levers(semi)
-    assert levers({**default, "r1_weight": 1.0, "loss": "wgan-gp"}) == levers(default)
-    infogan = {**default, "model": "infogan"}
-    assert levers(infogan).endswith("best weights, info weight 1.0, continuous weight 1.0")
-    weighed = {**infogan, "info_weight": 0.5, "continuous_info_weight": 0.1}
-    assert levers(weighed).endswith("info weight 0.5, continuous weight 0.1")
-    jittered = {**weighed, "categorical_jitter": True}
-    assert levers(jittered).endswith("continuous weight 0.1, jittered category")
+    assert levers({"model": "infogan", "epochs": 8, "average_decay": 0.999}) == "defaults"
+    changed = {"learning_rate": 1e-3, "beta1": 0.0, "average_horizon": 0.25, "sample_every": 5}
+    assert levers(changed) == "learning_rate 0.001, beta1 0.0, average_horizon 0.25"
+    assert levers({"info_weight": 0.25, "label_seed": 2}) == "info_weight 0.25, label_seed 2"
 
 
 def test_figures_name_the_machine():
-    from pipeline.reporting.report import machine_text
+    from pipeline.reporting.figures import machine_text
 
     machine = {"cpu": "AMD EPYC", "cores": 2, "features": ["avx2", "avx512_bf16"], "versions": {}}
     assert machine_text(machine) == " (a 2-core AMD EPYC with avx2, avx512_bf16)"
     assert machine_text({**machine, "features": []}).endswith("with none of AVX2, AVX-512, AMX)")
     assert machine_text(None) == ""
+
+
+def test_every_committed_block_is_what_make_report_writes():
+    """A figure edited by hand in a generated block of README.md or docs/ fails here: every
+    block is rendered again from the committed metrics and ledger and compared with its page."""
+    for page, text in render(REPO, read_ledger(REPO)).items():
+        assert (REPO / page).read_text() == text, f"{page} differs from `make report`'s"
+
+
+def significant(text: str) -> int:
+    """The significant digits of a printed number: `0.072` has 2, `2.193` has 4."""
+    return len(text.rstrip("%").lstrip("-").replace(".", "").lstrip("0"))
+
+
+def metric_figures() -> set[str]:
+    """Every fractional number of the committed metrics files as the docs would print it."""
+    figures = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, float) and not value.is_integer():
+            printed = {f"{value:.{digits}f}" for digits in (2, 3, 4)} | {f"{100 * value:.2f}%"}
+            figures.update(text for text in printed if significant(text) >= 3)
+
+    for path in sorted((REPO / "metrics").glob("*.json")):
+        walk(json.loads(path.read_text()))
+    return figures
+
+
+def headline_figures() -> set[str]:
+    """The default model's figures the README's Results show: what a page may only point to."""
+    quality = json.loads((REPO / "metrics/evaluate.json").read_text())["generated"]
+    accuracy = json.loads((REPO / "metrics/classifier.json").read_text())["test_accuracy"]
+    values = [quality[key] for key in ("frechet_distance", "classifier_score", "recall")]
+    figures = {f"{value:.{digits}f}" for value in values for digits in (2, 3)}
+    return {text for text in figures if significant(text) >= 3} | {f"{100 * accuracy:.2f}%"}
+
+
+def prose(text: str) -> str:
+    """`text` without its generated blocks."""
+    for name in BLOCKS:
+        while start_mark(name) in text:
+            head, rest = text.split(start_mark(name), 1)
+            text = head + rest.split(end_mark(name), 1)[1]
+    return text
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "README.md",
+        *sorted(p.name for p in (REPO / "docs").glob("*.md") if p.name != "MODEL_CARD.md"),
+    ],
+)
+def test_no_metric_figure_is_typed_outside_the_generated_blocks(page):
+    """README.md types no figure any metrics file holds; the docs pages type none of the
+    README's headline figures (their tables of past experiments are the ledger's, whose
+    figures can coincide with a metric's)."""
+    import re
+
+    path = REPO / page if page == "README.md" else REPO / "docs" / page
+    typed = set(re.findall(r"(?<![\w.])\d+\.\d{2,}%?(?![\w.])", prose(path.read_text())))
+    figures = metric_figures() if page == "README.md" else headline_figures()
+    assert not typed & figures, f"{page}: write these figures with `make report`"

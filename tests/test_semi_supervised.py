@@ -18,9 +18,9 @@ from pipeline.families import resolve
 from pipeline.families import semi_supervised as ssl
 from pipeline.gan import losses
 from pipeline.gan import networks as model
-from pipeline.runtime.classify import Classifier, from_uint8
+from pipeline.runtime.classify import Classifier
 from pipeline.runtime.contract import Provenance
-from pipeline.runtime.images import save_png
+from pipeline.runtime.images import from_uint8, save_png
 
 LABELLED_PER_CLASS = 2  # the tiny dataset has 6 or 7 images of each digit
 

@@ -9,8 +9,9 @@ import pytest
 from conftest import TINY_STAGES, invoke, invoke_ok, set_params, stage_args, train_defaults
 from pipeline.config import ClassifierConfig
 from pipeline.data.datasets import load_split
-from pipeline.evaluation.classifier import load_feature_model, split_indices, to_model_input
+from pipeline.evaluation.classifier import load_feature_model, split_indices
 from pipeline.evaluation.quality import gaussian_statistics
+from pipeline.runtime.images import from_uint8
 from pipeline.training.tracking import (
     QUALITY_COLUMNS,
     Measurement,
@@ -75,7 +76,7 @@ def test_the_reference_is_the_held_out_training_images_never_the_test_split(clas
     held_out = train_images[split_indices(len(train_images), config)[0]]
 
     def statistics(images):
-        return gaussian_statistics(features.predict(to_model_input(images), verbose=0)[0])
+        return gaussian_statistics(features.predict(from_uint8(images), verbose=0)[0])
 
     np.testing.assert_allclose(tracker.reference[0], statistics(held_out)[0], rtol=1e-5)
     assert not np.allclose(tracker.reference[0], statistics(test_images)[0], rtol=1e-3)

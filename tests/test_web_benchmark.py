@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.benchmarks.web_benchmark import ratios
-from pipeline.reporting.report import distribute_lines, web_lines
+from pipeline.reporting.performance import distribute_lines, web_lines
 
 
 def rates(browser: float, node: float, native: float) -> dict:

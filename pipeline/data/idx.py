@@ -51,10 +51,3 @@ def read_idx(path: Path) -> np.ndarray:
     except OSError as error:
         raise DataFormatError(f"{path}: cannot read ({error.strerror or error})") from error
     return parse_idx(data, str(path))
-
-
-def encode_idx(array: np.ndarray) -> bytes:
-    """The IDX bytes of a uint8 array (used to make test data and fixtures)."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = struct.pack(f">HBB{array.ndim}I", 0, UBYTE_TYPE, array.ndim, *array.shape)
-    return header + array.tobytes()

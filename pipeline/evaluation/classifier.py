@@ -20,15 +20,18 @@ from pipeline.config import ClassifierConfig
 from pipeline.data.datasets import load_split
 from pipeline.runtime import machine
 from pipeline.runtime.files import write_path_atomically
+from pipeline.runtime.images import from_uint8
 
 log = logging.getLogger(__name__)
 
 FEATURES_LAYER = "features"
 
 
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 `(N, 28, 28)` -> float32 `(N, 28, 28, 1)` in [-1, 1], as the generator draws them."""
-    return (images.astype(np.float32)[..., np.newaxis] / 127.5) - 1.0
+def describe(feature_model, images: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Classifier features `(N, 128)` and logits `(N, 10)` of uint8 images `(N, 28, 28)`, in
+    float64 for the statistics."""
+    features, logits = feature_model.predict(from_uint8(images), batch_size=batch_size, verbose=0)
+    return np.asarray(features, np.float64), np.asarray(logits, np.float64)
 
 
 def split_indices(count: int, config: ClassifierConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -78,16 +81,16 @@ def train_classifier(data: Path, out_path: Path, config: ClassifierConfig) -> di
     )
     started = time.perf_counter()
     history = model.fit(
-        to_model_input(train_images[kept]),
+        from_uint8(train_images[kept]),
         train_labels[kept],
         batch_size=config.batch_size,
         epochs=config.epochs,
-        validation_data=(to_model_input(train_images[held_out]), train_labels[held_out]),
+        validation_data=(from_uint8(train_images[held_out]), train_labels[held_out]),
         verbose=0,  # Keras prints to stdout, which carries our results: log to stderr instead
         callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)],
     )
     seconds = time.perf_counter() - started
-    _, test_accuracy = model.evaluate(to_model_input(test_images), test_labels, verbose=0)
+    _, test_accuracy = model.evaluate(from_uint8(test_images), test_labels, verbose=0)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write_path_atomically(out_path, model.save)
     metrics = {

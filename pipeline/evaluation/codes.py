@@ -22,10 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.runtime.contract import CONTINUOUS_CODE_RANGE, TRAINING_NOISE
-
-DIGITS = 10
-PROPERTIES = ("slant", "width", "ink")
+from pipeline.runtime.contract import CLASSES, CONTINUOUS_CODE_RANGE, TRAINING_NOISE
 
 
 def image_properties(images: np.ndarray) -> dict[str, np.ndarray]:
@@ -121,7 +118,7 @@ def measure_codes(
     latent = TRAINING_NOISE.seeded(seed, per_code * categorical, width)
     code_of = np.repeat(np.arange(categorical), per_code)
     predicted = np.asarray(classify(draw(latent, code_of)))
-    counts = np.zeros((categorical, DIGITS))
+    counts = np.zeros((categorical, CLASSES))
     np.add.at(counts, (code_of, predicted), 1)
     digits = best_matching(counts)
     matched = sum(counts[c, d] for c, d in enumerate(digits) if d is not None)

@@ -32,8 +32,8 @@ import numpy as np
 
 from pipeline.config import EvaluateConfig
 from pipeline.data.datasets import load_split
-from pipeline.evaluation import codes, quality
-from pipeline.evaluation.classifier import load_feature_model, to_model_input
+from pipeline.evaluation import classifier, codes, quality
+from pipeline.evaluation.classifier import load_feature_model
 from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE, Classifier
 from pipeline.runtime.images import save_labelled_grid, to_uint8
 from pipeline.runtime.sampler import Sampler
@@ -42,9 +42,8 @@ log = logging.getLogger(__name__)
 
 
 def describe(feature_model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Classifier features `(N, 128)` and logits `(N, 10)` of uint8 images `(N, 28, 28)`."""
-    features, logits = feature_model.predict(to_model_input(images), batch_size=500, verbose=0)
-    return np.asarray(features, np.float64), np.asarray(logits, np.float64)
+    """Classifier features and logits of uint8 images, 500 at a time."""
+    return classifier.describe(feature_model, images, batch_size=500)
 
 
 def measures(features, logits, test_features, test_logits, config: EvaluateConfig) -> dict:

@@ -120,7 +120,8 @@ class Family:
 
     def update_averages(self, run) -> None:
         """Update the family's own weight averages after a step (the generator's is the
-        trainer's)."""
+        trainer's). Traced into the step: AutoGraph needs a statement besides the docstring."""
+        return
 
     def after_training(self, run, tracker, metrics: dict[str, Any]) -> str:
         """Measure what the family adds (into `metrics`); returns the generator's code

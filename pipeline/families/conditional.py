@@ -12,7 +12,7 @@ from __future__ import annotations
 from pipeline.errors import TrainingError
 from pipeline.families.base import Defaults, Family
 from pipeline.gan import networks
-from pipeline.runtime.contract import GeneratorContract
+from pipeline.runtime.contract import CLASSES, GeneratorContract
 
 
 class Conditional(Family):
@@ -23,22 +23,22 @@ class Conditional(Family):
 
     @property
     def label_values(self) -> int:
-        return networks.CLASSES
+        return CLASSES
 
     def contract(self, code_meanings: str = "") -> GeneratorContract:
-        return GeneratorContract(self.config.noise_dim, classes=tuple(range(networks.CLASSES)))
+        return GeneratorContract(self.config.noise_dim, classes=tuple(range(CLASSES)))
 
     def describe(self) -> str:
         return "Conditional: each image's digit is an input (`label`)."
 
     def build_discriminator(self, *, synchronized: bool = False):
-        return networks.build_discriminator(networks.CLASSES)
+        return networks.build_discriminator(CLASSES)
 
     def prepare(self, images, labels) -> None:
-        if labels.max(initial=0) >= networks.CLASSES:
+        if labels.max(initial=0) >= CLASSES:
             raise TrainingError(
                 f"label {labels.max()} in the training labels; the conditional model knows "
-                f"{networks.CLASSES} classes (0-{networks.CLASSES - 1})"
+                f"{CLASSES} classes (0-{CLASSES - 1})"
             )
 
     def judge(self, discriminator, images, labels, training: bool):

@@ -40,9 +40,9 @@ from pipeline.runtime.classify import (
     CLASSIFIER_FILE,
     LABELLED_FILE,
     Classifier,
-    from_uint8,
 )
 from pipeline.runtime.contract import (
+    CLASSES,
     IMAGE_SHAPE,
     IMAGES_OUTPUT,
     PROBABILITIES_OUTPUT,
@@ -50,6 +50,7 @@ from pipeline.runtime.contract import (
     classifier_metadata,
 )
 from pipeline.runtime.files import write_atomically, write_json_atomically
+from pipeline.runtime.images import from_uint8
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class SemiSupervised(Family):
         seen many times per epoch, as in the paper)."""
         images, labels = self.labelled
         chosen = run.noise.uniform((count,), 0, len(labels), dtype=tf.int32)
-        real = tf.cast(tf.gather(images, chosen), tf.float32)[..., tf.newaxis] / 127.5 - 1.0
+        real = networks.from_uint8(tf.gather(images, chosen))
         class_logits = run.judge(run.seen(real), None)[1][0]
         return supervised_loss(class_logits, tf.gather(labels, chosen))
 
@@ -178,7 +179,7 @@ def choose_labelled(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray
     without replacement: the same for the same (labels, per_class, seed)."""
     rng = np.random.default_rng([seed, LABEL_STREAM])
     chosen = []
-    for digit in range(networks.CLASSES):
+    for digit in range(CLASSES):
         pool = np.flatnonzero(labels == digit)
         if len(pool) < per_class:
             raise TrainingError(

@@ -28,29 +28,35 @@ the discriminator one logit per class (`build_classifier_discriminator`).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
-from pipeline.runtime.contract import IMAGE_SHAPE, IMAGES_OUTPUT, LABEL_INPUT, NOISE_INPUT
+from pipeline.runtime.contract import CLASSES, IMAGE_SHAPE, IMAGES_OUTPUT, LABEL_INPUT, NOISE_INPUT
 
 LEAKY_SLOPE = 0.01
-CLASSES = 10  # digits 0-9 (or Fashion-MNIST's ten label ids)
 LABEL_EMBEDDING_DIM = 32  # of the generator's label embedding
 Q_UNITS = 128  # InfoGAN's auxiliary head: one hidden layer, as in Chen et al. 2016 (MNIST)
 INFOGAN_LEAKY_SLOPE = 0.1  # the paper's discriminator's
 # The semi-supervised discriminator's regularisers: Gaussian noise on its input and dropout
 # after each block (their CIFAR network's). Salimans et al. 2016 put std 0.3 on MNIST images in
 # [0, 1], 0.6 on these in [-1, 1]; measured at 16 epochs over three label draws, 0.15 gave the
-# lowest test error (1.05%, against 1.09% at 0.3 and 1.42% at 0.6; README).
+# lowest test error (1.05%, against 1.09% at 0.3 and 1.42% at 0.6; docs/FAMILIES.md).
 INPUT_NOISE_STD = 0.15
 CONV_DROPOUT = 0.2
 FEATURE_DROPOUT = 0.5
+
+
+def from_uint8(images) -> tf.Tensor:
+    """uint8 `(N, 28, 28)` -> float32 `(N, 28, 28, 1)` in [-1, 1], inside a graph (the numpy
+    twin for arrays: `pipeline.runtime.images.from_uint8`)."""
+    return tf.cast(images, tf.float32)[..., tf.newaxis] / 127.5 - 1.0
 
 
 def build_generator(noise_dim: int, classes: int = 0, *, synchronized: bool = False) -> keras.Model:
     """Noise `(N, noise_dim)` in [-1, 1] (and with `classes`, labels `(N,)`) -> images
     `(N, 28, 28, 1)` in [-1, 1] (tanh). `synchronized`: under a `tf.distribute` strategy, batch
     norm takes its statistics over the global batch, not each replica's share, so a step on
-    R replicas computes what one device would (README, Distributed training)."""
+    R replicas computes what one device would (docs/DISTRIBUTED.md)."""
     noise = keras.Input((noise_dim,), name=NOISE_INPUT)
     x = noise
     if classes:
@@ -105,7 +111,7 @@ def build_infogan_discriminator(
     Not the seed discriminator: on it the generator learnt to ignore its noise (each code
     drew one image) and the categorical code matched digits at 72%; the paper's stride-2
     convolutions with batch norm, whose batch statistics let the discriminator see a batch
-    that lacks variety, measured 81% with real variety (README, InfoGAN). `synchronized`:
+    that lacks variety, measured 81% with real variety (docs/FAMILIES.md, InfoGAN). `synchronized`:
     batch statistics over the global batch under a `tf.distribute` strategy."""
     images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
     x = layers.Conv2D(64, 4, strides=2, padding="same")(images)  # (N, 14, 14, 64)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.config import TrainConfig, load_train_config
 from pipeline.families import family_of, resolve
-from pipeline.reporting.report import machine_words, read_metrics
+from pipeline.reporting.figures import machine_words, read_metrics
 from pipeline.runtime.files import write_text_atomically
 
 CARD = "docs/MODEL_CARD.md"
@@ -51,9 +51,9 @@ def model_card(root: Path) -> str:
         f"its images differ from the float32 model's by {export['int8_mean_abs_diff']:.4f} on "
         "average on the [-1, 1] scale.",
         f"- Trained on the {settings_text(train, settings)}.",
-        f"- Data: the {train['dataset']} training split's {train['train_images']:,} images, "
-        "the SHA-256 of the file in the model's metadata (`train_images_sha256`); the test split "
-        "was never seen in training or in choosing the weights.",
+        f"- Data: the {train['training_set']} training split's {train['training_images']:,} "
+        "images, the SHA-256 of the file in the model's metadata (`train_images_sha256`); the "
+        "test split was never seen in training or in choosing the weights.",
         "",
         "## Contract",
         "",
@@ -132,7 +132,7 @@ def settings_text(train: dict[str, Any], settings: TrainConfig) -> str:
     )
     machine = f" ({machine_words(train['machine'])})" if train.get("machine") else ""
     return (
-        f"{train['dataset']} training split for {train['epochs']} epochs ({train['steps']} "
+        f"{train['training_set']} training split for {train['epochs']} epochs ({train['steps']} "
         f"steps, batch {settings.batch_size}, {settings.loss} loss) in {train['precision']} on "
         f"{train['device']}{machine}, {train['train_seconds']:.0f} s{chosen}; every setting is "
         "the `train` section of params.yaml, also in the model's metadata (`train_params`)"

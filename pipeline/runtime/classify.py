@@ -22,19 +22,20 @@ import onnxruntime as ort
 
 from pipeline.errors import ClassifierError
 from pipeline.runtime.contract import (
+    CLASSES,
     CLASSIFIER_KIND,
     IMAGE_SHAPE,
     IMAGES_OUTPUT,
     PROBABILITIES_OUTPUT,
     kind_of,
 )
+from pipeline.runtime.images import from_uint8
 
 # The semi-supervised model's folder (`pipeline.families.semi_supervised`): its classifier, the
 # supervised-only baseline, the labels both learnt from.
 CLASSIFIER_FILE = "classifier.onnx"
 BASELINE_FILE = "baseline.onnx"
 LABELLED_FILE = "labelled.json"
-DIGITS = 10
 BATCH_SIZE = 512
 
 
@@ -71,17 +72,12 @@ class Classifier:
             self.session.run([PROBABILITIES_OUTPUT], {IMAGES_OUTPUT: images[i : i + BATCH_SIZE]})[0]
             for i in range(0, len(images), BATCH_SIZE)
         ]
-        return np.concatenate(parts) if parts else np.zeros((0, DIGITS), np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, CLASSES), np.float32)
 
     def error_rate(self, images_uint8: np.ndarray, labels: np.ndarray) -> float:
         """Share of uint8 images `(N, 28, 28)` whose most probable digit is not their label."""
         predicted = self.predict(from_uint8(images_uint8)).argmax(axis=1)
         return float(np.mean(predicted != labels))
-
-
-def from_uint8(images: np.ndarray) -> np.ndarray:
-    """uint8 `(N, 28, 28)` -> the input: float32 `(N, 28, 28, 1)` in [-1, 1]."""
-    return (images.astype(np.float32) / 127.5 - 1.0)[..., np.newaxis]
 
 
 def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:

@@ -35,6 +35,7 @@ IMAGES_OUTPUT = "images"  # float32 (N, 28, 28, 1) in [-1, 1]
 CLASSIFIER_KIND = "ssl-classifier"
 PROBABILITIES_OUTPUT = "probabilities"  # float32 (N, 10), rows sum to 1
 IMAGE_SHAPE = (28, 28, 1)
+CLASSES = 10  # the datasets' labels: MNIST's digits 0-9, Fashion-MNIST's ten item ids
 OUTPUT_RANGE = (-1.0, 1.0)  # pixels: uint8 = round-half-even((x + 1) * 127.5), x clipped first
 NOISE_DISTRIBUTIONS = ("uniform", "normal")
 
@@ -53,7 +54,9 @@ METADATA = {
     "decimal integer; absent for other models",
     "continuous_codes": "an InfoGAN model's number of continuous codes, a decimal integer",
     "continuous_code_range": "the range the continuous codes were trained on, a JSON pair",
-    "code_meanings": "what each InfoGAN code was measured to control, as JSON (see the README)",
+    "code_meanings": (
+        "what each InfoGAN code was measured to control, as JSON (docs/FAMILIES.md, InfoGAN)"
+    ),
     "output": "the output in words",
     "output_range": "the output's range and how to turn it into uint8 pixels",
     "dataset": "the training data: 'mnist' or 'fashion-mnist'",

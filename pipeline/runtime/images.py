@@ -15,6 +15,12 @@ import numpy as np
 from pipeline.runtime.files import write_atomically
 
 
+def from_uint8(images: np.ndarray) -> np.ndarray:
+    """uint8 `(N, 28, 28)` -> float32 `(N, 28, 28, 1)` in [-1, 1], as the generator draws them
+    (and every network here reads them)."""
+    return (images.astype(np.float32) / 127.5 - 1.0)[..., np.newaxis]
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Generator output in [-1, 1] -> uint8 in [0, 255], rounding to nearest."""
     scaled = (np.clip(images, -1.0, 1.0) + 1.0) * 127.5

@@ -33,7 +33,7 @@ PAGE_FILES = ("index.html", "app.js", "generator.js", "style.css")
 # instead of 28 MB to download).
 RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 # The first is the page's default: in WebAssembly the int8 model draws 1.7-1.9x as many digits
-# per second as the float32 one (README, Performance), for a Frechet distance about 5% higher.
+# per second as the float32 one (docs/PERFORMANCE.md), for a Frechet distance about 5% higher.
 DEFAULT_MODELS = ("models/generator-int8.onnx", "models/generator.onnx")
 TYPES = {
     ".html": "text/html; charset=utf-8",

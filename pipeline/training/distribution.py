@@ -82,7 +82,7 @@ def _multi_worker() -> Distribution:
         raise ConfigError(
             "train.distribute: multi-worker needs TF_CONFIG, a JSON cluster spec such as "
             '{"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, '
-            '"task": {"type": "worker", "index": 0}} (README, Distributed training)'
+            '"task": {"type": "worker", "index": 0}} (docs/DISTRIBUTED.md)'
         ) from error
     has_chief = bool(cluster["cluster"].get("chief"))
     chief = task_type == "chief" or (task_type == "worker" and task_index == 0 and not has_chief)

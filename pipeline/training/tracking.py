@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.config import ClassifierConfig
 from pipeline.evaluation import quality
-from pipeline.evaluation.classifier import load_feature_model, split_indices, to_model_input
+from pipeline.evaluation.classifier import describe, load_feature_model, split_indices
 from pipeline.runtime.contract import TRAINING_NOISE
 
 QUALITY_COLUMNS = (
@@ -80,10 +80,7 @@ class QualityTracker:
         return cls(load_feature_model(classifier_path), held_out, noise, labels)
 
     def _describe(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        features, logits = self.feature_model.predict(
-            to_model_input(images), batch_size=1000, verbose=0
-        )
-        return np.asarray(features, np.float64), np.asarray(logits, np.float64)
+        return describe(self.feature_model, images, batch_size=1000)
 
     def classify(self, images: np.ndarray) -> np.ndarray:
         """The classifier's digit for each uint8 image `(N, 28, 28)`."""

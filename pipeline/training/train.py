@@ -155,7 +155,7 @@ def _train(
         ) from error
 
     metrics = summarize(trainer, history, steps_per_epoch)
-    metrics |= {"dataset": dataset_name(data_sha256), "train_images": len(images)}
+    metrics |= {"training_set": dataset_name(data_sha256), "training_images": len(images)}
     code_meanings = trainer.family.after_training(trainer, tracker, metrics)
     if write:  # the metrics file last: it holds the family's parity figures
         provenance = run_provenance(config, data_sha256, metrics["steps"])

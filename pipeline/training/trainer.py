@@ -20,7 +20,7 @@ import tensorflow as tf
 from pipeline.errors import TrainingError
 from pipeline.families import family_of, resolve
 from pipeline.families.base import Fakes
-from pipeline.gan import augment, losses
+from pipeline.gan import augment, losses, networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.placement import Placement, precision_policy
 from pipeline.runtime.contract import TRAINING_NOISE
@@ -197,7 +197,7 @@ class Trainer:
         discriminator steps add the R1 penalty."""
         if isinstance(self.noise, ReplicaNoise):
             self.noise.begin_step()
-        real = tf.cast(real_uint8, tf.float32)[..., tf.newaxis] / 127.5 - 1.0  # (N, 28, 28, 1)
+        real = networks.from_uint8(real_uint8)  # (N, 28, 28, 1)
         labels = tf.cast(labels, tf.int32)
         steps = self.objective.critic_steps
         parts = zip(tf.split(real, steps), tf.split(labels, steps), strict=True)

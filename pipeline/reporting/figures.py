@@ -1,0 +1,28 @@
+"""What every report block reads: the metrics files, and the words that name a machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+
+
+def read_metrics(root: Path, name: str) -> dict[str, Any]:
+    path = root / "metrics" / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise PipelineError(f"{path}: cannot read ({error}); run `dvc repro` first") from error
+
+
+def machine_words(machine: dict[str, Any]) -> str:
+    """`a 2-core AMD EPYC with avx2, avx512f, ...`: every speed figure names its machine."""
+    features = ", ".join(machine["features"]) or "none of AVX2, AVX-512, AMX"
+    return f"a {machine['cores']}-core {machine['cpu']} with {features}"
+
+
+def machine_text(machine: dict[str, Any] | None) -> str:
+    """` (machine_words)`, or nothing for metrics made before they recorded the machine."""
+    return f" ({machine_words(machine)})" if machine else ""

@@ -1,0 +1,233 @@
+"""The experiments ledger: every evaluated run `dvc exp show` lists, kept in
+`docs/experiments.json` (a run's row outlives the checkout that made it), and its table.
+
+`refs/exps` are neither pushed nor cloned, so the ledger is what carries the runs in git.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import TrainConfig
+from pipeline.errors import PipelineError
+from pipeline.runtime.files import write_text_atomically
+
+QUALITY_TSV = "plots/train/quality.tsv"
+QUALITY_FIGURE = "docs/images/quality.svg"
+LEDGER = "docs/experiments.json"
+LEDGER_FIELDS = (
+    "name",
+    "model",
+    "loss",
+    "epochs",
+    "levers",
+    "frechet_distance",
+    "classifier_score",
+    "precision",
+    "recall",
+    "smallest_class_share",
+    "label_accuracy",
+    "test_errors",
+    "train_seconds",
+    "curve",
+)
+
+# Train params that change only pictures and bookkeeping, not the generator a run exports.
+COSMETIC_PARAMS = ("sample_every", "grid_size", "checkpoint_every")
+
+# Not levers: what the table shows in columns of their own, and the cosmetic keys.
+NOT_LEVERS = ("model", "loss", "epochs", *COSMETIC_PARAMS)
+
+
+def levers(params: dict[str, Any]) -> str:
+    """The train settings a run changed from params.yaml's defaults, as `key value`, in the
+    section's order; `defaults` when it changed none."""
+    defaults = TrainConfig()
+    changed = [
+        f"{field.name} {params[field.name]}"
+        for field in dataclasses.fields(TrainConfig)
+        if field.name not in NOT_LEVERS
+        and field.name in params
+        and params[field.name] != getattr(defaults, field.name)
+    ]
+    return ", ".join(changed) or "defaults"
+
+
+def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per evaluated run in `dvc exp show --json` output: the workspace, then every
+    experiment of every commit; a conditional model's row has its label accuracy, an InfoGAN
+    model's the accuracy of its categorical code matched to digits (else None), a
+    semi-supervised model's the test errors of its classifier and baseline (else None)."""
+    rows, seen = [], set()
+
+    def add(name: str, rev: str | None, data: dict[str, Any] | None) -> None:
+        try:
+            params = data["params"]["params.yaml"]["data"]["train"]
+            evaluated = data["metrics"]["metrics/evaluate.json"]["data"]
+            generated = evaluated["generated"]
+        except (KeyError, TypeError):
+            return  # a run without an evaluate result has nothing to compare
+        # Runs that would show the same row are listed once (an old commit's re-export can
+        # move the distance in the sixth digit).
+        settings = {k: v for k, v in params.items() if k not in COSMETIC_PARAMS}
+        key = (json.dumps(settings, sort_keys=True), round(generated["frechet_distance"], 3))
+        if key in seen:
+            return
+        seen.add(key)
+        accuracy = (evaluated.get("conditioning") or {}).get("label_accuracy")
+        if "codes" in evaluated:
+            accuracy = evaluated["codes"]["categorical"]["accuracy"]
+        errors = None
+        if "semi_supervised" in evaluated:
+            measured = evaluated["semi_supervised"]
+            errors = (measured["test_error"], measured["baseline_test_error"])
+        train = ((data.get("metrics") or {}).get("metrics/train.json") or {}).get("data") or {}
+        rows.append(
+            {
+                "name": name,
+                "rev": rev,
+                **params,
+                "model": params.get("model", TrainConfig.model),  # a key left out: the default
+                "epochs": train.get("epochs", params.get("epochs")),  # `auto` resolved
+                "levers": levers(params),
+                **generated,
+                "label_accuracy": accuracy,
+                "test_errors": errors,
+                "train_seconds": train.get("train_seconds"),
+            }
+        )
+
+    for baseline in exp_show:
+        # A commit's own metrics files can predate its params (committed between runs); the
+        # workspace's and each experiment's were written by the run they describe.
+        if baseline["rev"] == "workspace":
+            add("workspace", None, baseline.get("data"))
+        for experiment in baseline.get("experiments") or []:
+            for revision in experiment.get("revs", []):
+                add(
+                    revision.get("name") or experiment.get("name"),
+                    revision.get("rev"),
+                    revision.get("data"),
+                )
+    return rows
+
+
+def dvc_experiments(root: Path) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        ["dvc", "exp", "show", "--json", "--all-commits"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise PipelineError(f"dvc exp show failed: {done.stderr.strip().splitlines()[-1:]}")
+    return experiment_rows(json.loads(done.stdout))
+
+
+def quality_curve(root: Path, rev: str | None) -> list[tuple[float, float]]:
+    """(train seconds, validation Frechet distance) of one run, if it tracked it: the
+    workspace's plots/train/quality.tsv, or an experiment's from its git commit (the file is in
+    git)."""
+    if rev is None:
+        path = root / QUALITY_TSV
+        return tracked_points(path.read_text() if path.is_file() else "")
+    shown = subprocess.run(
+        ["git", "show", f"{rev}:{QUALITY_TSV}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return tracked_points(shown.stdout if shown.returncode == 0 else "")
+
+
+def merge_ledger(root: Path, experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of `experiments` (from `dvc exp show`) followed by the rows of the ledger whose
+    names they do not reuse; the ledger is rewritten with the result. A row keeps what the table
+    and the chart show, its quality curve included, since its commit may not outlive the
+    checkout."""
+    path = root / LEDGER
+    kept = read_ledger(root)
+    current = [
+        {key: row.get(key) for key in LEDGER_FIELDS}
+        | {"curve": quality_curve(root, row.get("rev"))}
+        for row in experiments
+    ]
+    names = {row["name"] for row in current}
+    merged = current + [row for row in kept if row.get("name") not in names]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ",\n".join(json.dumps(row) for row in merged)  # a row per line: diffs show runs
+    write_text_atomically(path, f"[\n{lines}\n]\n")
+    return merged
+
+
+def tracked_points(tsv: str) -> list[tuple[float, float]]:
+    lines = tsv.splitlines()
+    if len(lines) < 2:
+        return []
+    columns = lines[0].split("\t")
+    seconds, distance = columns.index("train_seconds"), columns.index("frechet_distance")
+    rows = [line.split("\t") for line in lines[1:]]
+    return [(float(row[seconds]), float(row[distance])) for row in rows]
+
+
+def read_ledger(root: Path) -> list[dict[str, Any]]:
+    path = root / LEDGER
+    try:
+        return json.loads(path.read_text()) if path.is_file() else []
+    except ValueError as error:
+        raise PipelineError(f"{path}: not JSON ({error}); restore it from git") from error
+
+
+def experiments_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """The ledger's table, then the chart of every tracked run's validation Frechet distance."""
+    lines = [
+        "Train seconds are on the machine and under the load each run had: compare them only "
+        "within one session's runs. `levers` names the train settings a run changed from "
+        "params.yaml's; `auto` is what it meant at the run's commit.",
+        "",
+        "| experiment | model | loss | epochs | levers | Frechet distance | classifier score "
+        "| precision | recall | smallest class | label (InfoGAN: code) accuracy "
+        "| test error (supervised-only baseline) | train s |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        accuracy, seconds = row["label_accuracy"], row["train_seconds"]
+        errors = row["test_errors"]
+        lines.append(
+            f"| {row['name']} | {row['model']} | {row['loss']} | {row['epochs']} | "
+            f"{row['levers']} | {row['frechet_distance']:.3f} | "
+            f"{row['classifier_score']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | "
+            f"{row['smallest_class_share']:.3f} | "
+            f"{'-' if accuracy is None else f'{accuracy:.4f}'} | "
+            f"{'-' if errors is None else f'{errors[0]:.2%} ({errors[1]:.2%})'} | "
+            f"{'-' if seconds is None else f'{seconds:.0f}'} |"
+        )
+    if (root / QUALITY_FIGURE).is_file():
+        lines += [
+            "",
+            "Validation Frechet distance during training (`train.track_samples` images of the "
+            "generator that would be exported, against the classifier's held-out training "
+            "images; `plots/train/quality.tsv`), by training time:",
+            "",
+            f"![validation Frechet distance by training time](images/{Path(QUALITY_FIGURE).name})",
+        ]
+    return lines
+
+
+def draw_curves(root: Path, rows: list[dict[str, Any]]) -> None:
+    """The chart of every tracked run's validation Frechet distance, for the block."""
+    from pipeline.reporting.charts import line_chart_svg
+
+    curves = {row["name"]: row["curve"] for row in rows if row.get("curve")}
+    if curves:
+        chart = line_chart_svg(
+            curves, x_label="training seconds", y_label="validation Frechet distance"
+        )
+        (root / QUALITY_FIGURE).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(root / QUALITY_FIGURE, chart)

@@ -1,0 +1,163 @@
+"""The performance page's tables: every speed ratio measured side by side in one run, the
+browser and Node figures, and what `tf.distribute` adds to a step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.benchmarks.benchmark import ENGINES
+from pipeline.reporting.figures import machine_text, machine_words, read_metrics
+
+TARGET_LABELS = {
+    "project_over_plain_float32_step": "training step, project / plain float32 tf.function",
+    "onnxruntime_over_tensorflow_batch_1": "sampling, onnxruntime / TensorFlow, batch 1",
+    "onnxruntime_over_tensorflow_min_batch_16_to_1024": (
+        "sampling, onnxruntime / TensorFlow, lowest of batches 16-1024"
+    ),
+    "onnxruntime_share_of_matmul_peak_batch_256": (
+        "sampling, onnxruntime GFLOP/s at batch 256 / float32 matmul peak"
+    ),
+    "int8_over_tensorflow_batch_256": "int8 onnxruntime / TensorFlow float32, batch 256",
+    "int8_over_tensorflow_bf16_batch_256": "int8 onnxruntime / TensorFlow mixed bf16, batch 256",
+}
+
+
+def performance_lines(export, bench, train_bench, quality) -> list[str]:
+    """The performance section: every ratio measured side by side, and the targets."""
+    rates = {engine: bench[engine]["samples_per_second"] for engine in ENGINES}
+    lines = [
+        "",
+        "### Performance",
+        "",
+        f"Export: largest |onnxruntime - TensorFlow| = {export['max_abs_diff']:.2e} on "
+        f"{export['check_samples']} samples; the int8 model differs from it by "
+        f"{export['int8_mean_abs_diff']:.4f} on average. Sampling speed (samples/s, medians of "
+        "timed windows, all engines alternating in one run of `make bench`"
+        f"{', on ' + machine_words(bench['machine']) if bench.get('machine') else ''}):",
+        "",
+        "| batch | onnxruntime | TensorFlow | ratio | ORT GFLOP/s | ORT int8 | TF mixed bf16 "
+        "| int8 / TF |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for size in sorted(rates["onnxruntime"], key=int):  # JSON keys come back sorted as text
+        bf16 = rates["tensorflow_bf16"].get(size)
+        lines.append(
+            f"| {size} | {rates['onnxruntime'][size]:,.0f} | {rates['tensorflow'][size]:,.0f} | "
+            f"{bench['onnxruntime_over_tensorflow'][size]:.2f} | "
+            f"{bench['onnxruntime']['gflops'][size]:.1f} | "
+            f"{rates['onnxruntime_int8'][size]:,.0f} | "
+            f"{'-' if bf16 is None else f'{bf16:,.0f}'} | "
+            f"{bench['int8_over_tensorflow'][size]:.2f} |"
+        )
+    ort, tf, int8 = bench["onnxruntime"], bench["tensorflow"], bench["onnxruntime_int8"]
+    peaks = ", ".join(f"{name} {value:.0f}" for name, value in bench["matmul_gflops"].items())
+    share = bench["onnxruntime_share_of_matmul_peak"]
+    plain, project = (train_bench["images_per_second"][k] for k in ("plain_float32", "project"))
+    lines += [
+        "",
+        f"Batch-1 latency p50/p99: onnxruntime {ort['latency_ms']['p50']:.2f}/"
+        f"{ort['latency_ms']['p99']:.2f} ms, int8 {int8['latency_ms']['p50']:.2f}/"
+        f"{int8['latency_ms']['p99']:.2f} ms, TensorFlow {tf['latency_ms']['p50']:.2f}/"
+        f"{tf['latency_ms']['p99']:.2f} ms. Float32 matrix product, GFLOP/s: {peaks}; the "
+        f"generator ({bench['mflop_per_image']} MFLOP per image) in onnxruntime at batch "
+        f"{share['batch_size']} reaches {100 * share['share']:.0f}% of the fastest, measured "
+        "in alternation with it.",
+        "",
+        f"Training step, batch {train_bench['batch_size']} on {train_bench['device']}"
+        f"{machine_text(train_bench.get('machine'))} "
+        f"(`make bench-train`, alternating windows): plain float32 `tf.function` "
+        f"{plain:.0f} images/s, the project's step ({train_bench['precision']}) {project:.0f} "
+        f"images/s. The int8 model's Frechet distance is "
+        f"{quality['int8_frechet_distance_ratio']:.3f}x the float32 model's.",
+        "",
+        "| target | goal | measured | met |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    targets = {**train_bench["targets"], **bench["targets"]}
+    for name, target in targets.items():
+        measured = "-" if target["measured"] is None else f"{target['measured']:.3f}"
+        label = TARGET_LABELS.get(name, name)
+        verdict = "yes" if target["met"] else "**no**"
+        lines.append(f"| {label} | {target['target']} | {measured} | {verdict} |")
+    return lines
+
+
+def web_lines(web: dict[str, Any]) -> list[str]:
+    """The browser and Node figures of `make bench-web`, beside native onnxruntime."""
+    loads = ", ".join(f"{ms:.0f}" for ms in web["first_grid_ms"]["loads"])
+    sizes = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in web["model_bytes"].items())
+    parity = ", ".join(f"{name} {levels}" for name, levels in web["parity_max_grey_levels"].items())
+    lines = [
+        "",
+        f"In the browser and in Node (`make bench-web`: {web['browser']}, onnxruntime-web "
+        f"{web['onnxruntime_web']} on WASM, onnxruntime-node {web['onnxruntime_node']}, native "
+        f"onnxruntime measured in the same run{', on ' + machine_words(web['machine'])}): "
+        f"from navigation to the first grid of 64 digits {web['first_grid_ms']['median']:.0f} ms "
+        f"median ({loads}) with the page's default model ({web['page_default']}); models "
+        f"loaded: {sizes}; largest "
+        f"difference from the Python sampler's pixels, grey levels: {parity}. Samples/s:",
+        "",
+        "| model | threads | batch | browser | Node | native | browser / native |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, engines in web["samples_per_second"].items():
+        for key in engines["browser"]:
+            for batch in sorted(engines["browser"][key], key=int):
+                rate = {engine: engines[engine][key][batch] for engine in engines}
+                lines.append(
+                    f"| {name} | {key.removeprefix('threads_')} | {batch} | "
+                    f"{rate['browser']:,.0f} | {rate['node']:,.0f} | {rate['native']:,.0f} | "
+                    f"{rate['browser'] / rate['native']:.2f} |"
+                )
+    ratio = web["ratios"]["page_default_over_native_float32_1_thread"]
+    lines += [
+        "",
+        f"The page's default ({web['page_default']}, {web['threads'][-1]} "
+        f"threads) at batch 64 runs at {ratio:.2f}x native onnxruntime float32 on one thread.",
+    ]
+    return lines
+
+
+DISTRIBUTED_SETUPS = {
+    "mirrored_1": "MirroredStrategy, 1 replica",
+    "mirrored_2": "MirroredStrategy, 2 logical CPU devices",
+    "multi_worker_2": "MultiWorkerMirroredStrategy, 2 processes",
+}
+
+
+def distribute_lines(bench: dict[str, Any]) -> list[str]:
+    """What `make bench-distribute` measured: each strategy's step against no strategy."""
+    lines = [
+        "",
+        f"Training step under `tf.distribute` (`make bench-distribute`, batch "
+        f"{bench['batch_size']}, {bench['precision']}, on {machine_words(bench['machine'])}; "
+        f"no strategy: {bench['step_ms']['off']:.0f} ms per step). On 2 cores the replicas share "
+        "the same cores, so this is the cost of the machinery, not a speed-up:",
+        "",
+        "| setup | ms per step | overhead |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, label in DISTRIBUTED_SETUPS.items():
+        cost = bench["overhead"][name]
+        lines.append(
+            f"| {label} | {bench['step_ms'][name]:.0f} | {cost['ms']:+.0f} ms "
+            f"({cost['percent']:+.0f}%) |"
+        )
+    return lines
+
+
+def performance_block(root: Path) -> list[str]:
+    """The whole block: export parity and sampling, the training step, the targets, then the
+    browser and distribution figures where their benchmarks have run."""
+    lines = performance_lines(
+        read_metrics(root, "export"),
+        read_metrics(root, "benchmark"),
+        read_metrics(root, "train_benchmark"),
+        read_metrics(root, "evaluate"),
+    )
+    if (root / "metrics/web_benchmark.json").is_file():
+        lines += web_lines(read_metrics(root, "web_benchmark"))
+    if (root / "metrics/distribute_benchmark.json").is_file():
+        lines += distribute_lines(read_metrics(root, "distribute_benchmark"))
+    return lines
