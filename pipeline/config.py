@@ -133,7 +133,12 @@ def _targets(defaults: tuple[tuple[str, float], ...]):
     known = dict(defaults)
 
     def check(key: str, value: Any) -> tuple[tuple[str, float], ...]:
-        pairs = dict(value) if isinstance(value, list | tuple) else value
+        pairs = value
+        if isinstance(value, list | tuple) and all(
+            isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str)
+            for pair in value
+        ):
+            pairs = dict(value)  # the (name, ratio) pairs the section holds
         if not isinstance(pairs, dict):
             raise ConfigError(f"{key}: expected a mapping of target names to ratios")
         unknown = sorted(set(pairs) - set(known), key=str)

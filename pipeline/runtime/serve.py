@@ -24,7 +24,7 @@ from pipeline.runtime.contract import MANIFEST_FILE
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the checkout: pipeline/runtime/serve.py
 WEB = REPO / "web"
 DOCS = REPO / "docs"
 RUNTIME = REPO / "node_modules" / "onnxruntime-web" / "dist"
