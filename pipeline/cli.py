@@ -690,6 +690,7 @@ def evaluate(
 def report(root: Path, experiments: bool) -> None:
     """Write every generated block of README.md and docs/ and docs/MODEL_CARD.md from the
     metrics files, and copy the README's images."""
+    quiet_tensorflow()  # the families' defaults come with their modules
     from pipeline.reporting.ledger import dvc_experiments, merge_ledger
     from pipeline.reporting.model_card import CARD, write_model_card
     from pipeline.reporting.report import write_report

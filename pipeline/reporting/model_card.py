@@ -51,7 +51,7 @@ def model_card(root: Path) -> str:
         f"its images differ from the float32 model's by {export['int8_mean_abs_diff']:.4f} on "
         "average on the [-1, 1] scale.",
         f"- Trained on the {settings_text(train, settings)}.",
-        f"- Data: the {train['training_set']} training split's {train['training_images']:,} "
+        f"- Data: the `{train['training_set']}` training split's {train['training_images']:,} "
         "images, the SHA-256 of the file in the model's metadata (`train_images_sha256`); the "
         "test split was never seen in training or in choosing the weights.",
         "",
@@ -59,7 +59,11 @@ def model_card(root: Path) -> str:
         "",
         f"Input `z`: float32 `(N, {settings.noise_dim})`, N dynamic, uniform noise in [-1, 1]"
         + "".join(f"; input `{name}`" for name in contract.input_names[1:])
-        + " (the model's metadata gives their types and ranges)."
+        + (
+            " (the model's metadata gives their types and ranges)."
+            if contract.input_names[1:]
+            else "."
+        )
         + " Output `images`: float32 `(N, 28, 28, 1)` in [-1, 1]; pixels "
         "`round((x + 1) * 127.5)`. The model's metadata says the same to a program. A seed "
         "gives the same noise, so the same digits, in Python (`dcgan sample`), the browser and "
@@ -132,7 +136,7 @@ def settings_text(train: dict[str, Any], settings: TrainConfig) -> str:
     )
     machine = f" ({machine_words(train['machine'])})" if train.get("machine") else ""
     return (
-        f"{train['training_set']} training split for {train['epochs']} epochs ({train['steps']} "
+        f"`{train['training_set']}` training split for {train['epochs']} epochs ({train['steps']} "
         f"steps, batch {settings.batch_size}, {settings.loss} loss) in {train['precision']} on "
         f"{train['device']}{machine}, {train['train_seconds']:.0f} s{chosen}; every setting is "
         "the `train` section of params.yaml, also in the model's metadata (`train_params`)"

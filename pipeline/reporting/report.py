@@ -19,7 +19,7 @@ from pipeline.config import TrainConfig, read_params
 from pipeline.errors import PipelineError
 from pipeline.families import FAMILIES, auto_values
 from pipeline.gan.losses import OBJECTIVES
-from pipeline.reporting.figures import machine_text, read_metrics
+from pipeline.reporting.figures import machine_text, machine_words, read_metrics
 from pipeline.reporting.ledger import draw_curves, experiments_block, read_ledger
 from pipeline.reporting.performance import performance_block
 from pipeline.runtime.files import write_text_atomically
@@ -97,10 +97,12 @@ def results_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     ]
     if (root / "metrics/web_benchmark.json").is_file():
         web = read_metrics(root, "web_benchmark")
-        lines.append(
-            f"| the page, navigation to a first grid of 64, ms | "
-            f"{web['first_grid_ms']['median']:.0f} |"
-        )
+        lines += [
+            "",
+            f"The page draws its first grid of 64 {web['first_grid_ms']['median']:.0f} ms after "
+            f"navigation (median; `make bench-web`, its own run, on "
+            f"{machine_words(web['machine'])}).",
+        ]
     return lines
 
 
@@ -148,22 +150,25 @@ def decisions_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _comments(text: str, section: str) -> dict[str, str]:
-    """`key -> comment` of the `section` of a params.yaml text, continuation lines joined."""
-    comments, key, inside = {}, None, False
+    """`key -> comment` of the `section` of a params.yaml text: a key's own comment, the
+    comment lines above it, and the lines that continue its comment (indented to it)."""
+    comments: dict[str, str] = {}
+    key, above, inside = None, [], False
     for line in text.splitlines():
         if not line.startswith(" "):
-            inside = line.startswith(f"{section}:")
-            key = None
-            continue
-        if not inside:
+            inside, key, above = line.startswith(f"{section}:"), None, []
             continue
         body, _, comment = line.partition("#")
+        if not inside or (not comment.strip() and not body.strip()):
+            continue
         if body.strip():
             key = body.strip().split(":", 1)[0]
-            if comment.strip():
-                comments[key] = comment.strip()
-        elif key and comment.strip():
-            comments[key] = f"{comments.get(key, '')} {comment.strip()}".strip()
+            comments[key] = " ".join([*above, comment.strip()]).strip()
+            above = []
+        elif len(body) > 2 and key:  # a continuation, indented past the keys
+            comments[key] = f"{comments[key]} {comment.strip()}".strip()
+        else:
+            above.append(comment.strip())
     return comments
 
 
