@@ -83,7 +83,7 @@ def plain_step(config: TrainConfig):
                     d_loss += objective.penalty_weight * penalty
             variables = discriminator.trainable_variables
             gradients = tape.gradient(d_loss, variables)
-            discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            discriminator_optimizer.apply_gradients(trained(gradients, variables))
         fake_labels = tf.random.uniform((count,), 0, classes, tf.int32) if classes else None
         with tf.GradientTape() as tape:
             fake = generator(labelled(noise(count), fake_labels), training=True)
@@ -91,10 +91,17 @@ def plain_step(config: TrainConfig):
             g_loss = objective.generator_loss(fake_logits)
         variables = generator.trainable_variables
         gradients = tape.gradient(g_loss, variables)
-        generator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        generator_optimizer.apply_gradients(trained(gradients, variables))
         return d_loss, g_loss
 
     return step
+
+
+def trained(gradients, variables) -> list:
+    """The (gradient, variable) pairs the plain loss reaches: a family's extra heads (InfoGAN's
+    Q) take no part in the plain step."""
+    pairs = zip(gradients, variables, strict=True)
+    return [(gradient, variable) for gradient, variable in pairs if gradient is not None]
 
 
 def train_benchmark_stage(
