@@ -20,7 +20,6 @@ The evaluate stage measures both on the test split, which nothing here reads.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,6 @@ class SemiSupervised(Family):
             labels, self.config.labelled_per_class, self.config.label_seed
         )
         self.labelled = (images[self.chosen], labels[self.chosen])
-        self.all_labels = labels
         log.info(
             "labelled: %d training images (label_seed %d)", len(self.chosen), self.config.label_seed
         )
@@ -239,11 +237,8 @@ def write_folder(
     provenance: Provenance,
     check_images: np.ndarray,
 ) -> dict[str, Any]:
-    """Fill `folder` (emptied first) with the labels and both classifiers; returns the
-    parity figures. Each file is written atomically."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    """Fill the empty `folder` (the stage empties it) with the labels and both classifiers;
+    returns the parity figures. Each file is written atomically."""
     write_json_atomically(
         folder / LABELLED_FILE,
         {

@@ -272,7 +272,3 @@ class Trainer:
 
     def draw_saved(self, noise: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         return self.exported.draw_saved(noise, labels)
-
-    @property
-    def best(self) -> BestGenerator | None:
-        return self.exported.best
