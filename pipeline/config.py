@@ -191,7 +191,7 @@ class TrainConfig:
     epochs: int | str = setting("auto", _epochs)
     batch_size: int = setting(128, _positive_int)
     noise_dim: int = setting(96, _positive_int)
-    model: str = setting("unconditional", _name)
+    model: str = setting("auto", _name)  # auto: `pipeline.families.DEFAULT_FAMILY`
     loss: str = setting("gan", _name)
     learning_rate: float | str = setting("auto", _rate)
     discriminator_learning_rate: float | str = setting("auto", _rate)

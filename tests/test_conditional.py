@@ -14,9 +14,11 @@ from conftest import TINY_STAGES, invoke, invoke_ok, set_params, stage_args
 from pipeline.errors import SamplerError
 from pipeline.evaluation.evaluate import conditioning
 from pipeline.gan.networks import build_discriminator, build_generator
+from pipeline.runtime import traversals
 from pipeline.runtime.contract import LABEL_MIX_INPUT
 from pipeline.runtime.images import to_uint8
-from pipeline.runtime.sampler import Sampler, slerp
+from pipeline.runtime.sampler import Sampler
+from pipeline.runtime.traversals import slerp
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,7 @@ def test_without_a_label_the_classes_come_in_turn_whatever_the_batch(sampler):
 
 
 def test_each_class_shares_the_noise_of_its_column(sampler):
-    grid = sampler.sample_each_class(3, seed=5)
+    grid = traversals.each_class(sampler, 3, seed=5)
     assert grid.shape == (30, 28, 28)
     noise = sampler.seeded_noise(5, 3)
     for c in (0, 6):
@@ -113,7 +115,7 @@ def test_each_class_shares_the_noise_of_its_column(sampler):
 
 
 def test_a_morphing_walk_passes_exactly_through_its_digits(sampler):
-    frames = sampler.walk(3, seed=6, points=2, steps=4)
+    frames = traversals.walk(sampler, 3, seed=6, points=2, steps=4)
     assert frames.shape == (8, 3, 28, 28)
     stops = sampler.seeded_noise(6, 6).reshape(2, 3, -1)
     for k in range(2):  # walk i is at class i + k at its point k
@@ -124,7 +126,7 @@ def test_a_morphing_walk_passes_exactly_through_its_digits(sampler):
     halves = (np.eye(10)[np.arange(3)] + np.eye(10)[np.arange(1, 4)]) / 2
     expected = to_uint8(sampler.generate(middle, np.arange(3), label_mix=halves))[..., 0]
     np.testing.assert_array_equal(frames[2], expected)
-    held = sampler.walk(3, seed=6, points=2, steps=4, label=4)
+    held = traversals.walk(sampler, 3, seed=6, points=2, steps=4, label=4)
     expected = to_uint8(sampler.generate(stops[1], np.full(3, 4)))[..., 0]
     np.testing.assert_array_equal(held[4], expected)
 
@@ -147,7 +149,7 @@ def test_an_unconditional_model_refuses_labels(exported_model):
     plain = Sampler(exported_model / "models/generator.onnx")
     for call in (
         lambda: plain.sample(4, label=3),
-        lambda: plain.sample_each_class(2),
+        lambda: traversals.each_class(plain, 2),
         lambda: plain.generate(plain.noise(np.random.default_rng(0), 2), [1, 2]),
     ):
         with pytest.raises(SamplerError, match="is an unconditional model: it takes no label"):
@@ -171,7 +173,7 @@ class TestSampleCommand:
         invoke_ok(
             "sample", "--model", str(model_path), "--labels", "all", "-n", "2", "--out", str(npy)
         )
-        np.testing.assert_array_equal(np.load(npy), sampler.sample_each_class(2))
+        np.testing.assert_array_equal(np.load(npy), traversals.each_class(sampler, 2))
 
     def test_interpolate_morphs(self, model_path, tmp_path):
         out = tmp_path / "morph.gif"

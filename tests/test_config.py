@@ -8,7 +8,7 @@ import pytest
 from pipeline import config
 from pipeline.config import TrainConfig, load_train_config
 from pipeline.errors import ConfigError
-from pipeline.families import FAMILIES, resolve
+from pipeline.families import DEFAULT_FAMILY, FAMILIES, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,6 +41,10 @@ def test_every_auto_is_resolved_once_and_resolving_again_changes_nothing():
         machine = ("precision", "distribute")  # chosen at run time, by what the machine has
         assert "auto" not in [v for k, v in resolved.as_dict().items() if k not in machine]
         assert resolve(resolved) == resolved
+
+
+def test_auto_model_is_the_seed_dcgan():
+    assert resolve(TrainConfig()).model == DEFAULT_FAMILY == "unconditional"
 
 
 def test_auto_epochs_and_schedule_are_the_familys_own():

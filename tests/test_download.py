@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.data.download import (
+from pipeline.data.download import download
+from pipeline.data.sources import (
     ArchiveSource,
     FolderSource,
     HttpSource,
     NpmSource,
-    download,
     source_from_text,
 )
 from pipeline.errors import DownloadError

@@ -13,7 +13,7 @@ from conftest import invoke, invoke_ok
 from pipeline.errors import SamplerError
 from pipeline.evaluation import codes
 from pipeline.gan import losses
-from pipeline.runtime import contract
+from pipeline.runtime import contract, traversals
 from pipeline.runtime.images import load_png, make_grid, to_uint8
 from pipeline.runtime.sampler import Sampler
 
@@ -192,11 +192,11 @@ class TestExportedInfogan:
 
     def test_a_sweep_varies_only_its_code_across_columns(self, infogan_model):
         sampler = Sampler(infogan_model / "models" / "generator.onnx")
-        grid = sampler.sweep("c2", 3, seed=5, columns=6, codes={"category": 1})
+        grid = traversals.sweep(sampler, "c2", 3, seed=5, columns=6, codes={"category": 1})
         assert grid.shape == (3, 6, 28, 28)
         ends = sampler.sample(3, seed=5, codes={"category": 1, "c2": 1.0})
         assert np.array_equal(grid[:, -1], ends)
-        categories = sampler.sweep("category", 2, seed=5)
+        categories = traversals.sweep(sampler, "category", 2, seed=5)
         assert categories.shape == (2, 10, 28, 28)
         assert np.array_equal(categories[:, 7], sampler.sample(2, seed=5, codes={"category": 7}))
 
@@ -222,16 +222,16 @@ class TestExportedInfogan:
         with pytest.raises(SamplerError, match="InfoGAN model: it takes codes, not labels"):
             sampler.sample(2, label=3)
         with pytest.raises(SamplerError, match="cannot sweep 'c3'"):
-            sampler.sweep("c3", 2)
+            traversals.sweep(sampler, "c3", 2)
         with pytest.raises(SamplerError, match="code c1 is swept: do not also fix it"):
-            sampler.sweep("c1", 2, codes={"c1": 0})
+            traversals.sweep(sampler, "c1", 2, codes={"c1": 0})
 
     def test_other_models_take_no_codes(self, exported_model):
         sampler = Sampler(exported_model / "models" / "generator.onnx")
         with pytest.raises(SamplerError, match="takes no codes"):
             sampler.sample(2, codes={"category": 1})
         with pytest.raises(SamplerError, match="takes no codes to sweep"):
-            sampler.sweep("category", 2)
+            traversals.sweep(sampler, "category", 2)
 
 
 class TestSampleCommand:

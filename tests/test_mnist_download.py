@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.data.datasets import MNIST, load_split
-from pipeline.data.download import default_sources, download
+from pipeline.data.download import download
+from pipeline.data.sources import default_sources
 
 pytestmark = pytest.mark.network
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import invoke_ok, unavailable
-from pipeline.runtime.contract import Noise, splitmix64
+from pipeline.runtime.noise import Noise, splitmix64
 from pipeline.runtime.sampler import Sampler
 
 REPO = Path(__file__).resolve().parent.parent

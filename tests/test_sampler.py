@@ -14,10 +14,12 @@ from PIL import Image
 
 from conftest import REPO, invoke
 from pipeline.errors import SamplerError
-from pipeline.runtime.contract import Noise
+from pipeline.runtime import traversals
 from pipeline.runtime.images import to_uint8
+from pipeline.runtime.noise import Noise
 from pipeline.runtime.sample_files import save_grid, save_npy
-from pipeline.runtime.sampler import Sampler, slerp
+from pipeline.runtime.sampler import Sampler
+from pipeline.runtime.traversals import slerp
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +267,7 @@ def test_slerp_endpoints_norms_and_midpoint():
 
 
 def test_a_walk_passes_exactly_through_its_points(sampler):
-    frames = sampler.walk(3, seed=5, points=2, steps=4)
+    frames = traversals.walk(sampler, 3, seed=5, points=2, steps=4)
     assert frames.shape == (8, 3, 28, 28)
     assert frames.dtype == np.uint8
     stops = sampler.seeded_noise(5, 2 * 3).reshape(2, 3, -1)

@@ -1,5 +1,6 @@
 """The semi-supervised GAN: its losses on hand-checkable logits, the label draw, the exported
-classifier's contract and parity, `dcgan classify`, and a tiny run through train and evaluate."""
+classifier's contract and parity, `dcgan classify`, and a tiny run through train, export and
+evaluate."""
 
 import json
 import math
@@ -12,14 +13,16 @@ import pytest
 import tensorflow as tf
 
 from conftest import invoke, invoke_ok, set_params, stage_args, train_and_export, train_defaults
-from pipeline.config import load_train_config
-from pipeline.errors import ClassifierError, ConfigError, TrainingError
+from pipeline.config import ExportConfig, load_train_config
+from pipeline.errors import ClassifierError, ConfigError, ExportError, TrainingError
+from pipeline.export.family_models import export_model
 from pipeline.families import resolve
 from pipeline.families import semi_supervised as ssl
 from pipeline.gan import losses
 from pipeline.gan import networks as model
 from pipeline.runtime.classify import Classifier
 from pipeline.runtime.contract import Provenance
+from pipeline.runtime.family_models import read_listing
 from pipeline.runtime.images import from_uint8, save_png
 
 LABELLED_PER_CLASS = 2  # the tiny dataset has 6 or 7 images of each digit
@@ -89,20 +92,39 @@ def test_settings_it_cannot_train_with_are_refused(tmp_path, settings, message):
         resolve(load_train_config(tmp_path / "params.yaml"))
 
 
+PROVENANCE = Provenance("custom", "0" * 64, {"labelled_per_class": 1, "label_seed": 3}, 1, "x")
+
+
 def test_an_exported_classifier_matches_tensorflow(tmp_path):
     network = model.build_classifier_discriminator()
-    images = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    network.save(tmp_path / "classifier.keras")
+    images = from_uint8(np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8))
     path = tmp_path / "classifier.onnx"
-    provenance = Provenance(
-        "custom", "0" * 64, {"labelled_per_class": 1, "label_seed": 3}, 1, "unknown"
+    figures = export_model(
+        tmp_path / "classifier.keras", path, ssl.CLASSIFIER, ExportConfig(), PROVENANCE, images
     )
-    difference = ssl.export_classifier(network, path, "test", provenance, images)
-    assert difference <= ssl.PARITY_TOLERANCE
-    assert ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map["label_seed"] == "3"
-    expected = tf.nn.softmax(network(from_uint8(images), training=False)[0]).numpy()
-    probabilities = Classifier(path).predict(from_uint8(images))
+    assert figures["max_abs_diff"] <= ExportConfig().tolerance and figures["check_images"] == 40
+    metadata = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+    assert (metadata["label_seed"], metadata["role"]) == ("3", ssl.CLASSIFIER.role)
+    expected = tf.nn.softmax(network(images, training=False)[0]).numpy()
+    probabilities = Classifier(path).predict(images)
     np.testing.assert_allclose(probabilities, expected, atol=1e-4)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_classifier_beyond_the_tolerance_is_not_written(tmp_path):
+    """Half the difference this machine measures as the tolerance: refused, nothing written."""
+    keras_path, path = tmp_path / "classifier.keras", tmp_path / "classifier.onnx"
+    model.build_classifier_discriminator().save(keras_path)
+    images = from_uint8(np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8))
+    measured = export_model(keras_path, path, ssl.CLASSIFIER, ExportConfig(), PROVENANCE, images)
+    if measured["max_abs_diff"] == 0:
+        pytest.skip("onnxruntime and TensorFlow agree bit for bit here")
+    path.unlink()
+    strict = ExportConfig(tolerance=measured["max_abs_diff"] / 2)
+    with pytest.raises(ExportError, match=r"classifier\.onnx: onnxruntime and TensorFlow differ"):
+        export_model(keras_path, path, ssl.CLASSIFIER, strict, PROVENANCE, images)
+    assert not path.exists()
 
 
 @pytest.fixture(scope="module")
@@ -119,24 +141,53 @@ def ssl_model(tmp_path_factory, tiny_dataset):
 
 
 class TestTinyRun:
-    def test_the_folder_holds_labels_and_both_classifiers(self, ssl_model, tiny_dataset):
-        folder = ssl_model / "models" / "ssl"
-        assert sorted(p.name for p in folder.iterdir()) == [
+    def test_the_export_stage_exports_every_model_the_run_saved(self, ssl_model):
+        trained, exported = ssl_model / "models" / "family-keras", ssl_model / "models" / "family"
+        models, files = read_listing(trained)
+        assert [m.name for m in models] == ["classifier", "baseline"] and files == ["labelled.json"]
+        assert sorted(p.name for p in trained.iterdir()) == [
+            "baseline.keras",
+            "classifier.keras",
+            "labelled.json",
+            "models.json",
+        ]
+        assert sorted(p.name for p in exported.iterdir()) == [
             "baseline.onnx",
             "classifier.onnx",
             "labelled.json",
+            "models.json",
         ]
-        labelled = json.loads((folder / "labelled.json").read_text())
+        assert read_listing(exported) == (models, files)
+        metrics = json.loads((ssl_model / "metrics" / "export.json").read_text())
+        assert sorted(metrics["family_models"]) == ["baseline", "classifier"]
+        for figures in metrics["family_models"].values():
+            assert figures["max_abs_diff"] <= ExportConfig().tolerance
+            assert figures["check_images"] == ExportConfig().check_samples
+
+    def test_the_labels_are_the_drawn_ones(self, ssl_model):
+        labelled = json.loads((ssl_model / "models/family/labelled.json").read_text())
         labels = np.arange(64) % 10  # the tiny dataset's
         assert labelled["labels"] == labels[labelled["indices"]].tolist()
         assert np.bincount(labelled["labels"]).tolist() == [LABELLED_PER_CLASS] * 10
         assert labelled["split"] == "train"
-        metrics = json.loads((ssl_model / "metrics" / "train.json").read_text())
-        for difference in metrics["classifier_max_abs_diff"].values():
-            assert difference <= ssl.PARITY_TOLERANCE
+
+    def test_a_failed_export_keeps_the_previous_models(self, ssl_model, monkeypatch):
+        """A parity failure on the second model: the folder is the one before, whole."""
+        folder = ssl_model / "models" / "family"
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        monkeypatch.chdir(ssl_model)
+        (ssl_model / "models/family-keras/baseline.keras").rename(ssl_model / "baseline.keras")
+        try:
+            result = invoke(*stage_args("export"))
+        finally:
+            (ssl_model / "baseline.keras").rename(ssl_model / "models/family-keras/baseline.keras")
+        assert result.exit_code != 0
+        assert "baseline.keras: not a readable Keras model" in result.output
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+        assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
 
     def test_the_classifier_contract(self, ssl_model):
-        session = ort.InferenceSession(str(ssl_model / "models/ssl/classifier.onnx"))
+        session = ort.InferenceSession(str(ssl_model / "models/family/classifier.onnx"))
         [given] = session.get_inputs()
         assert (given.name, given.type, given.shape[1:]) == ("images", "tensor(float)", [28, 28, 1])
         [output] = session.get_outputs()
@@ -168,8 +219,9 @@ class TestTinyRun:
         assert saved["semi_supervised"] == measured
 
 
-def test_other_models_leave_the_folder_empty(exported_model):
-    assert list((exported_model / "models" / "ssl").iterdir()) == []
+def test_other_models_leave_the_folders_empty(exported_model):
+    assert list((exported_model / "models" / "family-keras").iterdir()) == []
+    assert list((exported_model / "models" / "family").iterdir()) == []
 
 
 @pytest.mark.slow
@@ -198,8 +250,8 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_dataset, monke
     assert (straight / losses_tsv).read_text() == (resumed / losses_tsv).read_text()
     images = from_uint8(np.random.default_rng(1).integers(0, 256, (8, 28, 28), dtype=np.uint8))
     np.testing.assert_array_equal(
-        Classifier(straight / "models/ssl/classifier.onnx").predict(images),
-        Classifier(resumed / "models/ssl/classifier.onnx").predict(images),
+        Classifier(straight / "models/family/classifier.onnx").predict(images),
+        Classifier(resumed / "models/family/classifier.onnx").predict(images),
     )
 
 
@@ -219,7 +271,7 @@ class TestClassifyCommand:
         )
         floats = tmp_path / "floats.npy"
         np.save(floats, np.zeros((2, 28, 28, 1), np.float32))
-        model_path = str(ssl_model / "models/ssl/classifier.onnx")
+        model_path = str(ssl_model / "models/family/classifier.onnx")
         result = invoke_ok("classify", "--model", model_path, str(digit), str(drawn), str(floats))
         lines = [line.split("\t") for line in result.output.splitlines()]
         assert [line[0] for line in lines] == [
@@ -247,7 +299,7 @@ class TestClassifyCommand:
         make(tmp_path)
         [path] = tmp_path.iterdir()
         result = invoke(
-            "classify", "--model", str(ssl_model / "models/ssl/classifier.onnx"), str(path)
+            "classify", "--model", str(ssl_model / "models/family/classifier.onnx"), str(path)
         )
         assert result.exit_code == 1
         assert message in result.output and len(result.output.strip().splitlines()) == 1
@@ -256,7 +308,7 @@ class TestClassifyCommand:
     def test_it_never_imports_tensorflow(self, ssl_model, tmp_path):
         digit = tmp_path / "digit.png"
         save_png(np.zeros((28, 28), np.uint8), digit, scale=1)
-        model_path = ssl_model / "models/ssl/classifier.onnx"
+        model_path = ssl_model / "models/family/classifier.onnx"
         script = f"""
 import json, sys
 from click.testing import CliRunner
@@ -274,7 +326,7 @@ print(json.dumps({{"code": result.exit_code, "tf": "tensorflow" in sys.modules}}
         assert result.exit_code == 1 and "not an exported digit classifier" in result.output
 
     def test_missing_model_image_or_arguments(self, ssl_model, tmp_path):
-        model_path = str(ssl_model / "models/ssl/classifier.onnx")
+        model_path = str(ssl_model / "models/family/classifier.onnx")
         missing = invoke("classify", "--model", model_path, str(tmp_path / "none.png"))
         assert missing.exit_code == 1 and "no such file" in missing.output
         no_model = invoke("classify", "--model", str(tmp_path / "none.onnx"), model_path)
@@ -283,7 +335,7 @@ print(json.dumps({{"code": result.exit_code, "tf": "tensorflow" in sys.modules}}
 
     def test_a_truncated_model_is_one_line(self, ssl_model, tmp_path):
         broken = tmp_path / "broken.onnx"
-        data = (ssl_model / "models/ssl/classifier.onnx").read_bytes()
+        data = (ssl_model / "models/family/classifier.onnx").read_bytes()
         broken.write_bytes(data[: len(data) // 2])
         with pytest.raises(ClassifierError, match="not a readable ONNX model"):
             Classifier(broken)

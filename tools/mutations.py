@@ -18,14 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 MUTATIONS = [
     (
         "1 cut short not transient",
-        "pipeline/data/download.py",
+        "pipeline/data/sources.py",
         'raise SourceFailed(f"transfer cut short: {received} of {total} bytes", transient=True)',
         'raise SourceFailed(f"transfer cut short: {received} of {total} bytes")',
         "tests/test_download.py::test_a_truncated_transfer_falls_through",
     ),
     (
         "2 5xx not transient",
-        "pipeline/data/download.py",
+        "pipeline/data/sources.py",
         "transient = error.code >= 500 or error.code == 429",
         "transient = False",
         "tests/test_download.py::test_a_server_error_then_success_is_retried",
@@ -39,7 +39,7 @@ MUTATIONS = [
     ),
     (
         "4 stall not whole source",
-        "pipeline/data/download.py",
+        "pipeline/data/sources.py",
         'raise SourceFailed("stalled: no data within the read timeout", whole_source=True)',
         'raise SourceFailed("stalled: no data within the read timeout")',
         "tests/test_download.py::test_a_stalled_server_times_out_and_falls_through",
@@ -137,7 +137,7 @@ MUTATIONS = [
     ),
     (
         "16 morph not blended",
-        "pipeline/runtime/sampler.py",
+        "pipeline/runtime/traversals.py",
         "mixes.append((1 - t) * weights[k] + t * weights[(k + 1) % points])",
         "mixes.append(weights[k])",
         "tests/test_conditional.py::test_a_morphing_walk_passes_exactly_through_its_digits",

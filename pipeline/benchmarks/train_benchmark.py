@@ -27,7 +27,7 @@ from pipeline.families import family_of, resolve
 from pipeline.gan import losses, networks
 from pipeline.gan.placement import choose_placement, precision_policy
 from pipeline.runtime import machine
-from pipeline.runtime.contract import TRAINING_NOISE
+from pipeline.runtime.noise import TRAINING_NOISE
 from pipeline.training.loop import epoch_batches, images_per_step
 from pipeline.training.trainer import Trainer
 

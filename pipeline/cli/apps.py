@@ -170,7 +170,7 @@ def sample(
 @main.command()
 @file_option(
     "--model",
-    "models/ssl/classifier.onnx",
+    "models/family/classifier.onnx",
     "An exported digit classifier (the semi-supervised model's, or its baseline).",
 )
 @click.argument(

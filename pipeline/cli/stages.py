@@ -55,7 +55,8 @@ def download(dataset: str, out: Path | None, sources: tuple[str, ...], timeout: 
 
     Files already present and verified are kept; nothing unverified is ever left in the folder.
     """
-    from pipeline.data.download import default_sources, download, source_from_text
+    from pipeline.data.download import download
+    from pipeline.data.sources import default_sources, source_from_text
 
     spec = DATASETS[dataset]
     out = out if out is not None else Path("data") / dataset
@@ -140,6 +141,12 @@ def train(
     "models/generator-int8.onnx",
     "Where its int8 variant goes (faster on CPUs, slightly different images).",
 )
+@folder_option(
+    "--family-keras",
+    "models/family-keras",
+    "The family's other networks as `dcgan train` saved them (empty for most families).",
+)
+@folder_option("--family-out", "models/family", "Where their ONNX files go.")
 @metrics_option("metrics/export.json")
 def export(
     params_path: Path,
@@ -147,19 +154,24 @@ def export(
     description: Path,
     out: Path,
     int8_out: Path,
+    family_keras: Path,
+    family_out: Path,
     metrics_path: Path,
 ) -> None:
     """Convert the generator to ONNX; write it only if it matches TensorFlow. Then the int8
-    variant (or, when that is not close enough, the float32 model under its name)."""
+    variant (or, when that is not close enough, the float32 model under its name) and the
+    family's other networks (the semi-supervised model's classifiers)."""
     from pipeline.config import load_export_config
 
     config = load_export_config(params_path)
     require_file(model, "--model", " (run `dcgan train` first)")
     require_file(description, "--description", " (run `dcgan train` first)")
+    require_folder(family_keras, "--family-keras", " (run `dcgan train` first)")
     quiet_tensorflow()
-    from pipeline.export.export import export_stage
+    from pipeline.export.export import ExportPaths, export_stage
 
-    report_metrics(export_stage(model, description, out, int8_out, config), metrics_path)
+    paths = ExportPaths(model, description, out, int8_out, family_keras, family_out)
+    report_metrics(export_stage(paths, config), metrics_path)
 
 
 @main.command("train-benchmark")
@@ -245,9 +257,10 @@ def classifier(params_path: Path, data: Path, out: Path, metrics_path: Path) -> 
 )
 @file_option("--classifier", "models/classifier.keras", dest="classifier_path")
 @folder_option(
-    "--ssl",
-    "models/ssl",
-    "The semi-supervised model's classifiers (from `dcgan train`): their test errors too.",
+    "--family-models",
+    "models/family",
+    "The family's other exported models (from `dcgan export`): the semi-supervised "
+    "classifiers' test errors too.",
 )
 @DATA_OPTION
 @metrics_option("metrics/evaluate.json")
@@ -257,7 +270,7 @@ def evaluate(
     model: Path,
     int8_model: Path | None,
     classifier_path: Path,
-    ssl: Path,
+    family_models: Path,
     data: Path,
     metrics_path: Path,
     plots: Path,
@@ -277,6 +290,12 @@ def evaluate(
     plots.mkdir(parents=True, exist_ok=True)
     figure = plots / "predicted_grid.png"
     metrics = run_evaluate(
-        model, classifier_path, data, config, figure, int8_path=int8_model, classifiers=ssl
+        model,
+        classifier_path,
+        data,
+        config,
+        figure,
+        int8_path=int8_model,
+        classifiers=family_models,
     )
     report_metrics(metrics, metrics_path)

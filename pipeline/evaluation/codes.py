@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.runtime.contract import CLASSES, CONTINUOUS_CODE_RANGE, TRAINING_NOISE
+from pipeline.runtime.contract import CLASSES, CONTINUOUS_CODE_RANGE
+from pipeline.runtime.noise import TRAINING_NOISE
 
 
 def image_properties(images: np.ndarray) -> dict[str, np.ndarray]:

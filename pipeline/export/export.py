@@ -1,15 +1,17 @@
-"""The `export` stage: the trained Keras generator as `generator.onnx`, checked before it lands.
+"""The `export` stage: every model a run produces, as ONNX, each checked before it lands.
 
-The ONNX file follows the contract embedding apps rely on (`pipeline.runtime.contract`: its inputs,
-output and metadata). Before the file is renamed into place it passes `onnx.checker` and
-matches TensorFlow on the same noise within `tolerance`. The stage also writes the int8
-variant (`pipeline.export.quantize`).
+The generator's file follows the contract embedding apps rely on (`pipeline.runtime.contract`:
+its inputs, output and metadata). Before the file is renamed into place it passes
+`onnx.checker` and matches TensorFlow on the same noise within `tolerance`. The stage also
+writes the int8 variant (`pipeline.export.quantize`) and the family's other networks
+(`pipeline.export.family_models`), checked on the generator's images.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,33 +127,47 @@ def expose_label_mix(proto) -> None:
     )
 
 
-def export_stage(
-    keras_path: Path,
-    description_path: Path,
-    out_path: Path,
-    int8_path: Path,
-    config: ExportConfig,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ExportPaths:
+    """What the stage reads and writes; all of it comes from the command line (dvc.yaml)."""
+
+    keras: Path  # the Keras generator
+    description: Path  # its generator.json
+    out: Path  # generator.onnx
+    int8_out: Path
+    family_keras: Path  # the family's other networks, as the train stage saved them
+    family_out: Path  # their ONNX files
+
+
+def export_stage(paths: ExportPaths, config: ExportConfig) -> dict[str, Any]:
     """The whole stage: `generator.onnx` from the Keras generator and its `generator.json`,
     then `generator-int8.onnx` (or, when int8 is not close enough, the float32 model
-    under that name; see `pipeline.export.quantize`). Returns the metrics of both."""
+    under that name; see `pipeline.export.quantize`), then the family's other networks.
+    Returns the metrics of all of them."""
+    from pipeline.export.family_models import export_family_models
     from pipeline.export.quantize import quantize
 
-    metrics = export(keras_path, description_path, out_path, config)
-    int8_path.parent.mkdir(parents=True, exist_ok=True)
-    return metrics | quantize(
-        out_path,
-        int8_path,
+    metrics, images = export(paths.keras, paths.description, paths.out, config)
+    paths.int8_out.parent.mkdir(parents=True, exist_ok=True)
+    metrics |= quantize(
+        paths.out,
+        paths.int8_out,
         calibration_samples=config.int8_calibration_samples,
         check_samples=config.check_samples,
         tolerance=config.int8_tolerance,
     )
+    _, provenance = load_description(paths.description)
+    family = export_family_models(
+        paths.family_keras, paths.family_out, config, provenance, images.astype(np.float32)
+    )
+    return metrics | ({"family_models": family} if family else {})
 
 
 def export(
     keras_path: Path, description_path: Path, out_path: Path, config: ExportConfig
-) -> dict[str, Any]:
-    """Convert, check, then write `out_path` atomically; returns the export metrics."""
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Convert, check, then write `out_path` atomically; returns the export metrics and the
+    generator's images of the check."""
     import onnx
     import onnxruntime as ort
 
@@ -201,4 +217,4 @@ def export(
         "onnx_bytes": len(data),
         "onnx_nodes": len(proto.graph.node),
         "onnxruntime_version": ort.__version__,
-    }
+    }, expected

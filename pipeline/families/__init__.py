@@ -21,6 +21,7 @@ from pipeline.gan.losses import OBJECTIVES
 FAMILIES: dict[str, type[Family]] = {
     family.name: family for family in (Unconditional, Conditional, InfoGAN, SemiSupervised)
 }
+DEFAULT_FAMILY = Unconditional.name  # `train.model: auto`: the seed DCGAN
 ADAM_BETA2 = 0.999  # Adam's usual, unless the loss prescribes another
 DISTRIBUTED = ("mirrored", "multi-worker")
 
@@ -45,6 +46,8 @@ def resolve(config: TrainConfig, source: object = "params.yaml") -> TrainConfig:
     """`config` with every `auto` replaced (a resolved section comes back unchanged); a key
     that does not apply to the family or the loss, but is set, raises `ConfigError` naming it
     and `source`."""
+    if config.model == "auto":
+        config = dataclasses.replace(config, model=DEFAULT_FAMILY)
     for key, known in (("model", FAMILIES), ("loss", OBJECTIVES)):
         if getattr(config, key) not in known:
             raise ConfigError(

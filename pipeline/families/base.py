@@ -14,12 +14,15 @@ image (`run.seen`), so a family's step reads on one screen.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import tensorflow as tf
 
 from pipeline.gan import networks
 from pipeline.runtime.contract import GeneratorContract
+from pipeline.runtime.family_models import FamilyModel, write_listing
+from pipeline.runtime.files import write_json_atomically, write_path_atomically
 
 
 @dataclass(frozen=True)
@@ -129,5 +132,16 @@ class Family:
         return ""
 
     def write_models(self, run, folder, data, provenance, metrics: dict[str, Any]) -> None:
-        """Write the family's models besides the generator into `folder` (emptied first;
-        it exists for every family, so DVC always has the output)."""
+        """Write the family's networks besides the generator into the empty `folder` (with
+        `save_models`); it exists for every family, so DVC always has the output."""
+
+
+def save_models(folder: Path, models: list[tuple[FamilyModel, Any]], files: dict[str, Any]) -> None:
+    """Save each (description, float32 Keras network) and each JSON file of `files` (name ->
+    content) into `folder`, then the listing that names them for the export stage. Each file
+    is written atomically, the listing last."""
+    for model, network in models:
+        write_path_atomically(folder / f"{model.name}.keras", network.save)
+    for name, content in files.items():
+        write_json_atomically(folder / name, content)
+    write_listing(folder, [model for model, _ in models], list(files))

@@ -5,13 +5,13 @@
 classifier with an implicit fake class (`pipeline.gan.networks.build_classifier_discriminator`):
 its step adds the labelled images' cross-entropy to half the real/fake loss, and the generator
 matches the discriminator's mean features on real images instead of fooling it. After training
-the stage writes into one folder (`models/ssl`, empty for the other families, so DVC always
-has the output):
+the stage saves into the family's Keras folder, which the export stage converts into
+`models/family` (`pipeline.export.family_models`):
 
 - `labelled.json`: the chosen training-image indices, their labels and how they were drawn;
-- `classifier.onnx`: the discriminator's weight average as a digit classifier
-  (`pipeline.runtime.classify` reads it), checked against TensorFlow before it is written;
-- `baseline.onnx`: the same network trained on the same labelled images alone, the
+- `classifier`: the discriminator's weight average as a digit classifier
+  (`pipeline.runtime.classify` reads its ONNX form);
+- `baseline`: the same network trained on the same labelled images alone, the
   supervised-only baseline that tells what the unlabelled images and the GAN add.
 
 The evaluate stage measures both on the test split, which nothing here reads.
@@ -28,35 +28,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.errors import ExportError, TrainingError
-from pipeline.families.base import Defaults, Fakes, Family
+from pipeline.errors import TrainingError
+from pipeline.families.base import Defaults, Fakes, Family, save_models
 from pipeline.gan import networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.losses import feature_matching_loss, implicit_fake_logit, supervised_loss
 from pipeline.gan.placement import precision_policy
-from pipeline.runtime.classify import (
-    BASELINE_FILE,
-    CLASSIFIER_FILE,
-    LABELLED_FILE,
-    Classifier,
-)
-from pipeline.runtime.contract import (
-    CLASSES,
-    IMAGE_SHAPE,
-    IMAGES_OUTPUT,
-    PROBABILITIES_OUTPUT,
-    Provenance,
-    classifier_metadata,
-)
-from pipeline.runtime.files import write_atomically, write_json_atomically
+from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE
+from pipeline.runtime.contract import CLASSES, CLASSIFIER_KIND
+from pipeline.runtime.family_models import FamilyModel
 from pipeline.runtime.images import from_uint8
 
 log = logging.getLogger(__name__)
 
 LABEL_STREAM = 17  # keeps the label draw apart from the other streams of the same seed
-OPSET = 17
-PARITY_TOLERANCE = 1e-4  # largest |onnx - tf| allowed on the probabilities
-PARITY_IMAGES = 256
+CLASSIFIER = FamilyModel(
+    Path(CLASSIFIER_FILE).stem, CLASSIFIER_KIND, "semi-supervised GAN discriminator"
+)
+BASELINE = FamilyModel(
+    Path(BASELINE_FILE).stem, CLASSIFIER_KIND, "supervised-only baseline on the same labels"
+)
 
 
 class SemiSupervised(Family):
@@ -80,7 +71,7 @@ class SemiSupervised(Family):
     def describe(self) -> str:
         return (
             "Unconditional generator of a semi-supervised GAN; its discriminator is the "
-            "classifier in `models/ssl`."
+            "classifier in `models/family`."
         )
 
     def build_discriminator(self, *, synchronized: bool = False):
@@ -155,21 +146,33 @@ class SemiSupervised(Family):
 
     def write_models(self, run, folder, data, provenance, metrics) -> None:
         """The labels, the classifier and its supervised-only baseline (trained now, as long
-        as the run)."""
-        images, labels = data
+        as the run), both as float32 inference networks."""
+        _, labels = data
         start = time.perf_counter()
         with precision_policy(run.placement.precision):
             baseline = train_baseline(*self.labelled, metrics["steps"], self.config)
         metrics["baseline_train_seconds"] = round(time.perf_counter() - start, 2)
-        metrics["classifier_max_abs_diff"] = write_folder(
-            folder,
-            self.exported_classifier(run),
-            baseline,
-            self.chosen,
-            labels,
-            provenance,
-            images[:PARITY_IMAGES],
-        )
+        labelled = {
+            "indices": [int(i) for i in self.chosen],
+            "labels": [int(labels[i]) for i in self.chosen],
+            "per_class": provenance.train_params["labelled_per_class"],
+            "label_seed": provenance.train_params["label_seed"],
+            "split": "train",
+        }
+        saved = [
+            (CLASSIFIER, float32_copy(self.exported_classifier(run))),
+            (BASELINE, float32_copy(baseline)),
+        ]
+        save_models(folder, saved, {LABELLED_FILE: labelled})
+
+
+def float32_copy(network):
+    """The classifier network `network` with float32 weights and computation, as export and
+    inference want it, whatever precision it trained in."""
+    with precision_policy("float32"):
+        plain = networks.build_classifier_discriminator()
+    plain.set_weights(network.get_weights())
+    return plain
 
 
 def choose_labelled(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -226,70 +229,3 @@ def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, config):
         if (done + 1) % 500 == 0 or done + 1 == steps:
             log.info("baseline: step %d/%d, loss %.4f", done + 1, steps, float(loss))
     return network if average is None else average.average
-
-
-def write_folder(
-    folder: Path,
-    discriminator,
-    baseline,
-    labelled: np.ndarray,
-    labels: np.ndarray,
-    provenance: Provenance,
-    check_images: np.ndarray,
-) -> dict[str, Any]:
-    """Fill the empty `folder` (the stage empties it) with the labels and both classifiers;
-    returns the parity figures. Each file is written atomically."""
-    write_json_atomically(
-        folder / LABELLED_FILE,
-        {
-            "indices": [int(i) for i in labelled],
-            "labels": [int(labels[i]) for i in labelled],
-            "per_class": provenance.train_params["labelled_per_class"],
-            "label_seed": provenance.train_params["label_seed"],
-            "split": "train",
-        },
-    )
-    checks = {}
-    for name, network, role in (
-        (CLASSIFIER_FILE, discriminator, "semi-supervised GAN discriminator"),
-        (BASELINE_FILE, baseline, "supervised-only baseline on the same labels"),
-    ):
-        checks[name] = export_classifier(network, folder / name, role, provenance, check_images)
-    return checks
-
-
-def export_classifier(
-    network, path: Path, role: str, provenance: Provenance, check_images: np.ndarray
-) -> float:
-    """`network`'s class logits as `probabilities` (softmax), converted by tf2onnx in float32
-    and inference mode; written only when onnxruntime matches TensorFlow on `check_images`
-    (uint8) within `PARITY_TOLERANCE`. Returns the largest difference."""
-    import tf2onnx  # only here: its import is slow and the step does not need it
-
-    with precision_policy("float32"):
-        plain = networks.build_classifier_discriminator()
-    plain.set_weights(network.get_weights())
-    signature = (tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=IMAGES_OUTPUT),)
-
-    @tf.function(input_signature=signature)
-    def classify(images):
-        logits = plain(images, training=False)[0]
-        return {PROBABILITIES_OUTPUT: keras.activations.softmax(logits)}
-
-    proto, _ = tf2onnx.convert.from_function(classify, input_signature=signature, opset=OPSET)
-    metadata = classifier_metadata(provenance, role)
-    for key, value in metadata.items():
-        proto.metadata_props.add(key=key, value=value)
-    data = proto.SerializeToString()
-    inputs = from_uint8(check_images)
-    expected = classify(tf.constant(inputs))[PROBABILITIES_OUTPUT].numpy()
-    actual = Classifier(data, name=path.name).predict(inputs)
-    difference = float(np.max(np.abs(actual - expected)))
-    if not difference <= PARITY_TOLERANCE:
-        raise ExportError(
-            f"{path.name}: onnxruntime and TensorFlow differ by up to {difference:.3g} on "
-            f"{len(inputs)} images (tolerance {PARITY_TOLERANCE:g}); not written"
-        )
-    write_atomically(path, lambda handle: handle.write(data))
-    log.info("wrote %s: max |onnx - tf| = %.3g on %d images", path, difference, len(inputs))
-    return difference

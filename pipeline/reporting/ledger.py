@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.config import TrainConfig
 from pipeline.errors import PipelineError
+from pipeline.families import DEFAULT_FAMILY
 from pipeline.runtime.files import write_text_atomically
 
 QUALITY_TSV = "plots/train/quality.tsv"
@@ -57,6 +58,11 @@ def levers(params: dict[str, Any]) -> str:
     return ", ".join(changed) or "defaults"
 
 
+def family_name(model: str) -> str:
+    """`train.model` as the family it names (`auto` and a key left out: the default)."""
+    return DEFAULT_FAMILY if model == "auto" else model
+
+
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per evaluated run in `dvc exp show --json` output: the workspace, then every
     experiment of every commit; a conditional model's row has its label accuracy, an InfoGAN
@@ -91,7 +97,7 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "name": name,
                 "rev": rev,
                 **params,
-                "model": params.get("model", TrainConfig.model),  # a key left out: the default
+                "model": family_name(params.get("model", "auto")),
                 "epochs": train.get("epochs", params.get("epochs")),  # `auto` resolved
                 "levers": levers(params),
                 **generated,

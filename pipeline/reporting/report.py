@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.config import TrainConfig, read_params
 from pipeline.errors import PipelineError
-from pipeline.families import FAMILIES, auto_values
+from pipeline.families import DEFAULT_FAMILY, FAMILIES, auto_values
 from pipeline.gan.losses import OBJECTIVES
 from pipeline.reporting.figures import machine_text, machine_words, read_metrics
 from pipeline.reporting.ledger import draw_curves, experiments_block, read_ledger
@@ -110,9 +110,7 @@ def families_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     """One row a family: what it is, and the command that trains it."""
     lines = ["| family | what it is | train it |", "| --- | --- | --- |"]
     for name, family in FAMILIES.items():
-        command = (
-            "`make run`" if name == TrainConfig.model else (f"`dvc exp run -S train.model={name}`")
-        )
+        command = "`make run`" if name == DEFAULT_FAMILY else f"`dvc exp run -S train.model={name}`"
         lines.append(f"| `{name}` | {family.summary} | {command} |")
     return lines
 

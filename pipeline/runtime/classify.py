@@ -10,7 +10,7 @@ Like `pipeline.runtime.sampler`, this is the light side: no TensorFlow. The clas
 
     from pipeline.runtime.classify import Classifier, read_images
     names, images = read_images(["a.png", "digits.npy"])
-    digits = Classifier("models/ssl/classifier.onnx").predict(images).argmax(axis=1)
+    digits = Classifier("models/family/classifier.onnx").predict(images).argmax(axis=1)
 """
 
 from __future__ import annotations

@@ -5,22 +5,20 @@ Producers (train, export, quantize) write through it and consumers (the sampler,
 benchmarks) read through it; no other module spells a name or a metadata key. Embedders in
 other languages follow `docs/CONTRACT.md`, `docs/generator-metadata.schema.json` and
 `docs/generator-contract.json` (what the web page and the Node sampler read), which
-`python -m pipeline.runtime.contract docs` writes from this module (a test keeps the committed
-copies equal to it). numpy only: the light sampler imports it.
+`pipeline.runtime.contract_files` writes from this module. The noise itself is
+`pipeline.runtime.noise`. Standard library only: the light sampler imports it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.errors import ContractError
+from pipeline.runtime.noise import NOISE_DISTRIBUTIONS, TRAINING_NOISE, Noise
 
 MODEL_KIND = "dcgan-generator"
 NOISE_INPUT = "z"  # float32 (N, noise_dim), N dynamic
@@ -37,7 +35,6 @@ PROBABILITIES_OUTPUT = "probabilities"  # float32 (N, 10), rows sum to 1
 IMAGE_SHAPE = (28, 28, 1)
 CLASSES = 10  # the datasets' labels: MNIST's digits 0-9, Fashion-MNIST's ten item ids
 OUTPUT_RANGE = (-1.0, 1.0)  # pixels: uint8 = round-half-even((x + 1) * 127.5), x clipped first
-NOISE_DISTRIBUTIONS = ("uniform", "normal")
 
 # Every metadata key and what its value says, all strings as ONNX `metadata_props` are.
 METADATA = {
@@ -73,69 +70,6 @@ REQUIRED_METADATA = ("model", "noise_dim", "noise_distribution", "noise_low", "n
 GRAPH_NOTE = "batch norm folded; transposed convolutions as batched 2x2 convolutions"
 OUTPUT_RANGE_NOTE = "[-1, 1]; to uint8 pixels: round((x + 1) * 127.5)"
 INT8_FALLBACK = "int8_fallback"
-
-
-# Seeded noise that every language draws alike: value k of a seed is SplitMix64's output k
-# (Steele, Lea and Flood 2014), a counter-based generator, so row i can be drawn without rows
-# before it. docs/CONTRACT.md specifies it; web/generator.js implements it for JavaScript.
-SEEDED_NOISE = "splitmix64"
-SEED_LIMIT = 2**64  # seeds are integers in [0, 2**64)
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def splitmix64(seed: int, first: int, count: int) -> np.ndarray:
-    """uint64 `(count,)`: outputs `first` ... `first + count - 1` of SplitMix64 from `seed`,
-    output k being mix(seed + (k + 1) * 0x9E3779B97F4A7C15 mod 2**64)."""
-    counters = np.arange(first + 1, first + count + 1, dtype=np.uint64)
-    z = np.uint64(seed) + counters * _GAMMA  # uint64 arrays wrap modulo 2**64
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
-def unit_uniform(seed: int, first: int, count: int) -> np.ndarray:
-    """float64 in [0, 1): the top 24 bits of each SplitMix64 output over 2**24, exact in
-    float32 and in every language's doubles."""
-    return (splitmix64(seed, first, count) >> np.uint64(40)).astype(np.float64) / 2.0**24
-
-
-@dataclass(frozen=True)
-class Noise:
-    """How a generator's noise is drawn. Training draws `TRAINING_NOISE`."""
-
-    distribution: str = "uniform"
-    low: float = -1.0
-    high: float = 1.0
-
-    def draw(self, rng: np.random.Generator, count: int, dim: int) -> np.ndarray:
-        """float32 `(count, dim)` noise from `rng`."""
-        if self.distribution == "normal":
-            return rng.standard_normal((count, dim), dtype=np.float32)
-        return rng.uniform(self.low, self.high, (count, dim)).astype(np.float32)
-
-    def seeded(self, seed: int, count: int, dim: int, *, first_row: int = 0) -> np.ndarray:
-        """float32 `(count, dim)`: rows `first_row` ... of the noise of `seed` as
-        docs/CONTRACT.md specifies, the same in Python, the browser and Node. Uniform noise
-        is bit-identical everywhere (low + (high - low) * u in doubles, rounded to float32);
-        normal noise (Box-Muller on consecutive pairs) may differ in the last bit."""
-        first, total = first_row * dim, count * dim
-        if self.distribution == "uniform":
-            values = self.low + (self.high - self.low) * unit_uniform(seed, first, total)
-            return values.astype(np.float32).reshape(count, dim)
-        pairs = unit_uniform(seed, 2 * (first // 2), 2 * ((first + total + 1) // 2 - first // 2))
-        radius = np.sqrt(-2.0 * np.log(1.0 - pairs[0::2]))
-        angle = 2.0 * np.pi * pairs[1::2]
-        normal = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1).ravel()
-        start = first % 2
-        return normal[start : start + total].astype(np.float32).reshape(count, dim)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-TRAINING_NOISE = Noise()
 
 
 @dataclass(frozen=True)
@@ -411,82 +345,3 @@ def _noise(metadata: dict[str, str], source) -> Noise:
 
 def _shape_text(shape) -> str:
     return "(" + ", ".join(str(size) for size in shape) + ")"
-
-
-def metadata_schema() -> dict[str, Any]:
-    """A JSON Schema (draft 2020-12) of the metadata as a JSON object of strings."""
-    decimal = {"type": "string", "pattern": "^[0-9]+$"}
-    number = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"}
-    special = {
-        "model": {"const": MODEL_KIND},
-        "noise_dim": decimal,
-        "noise_distribution": {"enum": list(NOISE_DISTRIBUTIONS)},
-        "noise_low": number,
-        "noise_high": number,
-        "classes": {"type": "string", "pattern": r"^\[[0-9]+(, [0-9]+)*\]$"},
-        "categorical_codes": decimal,
-        "continuous_codes": decimal,
-        "train_steps": decimal,
-        "opset": decimal,
-        "train_images_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-    }
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "DCGAN generator ONNX metadata_props",
-        "description": (
-            f"Inputs: {NOISE_INPUT} float32 (N, noise_dim); a conditional model also "
-            f"{LABEL_INPUT} int64 (N,) and optional {LABEL_MIX_INPUT} float32 (rows, classes); "
-            f"an InfoGAN model {CATEGORICAL_CODE_INPUT} int64 (N,) and {CONTINUOUS_CODE_INPUT} "
-            "float32 (N, C). "
-            f"Output: {IMAGES_OUTPUT} float32 (N, 28, 28, 1) in [-1, 1]. See docs/CONTRACT.md."
-        ),
-        "type": "object",
-        "required": list(REQUIRED_METADATA),
-        "properties": {
-            key: {"type": "string", **special.get(key, {}), "description": text}
-            for key, text in METADATA.items()
-        },
-        "additionalProperties": {"type": "string"},
-    }
-
-
-def manifest() -> dict[str, Any]:
-    """The contract's fixed part as JSON for other languages: the names, shapes and ranges,
-    the noise a model without metadata takes, the seeded noise's generator. What varies by
-    model (noise size and range, classes) is in each model's metadata."""
-    return {
-        "model": MODEL_KIND,
-        "inputs": {
-            "noise": NOISE_INPUT,
-            "label": LABEL_INPUT,
-            "label_mix": LABEL_MIX_INPUT,
-            "code_categorical": CATEGORICAL_CODE_INPUT,
-            "code_continuous": CONTINUOUS_CODE_INPUT,
-        },
-        "continuous_code_range": list(CONTINUOUS_CODE_RANGE),
-        "output": IMAGES_OUTPUT,
-        "image_shape": list(IMAGE_SHAPE),
-        "output_range": list(OUTPUT_RANGE),
-        "required_metadata": list(REQUIRED_METADATA),
-        "noise_distributions": list(NOISE_DISTRIBUTIONS),
-        "default_noise": TRAINING_NOISE.as_dict(),
-        "seeded_noise": SEEDED_NOISE,
-        "seed_limit": str(SEED_LIMIT),
-        "int8_fallback": INT8_FALLBACK,
-    }
-
-
-SCHEMA_FILE = "generator-metadata.schema.json"
-MANIFEST_FILE = "generator-contract.json"
-
-
-def main(argv: list[str]) -> None:
-    """Write `metadata_schema()` and `manifest()` into the folder given (docs/ holds the
-    committed copies)."""
-    folder = Path(argv[0])
-    (folder / SCHEMA_FILE).write_text(json.dumps(metadata_schema(), indent=2) + "\n")
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest(), indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

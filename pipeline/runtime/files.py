@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,9 +22,13 @@ from pipeline.errors import PipelineError
 
 def default_file_mode() -> int:
     """The mode a plainly created file would get (temporary files are made owner-only)."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
 def write_path_atomically(path: Path, write: Callable[[Path], Any]) -> None:
@@ -65,6 +70,23 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 def write_json_atomically(path: Path, data: Any) -> None:
     write_text_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_folder_atomically(path: Path, fill: Callable[[Path], Any]) -> None:
+    """Call `fill(temporary_folder)` on an empty folder next to `path`, then put it in
+    `path`'s place: a failure leaves the previous folder as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        fill(temporary)
+        os.chmod(temporary, 0o777 & ~_umask())
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(temporary, path)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
 
 
 def sha256_of(path: Path) -> str:

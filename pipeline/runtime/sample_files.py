@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import SamplerError
+from pipeline.runtime import traversals
 from pipeline.runtime.contract import IMAGE_SHAPE
 from pipeline.runtime.files import write_atomically, write_path_atomically
 from pipeline.runtime.images import make_grid, save_gif, save_png
@@ -68,7 +69,7 @@ def save_grid(
 def save_each_class(sampler: Sampler, path: Path, per_class: int, *, seed: int = 0) -> None:
     """Write `Sampler.sample_each_class` as a PNG grid, one row per class, or as a `.npy`."""
     path = Path(path)
-    images = sampler.sample_each_class(per_class, seed=seed)
+    images = traversals.each_class(sampler, per_class, seed=seed)
     if path.suffix.lower() == ".npy":
         write_atomically(path, lambda handle: np.save(handle, images, allow_pickle=False))
     else:
@@ -88,7 +89,7 @@ def save_walk(
     """Write `Sampler.walk` as an animated GIF, each frame a grid of the `n` walks."""
     if n > MAX_GRID_IMAGES:
         raise SamplerError(f"{n} walks are too many for one GIF (at most {MAX_GRID_IMAGES})")
-    frames = sampler.walk(n, seed=seed, points=points, steps=steps, label=label)
+    frames = traversals.walk(sampler, n, seed=seed, points=points, steps=steps, label=label)
     save_gif([make_grid(frame) for frame in frames], Path(path), scale=2, ms_per_frame=80)
 
 
@@ -106,9 +107,9 @@ def save_sweep(
     one end to the other and back."""
     path = Path(path)
     if path.suffix.lower() != ".gif":
-        images = sampler.sweep(code, rows, seed=seed, codes=codes)
+        images = traversals.sweep(sampler, code, rows, seed=seed, codes=codes)
         save_png(make_grid(images.reshape(-1, *IMAGE_SHAPE[:2]), images.shape[1]), path)
         return
-    images = sampler.sweep(code, rows, seed=seed, columns=SWEEP_FRAMES, codes=codes)
+    images = traversals.sweep(sampler, code, rows, seed=seed, columns=SWEEP_FRAMES, codes=codes)
     frames = [make_grid(images[:, k]) for k in range(images.shape[1])]
     save_gif(frames + frames[-2:0:-1], path, scale=2, ms_per_frame=80)

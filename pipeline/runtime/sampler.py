@@ -3,7 +3,8 @@
 This is the module apps embed: it imports neither TensorFlow nor click, and reads everything it
 needs (noise size and distribution, the classes of a conditional model) from the model file
 through `pipeline.runtime.contract`. It returns arrays; `pipeline.runtime.sample_files` writes
-them to files.
+them to files, and `pipeline.runtime.traversals` makes the figures across its inputs (code
+sweeps, every class from one noise, latent walks).
 
     from pipeline.runtime.sampler import Sampler
     images = Sampler("models/generator.onnx").sample(16, seed=0)  # uint8 (16, 28, 28)
@@ -31,10 +32,10 @@ import onnxruntime as ort
 from pipeline.errors import SamplerError
 from pipeline.runtime import contract
 from pipeline.runtime.images import to_uint8
+from pipeline.runtime.noise import SEED_LIMIT
 
 DEFAULT_BATCH_SIZE = 256
 MAX_GRID_IMAGES = 4096
-MAX_WALK_FRAMES = 1000
 
 
 class Sampler:
@@ -97,7 +98,7 @@ class Sampler:
         if self.infogan:
             raise SamplerError(
                 f"{self.path} is an InfoGAN model: it takes codes, not labels "
-                f"({_codes_text(self.contract)}); e.g. --code category=3"
+                f"({codes_text(self.contract)}); e.g. --code category=3"
             )
         if not self.conditional:
             raise SamplerError(
@@ -119,12 +120,14 @@ class Sampler:
     def labels(self, count: int, label: int | None = None, *, start: int = 0):
         """The labels of `count` images (int64 `(count,)`, None for an unconditional model):
         `label` for each, or the classes in turn from image number `start`."""
-        return self._labels(count, self._checked(label), start)
+        return self.labels_in_turn(count, self.checked_label(label), start)
 
-    def _checked(self, label) -> int | None:
+    def checked_label(self, label) -> int | None:
+        """`label` checked (`check_label`), or None."""
         return None if label is None else self.check_label(label)
 
-    def _labels(self, count: int, label: int | None, start: int = 0):
+    def labels_in_turn(self, count: int, label: int | None, start: int = 0):
+        """`labels` for a label already checked."""
         if not self.classes:
             return None
         if label is not None:
@@ -154,7 +157,7 @@ class Sampler:
                 self.require_conditional()
             return feed
         if labels is None:
-            labels = self._labels(len(noise), None)
+            labels = self.labels_in_turn(len(noise), None)
         labels = np.asarray(labels, np.int64)
         if label_mix is None:
             unknown = labels[~np.isin(labels, self.classes)]
@@ -173,7 +176,9 @@ class Sampler:
             self.require_conditional()
         width = self.contract.noise_dim
         noise = np.asarray(noise, np.float32)
-        codes = self._labels(len(noise), None) if codes is None else np.asarray(codes, np.int64)
+        codes = (
+            self.labels_in_turn(len(noise), None) if codes is None else np.asarray(codes, np.int64)
+        )
         outside = codes[(codes < 0) | (codes >= len(self.classes))]
         if outside.size:
             raise SamplerError(
@@ -199,7 +204,7 @@ class Sampler:
         for name, value in codes.items():
             if name not in self.contract.code_names:
                 raise SamplerError(
-                    f"unknown code {name!r}: this model's codes are {_codes_text(self.contract)}"
+                    f"unknown code {name!r}: this model's codes are {codes_text(self.contract)}"
                 )
             checked[name] = self._code_value(name, value)
         return checked
@@ -223,51 +228,14 @@ class Sampler:
             )
         return number
 
-    def _with_codes(self, noise: np.ndarray, labels, codes: dict[str, float]):
-        """`noise` and `labels` with the fixed `codes` written in (checked already)."""
+    def with_codes(self, noise: np.ndarray, labels, codes: dict[str, float]):
+        """`noise` and `labels` with the fixed `codes` written in (checked by `check_codes`)."""
         for index, name in enumerate(self.contract.code_names[1:]):
             if name in codes:
                 noise[:, self.contract.noise_dim + index] = codes[name]
         if "category" in codes:
             labels = np.full(len(noise), codes["category"], np.int64)
         return noise, labels
-
-    def sweep(
-        self, code: str, rows: int, *, seed: int = 0, columns: int = 10, codes=None
-    ) -> np.ndarray:
-        """uint8 images `(rows, columns, 28, 28)`: each row one noise vector (and category,
-        in turn, unless fixed), each column a value of `code`: every category, or a continuous
-        code from one end of its range to the other, the other codes as drawn or fixed by
-        `codes`. The figure InfoGAN is known for."""
-        fixed = self.check_codes(codes)
-        if code not in self.contract.code_names:
-            raise SamplerError(
-                f"cannot sweep {code!r}: this model's codes are {_codes_text(self.contract)}"
-                if self.infogan
-                else f"{self.path} takes no codes to sweep (train.model: infogan does)"
-            )
-        if code in fixed:
-            raise SamplerError(f"code {code} is swept: do not also fix it")
-        _check_count(rows, seed, DEFAULT_BATCH_SIZE)
-        values = (
-            np.asarray(self.classes, np.float64)
-            if code == "category"
-            else np.linspace(*contract.CONTINUOUS_CODE_RANGE, max(columns, 2))
-        )
-        if rows * len(values) > MAX_GRID_IMAGES:
-            raise SamplerError(
-                f"{rows} x {len(values)} images are too many (at most {MAX_GRID_IMAGES})"
-            )
-        noise, labels = self._with_codes(
-            self.seeded_noise(seed, rows), self._labels(rows, None), fixed
-        )
-        noise, labels = np.repeat(noise, len(values), axis=0), np.repeat(labels, len(values))
-        for column, value in enumerate(values):
-            swept = {code: int(value) if code == "category" else float(value)}
-            part = slice(column, None, len(values))
-            noise[part], labels[part] = self._with_codes(noise[part], labels[part], swept)
-        images = to_uint8(self.generate(noise, labels))[..., 0]
-        return images.reshape(rows, len(values), *contract.IMAGE_SHAPE[:2])
 
     def generate(self, noise: np.ndarray, labels=None, *, label_mix=None) -> np.ndarray:
         """Raw generator output for the given noise (and labels, see `feed`): float32
@@ -289,15 +257,17 @@ class Sampler:
         do not depend on `batch_size` beyond onnxruntime's float rounding, and the same
         arguments give the same bytes. Bad arguments fail here, before any work.
         """
-        _check_count(n, seed, batch_size)
-        return self._batches(n, seed, batch_size, self._checked(label), self.check_codes(codes))
+        check_count(n, seed, batch_size)
+        return self._batches(
+            n, seed, batch_size, self.checked_label(label), self.check_codes(codes)
+        )
 
     def _batches(self, n: int, seed: int, batch_size: int, label: int | None, codes):
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
-            labels = self._labels(count, label, start)
+            labels = self.labels_in_turn(count, label, start)
             noise = self.seeded_noise(seed, count, first_row=start)
-            noise, labels = self._with_codes(noise, labels, codes)
+            noise, labels = self.with_codes(noise, labels, codes)
             yield to_uint8(self.generate(noise, labels))[..., 0]
 
     def sample(
@@ -313,106 +283,17 @@ class Sampler:
         batches = self.batches(n, seed=seed, batch_size=batch_size, label=label, codes=codes)
         return np.concatenate(list(batches))
 
-    def sample_each_class(self, per_class: int, *, seed: int = 0) -> np.ndarray:
-        """uint8 images `(classes * per_class, 28, 28)`: `per_class` of the first class, then
-        of the next... Image j of every class has the same noise, so a grid with `per_class`
-        columns shows each noise vector (a writing style) as every digit."""
-        self.require_conditional()
-        _check_count(per_class, seed, DEFAULT_BATCH_SIZE)
-        if per_class * len(self.classes) > MAX_GRID_IMAGES:
-            raise SamplerError(
-                f"{per_class} images of each of {len(self.classes)} classes are too many "
-                f"(at most {MAX_GRID_IMAGES // len(self.classes)} each)"
-            )
-        noise = np.tile(self.seeded_noise(seed, per_class), (len(self.classes), 1))
-        labels = np.repeat(np.asarray(self.classes, np.int64), per_class)
-        return to_uint8(self.generate(noise, labels))[..., 0]
 
-    def walk(
-        self, n: int, *, seed: int = 0, points: int = 4, steps: int = 12, label: int | None = None
-    ) -> np.ndarray:
-        """`n` latent walks side by side: uint8 frames `(points * steps, n, 28, 28)`.
-
-        Each walk visits `points` random noise vectors and returns to the first, `steps` frames
-        from one to the next, along great circles (spherical interpolation keeps the noise at
-        the norms the generator was trained on; for uniform noise each frame is clipped to the
-        noise range). Frame `k * steps` is exactly the image of point k. A conditional model
-        also morphs between digits: walk i visits the classes i, i + 1, ... in turn (or stays
-        at `label`), the class weights going linearly from one to the next.
-        """
-        _check_count(n, seed, DEFAULT_BATCH_SIZE)
-        if points < 2 or steps < 1:
-            raise SamplerError(f"a walk needs at least 2 points and 1 step, got {points}, {steps}")
-        if points * steps > MAX_WALK_FRAMES:
-            raise SamplerError(
-                f"{points} points x {steps} steps = {points * steps} frames; at most "
-                f"{MAX_WALK_FRAMES}"
-            )
-        label = self._checked(label)
-        stops = self.seeded_noise(seed, points * n).reshape(points, n, -1)
-        weights = self._class_weights(n, points, label)  # (points, n, classes) or None
-        noise, mixes = [], []
-        for k in range(points):
-            for t in np.arange(steps) / steps:
-                noise.append(slerp(stops[k], stops[(k + 1) % points], t))
-                if weights is not None:
-                    mixes.append((1 - t) * weights[k] + t * weights[(k + 1) % points])
-        noise = np.concatenate(noise).astype(np.float32)
-        spec = self.contract.noise
-        if spec.distribution == "uniform":
-            noise = np.clip(noise, spec.low, spec.high)
-        mixes = np.concatenate(mixes) if mixes else None
-        frames = []
-        for i in range(0, len(noise), DEFAULT_BATCH_SIZE):
-            batch = noise[i : i + DEFAULT_BATCH_SIZE]
-            if mixes is None:
-                images = self.generate(batch)
-            else:  # label_mix rows, which the labels 0, 1, ... pick one per image
-                mix = mixes[i : i + DEFAULT_BATCH_SIZE]
-                images = self.generate(batch, np.arange(len(batch)), label_mix=mix)
-            frames.append(to_uint8(images)[..., 0])
-        return np.concatenate(frames).reshape(points * steps, n, *contract.IMAGE_SHAPE[:2])
-
-    def _class_weights(self, n: int, points: int, label: int | None) -> np.ndarray | None:
-        """One-hot class weights `(points, n, classes)` of each walk's points (walk i at point
-        k: class i + k, or `label`); None for an unconditional model."""
-        if not self.conditional:
-            return None
-        classes = len(self.classes)
-        if label is not None:
-            index = np.full((points, n), self.classes.index(label))
-        else:
-            index = (np.arange(points)[:, None] + np.arange(n)[None, :]) % classes
-        return np.eye(classes)[index]
-
-
-def slerp(start: np.ndarray, end: np.ndarray, t: float) -> np.ndarray:
-    """Spherical interpolation between rows of `start` and `end` (linear where they are
-    parallel), exact at t = 0 and t = 1."""
-    start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
-    norms = np.linalg.norm(start, axis=-1, keepdims=True) * np.linalg.norm(
-        end, axis=-1, keepdims=True
-    )
-    cosine = np.sum(start * end, axis=-1, keepdims=True) / np.maximum(norms, 1e-12)
-    angle = np.arccos(np.clip(cosine, -1.0, 1.0))
-    sine = np.sin(angle)
-    parallel = sine < 1e-6
-    safe = np.where(parallel, 1.0, sine)
-    a = np.where(parallel, 1.0 - t, np.sin((1.0 - t) * angle) / safe)
-    b = np.where(parallel, t, np.sin(t * angle) / safe)
-    return a * start + b * end
-
-
-def _check_count(n: int, seed: int, batch_size: int) -> None:
+def check_count(n: int, seed: int, batch_size: int) -> None:
     if n <= 0:
         raise SamplerError(f"the number of images must be positive, got {n}")
-    if not 0 <= seed < contract.SEED_LIMIT:
+    if not 0 <= seed < SEED_LIMIT:
         raise SamplerError(f"the seed must be in [0, 2**64), got {seed}")
     if batch_size <= 0:
         raise SamplerError(f"the batch size must be positive, got {batch_size}")
 
 
-def _codes_text(terms: contract.GeneratorContract) -> str:
+def codes_text(terms: contract.GeneratorContract) -> str:
     low, high = contract.CONTINUOUS_CODE_RANGE
     named = [f"category (0-{terms.categorical_codes - 1})"]
     named += [f"{name} ([{low:g}, {high:g}])" for name in terms.code_names[1:]]

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.errors import PipelineError
-from pipeline.runtime.contract import MANIFEST_FILE
+from pipeline.runtime.contract_files import MANIFEST_FILE
 
 log = logging.getLogger(__name__)
 

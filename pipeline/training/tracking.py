@@ -19,7 +19,7 @@ import numpy as np
 from pipeline.config import ClassifierConfig
 from pipeline.evaluation import quality
 from pipeline.evaluation.classifier import describe, load_feature_model, split_indices
-from pipeline.runtime.contract import TRAINING_NOISE
+from pipeline.runtime.noise import TRAINING_NOISE
 
 QUALITY_COLUMNS = (
     "step",

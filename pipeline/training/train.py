@@ -28,14 +28,16 @@ from pipeline.families import resolve
 from pipeline.gan.placement import choose_placement, precision_policy
 from pipeline.runtime import images as image_io
 from pipeline.runtime import machine
-from pipeline.runtime.contract import TRAINING_NOISE, Provenance
+from pipeline.runtime.contract import Provenance
 from pipeline.runtime.files import (
     exclusive_lock,
     sha256_of,
+    write_folder_atomically,
     write_json_atomically,
     write_path_atomically,
     write_text_atomically,
 )
+from pipeline.runtime.noise import TRAINING_NOISE
 from pipeline.runtime.revision import code_revision
 from pipeline.training import distribution
 from pipeline.training.checkpoints import CheckpointStore, History, fingerprint, short_reason
@@ -47,7 +49,7 @@ from pipeline.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
-FAMILY_FOLDER = "ssl"  # under --models: the family's own models (empty when it has none)
+FAMILY_FOLDER = "family-keras"  # under --models: the family's other networks (empty when none)
 
 
 @dataclass(frozen=True)
@@ -159,11 +161,12 @@ def _train(
     code_meanings = trainer.family.after_training(trainer, tracker, metrics)
     if write:  # the metrics file last: it holds the family's parity figures
         provenance = run_provenance(config, data_sha256, metrics["steps"])
-        folder = paths.models / FAMILY_FOLDER
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        trainer.family.write_models(trainer, folder, (images, labels), provenance, metrics)
+        write_folder_atomically(
+            paths.models / FAMILY_FOLDER,
+            lambda folder: trainer.family.write_models(
+                trainer, folder, (images, labels), provenance, metrics
+            ),
+        )
         write_outputs(
             trainer, store, paths, history, provenance, metrics, fixed_noise, code_meanings
         )

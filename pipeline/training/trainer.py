@@ -23,7 +23,7 @@ from pipeline.families.base import Fakes
 from pipeline.gan import augment, losses, networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.placement import Placement, precision_policy
-from pipeline.runtime.contract import TRAINING_NOISE
+from pipeline.runtime.noise import TRAINING_NOISE
 from pipeline.training import distribution
 from pipeline.training.distribution import Distribution, ReplicaNoise
 from pipeline.training.exported import BestGenerator, ExportedGenerator

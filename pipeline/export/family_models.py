@@ -1,0 +1,137 @@
+"""The export stage's models besides the generator: every network a family's run saved
+(`pipeline.families.base.save_models`), converted to ONNX and checked against TensorFlow like
+the generator, into one folder (`models/family`) with the files the run listed beside them.
+
+Each kind of model has its exporter, which says what the ONNX graph computes and what its
+metadata says: the digit classifier (`CLASSIFIER_KIND`, the semi-supervised model's).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import ExportConfig
+from pipeline.errors import ExportError
+from pipeline.runtime.contract import (
+    CLASSIFIER_KIND,
+    IMAGE_SHAPE,
+    IMAGES_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    Provenance,
+    classifier_metadata,
+)
+from pipeline.runtime.family_models import FamilyModel, read_listing, write_listing
+from pipeline.runtime.files import write_atomically, write_folder_atomically
+
+log = logging.getLogger(__name__)
+
+
+def classifier_graph(network):
+    """A classifier network's class logits (its first output) as `probabilities`, in inference
+    mode: images `(N, 28, 28, 1)` in [-1, 1] -> `(N, 10)`."""
+    import keras
+    import tensorflow as tf
+
+    signature = (tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=IMAGES_OUTPUT),)
+
+    @tf.function(input_signature=signature)
+    def classify(images):
+        logits = network(images, training=False)[0]
+        return {PROBABILITIES_OUTPUT: keras.activations.softmax(logits)}
+
+    return classify, signature
+
+
+# kind -> (the graph of a loaded network, its output's name, its metadata)
+EXPORTERS = {CLASSIFIER_KIND: (classifier_graph, PROBABILITIES_OUTPUT, classifier_metadata)}
+
+
+def export_family_models(
+    keras_folder: Path,
+    out_folder: Path,
+    config: ExportConfig,
+    provenance: Provenance,
+    check_images: np.ndarray,
+) -> dict[str, Any]:
+    """Fill `out_folder` (replaced as a whole, only when every model passed) from
+    `keras_folder`; returns each model's parity figures by name. `check_images`: float32
+    `(N, 28, 28, 1)` in [-1, 1] (the generator's) for the parity check."""
+    models, files = read_listing(keras_folder)
+    metrics: dict[str, Any] = {}
+
+    def fill(folder: Path) -> None:
+        for model in models:
+            metrics[model.name] = export_model(
+                keras_folder / f"{model.name}.keras",
+                folder / f"{model.name}.onnx",
+                model,
+                config,
+                provenance,
+                check_images,
+            )
+        for name in files:
+            shutil.copyfile(keras_folder / name, folder / name)
+        if models or files:
+            write_listing(folder, models, files)
+
+    try:
+        write_folder_atomically(out_folder, fill)
+    except OSError as error:
+        raise ExportError(f"{out_folder}: cannot write the family's models ({error})") from error
+    return metrics
+
+
+def export_model(
+    keras_path: Path,
+    out_path: Path,
+    model: FamilyModel,
+    config: ExportConfig,
+    provenance: Provenance,
+    check_images: np.ndarray,
+) -> dict[str, Any]:
+    """Convert one saved network with the exporter of its kind; written only when onnx.checker
+    passes and onnxruntime matches TensorFlow on `check_images` within `config.tolerance`."""
+    import keras
+    import onnx
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+
+    if model.kind not in EXPORTERS:
+        raise ExportError(f"{keras_path}: no exporter for a model of kind {model.kind!r}")
+    graph, output, metadata = EXPORTERS[model.kind]
+    try:
+        network = keras.saving.load_model(keras_path)
+    except (OSError, ValueError) as error:
+        raise ExportError(f"{keras_path}: not a readable Keras model ({error})") from error
+    function, signature = graph(network)
+    proto, _ = tf2onnx.convert.from_function(
+        function, input_signature=signature, opset=config.opset
+    )
+    for key, value in metadata(provenance, model.role).items():
+        proto.metadata_props.add(key=key, value=value)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as error:
+        message = f"{out_path.name}: the converted model fails onnx.checker: {error}"
+        raise ExportError(message) from error
+    data = proto.SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    expected = function(tf.constant(check_images))[output].numpy()
+    actual = session.run([output], {IMAGES_OUTPUT: check_images})[0]
+    difference = float(np.max(np.abs(actual - expected)))
+    if not difference <= config.tolerance:
+        raise ExportError(
+            f"{out_path.name}: onnxruntime and TensorFlow differ by up to {difference:.3g} on "
+            f"{len(check_images)} images (tolerance {config.tolerance:g}); not written"
+        )
+    write_atomically(out_path, lambda handle: handle.write(data))
+    log.info(
+        "wrote %s: max |onnx - tf| = %.3g on %d images", out_path.name, difference, len(actual)
+    )
+    return {"max_abs_diff": difference, "onnx_bytes": len(data), "check_images": len(actual)}
