@@ -144,7 +144,10 @@ def test_missing_keys_take_defaults(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("train:\n  loss: wgan\n", "train.loss: expected one of gan, lsgan, wgan-gp, got 'wgan'"),
+        (
+            "train:\n  loss: hinge\n",
+            "train.loss: expected one of gan, lsgan, softmax, wgan, wgan-gp, got 'hinge'",
+        ),
         ("train:\n  batch_size: 0\n", "train.batch_size: expected a positive integer, got 0"),
         ("train:\n  epochs: -1\n", "train.epochs: expected auto or a positive integer, got -1"),
         ("train:\n  epochs: 2.5\n", "train.epochs: expected auto or a positive integer, got 2.5"),
@@ -155,7 +158,7 @@ def test_missing_keys_take_defaults(tmp_path):
         ("train:\n  label_smoothing: 1\n", "train.label_smoothing: expected a number in [0, 1)"),
         (
             "train:\n  loss: wgan-gp\n  label_smoothing: 0.1\n",
-            "train.label_smoothing: wgan-gp's critic scores have no label to smooth",
+            "train.label_smoothing: wgan-gp has no label to smooth",
         ),
         ("train:\n  r1_weight: -1\n", "train.r1_weight: expected a number >= 0, got -1"),
         (

@@ -28,9 +28,13 @@ def metadata_of(path: Path) -> dict[str, str]:
     return {prop.key: prop.value for prop in onnx.load(str(path)).metadata_props}
 
 
-# `model` is also a params.yaml key (`train.model`), which the report reads from DVC's params.
+# `model` is also a params.yaml key (`train.model`), which the ledger reads from DVC's params.
 PARAMS_KEYS = {
-    "model": {"pipeline/reporting/ledger.py", "pipeline/families/__init__.py"},
+    "model": {
+        "pipeline/reporting/ledger.py",
+        "pipeline/reporting/report.py",
+        "pipeline/families/__init__.py",
+    },
     # The train keys of the same names, which the InfoGAN family declares as its own.
     "categorical_codes": {"pipeline/families/infogan.py"},
     "continuous_codes": {"pipeline/families/infogan.py"},

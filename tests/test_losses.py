@@ -82,9 +82,54 @@ def test_an_unknown_loss_is_a_one_line_error_naming_every_objective():
     from pipeline.families import resolve
 
     with pytest.raises(
-        ConfigError, match=r"^p.yaml: train.loss: expected one of gan, lsgan, wgan-gp, got 'hinge'$"
+        ConfigError,
+        match=r"^p.yaml: train.loss: expected one of gan, lsgan, softmax, wgan, wgan-gp, "
+        r"got 'hinge'$",
     ):
         resolve(TrainConfig(loss="hinge"), "p.yaml")
+
+
+class TestSoftmax:
+    """Lin 2017 on logits one can add up by hand: the batch's softmax over every logit."""
+
+    def test_equal_logits_cost_log_of_the_batch_size(self):
+        """Two reals and two fakes at 0: Z = 4, and -mean is 0 for both players."""
+        zeros = logits(0.0, 0.0)
+        assert float(losses.softmax_discriminator_loss(zeros, zeros)) == pytest.approx(math.log(4))
+        assert float(losses.softmax_generator_loss(zeros, zeros)) == pytest.approx(math.log(4))
+
+    def test_the_discriminator_targets_the_reals_the_generator_the_whole_batch(self):
+        """Real 1, fake 0: Z = e + 1. The discriminator pays -1 + log Z, the generator
+        -(1 + 0) / 2 + log Z."""
+        real, fake = logits(1.0), logits(0.0)
+        z = math.e + 1
+        assert float(losses.softmax_discriminator_loss(real, fake)) == pytest.approx(
+            -1 + math.log(z)
+        )
+        assert float(losses.softmax_generator_loss(fake, real)) == pytest.approx(-0.5 + math.log(z))
+
+    def test_the_generator_is_best_off_when_fakes_score_like_reals(self):
+        """-mean + logsumexp is least when every logit is equal (Jensen)."""
+        real = logits(2.0, 2.0)
+        at_par = float(losses.softmax_generator_loss(logits(2.0, 2.0), real))
+        assert at_par == pytest.approx(math.log(4))
+        assert float(losses.softmax_generator_loss(logits(0.0, 5.0), real)) > at_par
+
+    def test_the_objective_hands_the_generator_the_real_logits(self):
+        method = losses.OBJECTIVES["softmax"]
+        real, fake = logits(1.0), logits(0.0)
+        assert float(method.generator(fake, real)) == pytest.approx(-0.5 + math.log(math.e + 1))
+        assert float(losses.OBJECTIVES["gan"].generator(fake, None)) == pytest.approx(math.log(2))
+
+
+class TestWgan:
+    def test_the_method_is_the_papers(self):
+        """Arjovsky et al. 2017, Algorithm 1: c = 0.01, n_critic = 5, RMSProp at 5e-5."""
+        method = losses.OBJECTIVES["wgan"]
+        assert (method.critic_steps, method.clip, method.optimizer) == (5, 0.01, "rmsprop")
+        assert method.prescribed == {"learning_rate": 5e-5, "discriminator_learning_rate": 5e-5}
+        assert method.penalty_weight == 0.0 and not method.takes_r1
+        assert method.discriminator_loss is losses.wasserstein_critic_loss
 
 
 class TestWganGp:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import os
 import resource
 import signal
@@ -191,7 +192,10 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(wor
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"loss": "wgan"}, "train.loss: expected one of gan, lsgan, wgan-gp, got 'wgan'"),
+        (
+            {"loss": "hinge"},
+            "train.loss: expected one of gan, lsgan, softmax, wgan, wgan-gp, got 'hinge'",
+        ),
         ({"batch_size": 0}, "train.batch_size: expected a positive integer, got 0"),
         ({"epochs": 0}, "train.epochs: expected auto or a positive integer, got 0"),
     ],
@@ -460,6 +464,56 @@ def test_the_r1_penalty_is_lazy_and_weighted_by_its_interval():
     assert every_step > 0
     assert first_d_loss(r1_weight=10.0, r1_every=4) - plain == pytest.approx(4 * every_step)
     assert first_d_loss(step=5, r1_weight=10.0, r1_every=4) == first_d_loss(step=5, r1_weight=0.0)
+
+
+def test_every_wgan_critic_weight_is_within_the_clip_after_a_step():
+    """Weights drawn far outside [-0.01, 0.01] by Keras' initialisers: after one training
+    step (5 critic updates) every one is inside, and some sit on the bounds."""
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0)
+    count = images_per_step(config)
+    real = tf.constant(np.random.default_rng(0).integers(0, 255, (count, 28, 28), np.uint8))
+    trainer = Trainer(config, Placement("CPU:0", "float32"))
+    before = np.concatenate([v.numpy().ravel() for v in trainer.discriminator.trainable_variables])
+    assert np.abs(before).max() > 0.01
+    trainer.train_step(real, tf.zeros(count, tf.int32))
+    after = np.concatenate([v.numpy().ravel() for v in trainer.discriminator.trainable_variables])
+    assert np.abs(after).max() <= 0.01
+    assert np.isclose(np.abs(after), 0.01).any()
+    assert isinstance(trainer.discriminator_optimizer, keras.optimizers.RMSprop)
+    assert float(trainer.discriminator_optimizer.learning_rate) == pytest.approx(5e-5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"beta1": 0.5}, r"train\.beta1: Adam's; wgan trains with rmsprop"),
+        ({"beta2": 0.9}, r"train\.beta2: Adam's; wgan trains with rmsprop"),
+        ({"distribute": "mirrored"}, r"train\.distribute: wgan trains on one device"),
+        ({"label_smoothing": 0.1}, r"train\.label_smoothing: wgan has no label to smooth"),
+    ],
+)
+def test_wgan_refuses_what_does_not_apply(settings, message):
+    from pipeline.families import resolve
+
+    with pytest.raises(ConfigError, match=message):
+        resolve(TrainConfig(loss="wgan", **settings))
+
+
+@pytest.mark.parametrize("model", ["unconditional", "conditional"])
+def test_a_softmax_gan_step_trains_on_finite_losses(model):
+    """The generator step also judges the real batch (with its own labels, for the
+    conditional model's projection)."""
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(noise_dim=8, batch_size=16, loss="softmax", model=model, track_every=0)
+    real = tf.constant(np.random.default_rng(0).integers(0, 255, (16, 28, 28), np.uint8))
+    trainer = Trainer(config, Placement("CPU:0", "float32"))
+    labels = tf.constant(np.arange(16) % 10, tf.int32)
+    d_loss, g_loss = (float(v) for v in trainer.train_step(real, labels))
+    # log sum exp of n logits is at least log n + their mean: the generator's loss is at
+    # least log 32 (16 reals, 16 fakes), the discriminator's at least log 16 (the reals').
+    assert np.isfinite(d_loss) and np.isfinite(g_loss)
+    assert g_loss >= math.log(32) - 1e-4 and d_loss >= math.log(16) - 1e-4
 
 
 def test_wgan_gp_takes_its_own_penalty_and_not_r1():

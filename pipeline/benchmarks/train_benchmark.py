@@ -48,7 +48,9 @@ def plain_step(config: TrainConfig):
     discriminator = family.build_discriminator()
     objective = losses.OBJECTIVES[config.loss]
     generator_optimizer, discriminator_optimizer = (
-        keras.optimizers.Adam(rate, beta_1=config.beta1, beta_2=config.beta2)
+        keras.optimizers.RMSprop(rate, rho=losses.RMSPROP_RHO)
+        if objective.optimizer == "rmsprop"
+        else keras.optimizers.Adam(rate, beta_1=config.beta1, beta_2=config.beta2)
         for rate in (config.learning_rate, config.discriminator_learning_rate)
     )
 
@@ -84,11 +86,16 @@ def plain_step(config: TrainConfig):
             variables = discriminator.trainable_variables
             gradients = tape.gradient(d_loss, variables)
             discriminator_optimizer.apply_gradients(trained(gradients, variables))
+            for variable in variables if objective.clip else ():
+                variable.assign(tf.clip_by_value(variable, -objective.clip, objective.clip))
         fake_labels = tf.random.uniform((count,), 0, classes, tf.int32) if classes else None
         with tf.GradientTape() as tape:
             fake = generator(labelled(noise(count), fake_labels), training=True)
             fake_logits = family.judge(discriminator, fake, fake_labels, True)[0]
-            g_loss = objective.generator_loss(fake_logits)
+            real_logits = None
+            if objective.generator_sees_real:
+                real_logits = family.judge(discriminator, part, part_labels, True)[0]
+            g_loss = objective.generator(fake_logits, real_logits)
         variables = generator.trainable_variables
         gradients = tape.gradient(g_loss, variables)
         generator_optimizer.apply_gradients(trained(gradients, variables))

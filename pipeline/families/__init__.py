@@ -31,6 +31,12 @@ def family_of(config: TrainConfig) -> Family:
     return FAMILIES[config.model](config)
 
 
+def distributes(config: TrainConfig) -> bool:
+    """Whether the run's family and loss train under a tf.distribute strategy (`auto` picks
+    one device when they do not)."""
+    return FAMILIES[config.model].distributes and OBJECTIVES[config.loss].distributes
+
+
 def auto_values(config: TrainConfig) -> dict[str, object]:
     """What `auto` means for each auto-able key of a run with `config`'s family and loss: the
     family's defaults, overridden by what the loss prescribes."""
@@ -74,6 +80,10 @@ def check_applies(config: TrainConfig, source: object) -> None:
             f"{source}: train.distribute: the {family.name} model trains on one device; set "
             "it to auto or off"
         )
+    if config.distribute in DISTRIBUTED and not objective.distributes:
+        raise ConfigError(
+            f"{source}: train.distribute: {config.loss} trains on one device; set it to auto or off"
+        )
     unused = {
         key: f"applies to the {other.name} model only"
         for other in FAMILIES.values()
@@ -85,7 +95,10 @@ def check_applies(config: TrainConfig, source: object) -> None:
         why = f"the R1 penalty does not apply to {family.name} with {config.loss}"
         unused |= dict.fromkeys(("r1_weight", "r1_every"), why)
     if not objective.smooths:
-        unused["label_smoothing"] = f"{config.loss}'s critic scores have no label to smooth"
+        unused["label_smoothing"] = f"{config.loss} has no label to smooth"
+    if objective.optimizer != "adam":
+        why = f"Adam's; {config.loss} trains with {objective.optimizer}"
+        unused |= dict.fromkeys(("beta1", "beta2"), why)
     defaults = TrainConfig()
     for key, why in unused.items():
         if getattr(config, key) != getattr(defaults, key):

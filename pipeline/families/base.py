@@ -37,6 +37,16 @@ class Defaults:
 
 
 @dataclass(frozen=True)
+class Reals:
+    """The generator step's real batch: the images, their labels, and the discriminator's
+    logits on them when the loss compares fakes with reals (else None)."""
+
+    images: tf.Tensor
+    labels: tf.Tensor | None
+    logits: tf.Tensor | None
+
+
+@dataclass(frozen=True)
 class Fakes:
     """One batch of generated images as a step hook sees it: the images, what the
     discriminator said of them beyond the real/fake logit, and the inputs that drew them."""
@@ -53,7 +63,8 @@ class Family:
     name: ClassVar[str]
     summary: ClassVar[str]  # one sentence: what the family is and what it is for
     defaults: ClassVar[Defaults]
-    losses: ClassVar[tuple[str, ...]] = ("gan", "lsgan", "wgan-gp")  # the train.loss it takes
+    # the train.loss it takes
+    losses: ClassVar[tuple[str, ...]] = ("gan", "lsgan", "softmax", "wgan", "wgan-gp")
     own_settings: ClassVar[tuple[str, ...]] = ()  # train keys no other family reads
     takes_r1: ClassVar[bool] = True  # whether train.r1_weight applies
     distributes: ClassVar[bool] = True  # whether it trains under a tf.distribute strategy
@@ -108,9 +119,9 @@ class Family:
         """The discriminator step's loss, given the chosen loss on the real/fake logits."""
         return loss
 
-    def generator_loss(self, run, fake_logits, fakes: Fakes, real) -> tf.Tensor:
+    def generator_loss(self, run, fake_logits, fakes: Fakes, real: Reals) -> tf.Tensor:
         """The generator step's loss: make the discriminator call the fakes real."""
-        return run.objective.generator_loss(fake_logits)
+        return run.objective.generator(fake_logits, real.logits)
 
     # The run's own state and outputs.
     def build_state(self, run) -> None:

@@ -18,7 +18,7 @@ import logging
 import tensorflow as tf
 
 from pipeline.evaluation import codes
-from pipeline.families.base import Defaults, Fakes, Family
+from pipeline.families.base import Defaults, Fakes, Family, Reals
 from pipeline.gan import augment, losses, networks
 from pipeline.runtime.contract import GeneratorContract
 
@@ -81,8 +81,8 @@ class InfoGAN(Family):
     def discriminator_loss(self, run, loss, fakes: Fakes, count):
         return loss + tf.cast(self.information(run, fakes), loss.dtype)
 
-    def generator_loss(self, run, fake_logits, fakes: Fakes, real):
-        loss = run.objective.generator_loss(fake_logits)
+    def generator_loss(self, run, fake_logits, fakes: Fakes, real: Reals):
+        loss = run.objective.generator(fake_logits, real.logits)
         return loss + tf.cast(self.information(run, fakes), loss.dtype)
 
     def information(self, run, fakes: Fakes) -> tf.Tensor:

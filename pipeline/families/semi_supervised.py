@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.errors import TrainingError
-from pipeline.families.base import Defaults, Fakes, Family, save_models
+from pipeline.families.base import Defaults, Fakes, Family, Reals, save_models
 from pipeline.gan import networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.losses import feature_matching_loss, implicit_fake_logit, supervised_loss
@@ -103,10 +103,10 @@ class SemiSupervised(Family):
         class_logits = run.judge(run.seen(real), None)[1][0]
         return supervised_loss(class_logits, tf.gather(labels, chosen))
 
-    def generator_loss(self, run, fake_logits, fakes: Fakes, real):
+    def generator_loss(self, run, fake_logits, fakes: Fakes, real: Reals):
         """Feature matching: the discriminator's mean features on the fakes against a real
         batch's."""
-        real_features = run.judge(run.seen(real), None)[1][1]
+        real_features = run.judge(run.seen(real.images), None)[1][1]
         return feature_matching_loss(real_features, fakes.judged[1])
 
     def build_state(self, run) -> None:

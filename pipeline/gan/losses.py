@@ -2,8 +2,9 @@
 
 Each objective is a pair (discriminator loss, generator loss) of functions of float32 logits
 `(N, 1)`, plus what the method fixes about training: discriminator (critic) steps per generator
-step, the weight of a gradient penalty, the optimizer settings its `auto` means, and which
-regularisers apply. `OBJECTIVES` maps the `train.loss` name to it.
+step, the weight of a gradient penalty or the clip of the critic's weights, the optimizer and
+the settings its `auto` means, and which regularisers apply. `OBJECTIVES` maps the
+`train.loss` name to it.
 """
 
 from __future__ import annotations
@@ -52,12 +53,32 @@ def lsgan_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.reduce_mean(tf.square(fake_logits - 1.0))
 
 
+def softmax_discriminator_loss(
+    real_logits: tf.Tensor, fake_logits: tf.Tensor, real_target: float = 1.0
+) -> tf.Tensor:
+    """Softmax GAN (Lin 2017): a softmax over the whole batch, real and fake, of the logits
+    (the paper's energies negated); the discriminator's target puts the mass on the reals,
+    1/|reals| each: -mean real + log sum exp over every logit. It has no label to smooth:
+    `real_target` must be 1 (the config checks it)."""
+    every = tf.concat([tf.reshape(real_logits, [-1]), tf.reshape(fake_logits, [-1])], axis=0)
+    return -tf.reduce_mean(real_logits) + tf.reduce_logsumexp(every)
+
+
+def softmax_generator_loss(fake_logits: tf.Tensor, real_logits: tf.Tensor) -> tf.Tensor:
+    """The generator's target spreads the mass evenly over the batch, 1/|batch| each: -mean
+    of every logit + log sum exp over them, least when the discriminator cannot tell the
+    fakes from the reals."""
+    every = tf.concat([tf.reshape(real_logits, [-1]), tf.reshape(fake_logits, [-1])], axis=0)
+    return -tf.reduce_mean(every) + tf.reduce_logsumexp(every)
+
+
 def wasserstein_critic_loss(
     real_scores: tf.Tensor, fake_scores: tf.Tensor, real_target: float = 1.0
 ) -> tf.Tensor:
     """The critic's estimate of minus the Wasserstein-1 distance: mean fake - mean real
-    (Arjovsky et al. 2017); the gradient penalty keeps the critic near 1-Lipschitz. A score
-    has no target to smooth: `real_target` must be 1 (the config checks it)."""
+    (Arjovsky et al. 2017); weight clipping or the gradient penalty keeps the critic near
+    Lipschitz. A score has no target to smooth: `real_target` must be 1 (the config checks
+    it)."""
     return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
 
 
@@ -147,19 +168,51 @@ def feature_matching_loss(real_features: tf.Tensor, fake_features: tf.Tensor) ->
 class Objective:
     # (real logits, fake logits, real target) -> loss
     discriminator_loss: Callable[[tf.Tensor, tf.Tensor, float], tf.Tensor]
-    generator_loss: Callable[[tf.Tensor], tf.Tensor]
+    # (fake logits) -> loss, or (fake logits, real logits) with `generator_sees_real`
+    generator_loss: Callable[..., tf.Tensor]
+    generator_sees_real: bool = False  # the generator's loss compares its fakes with reals
     critic_steps: int = 1  # discriminator updates per generator update, each on its own batch
     penalty_weight: float = 0.0  # of `gradient_penalty` in the discriminator loss
+    clip: float = 0.0  # after each discriminator update, every weight clipped to [-clip, clip]
+    optimizer: str = "adam"  # or "rmsprop", for both networks
     # What `auto` means under this loss for the train keys the method prescribes (its
     # optimizer), over the family's own defaults.
     prescribed: dict[str, float] = field(default_factory=dict)
-    takes_r1: bool = True  # False: the critic has its own gradient penalty and takes no other
+    takes_r1: bool = True  # False: the critic has its own Lipschitz constraint
     smooths: bool = True  # whether a real target below 1 (train.label_smoothing) means anything
+    distributes: bool = True  # whether it trains under a tf.distribute strategy
 
+    def generator(self, fake_logits: tf.Tensor, real_logits: tf.Tensor | None) -> tf.Tensor:
+        """The generator's loss; `real_logits` is read only with `generator_sees_real`."""
+        if self.generator_sees_real:
+            return self.generator_loss(fake_logits, real_logits)
+        return self.generator_loss(fake_logits)
+
+
+RMSPROP_RHO = 0.99  # the WGAN authors' code: PyTorch's RMSprop, whose decay is 0.99
 
 OBJECTIVES = {
     "gan": Objective(gan_discriminator_loss, gan_generator_loss),
     "lsgan": Objective(lsgan_discriminator_loss, lsgan_generator_loss),
+    "softmax": Objective(
+        softmax_discriminator_loss,
+        softmax_generator_loss,
+        generator_sees_real=True,
+        smooths=False,
+    ),
+    # Arjovsky et al. 2017, Algorithm 1: c 0.01, 5 critic steps, RMSProp at 5e-5.
+    "wgan": Objective(
+        wasserstein_critic_loss,
+        wasserstein_generator_loss,
+        critic_steps=5,
+        clip=0.01,
+        optimizer="rmsprop",
+        prescribed={"learning_rate": 5e-5, "discriminator_learning_rate": 5e-5},
+        takes_r1=False,
+        smooths=False,
+        # Clipping after each replica's update would need a cross-replica assignment.
+        distributes=False,
+    ),
     # Gulrajani et al. 2017, Algorithm 1: lambda 10, 5 critic steps, Adam(1e-4, 0.5, 0.9).
     "wgan-gp": Objective(
         wasserstein_critic_loss,

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.config import TrainConfig, read_params
 from pipeline.errors import PipelineError
-from pipeline.families import DEFAULT_FAMILY, FAMILIES, auto_values
+from pipeline.families import DEFAULT_FAMILY, FAMILIES, auto_values, distributes, resolve
 from pipeline.gan.losses import OBJECTIVES
 from pipeline.reporting.figures import machine_text, machine_words, read_metrics
 from pipeline.reporting.ledger import draw_curves, experiments_block, read_ledger
@@ -132,17 +132,23 @@ def decisions_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     """What `auto` means for each family with each loss it takes, from the code itself."""
     header = " | ".join(f"`{key}`" for key in AUTO_KEYS)
     lines = [
-        f"| family | loss | {header} | `lr_schedule` | R1 | distributes |",
-        "| --- | --- | " + "---: | " * len(AUTO_KEYS) + "--- | --- | --- |",
+        f"| family | loss | optimizer | {header} | `lr_schedule` | R1 | distributes |",
+        "| --- | --- | --- | " + "---: | " * len(AUTO_KEYS) + "--- | --- | --- |",
     ]
     for name, family in FAMILIES.items():
         for loss in family.losses:
-            auto = auto_values(TrainConfig(model=name, loss=loss))
-            values = " | ".join(f"{auto[key]:g}" for key in AUTO_KEYS)
-            r1 = "yes" if family.takes_r1 and OBJECTIVES[loss].takes_r1 else "no"
-            spread = "yes" if family.distributes else "no"
+            config = TrainConfig(model=name, loss=loss)
+            objective = OBJECTIVES[loss]
+            auto = auto_values(config)
+            adam = objective.optimizer == "adam"
+            values = " | ".join(
+                f"{auto[key]:g}" if adam or not key.startswith("beta") else "-" for key in AUTO_KEYS
+            )
+            r1 = "yes" if family.takes_r1 and objective.takes_r1 else "no"
+            spread = "yes" if distributes(config) else "no"
             lines.append(
-                f"| `{name}` | {loss} | {values} | {auto['lr_schedule']} | {r1} | {spread} |"
+                f"| `{name}` | {loss} | {objective.optimizer} | {values} | {auto['lr_schedule']} "
+                f"| {r1} | {spread} |"
             )
     return lines
 
@@ -171,9 +177,39 @@ def _comments(text: str, section: str) -> dict[str, str]:
 
 
 # Each block: the page it is on, and what renders it from (the root, the ledger's rows).
+def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """Every loss on the default family with every other setting at its default, two training
+    seeds each: the ledger's runs whose only lever is `seed` (the newest of each)."""
+    lines = [
+        "| loss | run | Frechet distance | classifier score | recall | smallest class | train s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for loss in OBJECTIVES:
+        epochs = resolve(TrainConfig(model=DEFAULT_FAMILY, loss=loss)).epochs
+        for seed_lever in ("defaults", "seed 1"):
+            found = [
+                row
+                for row in rows
+                if (row["model"], row["loss"], row["epochs"]) == (DEFAULT_FAMILY, loss, epochs)
+                and row["levers"] == seed_lever
+            ]
+            if not found:
+                lines.append(f"| {loss} | not run ({seed_lever}) | | | | | |")
+                continue
+            row, seconds = found[0], found[0]["train_seconds"]
+            lines.append(
+                f"| {loss} | `{row['name']}` ({seed_lever}) | {row['frechet_distance']:.3f} | "
+                f"{row['classifier_score']:.3f} | {row['recall']:.3f} | "
+                f"{row['smallest_class_share']:.3f} | "
+                f"{'-' if seconds is None else f'{seconds:.0f}'} |"
+            )
+    return lines
+
+
 BLOCKS: dict[str, tuple[str, Callable[[Path, list[dict[str, Any]]], list[str]]]] = {
     "results": ("README.md", results_block),
     "families": ("README.md", families_block),
+    "losses": ("docs/FAMILIES.md", losses_block),
     "performance": ("docs/PERFORMANCE.md", lambda root, rows: performance_block(root)),
     "experiments": ("docs/EXPERIMENTS.md", experiments_block),
     "parameters": ("docs/TRAINING.md", parameters_block),

@@ -24,7 +24,7 @@ import tensorflow as tf
 from pipeline.config import ClassifierConfig
 from pipeline.data.datasets import DATASETS, load_split
 from pipeline.errors import ConfigError, TrainingError
-from pipeline.families import resolve
+from pipeline.families import distributes, resolve
 from pipeline.gan.placement import choose_placement, precision_policy
 from pipeline.runtime import images as image_io
 from pipeline.runtime import machine
@@ -84,7 +84,8 @@ def train(config, paths: TrainPaths, *, fresh: bool = False) -> dict[str, Any]:
     """
     config = resolve(config)
     # Before any TF op.
-    distributed = distribution.choose(config.distribute, config.replicas)
+    setting = config.distribute if distributes(config) else "off"  # `auto`: the others refused
+    distributed = distribution.choose(setting, config.replicas)
     if config.batch_size % distributed.replicas:
         raise ConfigError(
             f"train.batch_size {config.batch_size} does not split over {distributed.replicas} "

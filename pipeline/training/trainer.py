@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from pipeline.errors import TrainingError
 from pipeline.families import family_of, resolve
-from pipeline.families.base import Fakes
+from pipeline.families.base import Fakes, Reals
 from pipeline.gan import augment, losses, networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.placement import Placement, precision_policy
@@ -122,7 +122,10 @@ class Trainer:
             if side == "discriminator":
                 updates *= self.objective.critic_steps
             rate = HoldThenLinearDecay(rate, updates)
-        optimizer = keras.optimizers.Adam(rate, beta_1=config.beta1, beta_2=config.beta2)
+        if self.objective.optimizer == "rmsprop":
+            optimizer = keras.optimizers.RMSprop(rate, rho=losses.RMSPROP_RHO)
+        else:
+            optimizer = keras.optimizers.Adam(rate, beta_1=config.beta1, beta_2=config.beta2)
         if self.placement.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(network.trainable_variables)
@@ -205,7 +208,7 @@ class Trainer:
             self._discriminator_step(part, part_labels, regularize) for part, part_labels in parts
         ]
         d_loss = d_losses[0] if steps == 1 else tf.add_n(d_losses) / steps
-        g_loss = self._generator_step(tf.shape(real)[0] // steps, real)
+        g_loss = self._generator_step(tf.shape(real)[0] // steps, real, labels)
         return d_loss, g_loss
 
     def _discriminator_step(self, real, labels, regularize: bool) -> tf.Tensor:
@@ -244,9 +247,13 @@ class Trainer:
         variables = self.discriminator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.discriminator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        if self.objective.clip:
+            clip = self.objective.clip
+            for variable in variables:
+                variable.assign(tf.clip_by_value(variable, -clip, clip))
         return d_loss
 
-    def _generator_step(self, count, real: tf.Tensor) -> tf.Tensor:
+    def _generator_step(self, count, real: tf.Tensor, real_labels: tf.Tensor) -> tf.Tensor:
         """What the family's generator minimises on fresh fakes (by default: make the
         discriminator call them real); `real` is the step's real batch."""
         noise = self.sample_noise(count)
@@ -255,7 +262,11 @@ class Trainer:
             fake = self.generator(self.generator_inputs(noise, labels), training=True)
             fake_logits, judged = self.judge(self.seen(fake), labels)
             fakes = Fakes(fake, judged, noise, labels)
-            g_loss = self.family.generator_loss(self, fake_logits, fakes, real)
+            real_logits = None
+            if self.objective.generator_sees_real:
+                real_logits = self.judge(self.seen(real), real_labels)[0]
+            reals = Reals(real, real_labels, real_logits)
+            g_loss = self.family.generator_loss(self, fake_logits, fakes, reals)
             scaled = self.generator_optimizer.scale_loss(self._share(g_loss))
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)
