@@ -127,7 +127,12 @@ class TestWgan:
         """Arjovsky et al. 2017, Algorithm 1: c = 0.01, n_critic = 5, RMSProp at 5e-5."""
         method = losses.OBJECTIVES["wgan"]
         assert (method.critic_steps, method.clip, method.optimizer) == (5, 0.01, "rmsprop")
-        assert method.prescribed == {"learning_rate": 5e-5, "discriminator_learning_rate": 5e-5}
+        assert method.prescribed == {
+            "learning_rate": 5e-5,
+            "discriminator_learning_rate": 5e-5,
+            "beta1": None,  # Adam's: not used
+            "beta2": None,
+        }
         assert method.penalty_weight == 0.0 and not method.takes_r1
         assert method.discriminator_loss is losses.wasserstein_critic_loss
 

@@ -87,6 +87,31 @@ def test_quick_start_draws_the_same_digits(sampler, model_path):
         assert np.abs(difference).max() <= 1  # float rounding may move a pixel by one level
 
 
+def test_providers_by_full_or_short_name(model_path, sampler):
+    """Only the CPU provider exists here: a CUDA, CoreML or DirectML session is not run."""
+    for providers in (["CPUExecutionProvider"], ["cpu"], "CPU"):
+        chosen = Sampler(model_path, providers=providers)
+        assert chosen.session.get_providers() == ["CPUExecutionProvider"]
+        np.testing.assert_array_equal(chosen.sample(4, seed=2), sampler.sample(4, seed=2))
+
+
+@pytest.mark.parametrize("providers", [["NoSuchExecutionProvider"], ["cpu", "warp-drive"], []])
+def test_an_unknown_provider_names_the_available_ones(model_path, providers):
+    with pytest.raises(SamplerError, match=r"this onnxruntime has .*CPUExecutionProvider") as info:
+        Sampler(model_path, providers=providers)
+    assert "\n" not in str(info.value)
+
+
+def test_the_cli_takes_a_provider_and_refuses_an_unknown_one(model_path, tmp_path):
+    out = tmp_path / "cpu.png"
+    result = invoke("sample", "--model", str(model_path), "--provider", "cpu", "--out", str(out))
+    assert result.exit_code == 0 and out.is_file()
+    result = invoke("sample", "--model", str(model_path), "--provider", "cuda", "--out", str(out))
+    assert result.exit_code != 0
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert "provider 'cuda' is not available here; this onnxruntime has" in result.output
+
+
 def test_a_large_npy_is_written_without_holding_it_in_memory(sampler, tmp_path):
     n = 3000  # 2.35 MB of images; a batch of 64 is 50 kB
     tracemalloc.start()

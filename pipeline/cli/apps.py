@@ -103,6 +103,14 @@ def code_settings(ctx: click.Context, param: click.Parameter, values) -> dict[st
     help="InfoGAN models: vary one code across the columns (every category, or a continuous "
     "code from -1 to 1), one noise vector per row; a .gif animates it instead.",
 )
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    metavar="NAME",
+    help="onnxruntime execution provider, e.g. cuda, coreml, dml (repeat it for a fallback "
+    "order; the CPU runs what a provider cannot).  [default: cpu]",
+)
 def sample(
     model: Path,
     count: int | None,
@@ -115,6 +123,7 @@ def sample(
     labels: str | None,
     codes: dict[str, str],
     sweep: str | None,
+    providers: tuple[str, ...],
 ) -> None:
     """Draw digits from the ONNX generator (onnxruntime only, no TensorFlow).
 
@@ -146,7 +155,9 @@ def sample(
             f"{model}: no such model file; `make run` trains and exports one "
             "(or name another with --model)"
         )
-    sampler = Sampler(model, quick_start=count <= QUICK_START_IMAGES)
+    sampler = Sampler(
+        model, quick_start=count <= QUICK_START_IMAGES, providers=providers or ("cpu",)
+    )
     if codes and (labels or interpolate):
         raise click.BadParameter(
             "--code fixes codes of a grid, a .npy or a sweep: not with --labels or --interpolate",

@@ -99,9 +99,9 @@ def check_applies(config: TrainConfig, source: object) -> None:
     if objective.optimizer != "adam":
         why = f"Adam's; {config.loss} trains with {objective.optimizer}"
         unused |= dict.fromkeys(("beta1", "beta2"), why)
-    defaults = TrainConfig()
-    for key, why in unused.items():
-        if getattr(config, key) != getattr(defaults, key):
+    defaults, auto = TrainConfig(), auto_values(config)
+    for key, why in unused.items():  # the default, or what `auto` resolved to, is not a choice
+        if getattr(config, key) not in (getattr(defaults, key), auto.get(key, "auto")):
             raise ConfigError(
                 f"{source}: train.{key}: {why}; leave it at {getattr(defaults, key)!r}"
             )

@@ -177,7 +177,7 @@ class Objective:
     optimizer: str = "adam"  # or "rmsprop", for both networks
     # What `auto` means under this loss for the train keys the method prescribes (its
     # optimizer), over the family's own defaults.
-    prescribed: dict[str, float] = field(default_factory=dict)
+    prescribed: dict[str, float | None] = field(default_factory=dict)
     takes_r1: bool = True  # False: the critic has its own Lipschitz constraint
     smooths: bool = True  # whether a real target below 1 (train.label_smoothing) means anything
     distributes: bool = True  # whether it trains under a tf.distribute strategy
@@ -207,7 +207,13 @@ OBJECTIVES = {
         critic_steps=5,
         clip=0.01,
         optimizer="rmsprop",
-        prescribed={"learning_rate": 5e-5, "discriminator_learning_rate": 5e-5},
+        # Adam's betas do not apply: resolved to None, so no number claims they were used.
+        prescribed={
+            "learning_rate": 5e-5,
+            "discriminator_learning_rate": 5e-5,
+            "beta1": None,
+            "beta2": None,
+        },
         takes_r1=False,
         smooths=False,
         # Clipping after each replica's update would need a cross-replica assignment.

@@ -67,7 +67,7 @@ def save_grid(
 
 
 def save_each_class(sampler: Sampler, path: Path, per_class: int, *, seed: int = 0) -> None:
-    """Write `Sampler.sample_each_class` as a PNG grid, one row per class, or as a `.npy`."""
+    """Write `traversals.each_class` as a PNG grid, one row per class, or as a `.npy`."""
     path = Path(path)
     images = traversals.each_class(sampler, per_class, seed=seed)
     if path.suffix.lower() == ".npy":

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from pipeline.runtime import contract
 from pipeline.runtime.images import to_uint8
 from pipeline.runtime.noise import SEED_LIMIT
 
+CPU_PROVIDER = "CPUExecutionProvider"
 DEFAULT_BATCH_SIZE = 256
 MAX_GRID_IMAGES = 4096
 
@@ -48,11 +49,21 @@ class Sampler:
     """
 
     def __init__(
-        self, model_path: str | os.PathLike, *, threads: int = 0, quick_start: bool = False
+        self,
+        model_path: str | os.PathLike,
+        *,
+        threads: int = 0,
+        quick_start: bool = False,
+        providers: Sequence[str] = (CPU_PROVIDER,),
     ):
         """`quick_start` skips onnxruntime's packing of the weights for its matrix kernels: the
         session opens about 60 ms sooner (half its time), batches of 64 or more then run up to
-        15% slower. Worth it for a one-shot call of a few thousand images or fewer."""
+        15% slower. Worth it for a one-shot call of a few thousand images or fewer.
+
+        `providers`: onnxruntime's execution providers in order of preference (names such as
+        `CUDAExecutionProvider` or short ones such as `cuda`; `available_providers()` lists
+        what this onnxruntime has); onnxruntime runs what a provider cannot on the CPU."""
+        providers = check_providers(providers)
         path = Path(model_path)
         if not path.is_file():
             raise SamplerError(f"{path}: no such model file")
@@ -66,7 +77,7 @@ class Sampler:
         if quick_start:
             options.add_session_config_entry("session.disable_prepacking", "1")
         try:
-            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(data, options, providers=providers)
         except Exception as error:  # onnxruntime raises its own, unexported exception types
             reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(error).strip())
             reason = reason.splitlines()[0][:200] if reason else type(error).__name__
@@ -282,6 +293,32 @@ class Sampler:
         """`n` uint8 images `(n, 28, 28)` in memory (use `batches` for very many)."""
         batches = self.batches(n, seed=seed, batch_size=batch_size, label=label, codes=codes)
         return np.concatenate(list(batches))
+
+
+def available_providers() -> list[str]:
+    """The execution providers this onnxruntime build has, best first."""
+    return list(ort.get_available_providers())
+
+
+def check_providers(names: Sequence[str]) -> list[str]:
+    """`names` as onnxruntime's provider names (`cuda` -> `CUDAExecutionProvider`), or a
+    `SamplerError` naming the ones this onnxruntime has."""
+    available = available_providers()
+    by_short_name = {p.lower().removesuffix("executionprovider"): p for p in available}
+    chosen = []
+    for name in [names] if isinstance(names, str) else list(names):
+        found = name if name in available else by_short_name.get(str(name).lower())
+        if found is None:
+            raise SamplerError(
+                f"onnxruntime provider {name!r} is not available here; this onnxruntime has "
+                f"{', '.join(available)}"
+            )
+        chosen.append(found)
+    if not chosen:
+        raise SamplerError(
+            f"no onnxruntime provider given; this onnxruntime has {', '.join(available)}"
+        )
+    return chosen
 
 
 def check_count(n: int, seed: int, batch_size: int) -> None:
