@@ -86,7 +86,7 @@ def save_walk(
     steps: int = 12,
     label: int | None = None,
 ) -> None:
-    """Write `Sampler.walk` as an animated GIF, each frame a grid of the `n` walks."""
+    """Write `traversals.walk` as an animated GIF, each frame a grid of the `n` walks."""
     if n > MAX_GRID_IMAGES:
         raise SamplerError(f"{n} walks are too many for one GIF (at most {MAX_GRID_IMAGES})")
     frames = traversals.walk(sampler, n, seed=seed, points=points, steps=steps, label=label)
@@ -102,7 +102,7 @@ def save_sweep(
     seed: int = 0,
     codes: dict[str, object] | None = None,
 ) -> None:
-    """Write `Sampler.sweep` of an InfoGAN `code`: a PNG grid (one row per noise vector, one
+    """Write `traversals.sweep` of an InfoGAN `code`: a PNG grid (one row per noise vector, one
     column per value), or for a `.gif` an animation of the `rows` images as the code goes from
     one end to the other and back."""
     path = Path(path)
