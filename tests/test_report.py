@@ -121,6 +121,35 @@ def test_experiment_rows_from_dvc_exp_show_json():
     assert [r["test_errors"] for r in rows] == [None] * 4 + [(0.012, 0.2)]
 
 
+def test_a_run_whose_metrics_another_run_wrote_is_left_out():
+    """A failed or still running experiment shows its baseline's metrics: their resolved
+    settings contradict its params, so it has no row."""
+
+    def run(name, params, resolved):
+        data = {
+            "params": {"params.yaml": {"data": {"train": params}}},
+            "metrics": {
+                "metrics/evaluate.json": {"data": {"generated": {"frechet_distance": 2.0}}},
+                "metrics/train.json": {"data": {"resolved": resolved, "epochs": 3}},
+            },
+        }
+        return {"name": name, "revs": [{"name": name, "data": data}]}
+
+    trained = {"model": "unconditional", "loss": "gan", "seed": 0, "beta1": 0.0}
+    shown = [
+        {
+            "rev": "abc",
+            "experiments": [
+                run("failed", {"loss": "wgan", "seed": 0, "beta1": "auto"}, trained),
+                run("seeded", {"loss": "gan", "seed": 1}, trained),
+                run("ok", {"model": "auto", "loss": "gan", "seed": 0, "beta1": "auto"}, trained),
+                run("older", {"loss": "lsgan"}, {}),
+            ],
+        }
+    ]
+    assert [r["name"] for r in experiment_rows(shown)] == ["ok", "older"]
+
+
 def test_the_ledger_keeps_runs_that_dvc_no_longer_shows(tmp_path):
     def row(name, distance, rev=None):
         return {"name": name, "rev": rev, "model": "unconditional", "frechet_distance": distance}

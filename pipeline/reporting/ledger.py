@@ -63,6 +63,17 @@ def family_name(model: str) -> str:
     return DEFAULT_FAMILY if model == "auto" else model
 
 
+def made_by(params: dict[str, Any], resolved: dict[str, Any]) -> bool:
+    """Whether training metrics whose resolved settings are `resolved` can come from `params`:
+    every setting given (not `auto`) equal to the one trained with. Without `resolved` (runs
+    older than it) there is nothing to contradict."""
+    return all(
+        resolved[key] == value
+        for key, value in params.items()
+        if key in resolved and key not in COSMETIC_PARAMS and value != "auto"
+    )
+
+
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per evaluated run in `dvc exp show --json` output: the workspace, then every
     experiment of every commit; a conditional model's row has its label accuracy, an InfoGAN
@@ -77,6 +88,9 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
             generated = evaluated["generated"]
         except (KeyError, TypeError):
             return  # a run without an evaluate result has nothing to compare
+        train = ((data.get("metrics") or {}).get("metrics/train.json") or {}).get("data") or {}
+        if not made_by(params, train.get("resolved") or {}):
+            return  # its metrics are its baseline's: the run failed or is still running
         # Runs that would show the same row are listed once (an old commit's re-export can
         # move the distance in the sixth digit).
         settings = {k: v for k, v in params.items() if k not in COSMETIC_PARAMS}
@@ -91,7 +105,6 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "semi_supervised" in evaluated:
             measured = evaluated["semi_supervised"]
             errors = (measured["test_error"], measured["baseline_test_error"])
-        train = ((data.get("metrics") or {}).get("metrics/train.json") or {}).get("data") or {}
         rows.append(
             {
                 "name": name,
