@@ -128,3 +128,53 @@ def test_ctrl_c_stops_the_server_cleanly(exported_model):
     assert process.returncode == 0
     assert out.strip() == "Stopped."
     assert err == ""
+
+
+def conditional_get(url: str, **headers):
+    """Status, headers and body of a GET with `headers`; a 304 is an answer, not an error."""
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@needs_runtime
+@pytest.mark.parametrize("path", ["/models/generator.onnx", "/ort/ort-wasm-simd-threaded.wasm"])
+def test_an_unchanged_file_is_answered_304_without_a_body(served, path):
+    status, headers, body = conditional_get(served + path)
+    assert status == 200 and len(body) == int(headers["Content-Length"])
+    tag, modified = headers["ETag"], headers["Last-Modified"]
+    assert headers["Cache-Control"] == "no-cache"  # asked again each time, so a rebuild shows
+    for asked in ({"If-None-Match": tag}, {"If-Modified-Since": modified}):
+        status, again, body = conditional_get(served + path, **asked)
+        assert (status, body, again["ETag"]) == (304, b"", tag), asked
+        assert again["Cross-Origin-Embedder-Policy"] == "require-corp"
+    status, _, body = conditional_get(served + path, **{"If-None-Match": '"other"'})
+    assert status == 200 and body
+
+
+@needs_runtime
+def test_a_rebuilt_model_gets_a_new_tag_and_is_sent_again(exported_model, tmp_path):
+    model = tmp_path / "generator.onnx"
+    model.write_bytes((exported_model / "models/generator.onnx").read_bytes())
+    server = web.make_server(web.Site.build([model]), "127.0.0.1", 0)
+    web.serve_in_background(server)
+    url = f"http://127.0.0.1:{server.server_address[1]}/models/generator.onnx"
+    try:
+        _, headers, first = conditional_get(url)
+        model.write_bytes(first + b"\0")  # another size, another modification time
+        status, again, body = conditional_get(url, **{"If-None-Match": headers["ETag"]})
+        assert status == 200 and body == first + b"\0" and again["ETag"] != headers["ETag"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@needs_runtime
+def test_the_model_list_has_a_tag_too(served):
+    _, headers, body = conditional_get(served + "/models.json")
+    asked = {"If-None-Match": headers["ETag"]}
+    status, _, again = conditional_get(served + "/models.json", **asked)
+    assert (status, again) == (304, b"") and json.loads(body)

@@ -4,15 +4,22 @@ Only what is listed is served: the page's files, the runtime files it loads, the
 models given, each under a fixed URL (no path from a request touches the disk). Every response
 carries the cross-origin isolation headers that let onnxruntime-web use threads
 (SharedArrayBuffer), and `.wasm` its MIME type, without which the browser fetches it twice.
-Standard library only: the page needs no TensorFlow.
+Each file has an ETag and Last-Modified from its size and modification time: the browser asks
+again every time (`no-cache`, so a rebuilt model is seen at once) and gets 304 without a body
+while the file is unchanged, so the model and runtime are downloaded once. Files are streamed
+in chunks, never held whole per client. Standard library only: the page needs no TensorFlow.
 """
 
 from __future__ import annotations
 
+import email.utils
 import errno
+import hashlib
 import json
 import logging
 import mimetypes
+import os
+import shutil
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +51,9 @@ TYPES = {
     ".wasm": "application/wasm",
     ".onnx": "application/octet-stream",
 }
+
+
+CHUNK_SIZE = 1 << 16
 
 
 class ServeError(PipelineError):
@@ -100,24 +110,70 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
         def _respond(self, *, head: bool) -> None:
             path = urlsplit(self.path).path
             if path == "/models.json":
-                return self._send(200, site.models_json, TYPES[".json"], head)
+                tag = '"' + hashlib.sha256(site.models_json).hexdigest()[:32] + '"'
+                if self._unchanged(tag, None):
+                    return self._not_modified(tag, None)
+                return self._send(200, site.models_json, TYPES[".json"], head, tag)
             file = site.files.get(path)
             if file is None:
                 return self._send(404, b"not found\n", "text/plain; charset=utf-8", head)
             try:
-                body = file.read_bytes()
+                handle = file.open("rb")
             except OSError:
                 return self._send(404, b"not found\n", "text/plain; charset=utf-8", head)
-            kind = TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0]
-            return self._send(200, body, kind or "application/octet-stream", head)
+            with handle:
+                stat = os.fstat(handle.fileno())
+                tag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+                if self._unchanged(tag, stat.st_mtime):
+                    return self._not_modified(tag, stat.st_mtime)
+                kind = TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0]
+                self._head(200, kind or "application/octet-stream", stat.st_size, tag)
+                self._last_modified(stat.st_mtime)
+                self.end_headers()
+                if not head:
+                    shutil.copyfileobj(handle, self.wfile, CHUNK_SIZE)
 
-        def _send(self, status: int, body: bytes, kind: str, head: bool) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-cache")  # a rebuilt model is fetched anew
+        def _unchanged(self, tag: str, modified: float | None) -> bool:
+            """Whether the client's copy is current: its If-None-Match names `tag`, or (without
+            one) its If-Modified-Since is no older than `modified`."""
+            matches = self.headers.get("If-None-Match")
+            if matches is not None:
+                return tag in [t.strip() for t in matches.split(",")] or matches.strip() == "*"
+            since = self.headers.get("If-Modified-Since")
+            if since is None or modified is None:
+                return False
+            try:
+                return int(modified) <= email.utils.parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                return False
+
+        def _not_modified(self, tag: str, modified: float | None) -> None:
+            self.send_response(304)
+            self.send_header("ETag", tag)
+            self.send_header("Cache-Control", "no-cache")
+            self._last_modified(modified)
             for name, value in ISOLATION.items():
                 self.send_header(name, value)
+            self.end_headers()
+
+        def _last_modified(self, modified: float | None) -> None:
+            if modified is not None:
+                self.send_header("Last-Modified", email.utils.formatdate(modified, usegmt=True))
+
+        def _head(self, status: int, kind: str, length: int, tag: str | None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(length))
+            self.send_header("Cache-Control", "no-cache")  # revalidated: a rebuilt model is seen
+            if tag is not None:
+                self.send_header("ETag", tag)
+            for name, value in ISOLATION.items():
+                self.send_header(name, value)
+
+        def _send(
+            self, status: int, body: bytes, kind: str, head: bool, tag: str | None = None
+        ) -> None:
+            self._head(status, kind, len(body), tag)
             self.end_headers()
             if not head:
                 self.wfile.write(body)
