@@ -86,8 +86,9 @@ def plain_step(config: TrainConfig):
             variables = discriminator.trainable_variables
             gradients = tape.gradient(d_loss, variables)
             discriminator_optimizer.apply_gradients(trained(gradients, variables))
-            for variable in variables if objective.clip else ():
-                variable.assign(tf.clip_by_value(variable, -objective.clip, objective.clip))
+            if objective.clip:
+                for variable in variables:
+                    variable.assign(tf.clip_by_value(variable, -objective.clip, objective.clip))
         fake_labels = tf.random.uniform((count,), 0, classes, tf.int32) if classes else None
         with tf.GradientTape() as tape:
             fake = generator(labelled(noise(count), fake_labels), training=True)

@@ -157,10 +157,32 @@ def export_stage(paths: ExportPaths, config: ExportConfig) -> dict[str, Any]:
         tolerance=config.int8_tolerance,
     )
     _, provenance = load_description(paths.description)
-    family = export_family_models(
-        paths.family_keras, paths.family_out, config, provenance, images.astype(np.float32)
-    )
+    family = export_family_models(paths.family_keras, paths.family_out, config, provenance, images)
     return metrics | ({"family_models": family} if family else {})
+
+
+def checked_bytes(proto, name: str) -> bytes:
+    """`proto` serialized, once `onnx.checker` passes it (full check); `name`: the file it
+    is for, in the error."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as error:
+        raise ExportError(f"{name}: the converted model fails onnx.checker: {error}") from error
+    return proto.SerializeToString()
+
+
+def parity(actual: np.ndarray, expected: np.ndarray, tolerance: float, name: str, unit: str):
+    """The largest |onnxruntime - TensorFlow| over the check's outputs, or an `ExportError`
+    (the file `name` is not written) when it exceeds `tolerance`."""
+    difference = float(np.max(np.abs(actual - expected)))
+    if not difference <= tolerance:
+        raise ExportError(
+            f"{name}: onnxruntime and TensorFlow differ by up to {difference:.3g} on "
+            f"{len(actual)} {unit} (tolerance {tolerance:g}); not written"
+        )
+    return difference
 
 
 def export(
@@ -168,7 +190,6 @@ def export(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Convert, check, then write `out_path` atomically; returns the export metrics and the
     generator's images of the check."""
-    import onnx
     import onnxruntime as ort
 
     contract, provenance = load_description(description_path)
@@ -179,12 +200,7 @@ def export(
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     proto.doc_string = "DCGAN generator trained on MNIST-style digits; see metadata_props."
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as error:
-        raise ExportError(f"the converted model fails onnx.checker: {error}") from error
-
-    data = proto.SerializeToString()
+    data = checked_bytes(proto, out_path.name)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # not its notice that an overridable table is not folded
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
@@ -197,13 +213,7 @@ def export(
     actual = session.run([IMAGES_OUTPUT], feed)[0]
     if actual.shape != expected.shape:
         raise ExportError(f"onnxruntime gives shape {actual.shape}, TensorFlow {expected.shape}")
-    max_abs_diff = float(np.max(np.abs(actual - expected)))
-    if not max_abs_diff <= config.tolerance:
-        raise ExportError(
-            f"onnxruntime and TensorFlow differ by up to {max_abs_diff:.3g} on "
-            f"{config.check_samples} samples (tolerance {config.tolerance:g}); "
-            f"{out_path} was not written"
-        )
+    max_abs_diff = parity(actual, expected, config.tolerance, out_path.name, "samples")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(out_path, lambda handle: handle.write(data))
     log.info(

@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
+from pipeline.export.export import checked_bytes, parity
 from pipeline.runtime.contract import (
     CLASSIFIER_KIND,
     IMAGE_SHAPE,
@@ -97,7 +98,6 @@ def export_model(
     """Convert one saved network with the exporter of its kind; written only when onnx.checker
     passes and onnxruntime matches TensorFlow on `check_images` within `config.tolerance`."""
     import keras
-    import onnx
     import onnxruntime as ort
     import tensorflow as tf
     import tf2onnx
@@ -115,21 +115,11 @@ def export_model(
     )
     for key, value in metadata(provenance, model.role).items():
         proto.metadata_props.add(key=key, value=value)
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as error:
-        message = f"{out_path.name}: the converted model fails onnx.checker: {error}"
-        raise ExportError(message) from error
-    data = proto.SerializeToString()
+    data = checked_bytes(proto, out_path.name)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     expected = function(tf.constant(check_images))[output].numpy()
     actual = session.run([output], {IMAGES_OUTPUT: check_images})[0]
-    difference = float(np.max(np.abs(actual - expected)))
-    if not difference <= config.tolerance:
-        raise ExportError(
-            f"{out_path.name}: onnxruntime and TensorFlow differ by up to {difference:.3g} on "
-            f"{len(check_images)} images (tolerance {config.tolerance:g}); not written"
-        )
+    difference = parity(actual, expected, config.tolerance, out_path.name, "images")
     write_atomically(out_path, lambda handle: handle.write(data))
     log.info(
         "wrote %s: max |onnx - tf| = %.3g on %d images", out_path.name, difference, len(actual)
