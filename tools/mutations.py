@@ -117,7 +117,7 @@ MUTATIONS = [
     (
         "14a no parity check",
         "pipeline/export/export.py",
-        "if not max_abs_diff <= config.tolerance:",
+        "if not difference <= tolerance:",
         "if False:",
         "tests/test_export.py::test_a_failed_check_writes_nothing",
     ),

@@ -119,7 +119,7 @@ def export_model(
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     expected = function(tf.constant(check_images))[output].numpy()
     actual = session.run([output], {IMAGES_OUTPUT: check_images})[0]
-    difference = parity(actual, expected, config.tolerance, out_path.name, "images")
+    difference = parity(actual, expected, config.tolerance, out_path.name, "check images")
     write_atomically(out_path, lambda handle: handle.write(data))
     log.info(
         "wrote %s: max |onnx - tf| = %.3g on %d images", out_path.name, difference, len(actual)
