@@ -35,3 +35,11 @@ class ContractError(SamplerError):
 
 class ClassifierError(PipelineError):
     """A classifier model file or the images given to it are not usable."""
+
+
+class ImageInputError(PipelineError):
+    """Images given to an exported model are missing, unreadable or of the wrong size."""
+
+
+class EncoderError(PipelineError):
+    """An encoder model file is not usable, or does not fit the generator it is paired with."""

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import DatasetFile, DatasetSpec
-from pipeline.data.idx import UBYTE_TYPE
+from pipeline.runtime.idx import UBYTE_TYPE
 
 
 def encode_idx(array: np.ndarray) -> bytes:

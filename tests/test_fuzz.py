@@ -21,8 +21,8 @@ from pipeline.config import (
     load_export_config,
     load_train_config,
 )
-from pipeline.data.idx import parse_idx
 from pipeline.errors import ConfigError, DataFormatError, SamplerError
+from pipeline.runtime.idx import parse_idx
 from pipeline.runtime.sampler import Sampler
 
 # Every example also shows up in the counts the reliability table quotes.

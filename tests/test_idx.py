@@ -5,8 +5,8 @@ import pytest
 
 from conftest import encode_idx
 from pipeline.data.datasets import load_split
-from pipeline.data.idx import parse_idx, read_idx
 from pipeline.errors import DataFormatError
+from pipeline.runtime.idx import parse_idx, read_idx
 
 
 def test_round_trip_keeps_shape_and_values():

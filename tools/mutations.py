@@ -158,7 +158,7 @@ MUTATIONS = [
     ),
     (
         "fuzz idx header",
-        "pipeline/data/idx.py",
+        "pipeline/runtime/idx.py",
         '    if len(data) < header_size:\n        raise DataFormatError(f"{name}: truncated IDX header ({len(data)} bytes)")\n',
         "",
         "tests/test_fuzz.py::test_idx_reader_on_damaged_idx_files",

@@ -1,4 +1,5 @@
-"""The commands apps and people run on the exported models: sample, classify, serve."""
+"""The commands apps and people run on the exported models: sample, classify, encode,
+reconstruct, serve."""
 
 from __future__ import annotations
 
@@ -194,7 +195,8 @@ def classify(model: Path, files: tuple[Path, ...]) -> None:
     IMAGES: 28x28 grey PNGs, or .npy arrays of uint8 (N, 28, 28) pixels (what `dcgan sample
     --out x.npy` writes) or floats (N, 28, 28, 1) in [-1, 1].
     """
-    from pipeline.runtime.classify import Classifier, read_images
+    from pipeline.runtime.classify import Classifier
+    from pipeline.runtime.image_files import read_images
 
     if not files:
         raise click.UsageError("name at least one image (PNG or .npy)")
@@ -207,6 +209,118 @@ def classify(model: Path, files: tuple[Path, ...]) -> None:
     probabilities = Classifier(model).predict(inputs)
     for name, row in zip(names, probabilities, strict=True):
         click.echo(f"{name}\t{int(row.argmax())}\t{float(row.max()):.4f}")
+
+
+IMAGES_ARGUMENT = click.argument(
+    "files", nargs=-1, metavar="IMAGES...", type=click.Path(dir_okay=False, path_type=Path)
+)
+ENCODER_HINT = "`dvc exp run -S train.model=bigan` trains and exports one"
+
+
+def output_with_suffix(suffix: str):
+    """A click callback: a path ending in `suffix` in an existing folder."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+        if not value.parent.is_dir():
+            raise click.BadParameter(f"the folder {value.parent} does not exist")
+        if value.suffix.lower() != suffix:
+            raise click.BadParameter(f"{value.name}: the file must end in {suffix}")
+        return value
+
+    return check
+
+
+def read_named_images(files: tuple[Path, ...], model: Path, hint: str):
+    """The images of `files` as the models read them, once `model` exists."""
+    from pipeline.runtime.image_files import read_images
+
+    if not files:
+        raise click.UsageError("name at least one image (PNG, .npy or IDX)")
+    if not model.exists():
+        raise click.ClickException(f"{model}: no such model file; {hint} (or name another)")
+    return read_images(list(files))
+
+
+@main.command()
+@file_option("--model", "models/family/encoder.onnx", "The BiGAN model's exported encoder.")
+@IMAGES_ARGUMENT
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="codes.npy",
+    show_default=True,
+    callback=output_with_suffix(".npy"),
+    help="A .npy of float32 codes (N, noise_dim), one row per image in the order given.",
+)
+@click.option(
+    "--features",
+    is_flag=True,
+    help="Write the encoder's features (N, 1024), the layer before the codes, instead.",
+)
+def encode(model: Path, files: tuple[Path, ...], out: Path, features: bool) -> None:
+    """Encode images into the generator's noise with a BiGAN encoder (onnxruntime only, no
+    TensorFlow): `dcgan sample`'s generator redraws them from these codes.
+
+    IMAGES: 28x28 grey PNGs, .npy arrays of uint8 (N, 28, 28) pixels or floats (N, 28, 28, 1)
+    in [-1, 1], or IDX image files such as MNIST's.
+    """
+    import numpy as np
+
+    from pipeline.runtime.encode import Encoder
+    from pipeline.runtime.files import write_atomically
+
+    names, images = read_named_images(files, model, ENCODER_HINT)
+    codes = Encoder(model).encode(images, features=features)
+    write_atomically(out, lambda handle: np.save(handle, codes, allow_pickle=False))
+    click.echo(f"{out}\t{len(names)} images\t{codes.shape[1]} values each")
+
+
+@main.command()
+@file_option("--encoder", "models/family/encoder.onnx", "The BiGAN model's exported encoder.")
+@file_option("--generator", "models/generator.onnx", "The generator of the same run.")
+@IMAGES_ARGUMENT
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="reconstructions.png",
+    show_default=True,
+    callback=output_with_suffix(".png"),
+    help="A .png grid: each row of images above the row of their reconstructions.",
+)
+@count_option("--columns", default=8, help="Images per row.")
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    metavar="NAME",
+    help="onnxruntime execution provider of the generator, as for `dcgan sample`.",
+)
+def reconstruct(
+    encoder: Path,
+    generator: Path,
+    files: tuple[Path, ...],
+    out: Path,
+    columns: int,
+    providers: tuple[str, ...],
+) -> None:
+    """Draw images back through a BiGAN: each image x beside G(E(x)), the generator's image
+    of its code (onnxruntime only, no TensorFlow).
+
+    IMAGES: as for `dcgan encode`.
+    """
+    from pipeline.runtime.encode import Encoder, reconstruction_grid
+    from pipeline.runtime.images import save_png
+    from pipeline.runtime.sampler import Sampler
+
+    names, images = read_named_images(files, encoder, ENCODER_HINT)
+    if not generator.exists():
+        raise click.ClickException(f"{generator}: no such model file; name the run's generator")
+    model = Encoder(encoder)
+    sampler = Sampler(generator, providers=providers or ("cpu",))
+    model.check_pairs_with(sampler, encoder)
+    reconstructed = model.reconstruct(sampler, images)
+    save_png(reconstruction_grid(images, reconstructed, columns), out, scale=3)
+    click.echo(f"{out}\t{len(names)} images")
 
 
 @main.command()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.idx import read_idx
 from pipeline.errors import DataFormatError
+from pipeline.runtime.idx import read_idx
 
 
 @dataclass(frozen=True)

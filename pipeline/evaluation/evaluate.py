@@ -18,6 +18,10 @@ A semi-supervised model's classifiers (`pipeline.families.semi_supervised`) are 
 where they are meant to be used: `semi_supervised` gives the test error of its exported
 classifier and of the supervised-only baseline trained on the same labels, both through
 onnxruntime.
+
+A BiGAN model's encoder (`pipeline.families.bigan`) is measured as `pipeline.evaluation.encoding`
+says, through its ONNX model with the ONNX generator, under `bigan`; its reconstructions of
+the first test images are drawn beside them (`reconstructions.png` beside the sample grid).
 """
 
 from __future__ import annotations
@@ -32,13 +36,16 @@ import numpy as np
 
 from pipeline.config import EvaluateConfig
 from pipeline.data.datasets import load_split
-from pipeline.evaluation import classifier, codes, quality
+from pipeline.evaluation import classifier, codes, encoding, quality
 from pipeline.evaluation.classifier import load_feature_model
 from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE, Classifier
-from pipeline.runtime.images import save_labelled_grid, to_uint8
+from pipeline.runtime.encode import ENCODER_FILE, Encoder, reconstruction_grid
+from pipeline.runtime.images import from_uint8, save_labelled_grid, save_png, to_uint8
 from pipeline.runtime.sampler import Sampler
 
 log = logging.getLogger(__name__)
+
+RECONSTRUCTIONS_FILE = "reconstructions.png"  # a BiGAN model's, beside the sample grid
 
 
 def describe(feature_model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,6 +184,16 @@ def evaluate(
         results["codes"] = measure_codes(sampler, feature_model, config.seed)
     if classifiers is not None and (classifiers / CLASSIFIER_FILE).exists():
         results["semi_supervised"] = classifier_errors(classifiers, test_images, test_labels)
+    if classifiers is not None and (classifiers / ENCODER_FILE).exists():
+        results["bigan"] = measure_encoder(
+            classifiers / ENCODER_FILE,
+            sampler,
+            feature_model,
+            (train_images, train_labels),
+            (test_images, test_labels),
+            config,
+            figure.with_name(RECONSTRUCTIONS_FILE),
+        )
     if int8_path is not None:
         results["int8_frechet_distance_ratio"] = round(
             results["generated_int8"]["frechet_distance"]
@@ -189,6 +206,27 @@ def evaluate(
         "test_images": len(test_images),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def measure_encoder(path, sampler, feature_model, train, test, config, figure) -> dict:
+    """`pipeline.evaluation.encoding.measure_encoder` of the encoder at `path` with the ONNX
+    generator, the classifier naming the digits; the first test images and their
+    reconstructions drawn to `figure`."""
+    encoder = Encoder(path)
+    encoder.check_pairs_with(sampler, path)
+    metrics, reconstructed = encoding.measure_encoder(
+        encoder,
+        sampler,
+        lambda images: describe(feature_model, images)[1].argmax(axis=1),
+        train,
+        test,
+        config.seed,
+    )
+    shown = config.grid_size**2 // 2
+    originals = from_uint8(test[0][:shown])
+    grid = reconstruction_grid(originals, reconstructed[:shown], config.grid_size)
+    save_png(grid, figure, scale=3)
+    return metrics
 
 
 def classifier_errors(folder: Path, images: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

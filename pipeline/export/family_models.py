@@ -3,7 +3,8 @@
 the generator, into one folder (`models/family`) with the files the run listed beside them.
 
 Each kind of model has its exporter, which says what the ONNX graph computes and what its
-metadata says: the digit classifier (`CLASSIFIER_KIND`, the semi-supervised model's).
+metadata says: the digit classifier (`CLASSIFIER_KIND`, the semi-supervised model's) and the
+encoder (`ENCODER_KIND`, the BiGAN model's).
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from pipeline.errors import ExportError
 from pipeline.export.export import checked_bytes, parity
 from pipeline.runtime.contract import (
     CLASSIFIER_KIND,
+    CODES_OUTPUT,
+    ENCODER_KIND,
+    FEATURES_OUTPUT,
     IMAGE_SHAPE,
     IMAGES_OUTPUT,
     PROBABILITIES_OUTPUT,
     Provenance,
     classifier_metadata,
+    encoder_metadata,
 )
 from pipeline.runtime.family_models import FamilyModel, read_listing, write_listing
 from pipeline.runtime.files import write_atomically, write_folder_atomically
@@ -48,8 +53,26 @@ def classifier_graph(network):
     return classify, signature
 
 
-# kind -> (the graph of a loaded network, its output's name, its metadata)
-EXPORTERS = {CLASSIFIER_KIND: (classifier_graph, PROBABILITIES_OUTPUT, classifier_metadata)}
+def encoder_graph(network):
+    """An encoder network's two outputs, codes and features, under their contract names:
+    images `(N, 28, 28, 1)` in [-1, 1] -> `(N, noise_dim)` and `(N, 1024)`."""
+    import tensorflow as tf
+
+    signature = (tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=IMAGES_OUTPUT),)
+
+    @tf.function(input_signature=signature)
+    def encode(images):
+        codes, features = network(images, training=False)
+        return {CODES_OUTPUT: codes, FEATURES_OUTPUT: features}
+
+    return encode, signature
+
+
+# kind -> (the graph of a loaded network, its outputs' names, its metadata)
+EXPORTERS = {
+    CLASSIFIER_KIND: (classifier_graph, (PROBABILITIES_OUTPUT,), classifier_metadata),
+    ENCODER_KIND: (encoder_graph, (CODES_OUTPUT, FEATURES_OUTPUT), encoder_metadata),
+}
 
 
 def export_family_models(
@@ -104,7 +127,7 @@ def export_model(
 
     if model.kind not in EXPORTERS:
         raise ExportError(f"{keras_path}: no exporter for a model of kind {model.kind!r}")
-    graph, output, metadata = EXPORTERS[model.kind]
+    graph, outputs, metadata = EXPORTERS[model.kind]
     try:
         network = keras.saving.load_model(keras_path)
     except (OSError, ValueError) as error:
@@ -117,11 +140,22 @@ def export_model(
         proto.metadata_props.add(key=key, value=value)
     data = checked_bytes(proto, out_path.name)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    expected = function(tf.constant(check_images))[output].numpy()
-    actual = session.run([output], {IMAGES_OUTPUT: check_images})[0]
-    difference = parity(actual, expected, config.tolerance, out_path.name, "check images")
+    names = [o.name for o in session.get_outputs()]
+    if sorted(names) != sorted(outputs):  # a graph's outputs come in its names' order
+        raise ExportError(
+            f"{out_path.name}: the converted model has outputs {names}, not {outputs}"
+        )
+    expected = function(tf.constant(check_images))
+    actual = session.run(list(outputs), {IMAGES_OUTPUT: check_images})
+    difference = max(
+        parity(mine, expected[name].numpy(), config.tolerance, out_path.name, "check images")
+        for name, mine in zip(outputs, actual, strict=True)
+    )
     write_atomically(out_path, lambda handle: handle.write(data))
     log.info(
-        "wrote %s: max |onnx - tf| = %.3g on %d images", out_path.name, difference, len(actual)
+        "wrote %s: max |onnx - tf| = %.3g on %d images",
+        out_path.name,
+        difference,
+        len(check_images),
     )
-    return {"max_abs_diff": difference, "onnx_bytes": len(data), "check_images": len(actual)}
+    return {"max_abs_diff": difference, "onnx_bytes": len(data), "check_images": len(check_images)}

@@ -12,6 +12,7 @@ import dataclasses
 from pipeline.config import TrainConfig
 from pipeline.errors import ConfigError
 from pipeline.families.base import Family
+from pipeline.families.bigan import BiGAN
 from pipeline.families.conditional import Conditional
 from pipeline.families.infogan import InfoGAN
 from pipeline.families.semi_supervised import SemiSupervised
@@ -19,7 +20,7 @@ from pipeline.families.unconditional import Unconditional
 from pipeline.gan.losses import OBJECTIVES
 
 FAMILIES: dict[str, type[Family]] = {
-    family.name: family for family in (Unconditional, Conditional, InfoGAN, SemiSupervised)
+    family.name: family for family in (Unconditional, Conditional, InfoGAN, SemiSupervised, BiGAN)
 }
 DEFAULT_FAMILY = Unconditional.name  # `train.model: auto`: the seed DCGAN
 ADAM_BETA2 = 0.999  # Adam's usual, unless the loss prescribes another

@@ -67,6 +67,7 @@ class Family:
     losses: ClassVar[tuple[str, ...]] = ("gan", "lsgan", "softmax", "wgan", "wgan-gp")
     own_settings: ClassVar[tuple[str, ...]] = ()  # train keys no other family reads
     takes_r1: ClassVar[bool] = True  # whether train.r1_weight applies
+    generator_sees_real: ClassVar[bool] = False  # its generator step judges the real batch too
     distributes: ClassVar[bool] = True  # whether it trains under a tf.distribute strategy
 
     def __init__(self, config):
@@ -115,6 +116,11 @@ class Family:
         """The labels the discriminator step's fakes are drawn with: the real batch's."""
         return labels
 
+    def conditioning(self, run, real, real_labels, noise, fake_labels):
+        """What the discriminator takes beside the real and the generated images: their
+        labels (read by the conditional model, ignored by the others)."""
+        return real_labels, fake_labels
+
     def discriminator_loss(self, run, loss: tf.Tensor, fakes: Fakes, count) -> tf.Tensor:
         """The discriminator step's loss, given the chosen loss on the real/fake logits."""
         return loss
@@ -128,9 +134,17 @@ class Family:
         """Build what the family trains besides the two networks (after them, before the
         optimizers: the order fixes the seeded initial weights)."""
 
+    def generator_side(self, run) -> list:
+        """The networks the generator step trains, with one optimizer."""
+        return [run.generator]
+
     def checkpoint_parts(self, run) -> dict[str, Any]:
         """What a resumed run must restore besides the networks, optimizers and noise."""
         return {}
+
+    def keep_best(self, run) -> None:
+        """Keep what the family exports with the generator, at the step whose generator has
+        the lowest tracked Frechet distance so far (`train.export_weights: best`)."""
 
     def update_averages(self, run) -> None:
         """Update the family's own weight averages after a step (the generator's is the

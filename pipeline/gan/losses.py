@@ -38,6 +38,14 @@ def gan_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.nn.softplus(-fake_logits))
 
 
+def bigan_generator_loss(fake_logits: tf.Tensor, real_logits: tf.Tensor) -> tf.Tensor:
+    """BiGAN's generator and encoder together (Donahue et al. 2016), non-saturating: the
+    generated pairs (G(z), z) called real and the encoded pairs (x, E(x)) called fake, mean
+    softplus(-fake) + mean softplus(real). The discriminator's side is the GAN loss on the
+    two kinds of pair."""
+    return gan_generator_loss(fake_logits) + tf.reduce_mean(tf.nn.softplus(real_logits))
+
+
 def lsgan_discriminator_loss(
     real_logits: tf.Tensor, fake_logits: tf.Tensor, real_target: float = 1.0
 ) -> tf.Tensor:

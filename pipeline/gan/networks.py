@@ -23,6 +23,10 @@ export names them apart (`pipeline.runtime.contract`). Its discriminator is the 
 
 The semi-supervised model (`train.model: semi-supervised`) keeps the seed generator and gives
 the discriminator one logit per class (`build_classifier_discriminator`).
+
+BiGAN (`train.model: bigan`) keeps the seed generator and adds an encoder from images to the
+noise (`build_encoder`); its discriminator judges (image, noise) pairs
+(`build_joint_discriminator`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,15 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from pipeline.runtime.contract import CLASSES, IMAGE_SHAPE, IMAGES_OUTPUT, LABEL_INPUT, NOISE_INPUT
+from pipeline.runtime.contract import (
+    CLASSES,
+    CODES_OUTPUT,
+    FEATURES_OUTPUT,
+    IMAGE_SHAPE,
+    IMAGES_OUTPUT,
+    LABEL_INPUT,
+    NOISE_INPUT,
+)
 
 LEAKY_SLOPE = 0.01
 LABEL_EMBEDDING_DIM = 32  # of the generator's label embedding
@@ -81,14 +93,7 @@ def build_discriminator(classes: int = 0) -> keras.Model:
     """Images `(N, 28, 28, 1)` in [-1, 1] (and with `classes`, labels `(N,)`) -> one logit
     `(N, 1)` (no sigmoid: losses take logits)."""
     images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)  # the generator's, or real
-    x = layers.Conv2D(32, 5)(images)  # (N, 24, 24, 32)
-    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
-    x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 12, 12, 32)
-    x = layers.Conv2D(64, 5)(x)  # (N, 8, 8, 64)
-    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
-    x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 4, 4, 64)
-    x = layers.Flatten()(x)  # (N, 1024)
-    x = layers.Dense(4 * 4 * 64)(x)  # (N, 1024)
+    x = layers.Dense(4 * 4 * 64)(_seed_convolutions(images))  # (N, 1024)
     features = layers.LeakyReLU(LEAKY_SLOPE)(x)
     logits = layers.Dense(1, dtype="float32", name="logits")(features)  # (N, 1)
     if not classes:
@@ -160,3 +165,42 @@ def build_classifier_discriminator(classes: int = CLASSES) -> keras.Model:
     logits = layers.Dense(classes, dtype="float32", name="class_logits")(features)
     features = layers.Activation("linear", dtype="float32", name="features")(features)
     return keras.Model(images, [logits, features], name="discriminator")
+
+
+def _seed_convolutions(images) -> tf.Tensor:
+    """The seed discriminator's convolutional trunk: images -> `(N, 1024)` flattened maps."""
+    x = layers.Conv2D(32, 5)(images)  # (N, 24, 24, 32)
+    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
+    x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 12, 12, 32)
+    x = layers.Conv2D(64, 5)(x)  # (N, 8, 8, 64)
+    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
+    x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 4, 4, 64)
+    return layers.Flatten()(x)  # (N, 1024)
+
+
+def build_encoder(noise_dim: int) -> keras.Model:
+    """Images `(N, 28, 28, 1)` in [-1, 1] -> [codes `(N, noise_dim)`, features `(N, 1024)`]:
+    BiGAN's encoder E, the seed discriminator's layers with a linear head in the noise space.
+    The codes are not squashed into the noise's range: the joint discriminator sees them
+    beside drawn noise and pushes them there. The features, the layer before the head, are
+    what a downstream task reads (docs/FAMILIES.md, BiGAN)."""
+    images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
+    x = layers.Dense(4 * 4 * 64)(_seed_convolutions(images))  # (N, 1024)
+    features = layers.LeakyReLU(LEAKY_SLOPE, dtype="float32", name=FEATURES_OUTPUT)(x)
+    codes = layers.Dense(noise_dim, dtype="float32", name=CODES_OUTPUT)(features)
+    return keras.Model(images, [codes, features], name="encoder")
+
+
+def build_joint_discriminator(noise_dim: int) -> keras.Model:
+    """[images `(N, 28, 28, 1)`, noise `(N, noise_dim)`] -> one logit `(N, 1)`: BiGAN's
+    discriminator on (x, z) pairs, real ones (x, E(x)) against generated ones (G(z), z). The
+    image goes through the seed discriminator's layers, the noise through one dense layer of
+    the same width; the two meet in a dense layer before the logit (Donahue et al. 2016)."""
+    images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
+    noise = keras.Input((noise_dim,), name=NOISE_INPUT)
+    seen = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(_seed_convolutions(images)))
+    drawn = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(noise))
+    x = layers.Concatenate()([seen, drawn])  # (N, 2048)
+    x = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(x))
+    logits = layers.Dense(1, dtype="float32", name="logits")(x)
+    return keras.Model([images, noise], logits, name="discriminator")

@@ -8,7 +8,8 @@ Like `pipeline.runtime.sampler`, this is the light side: no TensorFlow. The clas
   implicit fake class left out: the softmax of the ten real-class logits);
 - metadata `model` = `ssl-classifier`, and the labels it was trained from.
 
-    from pipeline.runtime.classify import Classifier, read_images
+    from pipeline.runtime.classify import Classifier
+    from pipeline.runtime.image_files import read_images
     names, images = read_images(["a.png", "digits.npy"])
     digits = Classifier("models/family/classifier.onnx").predict(images).argmax(axis=1)
 """
@@ -24,7 +25,6 @@ from pipeline.errors import ClassifierError
 from pipeline.runtime.contract import (
     CLASSES,
     CLASSIFIER_KIND,
-    IMAGE_SHAPE,
     IMAGES_OUTPUT,
     PROBABILITIES_OUTPUT,
     kind_of,
@@ -78,68 +78,3 @@ class Classifier:
         """Share of uint8 images `(N, 28, 28)` whose most probable digit is not their label."""
         predicted = self.predict(from_uint8(images_uint8)).argmax(axis=1)
         return float(np.mean(predicted != labels))
-
-
-def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
-    """Names and the classifier's input for 28x28 grey PNGs (colour is made grey) and `.npy`
-    arrays: uint8 `(28, 28)` or `(N, 28, 28)`, or float `(N, 28, 28[, 1])` in [-1, 1]. An
-    array's images are named `file.npy[i]`."""
-    names: list[str] = []
-    batches: list[np.ndarray] = []
-    for path in map(Path, paths):
-        if path.suffix.lower() == ".npy":
-            images = _read_array(path)
-            names += [f"{path}[{i}]" for i in range(len(images))]
-        else:
-            images = _read_png(path)
-            names.append(str(path))
-        batches.append(images)
-    if not batches:
-        raise ClassifierError("no images given")
-    return names, np.concatenate(batches)
-
-
-def _read_png(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("L"))
-    except FileNotFoundError:
-        raise ClassifierError(f"{path}: no such file") from None
-    except (OSError, UnidentifiedImageError) as error:
-        raise ClassifierError(f"{path}: not a readable PNG or .npy file ({error})") from None
-    if pixels.shape != IMAGE_SHAPE[:2]:
-        height, width = pixels.shape
-        raise ClassifierError(f"{path}: the image is {width}x{height} pixels, expected 28x28")
-    return from_uint8(pixels[np.newaxis])
-
-
-def _read_array(path: Path) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ClassifierError(f"{path}: no such file") from None
-    except (OSError, ValueError) as error:
-        raise ClassifierError(f"{path}: not a readable .npy array ({error})") from None
-    if array.dtype == np.uint8:
-        if array.shape == IMAGE_SHAPE[:2]:
-            array = array[np.newaxis]
-        if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE[:2]:
-            raise ClassifierError(
-                f"{path}: uint8 array of shape {array.shape}, expected (N, 28, 28)"
-            )
-        return from_uint8(array)
-    if array.dtype.kind != "f":
-        raise ClassifierError(
-            f"{path}: {array.dtype} array, expected uint8 pixels or floats in [-1, 1]"
-        )
-    if array.ndim == 3:
-        array = array[..., np.newaxis]
-    if array.ndim != 4 or array.shape[1:] != IMAGE_SHAPE:
-        raise ClassifierError(
-            f"{path}: float array of shape {array.shape}, expected (N, 28, 28, 1)"
-        )
-    if not np.all(np.isfinite(array)) or array.min(initial=0) < -1 or array.max(initial=0) > 1:
-        raise ClassifierError(f"{path}: float pixels must be finite and in [-1, 1]")
-    return array.astype(np.float32)

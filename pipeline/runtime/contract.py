@@ -32,6 +32,11 @@ IMAGES_OUTPUT = "images"  # float32 (N, 28, 28, 1) in [-1, 1]
 # the ten digits' probabilities out.
 CLASSIFIER_KIND = "ssl-classifier"
 PROBABILITIES_OUTPUT = "probabilities"  # float32 (N, 10), rows sum to 1
+# The BiGAN model's encoder (docs/CONTRACT.md): images in, the noise that draws them out.
+ENCODER_KIND = "bigan-encoder"
+CODES_OUTPUT = "z"  # float32 (N, noise_dim): named as the generator input it feeds
+FEATURES_OUTPUT = "features"  # float32 (N, ENCODER_FEATURES): the layer before the codes
+ENCODER_FEATURES = 1024
 IMAGE_SHAPE = (28, 28, 1)
 CLASSES = 10  # the datasets' labels: MNIST's digits 0-9, Fashion-MNIST's ten item ids
 OUTPUT_RANGE = (-1.0, 1.0)  # pixels: uint8 = round-half-even((x + 1) * 127.5), x clipped first
@@ -89,7 +94,8 @@ class Provenance:
 
 
 def kind_of(metadata: dict[str, str]) -> str | None:
-    """What a model file says it is (`MODEL_KIND`, `CLASSIFIER_KIND`), from its metadata."""
+    """What a model file says it is (`MODEL_KIND`, `CLASSIFIER_KIND`, `ENCODER_KIND`), from
+    its metadata."""
     return metadata.get("model")
 
 
@@ -106,6 +112,29 @@ def classifier_metadata(provenance: Provenance, role: str) -> dict[str, str]:
         "output": f"{PROBABILITIES_OUTPUT}: float32 (N, 10), the digits 0-9, rows sum to 1",
         "labelled_per_class": str(params["labelled_per_class"]),
         "label_seed": str(params["label_seed"]),
+        **provenance.metadata(),
+    }
+
+
+def encoder_metadata(provenance: Provenance, role: str) -> dict[str, str]:
+    """The `metadata_props` of an exported BiGAN encoder: what it is, its input and outputs
+    in words, the noise its codes live in (the generator's) and where its weights come
+    from."""
+    noise_dim = provenance.train_params["noise_dim"]
+    return {
+        "model": ENCODER_KIND,
+        "role": role,
+        "input": f"{IMAGES_OUTPUT}: float32 (N, 28, 28, 1), NHWC, one grey channel, N dynamic",
+        "input_range": "[-1, 1]; from uint8 pixels p: p / 127.5 - 1",
+        "output": (
+            f"{CODES_OUTPUT}: float32 (N, {noise_dim}), the generator's noise that draws each "
+            f"image (feed it to the generator's {NOISE_INPUT}); {FEATURES_OUTPUT}: float32 "
+            f"(N, {ENCODER_FEATURES}), the encoder's last hidden layer"
+        ),
+        "noise_dim": str(noise_dim),
+        "noise_distribution": TRAINING_NOISE.distribution,
+        "noise_low": str(TRAINING_NOISE.low),
+        "noise_high": str(TRAINING_NOISE.high),
         **provenance.metadata(),
     }
 

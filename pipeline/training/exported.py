@@ -40,12 +40,15 @@ class BestGenerator:
             network=network, distance=self.distance, step=self.step
         )
 
-    def offer(self, weights: Callable[[], list[np.ndarray]], measurement: Measurement) -> None:
-        """Keep `weights()` (called only then) when `measurement` is the best so far."""
-        if measurement.frechet_distance < float(self.distance.numpy()):
-            self.network.set_weights(weights())
-            self.distance.assign(measurement.frechet_distance)
-            self.step.assign(measurement.step)
+    def offer(self, weights: Callable[[], list[np.ndarray]], measurement: Measurement) -> bool:
+        """Keep `weights()` (called only then) when `measurement` is the best so far; returns
+        whether it was."""
+        if not measurement.frechet_distance < float(self.distance.numpy()):
+            return False
+        self.network.set_weights(weights())
+        self.distance.assign(measurement.frechet_distance)
+        self.step.assign(measurement.step)
+        return True
 
 
 class ExportedGenerator:
@@ -128,9 +131,10 @@ class ExportedGenerator:
         return self.network()
 
     def offer(self, measurement: Measurement) -> None:
-        """The tracked `measurement` of the current weights, for `BestGenerator`."""
-        if self.best is not None:
-            self.best.offer(self.weights, measurement)
+        """The tracked `measurement` of the current weights, for `BestGenerator`; the family
+        keeps what it exports with a generator that is kept."""
+        if self.best is not None and self.best.offer(self.weights, measurement):
+            self.trainer.family.keep_best(self.trainer)
 
     def _recalibrate(self) -> None:
         """Batch-norm statistics for the current average, once per step it is used at."""

@@ -90,8 +90,15 @@ class Trainer:
             with precision_policy("float32"):
                 best = BestGenerator(family.build_generator())
         self.exported = ExportedGenerator(self, best)
-        self.generator_optimizer = self._optimizer(self.generator, "generator")
-        self.discriminator_optimizer = self._optimizer(self.discriminator, "discriminator")
+        self.generator_variables = [
+            variable
+            for network in family.generator_side(self)
+            for variable in network.trainable_variables
+        ]
+        self.generator_optimizer = self._optimizer(self.generator_variables, "generator")
+        self.discriminator_optimizer = self._optimizer(
+            self.discriminator.trainable_variables, "discriminator"
+        )
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         if self.distributed.strategy is None:
@@ -112,7 +119,7 @@ class Trainer:
             **self.exported.checkpoint_parts(),
         }
 
-    def _optimizer(self, network, side: str):
+    def _optimizer(self, variables, side: str):
         config = self.config
         rate = config.learning_rate
         if side == "discriminator":
@@ -128,7 +135,7 @@ class Trainer:
             optimizer = keras.optimizers.Adam(rate, beta_1=config.beta1, beta_2=config.beta2)
         if self.placement.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        optimizer.build(network.trainable_variables)
+        optimizer.build(variables)
         return optimizer
 
     # What the families' step hooks use.
@@ -218,23 +225,24 @@ class Trainer:
         config = self.config
         count = tf.shape(real)[0]
         noise = self.sample_noise(count)
-        labels = self.family.discriminator_fake_labels(self, labels, count)
-        fake = self.generator(self.generator_inputs(noise, labels), training=True)
+        fake_labels = self.family.discriminator_fake_labels(self, labels, count)
+        fake = self.generator(self.generator_inputs(noise, fake_labels), training=True)
+        real_given, fake_given = self.family.conditioning(self, real, labels, noise, fake_labels)
         real, fake = self.seen(real), self.seen(fake)
 
         def critic(images, training):
-            return self.judge(images, labels, training)[0]
+            return self.judge(images, real_given, training)[0]
 
         with tf.GradientTape() as tape:
             if regularize:
                 real_logits, r1 = losses.real_gradient_penalty(critic, real)
             else:
                 real_logits = critic(real, training=True)
-            fake_logits, judged = self.judge(fake, labels)
+            fake_logits, judged = self.judge(fake, fake_given)
             d_loss = self.objective.discriminator_loss(
                 real_logits, fake_logits, 1.0 - config.label_smoothing
             )
-            fakes = Fakes(fake, judged, noise, labels)
+            fakes = Fakes(fake, judged, noise, fake_labels)
             d_loss = self.family.discriminator_loss(self, d_loss, fakes, count)
             if regularize:
                 weight = 0.5 * config.r1_weight * config.r1_every
@@ -260,15 +268,18 @@ class Trainer:
         labels = self.sample_labels(count) if self.classes else None
         with tf.GradientTape() as tape:
             fake = self.generator(self.generator_inputs(noise, labels), training=True)
-            fake_logits, judged = self.judge(self.seen(fake), labels)
+            real_given, fake_given = self.family.conditioning(
+                self, real, real_labels, noise, labels
+            )
+            fake_logits, judged = self.judge(self.seen(fake), fake_given)
             fakes = Fakes(fake, judged, noise, labels)
             real_logits = None
-            if self.objective.generator_sees_real:
-                real_logits = self.judge(self.seen(real), real_labels)[0]
+            if self.objective.generator_sees_real or self.family.generator_sees_real:
+                real_logits = self.judge(self.seen(real), real_given)[0]
             reals = Reals(real, real_labels, real_logits)
             g_loss = self.family.generator_loss(self, fake_logits, fakes, reals)
             scaled = self.generator_optimizer.scale_loss(self._share(g_loss))
-        variables = self.generator.trainable_variables
+        variables = self.generator_variables
         gradients = tape.gradient(scaled, variables)
         self.generator_optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return g_loss

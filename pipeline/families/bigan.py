@@ -1,0 +1,107 @@
+"""BiGAN / ALI (Donahue et al. 2016, "Adversarial Feature Learning"; Dumoulin et al. 2016,
+"Adversarially Learned Inference"): an encoder learnt beside the generator, images to noise.
+
+The generator is the seed's, unchanged. The encoder E maps an image to the noise space
+(`pipeline.gan.networks.build_encoder`); the discriminator judges pairs, telling (x, E(x)) on
+real images from (G(z), z) on drawn noise (`build_joint_discriminator`). The generator step
+trains G and E together to swap the two (`pipeline.gan.losses.bigan_generator_loss`): at the
+optimum E inverts G, so G(E(x)) redraws x and E's features describe digits without a label.
+
+The encoder is exported as `models/family/encoder.onnx` (`pipeline.runtime.encode` runs it)
+as its weight average, taken at the step whose generator is exported, so the two belong
+together. The evaluate stage measures it (`pipeline.evaluation.encoding`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from pipeline.families.base import Defaults, Fakes, Family, Reals, save_models
+from pipeline.gan import losses, networks
+from pipeline.gan.averaging import WeightAverage
+from pipeline.gan.placement import precision_policy
+from pipeline.runtime.contract import ENCODER_KIND
+from pipeline.runtime.encode import ENCODER_FILE
+from pipeline.runtime.family_models import FamilyModel
+
+ENCODER = FamilyModel(
+    ENCODER_FILE.removesuffix(".onnx"), ENCODER_KIND, "BiGAN encoder: images to the noise"
+)
+
+
+class BiGAN(Family):
+    name = "bigan"
+    summary = "An encoder learnt with the generator: a digit to its noise and back, G(E(x))."
+    # Donahue et al.'s Adam (beta1 0.5) at this project's generator rate; the encoder learns
+    # at the generator's rate, in the same optimizer (docs/FAMILIES.md, BiGAN).
+    defaults = Defaults(learning_rate=2e-3, discriminator_learning_rate=1e-3, beta1=0.5, epochs=10)
+    losses = ("gan",)  # the encoder's half of the loss swaps real and fake: a cross-entropy's
+    distributes = False  # measured on one device only
+    generator_sees_real = True  # the encoder's pairs are real images'
+
+    def describe(self) -> str:
+        return (
+            "Unconditional generator of a BiGAN; its encoder (`models/family/encoder.onnx`) "
+            "maps an image to the noise that redraws it."
+        )
+
+    def build_discriminator(self, *, synchronized: bool = False):
+        return networks.build_joint_discriminator(self.config.noise_dim)
+
+    def judge(self, discriminator, images, codes, training: bool):
+        return discriminator([images, codes], training=training), None
+
+    def conditioning(self, run, real, real_labels, noise, fake_labels):
+        """Real images with their codes E(x), generated ones with the noise that drew them."""
+        return self.encoder(real, training=True)[0], noise
+
+    def generator_loss(self, run, fake_logits, fakes: Fakes, real: Reals) -> tf.Tensor:
+        return losses.bigan_generator_loss(fake_logits, real.logits)
+
+    def build_state(self, run) -> None:
+        """The encoder (trained by the generator's optimizer), its weight average, and the
+        copy kept with the best tracked generator."""
+        self.encoder = networks.build_encoder(self.config.noise_dim)
+        self.average = None
+        if self.config.average_decay:
+            with precision_policy("float32"):
+                averaged = networks.build_encoder(self.config.noise_dim)
+            self.average = WeightAverage(
+                self.encoder, averaged, self.config.average_decay, self.config.average_horizon
+            )
+        with precision_policy("float32"):
+            self.best = networks.build_encoder(self.config.noise_dim)
+        self.best_kept = tf.Variable(False, trainable=False, name="best_encoder_kept")
+
+    def generator_side(self, run) -> list:
+        return [run.generator, self.encoder]
+
+    def checkpoint_parts(self, run) -> dict[str, Any]:
+        parts: dict[str, Any] = {"encoder": self.encoder, "best_encoder": self.best}
+        parts["best_encoder_kept"] = self.best_kept
+        if self.average is not None:
+            parts["average_encoder"] = self.average.average
+            parts["average_encoder_updates"] = self.average.updates
+        return parts
+
+    def update_averages(self, run) -> None:
+        if self.average is not None:
+            self.average.update()
+
+    def exported_encoder(self):
+        """The weight average when there is one, else the trained encoder."""
+        return self.encoder if self.average is None else self.average.average
+
+    def keep_best(self, run) -> None:
+        self.best.set_weights(self.exported_encoder().get_weights())
+        self.best_kept.assign(True)
+
+    def write_models(self, run, folder, data, provenance, metrics) -> None:
+        """The encoder that belongs to the exported generator, as a float32 network."""
+        chosen = self.best if bool(self.best_kept.numpy()) else self.exported_encoder()
+        with precision_policy("float32"):
+            encoder = networks.build_encoder(self.config.noise_dim)
+        encoder.set_weights(chosen.get_weights())
+        save_models(folder, [(ENCODER, encoder)], {})

@@ -1,0 +1,102 @@
+"""Images people and apps hand to the exported models, read into the models' input: 28x28
+grey PNGs, `.npy` arrays and IDX files, each checked before anything is allocated for it.
+
+Like the rest of `pipeline.runtime`: numpy only at import time, Pillow inside the PNG reader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import DataFormatError, ImageInputError
+from pipeline.runtime.contract import IMAGE_SHAPE
+from pipeline.runtime.idx import parse_idx
+from pipeline.runtime.images import from_uint8
+
+IDX_SUFFIXES = (".idx", "-ubyte", ".idx3")  # MNIST's own names end in idx3-ubyte
+
+
+def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
+    """Names and the models' input, float32 `(N, 28, 28, 1)` in [-1, 1], for 28x28 grey PNGs
+    (colour is made grey), `.npy` arrays (uint8 `(28, 28)` or `(N, 28, 28)`, or float
+    `(N, 28, 28[, 1])` in [-1, 1]) and IDX image files (uint8 `(N, 28, 28)`, as MNIST's). An
+    array's images are named `file.npy[i]`."""
+    names: list[str] = []
+    batches: list[np.ndarray] = []
+    for path in map(Path, paths):
+        if path.suffix.lower() == ".npy":
+            images = _read_array(path)
+        elif path.name.lower().endswith(IDX_SUFFIXES):
+            images = _read_idx(path)
+        else:
+            images = _read_png(path)
+            names.append(str(path))
+            batches.append(images)
+            continue
+        names += [f"{path}[{i}]" for i in range(len(images))]
+        batches.append(images)
+    if not batches:
+        raise ImageInputError("no images given")
+    return names, np.concatenate(batches)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("L"))
+    except FileNotFoundError:
+        raise ImageInputError(f"{path}: no such file") from None
+    except (OSError, UnidentifiedImageError) as error:
+        raise ImageInputError(f"{path}: not a readable PNG, .npy or IDX file ({error})") from None
+    if pixels.shape != IMAGE_SHAPE[:2]:
+        height, width = pixels.shape
+        raise ImageInputError(f"{path}: the image is {width}x{height} pixels, expected 28x28")
+    return from_uint8(pixels[np.newaxis])
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    try:
+        array = parse_idx(path.read_bytes(), str(path))
+    except FileNotFoundError:
+        raise ImageInputError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ImageInputError(f"{path}: unreadable ({error.strerror or error})") from None
+    except DataFormatError as error:
+        raise ImageInputError(str(error)) from None
+    if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE[:2]:
+        raise ImageInputError(f"{path}: IDX array of shape {array.shape}, expected (N, 28, 28)")
+    return from_uint8(array)
+
+
+def _read_array(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ImageInputError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise ImageInputError(f"{path}: not a readable .npy array ({error})") from None
+    if array.dtype == np.uint8:
+        if array.shape == IMAGE_SHAPE[:2]:
+            array = array[np.newaxis]
+        if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE[:2]:
+            raise ImageInputError(
+                f"{path}: uint8 array of shape {array.shape}, expected (N, 28, 28)"
+            )
+        return from_uint8(array)
+    if array.dtype.kind != "f":
+        raise ImageInputError(
+            f"{path}: {array.dtype} array, expected uint8 pixels or floats in [-1, 1]"
+        )
+    if array.ndim == 3:
+        array = array[..., np.newaxis]
+    if array.ndim != 4 or array.shape[1:] != IMAGE_SHAPE:
+        raise ImageInputError(
+            f"{path}: float array of shape {array.shape}, expected (N, 28, 28, 1)"
+        )
+    if not np.all(np.isfinite(array)) or array.min(initial=0) < -1 or array.max(initial=0) > 1:
+        raise ImageInputError(f"{path}: float pixels must be finite and in [-1, 1]")
+    return array.astype(np.float32)

@@ -1,0 +1,371 @@
+"""BiGAN: its loss on hand-checkable logits, the pairs its discriminator judges, the encoder's
+contract and parity, `dcgan encode` / `dcgan reconstruct`, the evaluation's measures on
+hand-made features, and a tiny run through train, export and evaluate."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import tensorflow as tf
+
+from conftest import invoke, invoke_ok, set_params, stage_args, train_and_export, train_defaults
+from pipeline.config import ExportConfig, load_train_config
+from pipeline.errors import ConfigError, EncoderError, ExportError
+from pipeline.evaluation import encoding
+from pipeline.export.family_models import export_model
+from pipeline.families import bigan, resolve
+from pipeline.gan import losses
+from pipeline.gan import networks as model
+from pipeline.gan.placement import choose_placement
+from pipeline.runtime.contract import Provenance
+from pipeline.runtime.encode import Encoder, reconstruction_grid
+from pipeline.runtime.family_models import read_listing
+from pipeline.runtime.images import from_uint8, save_png
+from pipeline.training.trainer import Trainer
+
+NOISE_DIM = 8
+
+
+class TestLoss:
+    def test_even_logits_cost_log_2_on_each_side(self):
+        even = tf.zeros((4, 1))
+        assert float(losses.bigan_generator_loss(even, even)) == pytest.approx(2 * math.log(2))
+
+    def test_generated_pairs_called_real_and_encoded_pairs_called_fake(self):
+        """Fake logit 2 costs softplus(-2); real logit -1 costs softplus(-1); the reverse
+        costs more on both sides."""
+        fake, real = tf.constant([[2.0]]), tf.constant([[-1.0]])
+        expected = math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-1))
+        assert float(losses.bigan_generator_loss(fake, real)) == pytest.approx(expected, 1e-6)
+        assert float(losses.bigan_generator_loss(real, fake)) > expected
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"loss": "lsgan"}, "the bigan model trains with gan, not lsgan"),
+        ({"distribute": "mirrored"}, "the bigan model trains on one device"),
+    ],
+)
+def test_settings_it_cannot_train_with_are_refused(tmp_path, settings, message):
+    set_params(tmp_path, train={"model": "bigan", **settings})
+    with pytest.raises(ConfigError, match=message):
+        resolve(load_train_config(tmp_path / "params.yaml"))
+
+
+def test_the_discriminator_judges_encoded_reals_and_generated_fakes(tmp_path, monkeypatch):
+    """One eager training step on a known batch: every pair the discriminator sees is either
+    (x, E(x)) with x from the batch or (G(z), z), and both kinds reach both steps."""
+    set_params(tmp_path, train={"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4})
+    config = load_train_config(tmp_path / "params.yaml")
+    tf.config.run_functions_eagerly(True)
+    try:
+        trainer = Trainer(config, choose_placement("float32"), total_steps=1)
+        family = trainer.family
+        seen = []
+        judge = family.judge
+
+        def recording_judge(discriminator, images, codes, training):
+            encoded = family.encoder(images, training=True)[0]
+            drawn = trainer.generator(codes, training=True)
+            seen.append(
+                (
+                    bool(np.allclose(codes, encoded, atol=1e-6)),
+                    bool(np.allclose(images, drawn, atol=1e-6)),
+                    images.numpy(),
+                )
+            )
+            return judge(discriminator, images, codes, training)
+
+        monkeypatch.setattr(family, "judge", recording_judge)
+        batch = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+        trainer.train_step(batch, np.zeros(4, np.int32))
+    finally:
+        tf.config.run_functions_eagerly(False)
+    kinds = [("real" if real else "") + ("fake" if fake else "") for real, fake, _ in seen]
+    assert kinds == ["real", "fake", "fake", "real"]  # discriminator step, then generator step
+    for real, _, images in seen:
+        if real:
+            np.testing.assert_array_equal(images, from_uint8(batch))
+
+
+def test_the_generator_step_trains_the_encoder_too(tmp_path):
+    set_params(tmp_path, train={"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4})
+    trainer = Trainer(load_train_config(tmp_path / "params.yaml"), choose_placement("float32"))
+    before = [v.numpy().copy() for v in trainer.family.encoder.trainable_variables]
+    batch = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    trainer.train_step(batch, np.zeros(4, np.int32))
+    after = trainer.family.encoder.trainable_variables
+    assert all(not np.array_equal(b, a.numpy()) for b, a in zip(before, after, strict=True))
+
+
+PROVENANCE = Provenance("custom", "0" * 64, {"noise_dim": NOISE_DIM}, 1, "x")
+
+
+def test_an_exported_encoder_matches_tensorflow_on_both_outputs(tmp_path):
+    network = model.build_encoder(NOISE_DIM)
+    network.save(tmp_path / "encoder.keras")
+    images = from_uint8(np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8))
+    path = tmp_path / "encoder.onnx"
+    figures = export_model(
+        tmp_path / "encoder.keras", path, bigan.ENCODER, ExportConfig(), PROVENANCE, images
+    )
+    assert figures["max_abs_diff"] <= ExportConfig().tolerance and figures["check_images"] == 40
+    encoder = Encoder(path)
+    assert encoder.noise_dim == NOISE_DIM and encoder.metadata["noise_dim"] == str(NOISE_DIM)
+    codes, features = network(images, training=False)
+    np.testing.assert_allclose(encoder.encode(images), codes.numpy(), atol=1e-4)
+    np.testing.assert_allclose(encoder.encode(images, features=True), features.numpy(), atol=1e-4)
+
+
+def test_an_encoder_beyond_the_tolerance_is_not_written(tmp_path):
+    keras_path, path = tmp_path / "encoder.keras", tmp_path / "encoder.onnx"
+    model.build_encoder(NOISE_DIM).save(keras_path)
+    images = from_uint8(np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8))
+    measured = export_model(keras_path, path, bigan.ENCODER, ExportConfig(), PROVENANCE, images)
+    if measured["max_abs_diff"] == 0:
+        pytest.skip("onnxruntime and TensorFlow agree bit for bit here")
+    path.unlink()
+    strict = ExportConfig(tolerance=measured["max_abs_diff"] / 2)
+    with pytest.raises(ExportError, match=r"encoder\.onnx: onnxruntime and TensorFlow differ"):
+        export_model(keras_path, path, bigan.ENCODER, strict, PROVENANCE, images)
+    assert not path.exists()
+
+
+class TestMeasures:
+    def test_nearest_neighbour_accuracy_by_hand(self):
+        fitted = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+        labels = np.array([1, 2, 3])
+        queries = np.array([[1.0, 1.0], [9.0, 1.0], [1.0, 9.0], [6.0, 0.0]])
+        # nearest: 1, 2, 3, 2; the last query's own label is 1
+        right = encoding.nearest_neighbour_accuracy(fitted, labels, queries, np.array([1, 2, 3, 1]))
+        assert right == 0.75
+
+    def test_it_works_in_chunks(self, monkeypatch):
+        monkeypatch.setattr(encoding, "CHUNK", 2)
+        fitted = np.arange(10, dtype=np.float32)[:, np.newaxis]
+        queries = fitted + 0.2
+        labels = np.arange(10)
+        assert encoding.nearest_neighbour_accuracy(fitted, labels, queries, labels) == 1.0
+
+    def test_the_partner_of_every_image_is_another(self):
+        partner = encoding.derangement(50, np.random.default_rng(3))
+        assert sorted(partner) == list(range(50)) and np.all(partner != np.arange(50))
+
+    def test_the_reconstruction_ratio_by_hand(self):
+        """Two images 0 and 1 (every pixel); reconstructions 0.25 and 1: own distances 0.25
+        and 0 per pixel, the other's 0.75 and 1; with 784 pixels the norms scale by 28."""
+        images = np.stack([np.zeros((28, 28, 1)), np.ones((28, 28, 1))]).astype(np.float32)
+        drawn = np.stack([np.full((28, 28, 1), 0.25), np.ones((28, 28, 1))]).astype(np.float32)
+        ratio, own, other = encoding.reconstruction_ratio(images, drawn, np.array([1, 0]))
+        assert own == pytest.approx(28 * 0.25 / 2) and other == pytest.approx(28 * 1.75 / 2)
+        assert ratio == pytest.approx(0.25 / 1.75)
+
+    def test_the_grid_puts_each_row_above_its_reconstructions(self):
+        originals = np.full((3, 28, 28, 1), 1.0, np.float32)
+        drawn = np.full((3, 28, 28, 1), -1.0, np.float32)
+        grid = reconstruction_grid(originals, drawn, columns=2)
+        cell = 30  # 28 pixels and a padding of 2
+        assert grid.shape == (2 + 4 * cell, 2 + 2 * cell)
+        assert grid[2 + 5, 2 + 5] == 255 and grid[2 + cell + 5, 2 + 5] == 0
+        assert grid[2 + 2 * cell + 5, 2 + cell + 5] == 0  # the third row's missing image
+
+
+@pytest.fixture(scope="module")
+def bigan_model(tmp_path_factory, tiny_dataset):
+    """A folder after train (2 steps), export and evaluate of the BiGAN model, with the
+    weight average (the exported encoder is one)."""
+    folder = tmp_path_factory.mktemp("bigan")
+    train_and_export(folder, tiny_dataset, model="bigan", **train_defaults("average_decay"))
+    set_params(
+        folder,
+        train={"epochs": 1, "noise_dim": NOISE_DIM, "model": "bigan"},
+        classifier={"epochs": 1, "batch_size": 16, "validation_size": 16},
+        evaluate={"samples": 100, "splits": 2, "grid_size": 4},
+    )
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        invoke_ok(*stage_args("classifier"))
+        invoke_ok(*stage_args("evaluate"))
+    finally:
+        os.chdir(previous)
+    return folder
+
+
+def write_digits(folder, count=3):
+    pixels = np.random.default_rng(1).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+    paths = []
+    for i, image in enumerate(pixels):
+        save_png(image, folder / f"d{i}.png", scale=1)
+        paths.append(folder / f"d{i}.png")
+    return pixels, paths
+
+
+class TestTinyRun:
+    def test_the_export_stage_writes_the_encoder_beside_the_generator(self, bigan_model):
+        models, files = read_listing(bigan_model / "models/family")
+        assert [(m.name, m.kind) for m in models] == [("encoder", "bigan-encoder")] and not files
+        assert (bigan_model / "models/family/encoder.onnx").is_file()
+        metrics = json.loads((bigan_model / "metrics/export.json").read_text())
+        assert metrics["family_models"]["encoder"]["max_abs_diff"] <= 1e-4
+
+    def test_the_encoder_contract(self, bigan_model):
+        session = ort.InferenceSession(str(bigan_model / "models/family/encoder.onnx"))
+        assert [(i.name, i.shape) for i in session.get_inputs()] == [
+            ("images", ["N", 28, 28, 1])
+        ] or [i.name for i in session.get_inputs()] == ["images"]
+        outputs = [(o.name, o.shape[1]) for o in session.get_outputs()]
+        assert sorted(outputs) == [("features", 1024), ("z", NOISE_DIM)]
+        metadata = session.get_modelmeta().custom_metadata_map
+        assert metadata["model"] == "bigan-encoder" and metadata["noise_dim"] == str(NOISE_DIM)
+        assert (metadata["noise_low"], metadata["noise_high"]) == ("-1.0", "1.0")
+
+    def test_evaluate_measures_the_encoder_and_draws_reconstructions(self, bigan_model):
+        measured = json.loads((bigan_model / "metrics/evaluate.json").read_text())["bigan"]
+        assert 0 <= measured["nearest_neighbour_accuracy_features"] <= 1
+        assert 0 <= measured["nearest_neighbour_accuracy_codes"] <= 1
+        assert measured["reconstruction_ratio"] > 0 and 0 <= measured["digit_kept"] <= 1
+        assert (measured["train_images"], measured["test_images"]) == (64, 16)
+        assert (bigan_model / "plots/evaluate/reconstructions.png").is_file()
+
+    def test_encode_writes_one_row_of_codes_per_image(self, bigan_model, tmp_path):
+        pixels, paths = write_digits(tmp_path)
+        array = tmp_path / "more.npy"
+        np.save(array, pixels[:2])
+        out = tmp_path / "codes.npy"
+        encoder = str(bigan_model / "models/family/encoder.onnx")
+        idx = bigan_model / "data/mnist/t10k-images-idx3-ubyte"
+        result = invoke_ok(
+            "encode", "--model", encoder, *map(str, paths), str(array), str(idx), "--out", str(out)
+        )
+        assert "21 images" in result.output  # 3 PNGs, 2 in the array, 16 in the IDX file
+        codes = np.load(out)
+        assert codes.shape == (21, NOISE_DIM) and codes.dtype == np.float32
+        expected = Encoder(encoder).encode(from_uint8(pixels))
+        np.testing.assert_allclose(codes[:3], expected, atol=1e-6)
+        np.testing.assert_allclose(codes[3:5], expected[:2], atol=1e-6)
+        invoke_ok("encode", "--model", encoder, str(paths[0]), "--features", "--out", str(out))
+        assert np.load(out).shape == (1, 1024)
+
+    def test_reconstruct_draws_each_image_above_its_reconstruction(self, bigan_model, tmp_path):
+        _, paths = write_digits(tmp_path)
+        out = tmp_path / "r.png"
+        invoke_ok(
+            "reconstruct",
+            "--encoder",
+            str(bigan_model / "models/family/encoder.onnx"),
+            "--generator",
+            str(bigan_model / "models/generator.onnx"),
+            "--columns",
+            "3",
+            *map(str, paths),
+            "--out",
+            str(out),
+        )
+        from PIL import Image
+
+        with Image.open(out) as image:
+            assert image.size == (3 * (2 + 3 * 30), 3 * (2 + 2 * 30))
+
+    @pytest.mark.parametrize(
+        "make, message",
+        [
+            (lambda p: (p / "x.png").write_text("not an image"), "not a readable PNG"),
+            (lambda p: save_png(np.zeros((30, 28), np.uint8), p / "x.png", scale=1), "28x30"),
+            (lambda p: np.save(p / "x.npy", np.zeros((2, 14, 14), np.uint8)), "(2, 14, 14)"),
+            (lambda p: (p / "x-ubyte").write_bytes(b"\0\0\x08\x01\0\0\0\x05abc"), "x-ubyte"),
+        ],
+    )
+    def test_bad_images_are_one_line(self, bigan_model, tmp_path, make, message):
+        make(tmp_path)
+        [path] = tmp_path.iterdir()
+        encoder = str(bigan_model / "models/family/encoder.onnx")
+        for command in ("encode", "reconstruct"):
+            option = "--model" if command == "encode" else "--encoder"
+            result = invoke(
+                command,
+                option,
+                encoder,
+                str(path),
+                "--out",
+                str(tmp_path / "o.npy") if command == "encode" else str(tmp_path / "o.png"),
+            )
+            assert result.exit_code == 1, result.output
+            assert message in result.output and len(result.output.strip().splitlines()) == 1
+            assert "Traceback" not in result.output
+
+    def test_a_generator_is_not_an_encoder_nor_an_encoder_a_generator(self, bigan_model, tmp_path):
+        _, [digit, *_] = write_digits(tmp_path)
+        generator = str(bigan_model / "models/generator.onnx")
+        encoder = str(bigan_model / "models/family/encoder.onnx")
+        wrong = invoke("encode", "--model", generator, str(digit), "--out", str(tmp_path / "c.npy"))
+        assert wrong.exit_code == 1 and "not an exported encoder" in wrong.output
+        swapped = invoke(
+            "reconstruct",
+            "--encoder",
+            encoder,
+            "--generator",
+            encoder,
+            str(digit),
+            "--out",
+            str(tmp_path / "r.png"),
+        )
+        assert swapped.exit_code == 1 and "not a generator" in swapped.output
+        assert len(swapped.output.strip().splitlines()) == 1
+
+    def test_a_generator_of_another_width_is_refused(self, bigan_model):
+        encoder = Encoder(bigan_model / "models/family/encoder.onnx")
+
+        class Wider:
+            conditional = infogan = False
+            noise_dim = NOISE_DIM + 1
+
+        with pytest.raises(EncoderError, match=f"codes have {NOISE_DIM} values; the generator"):
+            encoder.check_pairs_with(Wider(), "encoder.onnx")
+
+    def test_encode_and_reconstruct_never_import_tensorflow(self, bigan_model, tmp_path):
+        _, [digit, *_] = write_digits(tmp_path)
+        encoder = bigan_model / "models/family/encoder.onnx"
+        generator = bigan_model / "models/generator.onnx"
+        script = f"""
+import json, sys
+from click.testing import CliRunner
+from pipeline.cli import main
+codes = CliRunner().invoke(main, ["encode", "--model", {str(encoder)!r}, {str(digit)!r},
+    "--out", {str(tmp_path / "c.npy")!r}])
+grid = CliRunner().invoke(main, ["reconstruct", "--encoder", {str(encoder)!r}, "--generator",
+    {str(generator)!r}, {str(digit)!r}, "--out", {str(tmp_path / "r.png")!r}])
+print(json.dumps({{"codes": codes.exit_code, "grid": grid.exit_code,
+    "tf": "tensorflow" in sys.modules}}))
+"""
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result == {"codes": 0, "grid": 0, "tf": False}
+
+
+@pytest.mark.slow
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_dataset):
+    """The encoder, its average and the kept best copy are checkpointed: one epoch, then a
+    second, gives the encoder two epochs in one go give."""
+    encoders = {}
+    for name, stops in (("straight", [2]), ("resumed", [1, 2])):
+        folder = tmp_path / name
+        for epochs in stops:
+            train_and_export(
+                folder,
+                tiny_dataset,
+                model="bigan",
+                epochs=epochs,
+                **train_defaults("average_decay"),
+            )
+        encoders[name] = Encoder(folder / "models/family/encoder.onnx")
+    images = from_uint8(np.random.default_rng(2).integers(0, 256, (8, 28, 28), dtype=np.uint8))
+    np.testing.assert_array_equal(
+        encoders["straight"].encode(images), encoders["resumed"].encode(images)
+    )
