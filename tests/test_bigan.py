@@ -45,16 +45,9 @@ class TestLoss:
         assert float(losses.bigan_generator_loss(real, fake)) > expected
 
 
-@pytest.mark.parametrize(
-    "settings, message",
-    [
-        ({"loss": "lsgan"}, "the bigan model trains with gan, not lsgan"),
-        ({"distribute": "mirrored"}, "the bigan model trains on one device"),
-    ],
-)
-def test_settings_it_cannot_train_with_are_refused(tmp_path, settings, message):
-    set_params(tmp_path, train={"model": "bigan", **settings})
-    with pytest.raises(ConfigError, match=message):
+def test_a_loss_other_than_gan_is_refused(tmp_path):
+    set_params(tmp_path, train={"model": "bigan", "loss": "lsgan"})
+    with pytest.raises(ConfigError, match="the bigan model trains with gan, not lsgan"):
         resolve(load_train_config(tmp_path / "params.yaml"))
 
 

@@ -150,7 +150,7 @@ distributed = distribution.choose("mirrored", 2)
 report = {}
 for loss, model, extra in [("lsgan", "unconditional", {}), ("wgan-gp", "unconditional", {}),
                            ("gan", "conditional", {}), ("wgan-gp", "conditional", {}),
-                           ("gan", "infogan", {"r1_weight": 1.0}),
+                           ("gan", "infogan", {"r1_weight": 1.0}), ("gan", "bigan", {}),
                            ("gan", "unconditional", {"batch_norm": "per-replica"})]:
     config = TrainConfig(noise_dim=8, batch_size=8, track_every=0, precision="float32",
                          loss=loss, model=model, augment="translation", **extra)
@@ -162,7 +162,7 @@ for loss, model, extra in [("lsgan", "unconditional", {}), ("wgan-gp", "uncondit
     def equal(variables):
         pairs = [v.value.values for v in variables]
         return all(np.array_equal(a.numpy(), b.numpy()) for a, b in pairs)
-    networks = (trainer.generator, trainer.discriminator)
+    networks = (trainer.discriminator, *trainer.family.generator_side(trainer))
     report[f"{loss} {model} {extra}"] = {
         "finite": bool(np.isfinite(losses).all()),
         "weights_equal": equal([v for n in networks for v in n.trainable_variables]),
@@ -175,7 +175,8 @@ print(json.dumps(report))
 @pytest.mark.slow
 def test_every_loss_and_model_trains_on_two_replicas():
     """lsgan, wgan-gp (5 critic batches per step, the penalty's mixing weights drawn per
-    replica), the conditional model, InfoGAN with the R1 penalty and per-replica batch norm,
+    replica), the conditional model, InfoGAN with the R1 penalty, BiGAN (its encoder trained
+    in the generator step) and per-replica batch norm,
     with the translation augment's shifts: finite losses and replicas still equal after a
     step (but for per-replica batch norm's running statistics, which differ by design)."""
     result = subprocess.run(
@@ -183,7 +184,7 @@ def test_every_loss_and_model_trains_on_two_replicas():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(report) == 6
+    assert len(report) == 7
     for name, outcome in report.items():
         # Per-replica batch norm keeps each replica's running statistics (averaged when read).
         statistics_equal = "per-replica" not in name

@@ -9,7 +9,7 @@ from conftest import QUICK_BENCHMARK, REPO, TINY_STAGES, invoke_ok, set_params, 
 from pipeline.errors import PipelineError
 from pipeline.reporting.ledger import LEDGER, experiment_rows, merge_ledger, read_ledger
 from pipeline.reporting.performance import TARGET_LABELS
-from pipeline.reporting.report import BLOCKS, end_mark, render, start_mark
+from pipeline.reporting.report import BLOCKS, bigan_block, end_mark, render, start_mark
 
 
 def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypatch):
@@ -90,6 +90,16 @@ def test_experiment_rows_from_dvc_exp_show_json():
     semi["params"]["params.yaml"]["data"]["train"]["model"] = "semi-supervised"
     errors = {"test_error": 0.012, "baseline_test_error": 0.2, "labelled": 100, "label_seed": 0}
     semi["metrics"]["metrics/evaluate.json"]["data"]["semi_supervised"] = errors
+    bigan = run("gan", 8.0)
+    bigan["params"]["params.yaml"]["data"]["train"]["model"] = "bigan"
+    encoder = {
+        "nearest_neighbour_accuracy_features": 0.97,
+        "nearest_neighbour_accuracy_codes": 0.9,
+        "reconstruction_ratio": 0.7,
+        "digit_kept": 0.8,
+        "reconstruction_distance": 10.0,
+    }
+    bigan["metrics"]["metrics/evaluate.json"]["data"]["bigan"] = encoder
     shown = [
         {"rev": "workspace", "name": None, "data": run("gan", 5.0), "experiments": None},
         {
@@ -105,6 +115,7 @@ def test_experiment_rows_from_dvc_exp_show_json():
                 },
                 {"name": "info", "revs": [{"name": "info", "data": infogan}]},
                 {"name": "ssl", "revs": [{"name": "ssl", "data": semi}]},
+                {"name": "bi", "revs": [{"name": "bi", "data": bigan}]},
             ],
         },
     ]
@@ -117,8 +128,20 @@ def test_experiment_rows_from_dvc_exp_show_json():
         ("cond", "conditional", "gan", 5.0, 0.9),
         ("info", "infogan", "gan", 6.0, 0.95),
         ("ssl", "semi-supervised", "gan", 7.0, None),
+        ("bi", "bigan", "gan", 8.0, None),
     ]
-    assert [r["test_errors"] for r in rows] == [None] * 4 + [(0.012, 0.2)]
+    assert [r["test_errors"] for r in rows] == [None] * 4 + [(0.012, 0.2), None]
+    # a BiGAN run keeps its encoder's four measures, and the table shows them
+    assert rows[-1]["encoder"] == {
+        k: v for k, v in encoder.items() if k != "reconstruction_distance"
+    }
+    assert [r["encoder"] for r in rows[:-1]] == [None] * 5
+    rows[-1] |= {"epochs": 10, "train_seconds": 600.0, "classifier_score": 8.0}
+    table = bigan_block(REPO, rows)
+    assert table[-1] == (
+        "| `bi` | 10 | defaults | 97.00% | 90.00% | 0.700 | 80.00% | 8.000 | 600 |"
+    )
+    assert len(table) == 4  # the header, its rule, the targets and the one BiGAN run
 
 
 def test_a_run_whose_metrics_another_run_wrote_is_left_out():

@@ -38,7 +38,6 @@ class BiGAN(Family):
     # at the generator's rate, in the same optimizer (docs/FAMILIES.md, BiGAN).
     defaults = Defaults(learning_rate=2e-3, discriminator_learning_rate=1e-3, beta1=0.5, epochs=10)
     losses = ("gan",)  # the encoder's half of the loss swaps real and fake: a cross-entropy's
-    distributes = False  # measured on one device only
     generator_sees_real = True  # the encoder's pairs are real images'
 
     def describe(self) -> str:

@@ -93,7 +93,8 @@ def build_discriminator(classes: int = 0) -> keras.Model:
     """Images `(N, 28, 28, 1)` in [-1, 1] (and with `classes`, labels `(N,)`) -> one logit
     `(N, 1)` (no sigmoid: losses take logits)."""
     images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)  # the generator's, or real
-    x = layers.Dense(4 * 4 * 64)(_seed_convolutions(images))  # (N, 1024)
+    x = _seed_convolutions(images)  # before the next layer: a layer draws its seed when made
+    x = layers.Dense(4 * 4 * 64)(x)  # (N, 1024)
     features = layers.LeakyReLU(LEAKY_SLOPE)(x)
     logits = layers.Dense(1, dtype="float32", name="logits")(features)  # (N, 1)
     if not classes:
@@ -185,7 +186,8 @@ def build_encoder(noise_dim: int) -> keras.Model:
     beside drawn noise and pushes them there. The features, the layer before the head, are
     what a downstream task reads (docs/FAMILIES.md, BiGAN)."""
     images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
-    x = layers.Dense(4 * 4 * 64)(_seed_convolutions(images))  # (N, 1024)
+    x = _seed_convolutions(images)
+    x = layers.Dense(4 * 4 * 64)(x)  # (N, 1024)
     features = layers.LeakyReLU(LEAKY_SLOPE, dtype="float32", name=FEATURES_OUTPUT)(x)
     codes = layers.Dense(noise_dim, dtype="float32", name=CODES_OUTPUT)(features)
     return keras.Model(images, [codes, features], name="encoder")
@@ -198,7 +200,8 @@ def build_joint_discriminator(noise_dim: int) -> keras.Model:
     the same width; the two meet in a dense layer before the logit (Donahue et al. 2016)."""
     images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
     noise = keras.Input((noise_dim,), name=NOISE_INPUT)
-    seen = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(_seed_convolutions(images)))
+    seen = _seed_convolutions(images)
+    seen = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(seen))
     drawn = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(noise))
     x = layers.Concatenate()([seen, drawn])  # (N, 2048)
     x = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(x))

@@ -33,8 +33,17 @@ LEDGER_FIELDS = (
     "smallest_class_share",
     "label_accuracy",
     "test_errors",
+    "encoder",
     "train_seconds",
     "curve",
+)
+
+# What a BiGAN run's row keeps of its encoder's evaluation (`pipeline.evaluation.encoding`).
+ENCODER_MEASURES = (
+    "nearest_neighbour_accuracy_features",
+    "nearest_neighbour_accuracy_codes",
+    "reconstruction_ratio",
+    "digit_kept",
 )
 
 # Train params that change only pictures and bookkeeping, not the generator a run exports.
@@ -105,6 +114,9 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "semi_supervised" in evaluated:
             measured = evaluated["semi_supervised"]
             errors = (measured["test_error"], measured["baseline_test_error"])
+        encoder = None
+        if "bigan" in evaluated:
+            encoder = {key: evaluated["bigan"][key] for key in ENCODER_MEASURES}
         rows.append(
             {
                 "name": name,
@@ -116,6 +128,7 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 **generated,
                 "label_accuracy": accuracy,
                 "test_errors": errors,
+                "encoder": encoder,
                 "train_seconds": train.get("train_seconds"),
             }
         )

@@ -15,8 +15,12 @@ from typing import Any
 
 from pipeline.runtime.contract import (
     CATEGORICAL_CODE_INPUT,
+    CODES_OUTPUT,
     CONTINUOUS_CODE_INPUT,
     CONTINUOUS_CODE_RANGE,
+    ENCODER_FEATURES,
+    ENCODER_KIND,
+    FEATURES_OUTPUT,
     IMAGE_SHAPE,
     IMAGES_OUTPUT,
     INT8_FALLBACK,
@@ -70,8 +74,9 @@ def metadata_schema() -> dict[str, Any]:
 
 def manifest() -> dict[str, Any]:
     """The contract's fixed part as JSON for other languages: the names, shapes and ranges,
-    the noise a model without metadata takes, the seeded noise's generator. What varies by
-    model (noise size and range, classes) is in each model's metadata."""
+    the noise a model without metadata takes, the seeded noise's generator, and the BiGAN
+    encoder's names. What varies by model (noise size and range, classes) is in each model's
+    metadata."""
     return {
         "model": MODEL_KIND,
         "inputs": {
@@ -91,6 +96,15 @@ def manifest() -> dict[str, Any]:
         "seeded_noise": SEEDED_NOISE,
         "seed_limit": str(SEED_LIMIT),
         "int8_fallback": INT8_FALLBACK,
+        # The BiGAN model's encoder (models/family/encoder.onnx): the generator's images in,
+        # the noise that redraws them out; its metadata names its noise as a generator's does.
+        "encoder": {
+            "model": ENCODER_KIND,
+            "input": IMAGES_OUTPUT,
+            "input_range": list(OUTPUT_RANGE),
+            "outputs": {"codes": CODES_OUTPUT, "features": FEATURES_OUTPUT},
+            "features": ENCODER_FEATURES,
+        },
     }
 
 
