@@ -2,6 +2,7 @@
 contract and parity, `dcgan encode` / `dcgan reconstruct`, the evaluation's measures on
 hand-made features, and a tiny run through train, export and evaluate."""
 
+import dataclasses
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from pipeline.errors import ConfigError, EncoderError, ExportError
 from pipeline.evaluation import encoding
 from pipeline.export.family_models import export_model
 from pipeline.families import bigan, resolve
+from pipeline.families.base import Reals
 from pipeline.gan import losses
 from pipeline.gan import networks as model
 from pipeline.gan.placement import choose_placement
@@ -32,6 +34,11 @@ NOISE_DIM = 8
 
 
 class TestLoss:
+    def test_the_reconstruction_loss_is_the_mean_absolute_difference(self):
+        images = tf.constant([[0.0, 1.0], [-1.0, 0.5]])
+        redrawn = tf.constant([[0.5, 1.0], [1.0, 0.0]])
+        assert float(losses.reconstruction_loss(images, redrawn)) == pytest.approx(3.0 / 4)
+
     def test_even_logits_cost_log_2_on_each_side(self):
         even = tf.zeros((4, 1))
         assert float(losses.bigan_generator_loss(even, even)) == pytest.approx(2 * math.log(2))
@@ -85,6 +92,32 @@ def test_the_discriminator_judges_encoded_reals_and_generated_fakes(tmp_path, mo
     for real, _, images in seen:
         if real:
             np.testing.assert_array_equal(images, from_uint8(batch))
+
+
+def test_the_reconstruction_term_adds_its_weight_of_the_distance(tmp_path):
+    """The generator loss with the term minus the one without is the weight times
+    mean |x - G(E(x))| of the batch, computed here from the networks themselves."""
+    set_params(tmp_path, train={"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4})
+    config = load_train_config(tmp_path / "params.yaml")
+    trainer = Trainer(config, choose_placement("float32"))
+    family = trainer.family
+    real = from_uint8(np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8))
+    real = tf.constant(real)
+    fake_logits, real_logits = tf.constant([[0.5]] * 4), tf.constant([[-0.5]] * 4)
+    reals = Reals(real, None, real_logits)
+    plain = float(family.generator_loss(trainer, fake_logits, None, reals))
+    family.config = dataclasses.replace(family.config, reconstruction_weight=2.0)
+    weighted = float(family.generator_loss(trainer, fake_logits, None, reals))
+    redrawn = trainer.generator(family.encoder(real, training=True)[0], training=True)
+    expected = 2.0 * float(tf.reduce_mean(tf.abs(real - redrawn)))
+    assert weighted - plain == pytest.approx(expected, rel=1e-4)
+    assert plain == pytest.approx(float(losses.bigan_generator_loss(fake_logits, real_logits)))
+
+
+def test_the_reconstruction_weight_applies_to_bigan_only(tmp_path):
+    set_params(tmp_path, train={"reconstruction_weight": 1.0})
+    with pytest.raises(ConfigError, match="applies to the bigan model only"):
+        resolve(load_train_config(tmp_path / "params.yaml"))
 
 
 def test_the_generator_step_trains_the_encoder_too(tmp_path):

@@ -38,6 +38,7 @@ class BiGAN(Family):
     # at the generator's rate, in the same optimizer (docs/FAMILIES.md, BiGAN).
     defaults = Defaults(learning_rate=2e-3, discriminator_learning_rate=1e-3, beta1=0.5, epochs=10)
     losses = ("gan",)  # the encoder's half of the loss swaps real and fake: a cross-entropy's
+    own_settings = ("reconstruction_weight",)
     generator_sees_real = True  # the encoder's pairs are real images'
 
     def describe(self) -> str:
@@ -57,7 +58,17 @@ class BiGAN(Family):
         return self.encoder(real, training=True)[0], noise
 
     def generator_loss(self, run, fake_logits, fakes: Fakes, real: Reals) -> tf.Tensor:
-        return losses.bigan_generator_loss(fake_logits, real.logits)
+        """The adversarial loss on both kinds of pair; with `reconstruction_weight`, plus
+        that weight of mean |x - G(E(x))| on the real batch (ALICE's explicit cycle term, Li et
+        al. 2017), which asks G(E(x)) to redraw x rather than leave it to the discriminator."""
+        loss = losses.bigan_generator_loss(fake_logits, real.logits)
+        weight = self.config.reconstruction_weight
+        if not weight:
+            return loss
+        codes = self.encoder(real.images, training=True)[0]
+        redrawn = run.generator(codes, training=True)
+        distance = losses.reconstruction_loss(real.images, redrawn)
+        return loss + weight * tf.cast(distance, loss.dtype)
 
     def build_state(self, run) -> None:
         """The encoder (trained by the generator's optimizer), its weight average, and the

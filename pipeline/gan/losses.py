@@ -46,6 +46,11 @@ def bigan_generator_loss(fake_logits: tf.Tensor, real_logits: tf.Tensor) -> tf.T
     return gan_generator_loss(fake_logits) + tf.reduce_mean(tf.nn.softplus(real_logits))
 
 
+def reconstruction_loss(images: tf.Tensor, redrawn: tf.Tensor) -> tf.Tensor:
+    """Mean absolute pixel difference between images and their reconstructions."""
+    return tf.reduce_mean(tf.abs(images - tf.cast(redrawn, images.dtype)))
+
+
 def lsgan_discriminator_loss(
     real_logits: tf.Tensor, fake_logits: tf.Tensor, real_target: float = 1.0
 ) -> tf.Tensor:

@@ -286,6 +286,9 @@ def write_report(root: Path, rows: list[dict[str, Any]] | None = None) -> list[P
     """Fill every block (`rows`: the ledger's, by default as committed), draw the quality
     chart and copy the images; returns the pages written."""
     rows = read_ledger(root) if rows is None else rows
+    missing = [source for source in IMAGES if not (root / source).is_file()]
+    if missing:
+        raise PipelineError(f"{missing[0]}: no such file; `make run` draws it")
     images = root / "docs/images"
     images.mkdir(parents=True, exist_ok=True)
     draw_curves(root, rows)
