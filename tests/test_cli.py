@@ -116,3 +116,38 @@ print(result.output, end="")
         "1\nError: this command needs the module 'tqdm', which comes with the 'train' extra: "
         "in a clone of the repository, pip install -e '.[train]'\n"
     )
+
+
+@pytest.mark.parametrize(
+    "name, advice",
+    [
+        ("tensorflow.keras", "comes with the 'train' extra"),
+        ("yaml", "comes with the 'train' extra"),
+        ("pipeline.runtime.encode", "of this package is missing: reinstall it"),
+        ("some_plugin", "which is not installed here"),
+    ],
+)
+def test_the_missing_module_advice_names_what_provides_it(name, advice):
+    from pipeline.cli.group import missing_module_advice
+
+    assert advice in missing_module_advice(name)
+
+
+def test_the_light_path_runs_without_posix_only_modules(exported_model, tmp_path):
+    """With `fcntl` (and the heavy packages) unimportable, as on Windows' light install,
+    `dcgan sample` imports, writes its grid and never imports `fcntl`."""
+    out = tmp_path / "grid.png"
+    model = exported_model / "models/generator.onnx"
+    script = f"""
+import sys
+for name in ("fcntl", "tensorflow", "keras", "tf2onnx", "onnx", "dvc", "yaml", "tqdm"):
+    sys.modules[name] = None
+from click.testing import CliRunner
+from pipeline.cli import main
+result = CliRunner().invoke(main, ["sample", "--model", {str(model)!r}, "-n", "4",
+    "--out", {str(out)!r}])
+print(result.exit_code, "fcntl" in sys.modules and sys.modules["fcntl"] is not None)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.split() == ["0", "False"], done.stderr[-2000:]
+    assert out.is_file()

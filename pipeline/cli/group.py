@@ -22,6 +22,8 @@ from pipeline.errors import PipelineError
 # Up to this many images, `sample` opens the model without weight prepacking (see Sampler).
 QUICK_START_IMAGES = 2048
 TRAIN_EXTRA_HINT = "in a clone of the repository, pip install -e '.[train]'"
+# The modules the `train` extra installs (pyproject.toml), by the name Python imports them as.
+TRAIN_EXTRA_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "dvc", "yaml", "tqdm")
 
 
 class PipelineGroup(click.Group):
@@ -33,10 +35,21 @@ class PipelineGroup(click.Group):
         except PipelineError as error:
             raise click.ClickException(str(error)) from error
         except ModuleNotFoundError as error:
-            raise click.ClickException(
-                f"this command needs the module '{error.name}', which comes with the 'train' "
-                f"extra: {TRAIN_EXTRA_HINT}"
-            ) from error
+            raise click.ClickException(missing_module_advice(error.name or "")) from error
+
+
+def missing_module_advice(name: str) -> str:
+    """What to install for a module that is missing: the `train` extra only for the modules
+    it provides; a module of this package missing means a broken install."""
+    top = name.split(".")[0]
+    if top in TRAIN_EXTRA_MODULES:
+        return (
+            f"this command needs the module '{name}', which comes with the 'train' extra: "
+            f"{TRAIN_EXTRA_HINT}"
+        )
+    if top == "pipeline":
+        return f"the module '{name}' of this package is missing: reinstall it (pip install .)"
+    return f"this command needs the module '{name}', which is not installed here"
 
 
 def file_option(name: str, default: str, help: str | None = None, *, dest: str | None = None):

@@ -6,7 +6,6 @@ a half-written file, even if the process is killed mid-write.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -101,17 +100,37 @@ def sha256_of(path: Path) -> str:
 def exclusive_lock(path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing) for the block, or fail at once.
 
-    An advisory `flock`: the kernel drops it when the holder ends, however it ends (kill -9
+    The operating system drops the lock when the holder ends, however it ends (kill -9
     included), so a stale lock file never blocks a later run.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:  # "a": never truncates a file another process holds
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_at_once(handle):
             raise PipelineError(
                 f"{what} is in use by another process (it holds {path}); "
                 "wait for it to finish, or stop it"
-            ) from None
+            )
         yield
+
+
+def _lock_at_once(handle) -> bool:
+    """Take an exclusive lock on the open file without waiting; False when another process
+    holds it. POSIX `flock`, or on Windows `msvcrt`'s lock of the file's first byte: each
+    module is imported only where it exists, so the light install runs on both."""
+    if os.name == "nt":
+        import msvcrt
+
+        handle.seek(0)
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
