@@ -2,6 +2,7 @@
 classifier's contract and parity, `dcgan classify`, and a tiny run through train, export and
 evaluate."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -19,6 +20,7 @@ from pipeline.errors import ClassifierError, ConfigError, ExportError, TrainingE
 from pipeline.export.family_models import export_model
 from pipeline.families import resolve
 from pipeline.families import semi_supervised as ssl
+from pipeline.families.bigan import ENCODER
 from pipeline.gan import losses
 from pipeline.gan import networks as model
 from pipeline.runtime.classify import Classifier
@@ -113,18 +115,29 @@ def test_an_exported_classifier_matches_tensorflow(tmp_path):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_a_classifier_beyond_the_tolerance_is_not_written(tmp_path):
+@pytest.mark.parametrize(
+    "build, kind",
+    [
+        (model.build_classifier_discriminator, ssl.CLASSIFIER),
+        (lambda: model.build_encoder(8), ENCODER),  # both outputs are checked
+    ],
+    ids=["classifier", "encoder"],
+)
+def test_a_family_model_beyond_the_tolerance_is_not_written(tmp_path, build, kind):
     """Half the difference this machine measures as the tolerance: refused, nothing written."""
-    keras_path, path = tmp_path / "classifier.keras", tmp_path / "classifier.onnx"
-    model.build_classifier_discriminator().save(keras_path)
+    keras_path, path = tmp_path / f"{kind.name}.keras", tmp_path / f"{kind.name}.onnx"
+    build().save(keras_path)
     images = from_uint8(np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8))
-    measured = export_model(keras_path, path, ssl.CLASSIFIER, ExportConfig(), PROVENANCE, images)
+    provenance = dataclasses.replace(
+        PROVENANCE, train_params={**PROVENANCE.train_params, "noise_dim": 8}
+    )
+    measured = export_model(keras_path, path, kind, ExportConfig(), provenance, images)
     if measured["max_abs_diff"] == 0:
         pytest.skip("onnxruntime and TensorFlow agree bit for bit here")
     path.unlink()
     strict = ExportConfig(tolerance=measured["max_abs_diff"] / 2)
-    with pytest.raises(ExportError, match=r"classifier\.onnx: onnxruntime and TensorFlow differ"):
-        export_model(keras_path, path, ssl.CLASSIFIER, strict, PROVENANCE, images)
+    with pytest.raises(ExportError, match=rf"{kind.name}\.onnx: onnxruntime and TensorFlow differ"):
+        export_model(keras_path, path, kind, strict, provenance, images)
     assert not path.exists()
 
 

@@ -217,8 +217,9 @@ IMAGES_ARGUMENT = click.argument(
 ENCODER_HINT = "`dvc exp run -S train.model=bigan` trains and exports one"
 
 
-def output_with_suffix(suffix: str):
-    """A click callback: a path ending in `suffix` in an existing folder."""
+def output_option(default: str, help: str):
+    """`--out`: a file ending as `default` does, in an existing folder."""
+    suffix = Path(default).suffix
 
     def check(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
         if not value.parent.is_dir():
@@ -227,7 +228,14 @@ def output_with_suffix(suffix: str):
             raise click.BadParameter(f"{value.name}: the file must end in {suffix}")
         return value
 
-    return check
+    return click.option(
+        "--out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        callback=check,
+        help=help,
+    )
 
 
 def read_named_images(files: tuple[Path, ...], model: Path, hint: str):
@@ -244,14 +252,7 @@ def read_named_images(files: tuple[Path, ...], model: Path, hint: str):
 @main.command()
 @file_option("--model", "models/family/encoder.onnx", "The BiGAN model's exported encoder.")
 @IMAGES_ARGUMENT
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="codes.npy",
-    show_default=True,
-    callback=output_with_suffix(".npy"),
-    help="A .npy of float32 codes (N, noise_dim), one row per image in the order given.",
-)
+@output_option("codes.npy", "A .npy of float32 codes (N, noise_dim), one row per image in order.")
 @click.option(
     "--features",
     is_flag=True,
@@ -279,13 +280,8 @@ def encode(model: Path, files: tuple[Path, ...], out: Path, features: bool) -> N
 @file_option("--encoder", "models/family/encoder.onnx", "The BiGAN model's exported encoder.")
 @file_option("--generator", "models/generator.onnx", "The generator of the same run.")
 @IMAGES_ARGUMENT
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="reconstructions.png",
-    show_default=True,
-    callback=output_with_suffix(".png"),
-    help="A .png grid: each row of images above the row of their reconstructions.",
+@output_option(
+    "reconstructions.png", "A .png grid: each row of images above their reconstructions."
 )
 @count_option("--columns", default=8, help="Images per row.")
 @click.option(
