@@ -105,6 +105,7 @@ def test_the_reconstruction_term_adds_its_weight_of_the_distance(tmp_path):
     real = tf.constant(real)
     fake_logits, real_logits = tf.constant([[0.5]] * 4), tf.constant([[-0.5]] * 4)
     reals = Reals(real, None, real_logits)
+    family.config = dataclasses.replace(family.config, reconstruction_weight=0.0)
     plain = float(family.generator_loss(trainer, fake_logits, None, reals))
     family.config = dataclasses.replace(family.config, reconstruction_weight=2.0)
     weighted = float(family.generator_loss(trainer, fake_logits, None, reals))
@@ -115,7 +116,7 @@ def test_the_reconstruction_term_adds_its_weight_of_the_distance(tmp_path):
 
 
 def test_the_reconstruction_weight_applies_to_bigan_only(tmp_path):
-    set_params(tmp_path, train={"reconstruction_weight": 1.0})
+    set_params(tmp_path, train={"reconstruction_weight": 2.0})
     with pytest.raises(ConfigError, match="applies to the bigan model only"):
         resolve(load_train_config(tmp_path / "params.yaml"))
 

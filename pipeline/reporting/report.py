@@ -198,7 +198,9 @@ def seeded_runs(rows: list[dict[str, Any]], model: str, loss: str, preset: tuple
 
 # Presets where a loss's `auto` settings do not converge in its 3 epochs: (levers as the
 # ledger writes them, epochs); docs/FAMILIES.md says how each was chosen.
-PRESETS: dict[tuple[str, str], tuple[str, int]] = {}
+PRESETS: dict[tuple[str, str], tuple[str, int]] = {
+    (DEFAULT_FAMILY, "wgan-gp"): ("learning_rate 0.0005, discriminator_learning_rate 0.0005", 10),
+}
 
 
 def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
