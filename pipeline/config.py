@@ -207,7 +207,7 @@ class TrainConfig:
     categorical_jitter: bool = setting(True, _boolean)
     labelled_per_class: int = setting(10, _positive_int)
     label_seed: int = setting(0, _at_least(0))
-    reconstruction_weight: float = setting(1.0, _non_negative_float)
+    reconstruction_weight: float = setting(10.0, _non_negative_float)
     augment: str = setting("none", _choice(AUGMENTATIONS))
     lr_schedule: str = setting("auto", _choice(LR_SCHEDULES))
     precision: str = setting("auto", _choice(PRECISIONS))
