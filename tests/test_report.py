@@ -200,13 +200,17 @@ def test_the_ledger_keeps_runs_that_dvc_no_longer_shows(tmp_path):
         merge_ledger(tmp_path, [])
 
 
-def test_levers_name_every_setting_that_differs_from_the_default():
+def test_levers_name_every_setting_of_the_run_that_differs_from_the_default():
     from pipeline.reporting.ledger import levers
 
     assert levers({"model": "infogan", "epochs": 8, "average_decay": 0.999}) == "defaults"
     changed = {"learning_rate": 1e-3, "beta1": 0.0, "average_horizon": 0.25, "sample_every": 5}
     assert levers(changed) == "learning_rate 0.001, beta1 0.0, average_horizon 0.25"
-    assert levers({"info_weight": 0.25, "label_seed": 2}) == "info_weight 0.25, label_seed 2"
+    infogan = {"model": "infogan", "info_weight": 0.25, "label_seed": 2}
+    assert levers(infogan) == "info_weight 0.25"  # label_seed: the semi-supervised model's
+    # a setting of another family, which the run's model never read, is no lever
+    assert levers({"reconstruction_weight": 0.0, "seed": 1}) == "seed 1"
+    assert levers({"model": "bigan", "reconstruction_weight": 0.0}) == "reconstruction_weight 0.0"
 
 
 def test_figures_name_the_machine():

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.config import TrainConfig
 from pipeline.errors import PipelineError
-from pipeline.families import DEFAULT_FAMILY
+from pipeline.families import DEFAULT_FAMILY, FAMILIES
 from pipeline.runtime.files import write_text_atomically
 
 QUALITY_TSV = "plots/train/quality.tsv"
@@ -55,12 +55,22 @@ NOT_LEVERS = ("model", "loss", "epochs", *COSMETIC_PARAMS)
 
 def levers(params: dict[str, Any]) -> str:
     """The train settings a run changed from params.yaml's defaults, as `key value`, in the
-    section's order; `defaults` when it changed none."""
+    section's order, leaving out those of other families (which its model never read);
+    `defaults` when it changed none."""
     defaults = TrainConfig()
+    family = FAMILIES.get(family_name(params.get("model", "auto")))
+    others = {
+        key
+        for other in FAMILIES.values()
+        if other is not family
+        for key in other.own_settings
+        if family is None or key not in family.own_settings
+    }
     changed = [
         f"{field.name} {params[field.name]}"
         for field in dataclasses.fields(TrainConfig)
         if field.name not in NOT_LEVERS
+        and field.name not in others
         and field.name in params
         and params[field.name] != getattr(defaults, field.name)
     ]
