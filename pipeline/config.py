@@ -160,6 +160,8 @@ SAMPLING_TARGETS = (
     ("onnxruntime_share_of_matmul_peak_batch_256", 0.7),
     ("int8_over_tensorflow_batch_256", 2.0),
     ("int8_over_tensorflow_bf16_batch_256", 1.0),
+    ("int8_over_onnxruntime_batch_256", 2.0),
+    ("float32_file_over_int8_file", 3.5),
 )
 TRAINING_TARGETS = (("project_over_plain_float32_step", 2.5),)
 

@@ -133,6 +133,30 @@ def infogan_model(tmp_path_factory, tiny_dataset) -> Path:
     return train_and_export(folder, tiny_dataset, model="infogan")
 
 
+SSL_LABELLED_PER_CLASS = 2
+
+
+@pytest.fixture(scope="session")
+def ssl_model(tmp_path_factory, tiny_dataset) -> Path:
+    """The same with `train.model: semi-supervised`, 2 labelled images of each digit (the tiny
+    dataset has 6 or 7), and the weight average (the exported classifiers are averages)."""
+    folder = tmp_path_factory.mktemp("semi-supervised")
+    return train_and_export(
+        folder,
+        tiny_dataset,
+        model="semi-supervised",
+        labelled_per_class=SSL_LABELLED_PER_CLASS,
+        **train_defaults("average_decay"),
+    )
+
+
+@pytest.fixture(scope="session")
+def bigan_exported(tmp_path_factory, tiny_dataset) -> Path:
+    """The same with `train.model: bigan` and the weight average (the exported encoder is one)."""
+    folder = tmp_path_factory.mktemp("bigan")
+    return train_and_export(folder, tiny_dataset, model="bigan", **train_defaults("average_decay"))
+
+
 def train_and_export(folder: Path, tiny_dataset, **train) -> Path:
     import os
 

@@ -39,6 +39,7 @@ def test_writes_metrics_plot_and_table(exported_model, monkeypatch):
         "onnxruntime_over_tensorflow": ("onnxruntime", "tensorflow"),
         "int8_over_tensorflow": ("onnxruntime_int8", "tensorflow"),
         "int8_over_tensorflow_bf16": ("onnxruntime_int8", "tensorflow_bf16"),
+        "int8_over_onnxruntime": ("onnxruntime_int8", "onnxruntime"),
     }.items():
         for size, ratio in metrics[name].items():
             rates = [metrics[e]["samples_per_second"][size] for e in (engine, baseline)]
@@ -58,6 +59,10 @@ def test_writes_metrics_plot_and_table(exported_model, monkeypatch):
         "measured": None,
         "met": False,
     }
+    models = exported_model / "models"
+    sizes = [(models / name).stat().st_size for name in ("generator.onnx", "generator-int8.onnx")]
+    assert targets["float32_file_over_int8_file"]["measured"] == round(sizes[0] / sizes[1], 3)
+    assert targets["float32_file_over_int8_file"]["met"] == (sizes[0] / sizes[1] >= 3.5)
 
     table = (exported_model / "plots/benchmark/throughput.csv").read_text().splitlines()
     assert table[0] == "batch_size,onnxruntime,tensorflow,onnxruntime_int8,tensorflow_bf16"

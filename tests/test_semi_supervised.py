@@ -14,7 +14,14 @@ import onnxruntime as ort
 import pytest
 import tensorflow as tf
 
-from conftest import invoke, invoke_ok, set_params, stage_args, train_and_export, train_defaults
+from conftest import (
+    SSL_LABELLED_PER_CLASS,
+    invoke,
+    invoke_ok,
+    set_params,
+    stage_args,
+    train_defaults,
+)
 from pipeline.config import ExportConfig, load_train_config
 from pipeline.errors import ClassifierError, ConfigError, ExportError, TrainingError
 from pipeline.export.family_models import export_model
@@ -28,7 +35,7 @@ from pipeline.runtime.contract import Provenance
 from pipeline.runtime.family_models import read_listing
 from pipeline.runtime.images import from_uint8, save_png
 
-LABELLED_PER_CLASS = 2  # the tiny dataset has 6 or 7 images of each digit
+LABELLED_PER_CLASS = SSL_LABELLED_PER_CLASS
 
 
 class TestLosses:
@@ -139,19 +146,6 @@ def test_a_family_model_beyond_the_tolerance_is_not_written(tmp_path, build, kin
     with pytest.raises(ExportError, match=rf"{kind.name}\.onnx: onnxruntime and TensorFlow differ"):
         export_model(keras_path, path, kind, strict, provenance, images)
     assert not path.exists()
-
-
-@pytest.fixture(scope="module")
-def ssl_model(tmp_path_factory, tiny_dataset):
-    """A folder after train (2 steps) and export of the semi-supervised model."""
-    folder = tmp_path_factory.mktemp("semi-supervised")
-    return train_and_export(
-        folder,
-        tiny_dataset,
-        model="semi-supervised",
-        labelled_per_class=LABELLED_PER_CLASS,
-        **train_defaults("average_decay"),  # the exported classifiers are weight averages
-    )
 
 
 class TestTinyRun:

@@ -120,6 +120,8 @@ def test_ctrl_c_stops_the_server_cleanly(exported_model):
         line = process.stdout.readline()
         assert line.startswith("Serving the page on http://127.0.0.1:"), line
         url = line.split()[4]
+        api_line = process.stdout.readline()  # communicate() reads past this buffer
+        assert api_line.rstrip().endswith("generator.onnx: GET /api/contract, GET /api/sample")
         assert fetch(url)[0] == 200
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)

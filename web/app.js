@@ -90,10 +90,13 @@ async function fetchBytes(url, name) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+// Marks on the way to a grid (performance.getEntriesByType("mark")): the benchmark's breakdown.
 async function openModel(name, bytesPromise) {
   const started = performance.now();
   const bytes = await bytesPromise;
+  performance.mark("dcgan:model-bytes");
   const opened = await openGenerator(ort, page.manifest, bytes, name, { executionProviders: ["wasm"] });
+  performance.mark("dcgan:session");
   return { name, bytes: bytes.length, ...opened, loadMs: performance.now() - started };
 }
 
@@ -151,7 +154,10 @@ async function drawGrid() {
   const images = await draw(ort, page.model.session, page.model.contract, { seed, count, label });
   const elapsed = performance.now() - started;
   paint(images, count);
-  if (page.firstGridMs === null) page.firstGridMs = performance.now(); // since navigation
+  if (page.firstGridMs === null) {
+    page.firstGridMs = performance.now(); // since navigation
+    performance.mark("dcgan:first-grid");
+  }
   element("stat-speed").textContent =
     `${count} digits in ${elapsed.toFixed(1)} ms (${Math.round((count * 1000) / elapsed)} per second)`;
   page.last = { count, seed: String(seed), label, images };

@@ -156,6 +156,10 @@ def run_benchmark(
         "onnxruntime_over_tensorflow": ratio("onnxruntime", "tensorflow"),
         "int8_over_tensorflow": ratio("onnxruntime_int8", "tensorflow"),
         "int8_over_tensorflow_bf16": ratio("onnxruntime_int8", "tensorflow_bf16"),
+        "int8_over_onnxruntime": ratio("onnxruntime_int8", "onnxruntime"),
+        "float32_file_over_int8_file": round(
+            onnx_path.stat().st_size / int8_path.stat().st_size, 3
+        ),
         "mflop_per_image": round(flops / 1e6, 2),
         "matmul_gflops": peaks,
         "matmul_peak_gflops": max(peaks.values()),
@@ -179,6 +183,8 @@ def measured_targets(metrics: dict[str, Any]) -> dict[str, float | None]:
         ),
         "int8_over_tensorflow_batch_256": metrics["int8_over_tensorflow"].get("256"),
         "int8_over_tensorflow_bf16_batch_256": metrics["int8_over_tensorflow_bf16"].get("256"),
+        "int8_over_onnxruntime_batch_256": metrics["int8_over_onnxruntime"].get("256"),
+        "float32_file_over_int8_file": metrics["float32_file_over_int8_file"],
     }
 
 

@@ -36,6 +36,9 @@ BATCHES = (1, 64)
 WINDOWS = 5
 WINDOW_SECONDS = 0.25
 PARITY_IMAGES = 64
+API_REQUESTS = 400  # the load run: this many requests of API_IMAGES digits, API_CLIENTS at once
+API_CLIENTS = 8
+API_IMAGES = 16
 NODE_BENCHMARK = web.REPO / "examples/node/benchmark.mjs"
 CANVAS_GREY = """() => {
   const canvas = document.getElementById('grid');
@@ -68,6 +71,78 @@ def first_grid_ms(chromium, url: str) -> float:
         return float(open_page(context, url).evaluate("window.dcgan.firstGridMs"))
     finally:
         context.close()
+
+
+def reload_ms(chromium, url: str, reloads: int) -> dict[str, Any]:
+    """Milliseconds from navigation to the first grid on reloads of a page visited once in the
+    same browser context (a returning visitor: every file revalidated, none sent again), and
+    how many of the reloads' answers were 304 and how many bytes of bodies they carried."""
+    context = chromium.new_context()
+    try:
+        page = open_page(context, url)
+        answers: list[tuple[int, int]] = []
+        page.on("response", lambda response: answers.append(_status_and_size(response)))
+        times = []
+        for _ in range(reloads):
+            page.reload()
+            page.wait_for_selector(browser.SETTLED, timeout=120_000)
+            times.append(float(page.evaluate("window.dcgan.firstGridMs")))
+        return {
+            "median": statistics.median(times),
+            "loads": times,
+            "answers_304": sum(status == 304 for status, _ in answers),
+            "answers": len(answers),
+            "body_bytes": sum(size for _, size in answers),
+        }
+    finally:
+        context.close()
+
+
+def _status_and_size(response) -> tuple[int, int]:
+    size = int(response.headers.get("content-length", 0)) if response.status == 200 else 0
+    return response.status, size
+
+
+def api_load(model: Path, requests: int, clients: int, images: int) -> dict[str, Any]:
+    """`requests` calls of GET /api/sample (`images` digits as a PNG, a seed each) from
+    `clients` threads at once against `dcgan serve` on 127.0.0.1: requests/s and latency
+    percentiles. Client and server share the machine's cores."""
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.runtime.api import Api
+
+    api = Api.load(model, model.parent / "no-family-models")
+    server = web.make_server(web.Site.build([model], api), "127.0.0.1", 0)
+    web.serve_in_background(server)
+    url = f"http://127.0.0.1:{server.server_address[1]}/api/sample?n={images}&seed="
+
+    def one(seed: int) -> float:
+        started = time.perf_counter()
+        with urllib.request.urlopen(url + str(seed), timeout=60) as response:
+            response.read()
+        return time.perf_counter() - started
+
+    try:
+        one(0)  # warm-up
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            latencies = sorted(pool.map(one, range(requests)))
+        seconds = time.perf_counter() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {
+        "model": model.name,
+        "requests": requests,
+        "clients": clients,
+        "images_per_request": images,
+        "requests_per_second": requests / seconds,
+        "latency_ms": {
+            "p50": 1e3 * float(np.percentile(latencies, 50)),
+            "p99": 1e3 * float(np.percentile(latencies, 99)),
+        },
+    }
 
 
 def browser_rates(chromium, url: str) -> dict[str, float]:
@@ -170,6 +245,8 @@ def measure(models: dict[str, Path], loads: int, screenshot: Path | None = None)
             loads_ms = [first_grid_ms(chromium, base) for _ in range(loads)]
             log.info("first grid after %s ms", ", ".join(f"{ms:.0f}" for ms in loads_ms))
             results["first_grid_ms"] = {"median": statistics.median(loads_ms), "loads": loads_ms}
+            results["reload_first_grid_ms"] = reload_ms(chromium, base, loads)
+            log.info("reloaded: first grid after %s", results["reload_first_grid_ms"])
             if screenshot is not None:
                 save_screenshot(chromium, base, screenshot)
             results["model_bytes"] = {name: path.stat().st_size for name, path in models.items()}
@@ -193,6 +270,8 @@ def measure(models: dict[str, Path], loads: int, screenshot: Path | None = None)
         server.server_close()
     results["samples_per_second"] = rates
     results["ratios"] = ratios(rates, thread_counts, default)
+    results["api"] = api_load(models[default], API_REQUESTS, API_CLIENTS, API_IMAGES)
+    log.info("API: %s", results["api"])
     return results
 
 

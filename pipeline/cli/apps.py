@@ -3,6 +3,7 @@ reconstruct, serve."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -328,24 +329,36 @@ def reconstruct(
     help="A generator the page offers (repeat for more; the first opens).  [default: "
     "models/generator-int8.onnx and models/generator.onnx]",
 )
+@click.option(
+    "--family-models",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("models/family"),
+    show_default=True,
+    help="Where the API finds the semi-supervised classifier and the BiGAN encoder, if any.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free."
 )
-def serve(models: tuple[Path, ...], host: str, port: int) -> None:
-    """Serve the web page that draws digits in the browser (onnxruntime-web), with the models.
+def serve(models: tuple[Path, ...], family_models: Path, host: str, port: int) -> None:
+    """Serve the web page that draws digits in the browser (onnxruntime-web), with the models,
+    and an HTTP API for apps (/api/contract, /api/sample; docs/APPS.md) on the first model.
 
     Ctrl-C stops it. The page works offline: everything it loads comes from this server.
     """
     from pipeline.runtime import serve as web
+    from pipeline.runtime.api import Api
 
     chosen = list(models) or [Path(m) for m in web.DEFAULT_MODELS if Path(m).is_file()]
     if not chosen:
         raise click.ClickException(
             "no model to serve: `make run` trains and exports one (or name one with --model)"
         )
-    server = web.make_server(web.Site.build(chosen), host, port)
+    site = web.Site.build(chosen)  # every model checked first, then the API opens the first
+    api = Api.load(chosen[0], family_models)
+    server = web.make_server(dataclasses.replace(site, api=api), host, port)
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"Serving the page on http://{bound_host}:{bound_port}/ (Ctrl-C stops)")
+    click.echo(f"API on {chosen[0]}: {', '.join(api.endpoints())}")
     web.serve_forever(server)
     click.echo("Stopped.")

@@ -19,6 +19,8 @@ TARGET_LABELS = {
         "sampling, onnxruntime GFLOP/s at batch 256 / float32 matmul peak"
     ),
     "int8_over_tensorflow_batch_256": "int8 onnxruntime / TensorFlow float32, batch 256",
+    "int8_over_onnxruntime_batch_256": "int8 onnxruntime / float32 onnxruntime, batch 256",
+    "float32_file_over_int8_file": "float32 model file / int8 model file",
     "int8_over_tensorflow_bf16_batch_256": "int8 onnxruntime / TensorFlow mixed bf16, batch 256",
 }
 

@@ -6,7 +6,9 @@ Like the rest of `pipeline.runtime`: numpy only at import time, Pillow inside th
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -18,6 +20,10 @@ from pipeline.runtime.images import from_uint8
 IDX_SUFFIXES = (".idx", "-ubyte", ".idx3")  # MNIST's own names end in idx3-ubyte
 
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
     """Names and the models' input, float32 `(N, 28, 28, 1)` in [-1, 1], for 28x28 grey PNGs
     (colour is made grey), `.npy` arrays (uint8 `(28, 28)` or `(N, 28, 28)`, or float
@@ -27,11 +33,11 @@ def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
     batches: list[np.ndarray] = []
     for path in map(Path, paths):
         if path.suffix.lower() == ".npy":
-            images = _read_array(path)
+            images = _read_array(path, str(path))
         elif path.name.lower().endswith(IDX_SUFFIXES):
             images = _read_idx(path)
         else:
-            images = _read_png(path)
+            images = _read_png(path, str(path))
             names.append(str(path))
             batches.append(images)
             continue
@@ -42,19 +48,29 @@ def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
     return names, np.concatenate(batches)
 
 
-def _read_png(path: Path) -> np.ndarray:
+def decode_images(data: bytes, name: str) -> np.ndarray:
+    """The models' input from the bytes of one PNG or `.npy` file (an HTTP request's body),
+    told apart by their first bytes; `name` is what messages call it."""
+    if data.startswith(PNG_MAGIC):
+        return _read_png(io.BytesIO(data), name)
+    if data.startswith(NPY_MAGIC):
+        return _read_array(io.BytesIO(data), name)
+    raise ImageInputError(f"{name}: not a PNG or .npy file")
+
+
+def _read_png(source: Path | BinaryIO, name: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             pixels = np.asarray(image.convert("L"))
     except FileNotFoundError:
-        raise ImageInputError(f"{path}: no such file") from None
+        raise ImageInputError(f"{name}: no such file") from None
     except (OSError, UnidentifiedImageError) as error:
-        raise ImageInputError(f"{path}: not a readable PNG, .npy or IDX file ({error})") from None
+        raise ImageInputError(f"{name}: not a readable PNG, .npy or IDX file ({error})") from None
     if pixels.shape != IMAGE_SHAPE[:2]:
         height, width = pixels.shape
-        raise ImageInputError(f"{path}: the image is {width}x{height} pixels, expected 28x28")
+        raise ImageInputError(f"{name}: the image is {width}x{height} pixels, expected 28x28")
     return from_uint8(pixels[np.newaxis])
 
 
@@ -72,31 +88,31 @@ def _read_idx(path: Path) -> np.ndarray:
     return from_uint8(array)
 
 
-def _read_array(path: Path) -> np.ndarray:
+def _read_array(source: Path | BinaryIO, name: str) -> np.ndarray:
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(source, allow_pickle=False)
     except FileNotFoundError:
-        raise ImageInputError(f"{path}: no such file") from None
-    except (OSError, ValueError) as error:
-        raise ImageInputError(f"{path}: not a readable .npy array ({error})") from None
+        raise ImageInputError(f"{name}: no such file") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise ImageInputError(f"{name}: not a readable .npy array ({error})") from None
     if array.dtype == np.uint8:
         if array.shape == IMAGE_SHAPE[:2]:
             array = array[np.newaxis]
         if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE[:2]:
             raise ImageInputError(
-                f"{path}: uint8 array of shape {array.shape}, expected (N, 28, 28)"
+                f"{name}: uint8 array of shape {array.shape}, expected (N, 28, 28)"
             )
         return from_uint8(array)
     if array.dtype.kind != "f":
         raise ImageInputError(
-            f"{path}: {array.dtype} array, expected uint8 pixels or floats in [-1, 1]"
+            f"{name}: {array.dtype} array, expected uint8 pixels or floats in [-1, 1]"
         )
     if array.ndim == 3:
         array = array[..., np.newaxis]
     if array.ndim != 4 or array.shape[1:] != IMAGE_SHAPE:
         raise ImageInputError(
-            f"{path}: float array of shape {array.shape}, expected (N, 28, 28, 1)"
+            f"{name}: float array of shape {array.shape}, expected (N, 28, 28, 1)"
         )
     if not np.all(np.isfinite(array)) or array.min(initial=0) < -1 or array.max(initial=0) > 1:
-        raise ImageInputError(f"{path}: float pixels must be finite and in [-1, 1]")
+        raise ImageInputError(f"{name}: float pixels must be finite and in [-1, 1]")
     return array.astype(np.float32)

@@ -6,6 +6,7 @@ that read or write image files.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,12 +46,23 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) 
 
 def save_png(grid: np.ndarray, path: Path, scale: int = 2) -> None:
     """Write a grey image atomically (temporary file + rename), enlarged `scale` times."""
+    write_atomically(path, lambda handle: _grey_image(grid, scale).save(handle, format="PNG"))
+
+
+def png_bytes(grid: np.ndarray, scale: int = 1) -> bytes:
+    """A grey image as the bytes of a PNG file, enlarged `scale` times."""
+    buffer = io.BytesIO()
+    _grey_image(grid, scale).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _grey_image(grid: np.ndarray, scale: int):
     from PIL import Image
 
     image = Image.fromarray(grid)
     if scale > 1:
         image = image.resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
-    write_atomically(path, lambda handle: image.save(handle, format="PNG"))
+    return image
 
 
 def load_png(path: Path) -> np.ndarray:

@@ -7,7 +7,8 @@ carries the cross-origin isolation headers that let onnxruntime-web use threads
 Each file has an ETag and Last-Modified from its size and modification time: the browser asks
 again every time (`no-cache`, so a rebuilt model is seen at once) and gets 304 without a body
 while the file is unchanged, so the model and runtime are downloaded once. Files are streamed
-in chunks, never held whole per client. Standard library only: the page needs no TensorFlow.
+in chunks, never held whole per client. Under /api/, `pipeline.runtime.api` answers for apps
+that want a service. Standard library only here: the page needs no TensorFlow.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pipeline.errors import PipelineError
 from pipeline.runtime.contract_files import MANIFEST_FILE
+
+if TYPE_CHECKING:
+    from pipeline.runtime.api import Api
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,8 @@ TYPES = {
 
 
 CHUNK_SIZE = 1 << 16
+API_PREFIX = "/api/"
+PAGE_PATHS = ("/", "/index.html")
 
 
 class ServeError(PipelineError):
@@ -69,13 +76,20 @@ ISOLATION = {
 
 @dataclass(frozen=True)
 class Site:
-    """URL path -> file, and the JSON list of the models."""
+    """URL path -> file, the JSON list of the models, and the API (None: not served)."""
 
     files: dict[str, Path]
     models_json: bytes
+    api: Api | None = None
+
+    @property
+    def default_model(self) -> str | None:
+        """The URL path of the model the page opens first."""
+        listing = json.loads(self.models_json)
+        return listing[0]["url"] if listing else None
 
     @classmethod
-    def build(cls, models: list[Path]) -> Site:
+    def build(cls, models: list[Path], api: Api | None = None) -> Site:
         if not (RUNTIME / RUNTIME_FILES[0]).is_file():
             raise ServeError(
                 "onnxruntime-web is not installed (node_modules/onnxruntime-web): "
@@ -94,7 +108,7 @@ class Site:
                 raise ServeError(f"two models are named {model.name}: rename one")
             files[f"/{url}"] = model
             listing.append({"name": model.name, "url": url, "bytes": model.stat().st_size})
-        return cls(files, json.dumps(listing).encode())
+        return cls(files, json.dumps(listing).encode(), api)
 
 
 def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
@@ -107,8 +121,37 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
         def do_HEAD(self):
             self._respond(head=True)
 
+        def do_POST(self):
+            if urlsplit(self.path).path.startswith(API_PREFIX):
+                return self._answer_api("POST")
+            self._send(405, b"only GET and HEAD here\n", "text/plain; charset=utf-8", False)
+
+        def _answer_api(self, method: str) -> None:
+            from pipeline.runtime.api import MAX_BODY_BYTES, error_reply
+
+            url = urlsplit(self.path)
+            route = url.path.removeprefix(API_PREFIX)
+            body = None
+            if method == "POST":
+                length = self.headers.get("Content-Length", "")
+                if not length.isdigit():
+                    reply = error_reply(411, "send the body with a Content-Length")
+                    return self._send(reply.status, reply.body, reply.content_type, False)
+                if int(length) > MAX_BODY_BYTES:
+                    self.close_connection = True  # the body is not read
+                    reply = error_reply(413, f"the body is over {MAX_BODY_BYTES} bytes")
+                    return self._send(reply.status, reply.body, reply.content_type, False)
+                body = self.rfile.read(int(length))
+            if site.api is None:
+                reply = error_reply(404, "this server has no API")
+            else:
+                reply = site.api.handle(method, route, url.query, body)
+            self._send(reply.status, reply.body, reply.content_type, False, no_store=True)
+
         def _respond(self, *, head: bool) -> None:
             path = urlsplit(self.path).path
+            if path.startswith(API_PREFIX) and not head:
+                return self._answer_api("GET")
             if path == "/models.json":
                 tag = '"' + hashlib.sha256(site.models_json).hexdigest()[:32] + '"'
                 if self._unchanged(tag, None):
@@ -129,6 +172,12 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
                 kind = TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0]
                 self._head(200, kind or "application/octet-stream", stat.st_size, tag)
                 self._last_modified(stat.st_mtime)
+                if path in PAGE_PATHS and site.default_model:
+                    # the browser fetches the page's first model beside the runtime at once,
+                    # not after the page's script has read models.json
+                    self.send_header(
+                        "Link", f"</{site.default_model}>; rel=preload; as=fetch; crossorigin"
+                    )
                 self.end_headers()
                 if not head:
                     shutil.copyfileobj(handle, self.wfile, CHUNK_SIZE)
@@ -160,20 +209,30 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
             if modified is not None:
                 self.send_header("Last-Modified", email.utils.formatdate(modified, usegmt=True))
 
-        def _head(self, status: int, kind: str, length: int, tag: str | None) -> None:
+        def _head(
+            self, status: int, kind: str, length: int, tag: str | None, no_store: bool = False
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(length))
-            self.send_header("Cache-Control", "no-cache")  # revalidated: a rebuilt model is seen
+            # files are revalidated (a rebuilt model is seen); API answers are made per request
+            self.send_header("Cache-Control", "no-store" if no_store else "no-cache")
             if tag is not None:
                 self.send_header("ETag", tag)
             for name, value in ISOLATION.items():
                 self.send_header(name, value)
 
         def _send(
-            self, status: int, body: bytes, kind: str, head: bool, tag: str | None = None
+            self,
+            status: int,
+            body: bytes,
+            kind: str,
+            head: bool,
+            tag: str | None = None,
+            *,
+            no_store: bool = False,
         ) -> None:
-            self._head(status, kind, len(body), tag)
+            self._head(status, kind, len(body), tag, no_store)
             self.end_headers()
             if not head:
                 self.wfile.write(body)
