@@ -63,7 +63,7 @@ def test_splitmix64_matches_its_published_outputs():
 
 
 def test_javascript_draws_the_same_noise_bits(node):
-    contract = {"noiseDim": 5}
+    contract = {"latentDim": 5}
     for seed in (0, 7, 2**64 - 1):
         for noise, first_row in ((Noise(), 0), (Noise(), 3), (Noise("uniform", -2.0, 0.5), 1)):
             spec = {"distribution": noise.distribution, "low": noise.low, "high": noise.high}
@@ -74,7 +74,7 @@ def test_javascript_draws_the_same_noise_bits(node):
             )
             expected = noise.seeded(seed, 4, 5, first_row=first_row)
             np.testing.assert_array_equal(np.asarray(drawn, np.float32).reshape(4, 5), expected)
-    normal = {"noiseDim": 3, "noise": {"distribution": "normal", "low": -1, "high": 1}}
+    normal = {"latentDim": 3, "noise": {"distribution": "normal", "low": -1, "high": 1}}
     drawn = javascript(node, f"return Array.from(g.seededNoise({json.dumps(normal)}, 11n, 5, 1));")
     expected = Noise("normal").seeded(11, 5, 3, first_row=1)
     np.testing.assert_allclose(np.asarray(drawn, np.float32).reshape(5, 3), expected, rtol=1e-6)
@@ -161,4 +161,51 @@ def test_bad_input_is_one_line_and_writes_nothing(
     first_line = result.stderr.splitlines()[0]
     assert first_line.startswith("Error: ") and message in first_line, result.stderr
     assert "    at " not in result.stderr  # no stack trace
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_node_fixes_an_infogan_models_codes(node, infogan_model, tmp_path):
+    model = infogan_model / "models/generator.onnx"
+    out = tmp_path / "codes.npy"
+    codes = ["--code", "category=3", "--code", "c1=0.5"]
+    result = run_node(
+        node, "--model", str(model), "-n", "6", "--seed", "2", *codes, "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    expected = Sampler(model).sample(6, seed=2, codes={"category": 3, "c1": 0.5})
+    assert np.abs(np.load(out).astype(int) - expected).max() <= 1
+    drawn = tmp_path / "drawn.npy"  # no codes: the category in turn, the rest from the noise
+    run_node(node, "--model", str(model), "-n", "12", "--seed", "2", "--out", str(drawn))
+    assert np.abs(np.load(drawn).astype(int) - Sampler(model).sample(12, seed=2)).max() <= 1
+
+
+@pytest.mark.parametrize("code", ["c2", "category"])
+def test_node_sweeps_a_code_as_dcgan_sample_does(node, infogan_model, tmp_path, code):
+    model = infogan_model / "models/generator.onnx"
+    args = ["--model", str(model), "-n", "3", "--seed", "5", "--sweep", code, "--code", "c1=-0.25"]
+    result = run_node(node, *args, "--out", str(tmp_path / "n.png"))
+    assert result.returncode == 0, result.stderr
+    invoke_ok("sample", *args, "--out", str(tmp_path / "p.png"))
+    with Image.open(tmp_path / "n.png") as node_png, Image.open(tmp_path / "p.png") as python_png:
+        assert node_png.size == python_png.size == (2 * (2 + 10 * 30), 2 * (2 + 3 * 30))
+        difference = np.abs(np.asarray(node_png, int) - np.asarray(python_png, int))
+    assert difference.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--code", "category=10"], 'code category: expected a whole number 0-9, got "10"'),
+        (["--code", "c1=1.5"], 'code c1: expected a number in [-1, 1], got "1.5"'),
+        (["--code", "c9=0"], "unknown code c9: this model's codes are category, c1, c2"),
+        (["--code", "c1"], '--code takes NAME=VALUE (e.g. category=3 or c1=0.5), got "c1"'),
+        (["--sweep", "c1", "--code", "c1=0"], "code c1 is swept: do not also fix it"),
+        (["--label", "3"], "is an InfoGAN model: it takes codes, not labels"),
+    ],
+)
+def test_bad_codes_are_one_line(node, infogan_model, tmp_path, args, message):
+    model = ["--model", str(infogan_model / "models/generator.onnx")]
+    result = run_node(node, *model, "--out", str(tmp_path / "out.png"), *args)
+    assert result.returncode != 0
+    assert message in result.stderr.splitlines()[0], result.stderr
     assert list(tmp_path.iterdir()) == []

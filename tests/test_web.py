@@ -21,6 +21,7 @@ from pipeline.benchmarks import browser as chromium
 from pipeline.benchmarks.browser import SETTLED
 from pipeline.benchmarks.web_benchmark import canvas_grid
 from pipeline.runtime import serve as web
+from pipeline.runtime import traversals
 from pipeline.runtime.images import make_grid
 from pipeline.runtime.sampler import Sampler
 
@@ -53,16 +54,30 @@ def not_a_generator(path: Path) -> Path:
     return path
 
 
+def without_metadata(source: Path, path: Path, key: str) -> Path:
+    """The model at `source` with one metadata entry removed: a broken contract."""
+    model = onnx.load(str(source))
+    kept = [prop for prop in model.metadata_props if prop.key != key]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    onnx.save(model, str(path))
+    return path
+
+
 @pytest.fixture(scope="module")
-def site(exported_model, conditional_model, tmp_path_factory):
-    """The page served on 127.0.0.1 with the tiny float32, int8 and conditional models and
-    two files that are not generators."""
+def site(exported_model, conditional_model, infogan_model, tmp_path_factory):
+    """The page served on 127.0.0.1 with the tiny float32, int8, conditional and InfoGAN
+    models, an InfoGAN model whose metadata lost its category count, and two files that are
+    not generators."""
     folder = tmp_path_factory.mktemp("served")
+    infogan = infogan_model / "models/generator.onnx"
     models = [
         exported_model / "models/generator.onnx",
         exported_model / "models/generator-int8.onnx",
         shutil.copy(conditional_model / "models/generator.onnx", folder / "conditional.onnx"),
         not_a_generator(folder / "identity.onnx"),
+        shutil.copy(infogan, folder / "infogan.onnx"),
+        without_metadata(infogan, folder / "broken-infogan.onnx", "categorical_codes"),
     ]
     (folder / "text.onnx").write_text("not a model at all\n")
     models.append(folder / "text.onnx")
@@ -73,6 +88,7 @@ def site(exported_model, conditional_model, tmp_path_factory):
         "float32": models[0],
         "int8": models[1],
         "conditional": models[2],
+        "infogan": models[4],
     }
     server.shutdown()
 
@@ -217,3 +233,47 @@ def test_the_page_is_cross_origin_isolated_and_uses_threads(page, site):
     assert page.evaluate("window.dcgan.threads") == min(os.cpu_count() or 1, 8)
     open_page(page, site, f"?model=models/{site['float32'].name}&threads=1")
     assert page.evaluate("window.dcgan.threads") == 1
+
+
+def test_an_infogan_models_codes_are_controls_that_draw_what_python_draws(page, site):
+    infogan = Sampler(site["infogan"])
+    assert open_page(page, site, "?model=models/infogan.onnx&count=8&seed=3") == "ready"
+    assert page.is_visible("#codes") and page.is_disabled("#digit")
+    categories = page.eval_on_selector_all("#code-category option", "os => os.map(o => o.value)")
+    assert categories == ["", *map(str, range(10))]
+    assert page.is_visible("#code-c1") and page.is_visible("#code-c2")
+    assert "InfoGAN, 10 categories, 2 continuous codes" in page.text_content("#stat-model")
+    # nothing fixed: the categories in turn, the continuous codes from the noise
+    assert np.abs(canvas_grid(page).astype(int) - make_grid(infogan.sample(8, seed=3))).max() <= 1
+
+    def shown_after(action) -> np.ndarray:
+        action()
+        page.wait_for_function("document.body.dataset.state === 'ready'")
+        return canvas_grid(page).astype(int)
+
+    fixed = shown_after(lambda: page.select_option("#code-category", "2"))
+    expected = make_grid(infogan.sample(8, seed=3, codes={"category": 2}))
+    assert np.abs(fixed - expected).max() <= 1
+    slid = shown_after(lambda: page.fill("#code-c1", "0.5"))
+    assert page.is_checked("#fix-c1") and page.text_content("#value-c1") == "0.5"
+    expected = make_grid(infogan.sample(8, seed=3, codes={"category": 2, "c1": 0.5}))
+    assert np.abs(slid - expected).max() <= 1
+    assert not np.array_equal(fixed, slid)
+    swept = shown_after(lambda: page.select_option("#sweep", "c2"))
+    rows = traversals.sweep(infogan, "c2", 8, seed=3, codes={"category": 2, "c1": 0.5})
+    assert np.abs(swept - make_grid(rows.reshape(-1, 28, 28), rows.shape[1])).max() <= 1
+    assert page.uncaught == []
+
+
+def test_an_infogan_sweep_of_a_fixed_code_is_a_visible_message(page, site):
+    open_page(page, site, "?model=models/infogan.onnx&count=4&c1=0.25&sweep=c1")
+    assert page.evaluate("document.body.dataset.state") == "error"
+    assert "code c1 is swept: uncheck it or sweep another" in page.text_content("#error")
+    assert page.is_checked("#fix-c1")
+
+
+def test_an_infogan_model_with_a_broken_contract_is_a_visible_message(page, site):
+    assert open_page(page, site, "?model=models/broken-infogan.onnx") == "error"
+    message = "takes a categorical code but its metadata has no count"
+    assert message in page.text_content("#error")
+    assert page.uncaught == []

@@ -1,7 +1,8 @@
 // The page: loads a generator with onnxruntime-web (WASM) and draws a grid of digits, or a latent
 // walk, from a seed. Everything about the model comes from its own metadata and inputs
 // (generator.js), the fixed names from contract.json (docs/generator-contract.json).
-// URL parameters preset the form: ?model=URL&count=64&seed=7&digit=3&threads=1.
+// URL parameters preset the form: ?model=URL&count=64&seed=7&digit=3&threads=1; for an InfoGAN
+// model also &category=3&c1=0.5&sweep=c2.
 
 import * as ort from "./ort/ort.wasm.min.mjs";
 import {
@@ -11,10 +12,12 @@ import {
   labelsFor,
   makeGrid,
   openGenerator,
+  parseCodes,
   parseLabel,
   parseSeed,
   seededNoise,
   slerp,
+  sweep,
   toUint8,
 } from "./generator.js";
 
@@ -22,6 +25,7 @@ const MAX_COUNT = 256;
 const WALK_POINTS = 4; // as `dcgan sample --interpolate`: 4 points, 12 frames between each
 const WALK_STEPS = 12;
 const MAX_WALKS = 64;
+const MAX_SWEEP_ROWS = 16; // a sweep draws count rows (at most this many) across a code's values
 const params = new URLSearchParams(window.location.search);
 const element = (id) => document.getElementById(id);
 
@@ -107,11 +111,72 @@ function showModel(model) {
   for (const value of model.contract.classes) digit.append(new Option(String(value), String(value)));
   digit.disabled = !model.contract.conditional;
   digit.value = model.contract.classes.map(String).includes(wanted) ? wanted : "";
-  const kind = model.contract.conditional ? `conditional, ${model.contract.classes.length} classes` : "unconditional";
+  const { contract } = model;
+  let kind = contract.conditional ? `conditional, ${contract.classes.length} classes` : "unconditional";
+  if (contract.infogan) kind = `InfoGAN, ${contract.classes.length} categories, ${contract.continuousCodes} continuous codes`;
   const size = `${(model.bytes / 1e6).toFixed(2)} MB`;
+  showCodes(model.contract);
   element("stat-model").textContent = `${model.name} (${size}, ${kind}, noise ${model.contract.noiseDim})`;
   element("stat-load").textContent = `${model.loadMs.toFixed(0)} ms (download and session)`;
   element("stat-threads").textContent = `${page.threads}${window.crossOriginIsolated ? "" : " (page not cross-origin isolated)"}`;
+}
+
+/** The InfoGAN controls, from the contract: the categories (with the digit each was measured to
+ * draw, where the metadata says), a slider per continuous code (with what it was measured to
+ * control) and the sweep's choices. Hidden for other models. */
+function showCodes(contract) {
+  element("codes").hidden = !contract.infogan;
+  const category = element("code-category");
+  const continuous = element("continuous-codes");
+  const swept = element("sweep");
+  const meanings = contract.codeMeanings || {};
+  const digitOf = (meanings.category && meanings.category.digit_of_code) || [];
+  category.replaceChildren(new Option("any", ""));
+  swept.replaceChildren(new Option("none", ""));
+  continuous.replaceChildren();
+  if (!contract.infogan) return;
+  for (const value of contract.classes) {
+    const digit = digitOf[value];
+    category.append(new Option(digit === undefined ? String(value) : `${value} (digit ${digit})`, String(value)));
+  }
+  category.value = contract.classes.map(String).includes(params.get("category")) ? params.get("category") : "";
+  const [low, high] = contract.codeRange;
+  for (const name of contract.codeNames.slice(1)) {
+    const role = meanings[name] && meanings[name].controls ? ` (${meanings[name].controls})` : "";
+    const label = document.createElement("label");
+    label.className = "code";
+    const fixed = Object.assign(document.createElement("input"), { type: "checkbox", id: `fix-${name}` });
+    const slider = Object.assign(document.createElement("input"), {
+      type: "range", id: `code-${name}`, min: String(low), max: String(high), step: "0.05", value: "0",
+    });
+    const shown = Object.assign(document.createElement("output"), { id: `value-${name}`, value: "0" });
+    const asked = params.get(name);
+    if (asked !== null && asked !== "") {
+      slider.value = asked;
+      fixed.checked = true;
+    }
+    shown.value = slider.value;
+    slider.addEventListener("input", () => {
+      fixed.checked = true;
+      shown.value = slider.value;
+    });
+    slider.addEventListener("change", () => run(drawGrid));
+    fixed.addEventListener("change", () => run(drawGrid));
+    label.append(fixed, `${name}${role}`, slider, shown);
+    continuous.append(label);
+  }
+  for (const name of contract.codeNames) swept.append(new Option(name, name));
+  swept.value = contract.codeNames.includes(params.get("sweep")) ? params.get("sweep") : "";
+}
+
+/** The codes the form fixes: the chosen category, and each checked slider's value. */
+function readCodes(contract) {
+  if (!contract.infogan) return {};
+  const given = { category: element("code-category").value };
+  for (const name of contract.codeNames.slice(1)) {
+    if (element(`fix-${name}`).checked) given[name] = element(`code-${name}`).value;
+  }
+  return parseCodes(contract, given);
 }
 
 function readForm() {
@@ -127,11 +192,14 @@ function readForm() {
     throw new InputError(error.message);
   }
   const label = parseLabel(page.model.contract, element("digit").value);
-  return { count, seed, label };
+  const codes = readCodes(page.model.contract);
+  const swept = page.model.contract.infogan ? element("sweep").value : "";
+  if (swept && swept in codes) throw new InputError(`code ${swept} is swept: uncheck it or sweep another`);
+  return { count, seed, label, codes, swept };
 }
 
-function paint(images, count) {
-  const grid = makeGrid(images, count, page.model.contract.imageSize);
+function paint(images, count, columns = undefined) {
+  const grid = makeGrid(images, count, page.model.contract.imageSize, 2, columns);
   const canvas = element("grid");
   canvas.width = grid.width;
   canvas.height = grid.height;
@@ -148,19 +216,29 @@ async function drawGrid() {
   page.walking = false;
   clearError();
   if (!page.model) return;
-  const { count, seed, label } = readForm();
+  const { count, seed, label, codes, swept } = readForm();
+  const { session, contract } = page.model;
   setState("drawing");
   const started = performance.now();
-  const images = await draw(ort, page.model.session, page.model.contract, { seed, count, label });
+  let images;
+  let columns;
+  let drawn = count;
+  if (swept) {
+    const rows = Math.min(count, MAX_SWEEP_ROWS);
+    ({ images, columns } = await sweep(ort, session, contract, { seed, code: swept, rows, codes }));
+    drawn = rows * columns;
+  } else {
+    images = await draw(ort, session, contract, { seed, count, label, codes });
+  }
   const elapsed = performance.now() - started;
-  paint(images, count);
+  paint(images, drawn, columns);
   if (page.firstGridMs === null) {
     page.firstGridMs = performance.now(); // since navigation
     performance.mark("dcgan:first-grid");
   }
   element("stat-speed").textContent =
-    `${count} digits in ${elapsed.toFixed(1)} ms (${Math.round((count * 1000) / elapsed)} per second)`;
-  page.last = { count, seed: String(seed), label, images };
+    `${drawn} digits in ${elapsed.toFixed(1)} ms (${Math.round((drawn * 1000) / elapsed)} per second)`;
+  page.last = { count: drawn, seed: String(seed), label, codes, swept, images };
   setState("ready");
 }
 
@@ -174,7 +252,7 @@ async function walk() {
   const { seed, label } = form;
   const count = Math.min(form.count, MAX_WALKS);
   const stops = seededNoise(contract, seed, WALK_POINTS * count);
-  const row = (point, index) => stops.subarray((point * count + index) * contract.noiseDim, (point * count + index + 1) * contract.noiseDim);
+  const row = (point, index) => stops.subarray((point * count + index) * contract.latentDim, (point * count + index + 1) * contract.latentDim);
   const labels = labelsFor(contract, count, label);
   const { low, high, distribution } = contract.noise;
   page.walking = true;
@@ -182,11 +260,11 @@ async function walk() {
   for (let frame = 0; page.walking; frame = (frame + 1) % (WALK_POINTS * WALK_STEPS)) {
     const point = Math.floor(frame / WALK_STEPS);
     const t = (frame % WALK_STEPS) / WALK_STEPS;
-    const noise = new Float32Array(count * contract.noiseDim);
+    const noise = new Float32Array(count * contract.latentDim);
     for (let i = 0; i < count; i += 1) {
       let values = slerp(row(point, i), row((point + 1) % WALK_POINTS, i), t);
       if (distribution === "uniform") values = values.map((v) => Math.min(Math.max(v, low), high));
-      noise.set(values, i * contract.noiseDim);
+      noise.set(values, i * contract.latentDim);
     }
     const result = await session.run(feeds(ort, contract, noise, labels));
     paint(toUint8(contract, result[contract.output].data), count);
@@ -265,6 +343,8 @@ async function start() {
     run(drawGrid);
   });
   element("digit").addEventListener("change", () => run(drawGrid));
+  element("code-category").addEventListener("change", () => run(drawGrid));
+  element("sweep").addEventListener("change", () => run(drawGrid));
   element("walk").addEventListener("click", () => run(walk));
   await load(firstUrl, firstBytes);
 }

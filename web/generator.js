@@ -86,17 +86,18 @@ function shapeText(shape) {
 
 /**
  * What a caller must know to run the generator `session` (an onnxruntime InferenceSession),
- * checked as pipeline/runtime/contract.py's `read` checks it: its inputs and the metadata's noise and
- * classes. `manifest` is docs/generator-contract.json; `source` names the model in errors.
+ * checked as pipeline/runtime/contract.py's `read` checks it: its inputs and the metadata's noise,
+ * classes and codes. `manifest` is docs/generator-contract.json; `source` names the model in errors.
  */
 export function readContract(manifest, session, metadata, source) {
-  const { noise: noiseName, label: labelName, label_mix: mixName } = manifest.inputs;
-  const inputs = session.inputNames.filter((name) => name !== mixName);
-  const expected = [noiseName, labelName];
-  if (inputs.length < 1 || inputs.length > 2 || inputs.some((name, i) => name !== expected[i])) {
+  const names = manifest.inputs;
+  const inputs = session.inputNames.filter((name) => name !== names.label_mix);
+  const infogan = inputs[1] === names.code_categorical;
+  const expected = infogan ? [names.noise, names.code_categorical, names.code_continuous] : [names.noise, names.label];
+  if (inputs.length < 1 || inputs.length > expected.length || inputs.some((name, i) => name !== expected[i])) {
+    const wanted = infogan ? expected.join(", ") : `${names.noise} (and ${names.label})`;
     throw new ContractError(
-      `${source}: not a generator: expected the inputs ${noiseName} (and ${labelName}), ` +
-        `got ${inputs.join(", ") || "none"}`,
+      `${source}: not a generator: expected the inputs ${wanted}, got ${inputs.join(", ") || "none"}`,
     );
   }
   if (!session.outputNames.includes(manifest.output)) {
@@ -107,14 +108,45 @@ export function readContract(manifest, session, metadata, source) {
   if (metadata.model !== undefined && metadata.model !== manifest.model) {
     throw new ContractError(`${source}: not a generator: its metadata says model ${metadata.model}`);
   }
-  const noiseInfo = inputInfo(session, noiseName);
-  if (noiseInfo.type !== undefined && (noiseInfo.type !== "float32" || noiseInfo.shape.length !== 2)) {
+  const noiseDim = readNoiseDim(session, names.noise, metadata, source);
+  const noise = readNoise(manifest, metadata, source);
+  const codes = infogan ? readCodes(session, names, metadata, source, inputs.length) : null;
+  const classes = infogan ? range(codes.categoricalCodes) : inputs.length === 2 ? readClasses(session, names.label, metadata, source) : [];
+  const continuousCodes = codes ? codes.continuousCodes : 0;
+  return {
+    source,
+    noiseDim,
+    latentDim: noiseDim + continuousCodes, // InfoGAN's continuous codes are the noise's last columns
+    noise,
+    classes, // a conditional model's labels, or an InfoGAN model's categorical code values
+    conditional: !infogan && classes.length > 0,
+    infogan,
+    continuousCodes,
+    codeNames: infogan ? ["category", ...range(continuousCodes).map((i) => `c${i + 1}`)] : [],
+    codeRange: manifest.continuous_code_range,
+    codeMeanings: codes ? codes.meanings : null,
+    noiseInput: names.noise,
+    labelInput: infogan ? names.code_categorical : names.label,
+    continuousInput: names.code_continuous,
+    output: manifest.output,
+    imageSize: manifest.image_shape.slice(0, 2),
+    outputRange: manifest.output_range,
+  };
+}
+
+function range(count) {
+  return Array.from({ length: count }, (_, i) => i);
+}
+
+function readNoiseDim(session, name, metadata, source) {
+  const info = inputInfo(session, name);
+  if (info.type !== undefined && (info.type !== "float32" || info.shape.length !== 2)) {
     throw new ContractError(
-      `${source}: not a generator: input ${noiseName} should be float32 (N, noise_dim), got ` +
-        `${noiseInfo.type} of shape ${shapeText(noiseInfo.shape)}`,
+      `${source}: not a generator: input ${name} should be float32 (N, noise_dim), got ` +
+        `${info.type} of shape ${shapeText(info.shape)}`,
     );
   }
-  const fixedDim = noiseInfo.shape && noiseInfo.shape[1];
+  const fixedDim = info.shape && info.shape[1];
   let noiseDim = typeof fixedDim === "number" ? fixedDim : Number.NaN;
   if (Number.isNaN(noiseDim) && /^[0-9]+$/.test(metadata.noise_dim || "")) {
     noiseDim = Number(metadata.noise_dim);
@@ -122,6 +154,10 @@ export function readContract(manifest, session, metadata, source) {
   if (!(noiseDim > 0)) {
     throw new ContractError(`${source}: the noise dimension is neither fixed nor in the metadata`);
   }
+  return noiseDim;
+}
+
+function readNoise(manifest, metadata, source) {
   const noise = { ...manifest.default_noise };
   if (metadata.noise_distribution !== undefined) {
     if (!manifest.noise_distributions.includes(metadata.noise_distribution)) {
@@ -137,36 +173,62 @@ export function readContract(manifest, session, metadata, source) {
     }
     noise[bound] = Number(text);
   }
-  let classes = [];
-  if (inputs.length === 2) {
-    const labelInfo = inputInfo(session, labelName);
-    if (labelInfo.type !== undefined && (labelInfo.type !== "int64" || labelInfo.shape.length !== 1)) {
+  return noise;
+}
+
+function readClasses(session, name, metadata, source) {
+  const info = inputInfo(session, name);
+  if (info.type !== undefined && (info.type !== "int64" || info.shape.length !== 1)) {
+    throw new ContractError(
+      `${source}: not a generator: input ${name} should be int64 (N,), got ` +
+        `${info.type} of shape ${shapeText(info.shape)}`,
+    );
+  }
+  let classes;
+  try {
+    classes = JSON.parse(metadata.classes || "[]").map((value) => Number(value));
+  } catch {
+    classes = [];
+  }
+  if (!classes.length || !classes.every(Number.isInteger)) {
+    throw new ContractError(`${source}: takes a label but its metadata lists no classes`);
+  }
+  return classes;
+}
+
+/** An InfoGAN model's codes: the categorical code's count from the metadata (an int64 input
+ * does not say how many values it takes), the continuous codes' from their input's width. */
+function readCodes(session, names, metadata, source, inputCount) {
+  const categorical = inputInfo(session, names.code_categorical);
+  if (categorical.type !== undefined && (categorical.type !== "int64" || categorical.shape.length !== 1)) {
+    throw new ContractError(
+      `${source}: input ${names.code_categorical} should be int64 (N,), got ` +
+        `${categorical.type} of shape ${shapeText(categorical.shape)}`,
+    );
+  }
+  const count = metadata.categorical_codes || "";
+  if (!/^[0-9]+$/.test(count) || Number(count) < 2) {
+    throw new ContractError(`${source}: takes a categorical code but its metadata has no count`);
+  }
+  let continuousCodes = 0;
+  if (inputCount === 3) {
+    const info = inputInfo(session, names.code_continuous);
+    const width = info.shape && info.shape[1];
+    const declared = metadata.continuous_codes || "";
+    continuousCodes = typeof width === "number" ? width : /^[0-9]+$/.test(declared) ? Number(declared) : 0;
+    if ((info.type !== undefined && (info.type !== "float32" || info.shape.length !== 2)) || !(continuousCodes > 0)) {
       throw new ContractError(
-        `${source}: not a generator: input ${labelName} should be int64 (N,), got ` +
-          `${labelInfo.type} of shape ${shapeText(labelInfo.shape)}`,
+        `${source}: input ${names.code_continuous} should be float32 (N, C) with C fixed or in the metadata`,
       );
     }
-    try {
-      classes = JSON.parse(metadata.classes || "[]").map((value) => Number(value));
-    } catch {
-      classes = [];
-    }
-    if (!classes.length || !classes.every(Number.isInteger)) {
-      throw new ContractError(`${source}: takes a label but its metadata lists no classes`);
-    }
   }
-  return {
-    source,
-    noiseDim,
-    noise,
-    classes,
-    conditional: classes.length > 0,
-    noiseInput: noiseName,
-    labelInput: labelName,
-    output: manifest.output,
-    imageSize: manifest.image_shape.slice(0, 2),
-    outputRange: manifest.output_range,
-  };
+  let meanings = null;
+  try {
+    meanings = metadata.code_meanings ? JSON.parse(metadata.code_meanings) : null;
+  } catch {
+    meanings = null; // a description only: drawing does not depend on it
+  }
+  return { categoricalCodes: Number(count), continuousCodes, meanings };
 }
 
 /**
@@ -225,7 +287,7 @@ export function parseSeed(manifest, value) {
 /** Float32Array (count * dim): noise rows firstRow ... of `seed`, as pipeline/runtime/contract.py's
  * `Noise.seeded` draws them (uniform: bit-identical; normal: Box-Muller, within float rounding). */
 export function seededNoise(contract, seed, count, firstRow = 0) {
-  const dim = contract.noiseDim;
+  const dim = contract.latentDim;
   const first = firstRow * dim;
   const values = new Float32Array(count * dim);
   const { distribution, low, high } = contract.noise;
@@ -243,10 +305,11 @@ export function seededNoise(contract, seed, count, firstRow = 0) {
   return values;
 }
 
-/** BigInt64Array (count) of a conditional model's labels: `label` for each image, or the
- * classes in turn from image number `start`; null for an unconditional model. */
+/** BigInt64Array (count) of a conditional model's labels (an InfoGAN model's categorical
+ * codes): `label` for each image, or the values in turn from image number `start`; null for an
+ * unconditional model. */
 export function labelsFor(contract, count, label = null, start = 0) {
-  if (!contract.conditional) return null;
+  if (!contract.classes.length) return null;
   const labels = new BigInt64Array(count);
   for (let i = 0; i < count; i += 1) {
     const value = label === null ? contract.classes[(start + i) % contract.classes.length] : label;
@@ -259,6 +322,9 @@ export function labelsFor(contract, count, label = null, start = 0) {
 export function parseLabel(contract, value) {
   const text = value === null || value === undefined ? "" : String(value).trim();
   if (text === "" || text === "any") return null;
+  if (contract.infogan) {
+    throw new ContractError(`${contract.source} is an InfoGAN model: it takes codes, not labels`);
+  }
   if (!contract.conditional) {
     throw new ContractError(`${contract.source} is an unconditional model: it takes no label`);
   }
@@ -287,25 +353,125 @@ export function toUint8(contract, output) {
   return pixels;
 }
 
-/** The session's feeds for `count` images: noise rows firstRow ... of `seed`, and labels. */
+/** Codes given by name (numbers or their text; empty or "any": drawn) checked as
+ * pipeline/runtime/sampler.py's `check_codes` checks them: name -> number. */
+export function parseCodes(contract, given) {
+  const codes = {};
+  for (const [name, value] of Object.entries(given)) {
+    const text = value === null || value === undefined ? "" : String(value).trim();
+    if (text === "" || text === "any") continue;
+    if (!contract.infogan) {
+      throw new ContractError(`${contract.source} takes no codes (a model trained with train.model: infogan does)`);
+    }
+    if (!contract.codeNames.includes(name)) {
+      throw new ContractError(`unknown code ${name}: this model's codes are ${contract.codeNames.join(", ")}`);
+    }
+    const number = Number(text);
+    if (name === "category") {
+      if (!/^[0-9]+$/.test(text) || !contract.classes.includes(number)) {
+        throw new ContractError(`code category: expected a whole number 0-${contract.classes.length - 1}, got "${text}"`);
+      }
+    } else {
+      const [low, high] = contract.codeRange;
+      if (!Number.isFinite(number) || number < low || number > high) {
+        throw new ContractError(`code ${name}: expected a number in [${low}, ${high}], got "${text}"`);
+      }
+    }
+    codes[name] = number;
+  }
+  return codes;
+}
+
+/** `noise` and `labels` with the fixed `codes` written in, as the Python sampler's `with_codes`:
+ * a continuous code into its noise column, the category into every label. */
+export function withCodes(contract, noise, labels, codes) {
+  const width = contract.latentDim;
+  const count = noise.length / width;
+  contract.codeNames.slice(1).forEach((name, index) => {
+    if (!(name in codes)) return;
+    for (let i = 0; i < count; i += 1) noise[i * width + contract.noiseDim + index] = codes[name];
+  });
+  if ("category" in codes) labels.fill(BigInt(codes.category));
+  return { noise, labels };
+}
+
+/** The session's feeds for noise rows (`latentDim` wide) and labels (or categorical codes). */
 export function feeds(ort, contract, noise, labels) {
-  const count = noise.length / contract.noiseDim;
-  const feed = { [contract.noiseInput]: new ort.Tensor("float32", noise, [count, contract.noiseDim]) };
+  const count = noise.length / contract.latentDim;
+  const { noiseDim, continuousCodes } = contract;
+  const feed = {};
+  if (continuousCodes) {
+    const z = new Float32Array(count * noiseDim);
+    const codes = new Float32Array(count * continuousCodes);
+    for (let i = 0; i < count; i += 1) {
+      const row = i * contract.latentDim;
+      z.set(noise.subarray(row, row + noiseDim), i * noiseDim);
+      codes.set(noise.subarray(row + noiseDim, row + contract.latentDim), i * continuousCodes);
+    }
+    feed[contract.noiseInput] = new ort.Tensor("float32", z, [count, noiseDim]);
+    feed[contract.continuousInput] = new ort.Tensor("float32", codes, [count, continuousCodes]);
+  } else {
+    feed[contract.noiseInput] = new ort.Tensor("float32", noise, [count, noiseDim]);
+  }
   if (labels) feed[contract.labelInput] = new ort.Tensor("int64", labels, [count]);
   return feed;
 }
 
-/** uint8 images (count * height * width) for `count` images of `seed` from image `start`. */
-export async function draw(ort, session, contract, { seed, count, label = null, start = 0 }) {
-  const noise = seededNoise(contract, seed, count, start);
-  const result = await session.run(feeds(ort, contract, noise, labelsFor(contract, count, label, start)));
+async function run(ort, session, contract, noise, labels) {
+  const result = await session.run(feeds(ort, contract, noise, labels));
   return toUint8(contract, result[contract.output].data);
 }
 
-/** The grid pipeline/runtime/images.py's `make_grid` makes: ceil(sqrt(count)) columns, `padding`
- * black pixels around and between the images. */
-export function makeGrid(images, count, [height, width], padding = 2) {
-  const columns = Math.ceil(Math.sqrt(count));
+/** uint8 images (count * height * width) for `count` images of `seed` from image `start`, with
+ * a conditional model's `label` or an InfoGAN model's fixed `codes` (parseCodes). */
+export async function draw(ort, session, contract, { seed, count, label = null, start = 0, codes = {} }) {
+  const fixed = withCodes(contract, seededNoise(contract, seed, count, start), labelsFor(contract, count, label, start), codes);
+  return run(ort, session, contract, fixed.noise, fixed.labels);
+}
+
+/** The values a sweep of `code` takes: every category, or `columns` steps from one end of the
+ * continuous range to the other (numpy's linspace). */
+export function sweepValues(contract, code, columns = 10) {
+  if (code === "category") return contract.classes.slice();
+  const [low, high] = contract.codeRange;
+  const steps = Math.max(columns, 2);
+  const step = (high - low) / (steps - 1);
+  return range(steps).map((i) => (i === steps - 1 ? high : i * step + low));
+}
+
+/** An InfoGAN sweep as pipeline/runtime/traversals.py's `sweep` draws it: `rows` noise vectors
+ * (and categories in turn), each across the values of `code`, the other codes as drawn or fixed.
+ * uint8 images row by row, and the number of values (the grid's columns). */
+export async function sweep(ort, session, contract, { seed, code, rows, codes = {}, columns = 10 }) {
+  if (!contract.codeNames.includes(code)) {
+    throw new ContractError(`cannot sweep ${code}: this model's codes are ${contract.codeNames.join(", ") || "none"}`);
+  }
+  if (code in codes) throw new ContractError(`code ${code} is swept: do not also fix it`);
+  const values = sweepValues(contract, code, columns);
+  const base = withCodes(contract, seededNoise(contract, seed, rows), labelsFor(contract, rows), codes);
+  const width = contract.latentDim;
+  const noise = new Float32Array(rows * values.length * width);
+  const labels = new BigInt64Array(rows * values.length);
+  for (let row = 0; row < rows; row += 1) {
+    for (let column = 0; column < values.length; column += 1) {
+      const at = row * values.length + column;
+      noise.set(base.noise.subarray(row * width, (row + 1) * width), at * width);
+      labels[at] = base.labels[row];
+    }
+  }
+  values.forEach((value, column) => {
+    for (let row = 0; row < rows; row += 1) {
+      const at = row * values.length + column;
+      if (code === "category") labels[at] = BigInt(value);
+      else noise[at * width + contract.noiseDim + contract.codeNames.indexOf(code) - 1] = value;
+    }
+  });
+  return { images: await run(ort, session, contract, noise, labels), columns: values.length };
+}
+
+/** The grid pipeline/runtime/images.py's `make_grid` makes: `columns` (by default
+ * ceil(sqrt(count))) columns, `padding` black pixels around and between the images. */
+export function makeGrid(images, count, [height, width], padding = 2, columns = Math.ceil(Math.sqrt(count))) {
   const rows = Math.ceil(count / columns);
   const gridWidth = columns * (width + padding) + padding;
   const gridHeight = rows * (height + padding) + padding;

@@ -6,7 +6,8 @@
 //   node examples/node/sample.mjs --model models/generator.onnx -n 64 --seed 7 --out digits.png
 //
 // --out takes .png (a grid, 2x, as dcgan sample writes it), .pgm (the same grid) or .npy
-// (uint8 (n, 28, 28), the images themselves).
+// (uint8 (n, 28, 28), the images themselves). An InfoGAN model takes its codes as dcgan sample
+// does: --code category=3 --code c1=0.5 fix them, --sweep c1 draws n rows across a code.
 
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, extname, join, basename } from "node:path";
@@ -21,8 +22,10 @@ import {
   draw,
   makeGrid,
   openGenerator,
+  parseCodes,
   parseLabel,
   parseSeed,
+  sweep,
 } from "../../web/generator.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -31,6 +34,7 @@ const MAX_IMAGES = 4096;
 const BATCH = 256;
 const SCALE = 2;
 const USAGE = `usage: node examples/node/sample.mjs [--model FILE] [-n COUNT] [--seed SEED] [--label DIGIT]
+                                     [--code NAME=VALUE ...] [--sweep CODE]
                                      [--out FILE.png|.pgm|.npy] [--threads N]`;
 
 class UsageError extends Error {}
@@ -45,6 +49,8 @@ function options(argv) {
         count: { type: "string", short: "n", default: "64" },
         seed: { type: "string", default: "0" },
         label: { type: "string" },
+        code: { type: "string", multiple: true, default: [] },
+        sweep: { type: "string" },
         out: { type: "string", default: "samples-node.png" },
         threads: { type: "string", default: "0" },
         help: { type: "boolean", short: "h" },
@@ -75,7 +81,16 @@ function options(argv) {
   } catch (error) {
     throw new UsageError(error.message);
   }
-  return { ...parsed, count, threads, format, seed };
+  const codes = {};
+  for (const entry of parsed.code) {
+    const at = entry.indexOf("=");
+    if (at < 1) throw new UsageError(`--code takes NAME=VALUE (e.g. category=3 or c1=0.5), got "${entry}"`);
+    codes[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  if (parsed.sweep !== undefined && format === ".npy") {
+    throw new UsageError("--sweep draws a grid: --out must end in .png or .pgm");
+  }
+  return { ...parsed, count, threads, format, seed, codes };
 }
 
 async function openModel(path, threads) {
@@ -162,23 +177,30 @@ async function main() {
   const args = options(process.argv.slice(2));
   const { session, contract } = await openModel(args.model, args.threads);
   const label = parseLabel(contract, args.label);
+  const codes = parseCodes(contract, args.codes);
   const [height, width] = contract.imageSize;
-  const images = new Uint8Array(args.count * height * width);
   const started = performance.now();
-  for (let start = 0; start < args.count; start += BATCH) {
-    const count = Math.min(BATCH, args.count - start);
-    const part = await draw(ort, session, contract, { seed: args.seed, count, label, start });
-    images.set(part, start * height * width);
+  let images = new Uint8Array(args.count * height * width);
+  let columns;
+  if (args.sweep !== undefined) {
+    ({ images, columns } = await sweep(ort, session, contract, { seed: args.seed, code: args.sweep, rows: args.count, codes }));
+  } else {
+    for (let start = 0; start < args.count; start += BATCH) {
+      const count = Math.min(BATCH, args.count - start);
+      const part = await draw(ort, session, contract, { seed: args.seed, count, label, start, codes });
+      images.set(part, start * height * width);
+    }
   }
   const seconds = (performance.now() - started) / 1000;
+  const drawn = images.length / (height * width);
   if (args.format === ".npy") {
     writeAtomically(args.out, npy(images, args.count, contract.imageSize));
   } else {
-    const grid = enlarged(makeGrid(images, args.count, contract.imageSize), SCALE);
+    const grid = enlarged(makeGrid(images, drawn, contract.imageSize, 2, columns), SCALE);
     writeAtomically(args.out, args.format === ".png" ? png(grid) : pgm(grid));
   }
-  const rate = Math.round(args.count / seconds);
-  console.log(`wrote ${args.out}: ${args.count} images, seed ${args.seed} (${rate} images/s)`);
+  const rate = Math.round(drawn / seconds);
+  console.log(`wrote ${args.out}: ${drawn} images, seed ${args.seed} (${rate} images/s)`);
 }
 
 main().catch((error) => {
