@@ -209,3 +209,17 @@ def test_bad_codes_are_one_line(node, infogan_model, tmp_path, args, message):
     assert result.returncode != 0
     assert message in result.stderr.splitlines()[0], result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_npm_test_and_npm_run_sample_work_as_the_readme_says(node, exported_model, tmp_path):
+    npm = shutil.which("npm")
+    if npm is None:
+        unavailable("npm is not installed")
+    tested = subprocess.run([npm, "test"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert tested.returncode == 0, tested.stdout[-2000:]
+    assert "# fail 0" in tested.stdout  # the package imported by its name, through `exports`
+    model, out = exported_model / "models/generator.onnx", tmp_path / "x.npy"
+    args = ["run", "--silent", "sample", "--", "--model", str(model), "-n", "5", "--out", str(out)]
+    sampled = subprocess.run([npm, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert sampled.returncode == 0, sampled.stderr
+    assert np.abs(np.load(out).astype(int) - Sampler(model).sample(5)).max() <= 1

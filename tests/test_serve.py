@@ -61,7 +61,12 @@ def test_the_model_list_names_what_is_served(served, exported_model):
     _, _, body = fetch(served + "/models.json")
     size = (exported_model / "models/generator.onnx").stat().st_size
     assert json.loads(body) == [
-        {"name": "generator.onnx", "url": "models/generator.onnx", "bytes": size}
+        {
+            "name": "generator.onnx",
+            "url": "models/generator.onnx",
+            "bytes": size,
+            "kind": "generator",
+        }
     ]
 
 

@@ -22,7 +22,9 @@ from pipeline.benchmarks.browser import SETTLED
 from pipeline.benchmarks.web_benchmark import canvas_grid
 from pipeline.runtime import serve as web
 from pipeline.runtime import traversals
-from pipeline.runtime.images import make_grid
+from pipeline.runtime.classify import Classifier
+from pipeline.runtime.encode import Encoder
+from pipeline.runtime.images import from_uint8, make_grid, to_uint8
 from pipeline.runtime.sampler import Sampler
 
 
@@ -277,3 +279,95 @@ def test_an_infogan_model_with_a_broken_contract_is_a_visible_message(page, site
     message = "takes a categorical code but its metadata has no count"
     assert message in page.text_content("#error")
     assert page.uncaught == []
+
+
+@pytest.fixture(scope="module")
+def family_site(bigan_exported, ssl_model, conditional_model, tmp_path_factory):
+    """The page with the BiGAN generator (and the conditional one, which the encoder does not
+    pair with), the semi-supervised classifier and the BiGAN encoder."""
+    folder = tmp_path_factory.mktemp("family-served")
+    generator = shutil.copy(bigan_exported / "models/generator.onnx", folder / "bigan.onnx")
+    conditional = shutil.copy(conditional_model / "models/generator.onnx", folder / "cond.onnx")
+    family = [
+        ssl_model / "models/family/classifier.onnx",
+        bigan_exported / "models/family/encoder.onnx",
+    ]
+    server = web.make_server(
+        web.Site.build([generator, conditional], family=family), "127.0.0.1", 0
+    )
+    web.serve_in_background(server)
+    yield {
+        "url": f"http://127.0.0.1:{server.server_address[1]}/",
+        "generator": generator,
+        "classifier": family[0],
+        "encoder": family[1],
+    }
+    server.shutdown()
+
+
+def scribble(page) -> dict:
+    """Draw a stroke on the pad with the mouse, lift, and return what the page read."""
+    box = page.locator("#pad").bounding_box()
+    points = [(0.35, 0.2), (0.65, 0.25), (0.5, 0.55), (0.45, 0.85)]
+    page.mouse.move(box["x"] + points[0][0] * box["width"], box["y"] + points[0][1] * box["height"])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=6)
+    page.mouse.up()
+    page.wait_for_selector("body[data-reader=read], body[data-reader=error]")
+    return page.evaluate("window.dcgan.reader")
+
+
+def test_a_drawn_digit_is_classified_and_redrawn_as_python_reads_it(page, family_site):
+    page.goto(family_site["url"] + "?count=4")
+    page.wait_for_selector("body[data-reader=ready]", timeout=60_000)
+    assert page.is_visible("#pad") and page.is_visible("#reconstruction")
+    read = scribble(page)
+    pixels = np.asarray(read["input"], np.uint8).reshape(1, 28, 28)
+    assert 10 < (pixels > 128).sum() < 400  # a stroke, not an empty or a full pad
+    images = from_uint8(pixels)
+    expected = Classifier(family_site["classifier"]).predict(images)[0]
+    np.testing.assert_allclose(read["probabilities"], expected, atol=1e-5)
+    digit = int(expected.argmax())
+    assert page.text_content("#prediction").startswith(f"digit {digit} (")
+    assert page.locator("#probabilities li").count() == 10
+    redrawn = Encoder(family_site["encoder"]).reconstruct(Sampler(family_site["generator"]), images)
+    shown = np.asarray(read["reconstruction"], int).reshape(28, 28)
+    assert np.abs(shown - to_uint8(redrawn)[0, ..., 0]).max() <= 1
+    canvas = page.evaluate(
+        "Array.from(document.getElementById('reconstruction').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0))"
+    )
+    assert canvas == read["reconstruction"]  # what a person sees is what was computed
+    page.click("#clear")
+    assert page.text_content("#prediction") == ""
+    assert page.uncaught == []
+
+
+def test_an_encoder_beside_a_generator_it_does_not_pair_with_is_a_visible_message(
+    page, family_site
+):
+    page.goto(family_site["url"] + "?model=models/cond.onnx&count=4")
+    page.wait_for_selector("body[data-reader=ready]", timeout=60_000)
+    scribble(page)
+    assert page.evaluate("document.body.dataset.reader") == "error"
+    message = "the encoder's codes have 8 values; the generator takes 8 and labels or codes"
+    assert message in page.text_content("#reader-error")
+    assert page.evaluate("document.body.dataset.state") == "ready"  # the grid is unaffected
+
+
+def test_a_reader_with_a_broken_contract_is_a_visible_message(page, ssl_model, tmp_path):
+    broken = without_metadata(
+        ssl_model / "models/family/classifier.onnx", tmp_path / "classifier.onnx", "model"
+    )
+    generator = ssl_model / "models/generator.onnx"
+    server = web.make_server(web.Site.build([generator], family=[broken]), "127.0.0.1", 0)
+    web.serve_in_background(server)
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/?count=4")
+        page.wait_for_selector("body[data-reader=error]", timeout=60_000)
+        message = "family/classifier.onnx: neither a classifier nor an encoder"
+        assert message in page.text_content("#reader-error")
+        assert page.evaluate("document.body.dataset.state") == "ready"
+    finally:
+        server.shutdown()

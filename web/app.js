@@ -20,12 +20,14 @@ import {
   sweep,
   toUint8,
 } from "./generator.js";
+import { checkPair, classify, encode, openReader } from "./readers.js";
 
 const MAX_COUNT = 256;
 const WALK_POINTS = 4; // as `dcgan sample --interpolate`: 4 points, 12 frames between each
 const WALK_STEPS = 12;
 const MAX_WALKS = 64;
 const MAX_SWEEP_ROWS = 16; // a sweep draws count rows (at most this many) across a code's values
+const PAD_BRUSH = 18; // the drawing pad's stroke at its 224 px: about 2 px of the 28 the models read
 const params = new URLSearchParams(window.location.search);
 const element = (id) => document.getElementById(id);
 
@@ -294,6 +296,133 @@ page.benchmark = async function benchmark(batch, { windows = 5, seconds = 0.25 }
   return rates[Math.floor(rates.length / 2)];
 };
 
+/** The classifier and encoder the server lists (kind `family`), each checked against the
+ * contract; a model that fails is a message in the drawing section, the generator unaffected. */
+async function loadReaders(entries) {
+  page.readers = {};
+  for (const entry of entries) {
+    try {
+      const reader = await openReader(ort, page.manifest, await fetchBytes(entry.url, entry.url), entry.url, {
+        executionProviders: ["wasm"],
+      });
+      page.readers[reader.kind] = reader;
+    } catch (error) {
+      showReaderError(explain(error));
+    }
+  }
+  element("reader").hidden = !entries.length;
+  element("classified").hidden = !page.readers.classifier;
+  element("reconstructed").hidden = !page.readers.encoder;
+  if (document.body.dataset.reader !== "error") document.body.dataset.reader = "ready";
+}
+
+function showReaderError(message) {
+  const box = element("reader-error");
+  box.textContent = message;
+  box.hidden = false;
+  document.body.dataset.reader = "error";
+}
+
+/** The pad as the models' input: 28x28 grey pixels, the strokes scaled down with smoothing. */
+function padPixels() {
+  const [height, width] = page.manifest.image_shape;
+  const small = Object.assign(document.createElement("canvas"), { width, height });
+  const context = small.getContext("2d", { willReadFrequently: true });
+  context.imageSmoothingQuality = "high";
+  context.drawImage(element("pad"), 0, 0, width, height);
+  const rgba = context.getImageData(0, 0, width, height).data;
+  return Uint8Array.from({ length: width * height }, (_, i) => rgba[i * 4]);
+}
+
+/** What the readers make of the pad: the digit's probabilities, and G(E(x)) with the generator
+ * on show (which must be one the encoder pairs with). */
+async function readPad() {
+  element("reader-error").hidden = true;
+  document.body.dataset.reader = "reading";
+  const size = page.manifest.image_shape.slice(0, 2);
+  const pixels = padPixels();
+  const read = { input: Array.from(pixels) };
+  const { classifier, encoder } = page.readers;
+  if (classifier) {
+    const probabilities = Array.from(await classify(ort, classifier, pixels, size));
+    const digit = probabilities.indexOf(Math.max(...probabilities));
+    element("prediction").textContent = `digit ${digit} (${(100 * probabilities[digit]).toFixed(1)}%)`;
+    element("probabilities").replaceChildren(
+      ...probabilities.map((p) => {
+        const row = document.createElement("li");
+        const bar = Object.assign(document.createElement("meter"), { min: 0, max: 1, value: p });
+        row.append(bar, ` ${(100 * p).toFixed(1)}%`);
+        return row;
+      }),
+    );
+    Object.assign(read, { probabilities, digit });
+  }
+  if (encoder && page.model) {
+    const { contract, session } = page.model;
+    checkPair(encoder, contract);
+    const codes = await encode(ort, encoder, pixels, size);
+    const result = await session.run(feeds(ort, contract, codes, null));
+    const redrawn = toUint8(contract, result[contract.output].data);
+    const canvas = element("reconstruction");
+    const image = new ImageData(size[1], size[0]);
+    redrawn.forEach((value, i) => image.data.set([value, value, value, 255], i * 4));
+    canvas.getContext("2d").putImageData(image, 0, 0);
+    read.reconstruction = Array.from(redrawn);
+  }
+  page.reader = read;
+  document.body.dataset.reader = "read";
+}
+
+function clearPad() {
+  const pad = element("pad");
+  const context = pad.getContext("2d");
+  context.fillStyle = "#000";
+  context.fillRect(0, 0, pad.width, pad.height);
+}
+
+/** Pointer events (mouse, pen, touch) draw white strokes; lifting reads the pad. */
+function setUpPad() {
+  const pad = element("pad");
+  const context = pad.getContext("2d");
+  clearPad();
+  let last = null;
+  const at = (event) => {
+    const box = pad.getBoundingClientRect();
+    return [((event.clientX - box.left) * pad.width) / box.width, ((event.clientY - box.top) * pad.height) / box.height];
+  };
+  const stroke = (to) => {
+    context.strokeStyle = "#fff";
+    context.lineWidth = PAD_BRUSH;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.beginPath();
+    context.moveTo(...(last || to));
+    context.lineTo(...to);
+    context.stroke();
+    last = to;
+  };
+  pad.addEventListener("pointerdown", (event) => {
+    pad.setPointerCapture(event.pointerId);
+    last = null;
+    stroke(at(event));
+  });
+  pad.addEventListener("pointermove", (event) => {
+    if (last) stroke(at(event));
+  });
+  const lift = () => {
+    if (!last) return;
+    last = null;
+    readPad().catch((error) => showReaderError(explain(error)));
+  };
+  pad.addEventListener("pointerup", lift);
+  pad.addEventListener("pointercancel", lift);
+  element("clear").addEventListener("click", () => {
+    clearPad();
+    element("prediction").textContent = "";
+    element("probabilities").replaceChildren();
+  });
+}
+
 async function load(name, bytesPromise) {
   page.walking = false;
   clearError();
@@ -316,16 +445,17 @@ async function start() {
   const listed = fetch("models.json").then((response) => (response.ok ? response.json() : []));
   const manifest = fetch("contract.json").then((response) => response.json());
   const asked = params.get("model");
+  const generators = listed.then((all) => all.filter((model) => model.kind !== "family"));
   let firstUrl = asked;
   let models = [];
   if (!asked) {
-    models = await listed;
+    models = await generators;
     firstUrl = models.length ? models[0].url : null;
   }
   const firstBytes = firstUrl ? fetchBytes(firstUrl, firstUrl) : null;
   firstBytes?.catch(() => {}); // reported by load() below
   page.manifest = await manifest;
-  if (asked) models = await listed;
+  if (asked) models = await generators;
   const select = element("model");
   for (const model of models) {
     select.append(new Option(`${model.name} (${(model.bytes / 1e6).toFixed(2)} MB)`, model.url));
@@ -347,6 +477,8 @@ async function start() {
   element("sweep").addEventListener("change", () => run(drawGrid));
   element("walk").addEventListener("click", () => run(walk));
   await load(firstUrl, firstBytes);
+  setUpPad();
+  await loadReaders((await listed).filter((model) => model.kind === "family"));
 }
 
 run(start);

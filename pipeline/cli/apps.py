@@ -334,7 +334,8 @@ def reconstruct(
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("models/family"),
     show_default=True,
-    help="Where the API finds the semi-supervised classifier and the BiGAN encoder, if any.",
+    help="Where the page and the API find the semi-supervised classifier and the BiGAN "
+    "encoder, if any.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -348,13 +349,17 @@ def serve(models: tuple[Path, ...], family_models: Path, host: str, port: int) -
     """
     from pipeline.runtime import serve as web
     from pipeline.runtime.api import Api
+    from pipeline.runtime.classify import CLASSIFIER_FILE
+    from pipeline.runtime.encode import ENCODER_FILE
 
     chosen = list(models) or [Path(m) for m in web.DEFAULT_MODELS if Path(m).is_file()]
     if not chosen:
         raise click.ClickException(
             "no model to serve: `make run` trains and exports one (or name one with --model)"
         )
-    site = web.Site.build(chosen)  # every model checked first, then the API opens the first
+    readers = [family_models / name for name in (CLASSIFIER_FILE, ENCODER_FILE)]
+    # every model checked first, then the API opens them
+    site = web.Site.build(chosen, family=[path for path in readers if path.is_file()])
     api = Api.load(chosen[0], family_models)
     server = web.make_server(dataclasses.replace(site, api=api), host, port)
     bound_host, bound_port = server.server_address[:2]

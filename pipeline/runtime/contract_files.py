@@ -15,6 +15,8 @@ from typing import Any
 
 from pipeline.runtime.contract import (
     CATEGORICAL_CODE_INPUT,
+    CLASSES,
+    CLASSIFIER_KIND,
     CODES_OUTPUT,
     CONTINUOUS_CODE_INPUT,
     CONTINUOUS_CODE_RANGE,
@@ -30,6 +32,7 @@ from pipeline.runtime.contract import (
     MODEL_KIND,
     NOISE_INPUT,
     OUTPUT_RANGE,
+    PROBABILITIES_OUTPUT,
     REQUIRED_METADATA,
 )
 from pipeline.runtime.noise import NOISE_DISTRIBUTIONS, SEED_LIMIT, SEEDED_NOISE, TRAINING_NOISE
@@ -74,9 +77,9 @@ def metadata_schema() -> dict[str, Any]:
 
 def manifest() -> dict[str, Any]:
     """The contract's fixed part as JSON for other languages: the names, shapes and ranges,
-    the noise a model without metadata takes, the seeded noise's generator, and the BiGAN
-    encoder's names. What varies by model (noise size and range, classes) is in each model's
-    metadata."""
+    the noise a model without metadata takes, the seeded noise's generator, and the names of
+    the BiGAN encoder and the semi-supervised classifier. What varies by model (noise size and
+    range, classes) is in each model's metadata."""
     return {
         "model": MODEL_KIND,
         "inputs": {
@@ -104,6 +107,15 @@ def manifest() -> dict[str, Any]:
             "input_range": list(OUTPUT_RANGE),
             "outputs": {"codes": CODES_OUTPUT, "features": FEATURES_OUTPUT},
             "features": ENCODER_FEATURES,
+        },
+        # The semi-supervised model's classifier (models/family/classifier.onnx): the
+        # generator's images in, each digit's probability out.
+        "classifier": {
+            "model": CLASSIFIER_KIND,
+            "input": IMAGES_OUTPUT,
+            "input_range": list(OUTPUT_RANGE),
+            "output": PROBABILITIES_OUTPUT,
+            "classes": CLASSES,
         },
     }
 

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]  # the checkout: pipeline/runtime/ser
 WEB = REPO / "web"
 DOCS = REPO / "docs"
 RUNTIME = REPO / "node_modules" / "onnxruntime-web" / "dist"
-PAGE_FILES = ("index.html", "app.js", "generator.js", "style.css")
+PAGE_FILES = ("index.html", "app.js", "generator.js", "readers.js", "style.css")
 # The WASM build the page imports and the files it loads in turn (no WebGPU/JSEP build: 14 MB
 # instead of 28 MB to download).
 RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
@@ -89,7 +89,11 @@ class Site:
         return listing[0]["url"] if listing else None
 
     @classmethod
-    def build(cls, models: list[Path], api: Api | None = None) -> Site:
+    def build(cls, models: list[Path], api: Api | None = None, family: list[Path] = ()) -> Site:
+        """The site for the generators `models` (the first is the page's default) and the
+        `family` models that read images (a classifier, an encoder), each listed in
+        models.json with its kind: `generator`, or `family` (the page reads which from the
+        model's metadata)."""
         if not (RUNTIME / RUNTIME_FILES[0]).is_file():
             raise ServeError(
                 "onnxruntime-web is not installed (node_modules/onnxruntime-web): "
@@ -100,14 +104,16 @@ class Site:
         files["/contract.json"] = DOCS / MANIFEST_FILE
         files.update({f"/ort/{name}": RUNTIME / name for name in RUNTIME_FILES})
         listing = []
-        for model in models:
-            if not model.is_file():
-                raise ServeError(f"{model}: no such model file (run `make run` first?)")
-            url = f"models/{model.name}"
-            if f"/{url}" in files:
-                raise ServeError(f"two models are named {model.name}: rename one")
-            files[f"/{url}"] = model
-            listing.append({"name": model.name, "url": url, "bytes": model.stat().st_size})
+        for kind, folder, paths in (("generator", "models", models), ("family", "family", family)):
+            for model in paths:
+                if not model.is_file():
+                    raise ServeError(f"{model}: no such model file (run `make run` first?)")
+                url = f"{folder}/{model.name}"
+                if f"/{url}" in files:
+                    raise ServeError(f"two models are named {model.name}: rename one")
+                files[f"/{url}"] = model
+                size = model.stat().st_size
+                listing.append({"name": model.name, "url": url, "bytes": size, "kind": kind})
         return cls(files, json.dumps(listing).encode(), api)
 
 
