@@ -72,7 +72,9 @@ def test_the_contract_says_what_the_generator_takes_and_what_is_served(api):
     status, kind, body = call(api + "/contract")
     assert (status, kind) == (200, "application/json")
     document = json.loads(body)
+    assert document["generator"]["model"] == "dcgan-generator"
     assert document["generator"]["noise_dim"] == 8
+    assert document["generator"]["output_range"] == [-1.0, 1.0]
     assert document["generator"]["noise"] == {"distribution": "uniform", "low": -1.0, "high": 1.0}
     assert document["generator"]["classes"] == [] and document["generator"]["codes"] is None
     assert document["max_images"] == MAX_IMAGES
@@ -164,10 +166,11 @@ def test_an_infogan_models_codes_are_arguments(infogan_model, tmp_path):
     expected = sampler.sample(4, seed=2, codes={"category": 3, "c1": 0.5})
     assert np.array_equal(np.load(io.BytesIO(body)), expected)
     assert status == 400 and "code c2: expected a number in [-1, 1]" in json.loads(refused)["error"]
-    assert contract["generator"]["codes"] == {
-        "category": list(range(10)),
-        "continuous": {"c1": [-1.0, 1.0], "c2": [-1.0, 1.0]},
-    }
+    codes = contract["generator"]["codes"]
+    assert codes["category"] == list(range(10))
+    assert codes["continuous"] == {"c1": [-1.0, 1.0], "c2": [-1.0, 1.0]}
+    meanings = sampler.contract.code_meanings  # measured after training: none in 2 steps
+    assert codes["meanings"] == (json.loads(meanings) if meanings else None)
 
 
 def test_classify_reads_a_png_or_an_array(api, family_folder):

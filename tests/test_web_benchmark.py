@@ -48,8 +48,27 @@ def test_the_readme_lines_name_the_machine_the_default_and_every_figure():
         "parity_max_grey_levels": {"int8": 1, "float32": 0},
         "samples_per_second": MEASURED,
         "ratios": ratios(MEASURED, [1, 2], "int8"),
+        "reload_first_grid_ms": {
+            "median": 250.0,
+            "loads": [240.0, 250.0, 260.0],
+            "answers_304": 27,
+            "answers": 33,
+            "body_bytes": 4_500,
+        },
+        "api": {
+            "generator": "generator-int8.onnx",
+            "requests": 400,
+            "clients": 8,
+            "images_per_request": 16,
+            "requests_per_second": 120.4,
+            "latency_ms": {"p50": 25.04, "p99": 80.96},
+        },
     }
     text = "\n".join(web_lines(web))
+    assert "after 250 ms median (240, 250, 260); 27 of the reloads' 33 answers" in text
+    assert "were 304 without a body, 4 kB of bodies in all." in text
+    assert "400 requests of `/api/sample?n=16` (a PNG grid each) from 8 clients" in text
+    assert "120 requests/s, latency p50 25.0 ms, p99 81.0 ms." in text
     assert "a 2-core Test CPU with avx2" in text
     assert "700 ms median (650, 700, 900) with the page's default model (int8)" in text
     assert "| int8 | 2 | 64 | 600 | 1,800 | 2,000 | 0.30 |" in text

@@ -81,6 +81,10 @@ function chooseThreads() {
 
 ort.env.wasm.wasmPaths = new URL("./ort/", window.location.href).href;
 ort.env.wasm.numThreads = page.threads;
+// onnxruntime-web fetches and compiles its WebAssembly when the first session is created, before
+// it reads the model: a session on no model starts that now, beside the model's download, and
+// fails once it is done (the real session then finds the runtime ready).
+const runtimeStarted = ort.InferenceSession.create(new Uint8Array(0)).catch(() => {});
 
 async function fetchBytes(url, name) {
   let response;
@@ -101,6 +105,7 @@ async function openModel(name, bytesPromise) {
   const started = performance.now();
   const bytes = await bytesPromise;
   performance.mark("dcgan:model-bytes");
+  await runtimeStarted;
   const opened = await openGenerator(ort, page.manifest, bytes, name, { executionProviders: ["wasm"] });
   performance.mark("dcgan:session");
   return { name, bytes: bytes.length, ...opened, loadMs: performance.now() - started };

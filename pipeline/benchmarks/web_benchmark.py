@@ -133,7 +133,7 @@ def api_load(model: Path, requests: int, clients: int, images: int) -> dict[str,
         server.shutdown()
         server.server_close()
     return {
-        "model": model.name,
+        "generator": model.name,
         "requests": requests,
         "clients": clients,
         "images_per_request": images,

@@ -118,6 +118,26 @@ def web_lines(web: dict[str, Any]) -> list[str]:
         f"The page's default ({web['page_default']}, {web['threads'][-1]} "
         f"threads) at batch 64 runs at {ratio:.2f}x native onnxruntime float32 on one thread.",
     ]
+    if "reload_first_grid_ms" in web:
+        reload = web["reload_first_grid_ms"]
+        loads = ", ".join(f"{ms:.0f}" for ms in reload["loads"])
+        lines += [
+            "",
+            f"Reloaded in the same browser (its disk cache kept): the first grid after "
+            f"{reload['median']:.0f} ms median ({loads}); {reload['answers_304']} of the "
+            f"reloads' {reload['answers']} answers were 304 without a body, "
+            f"{reload['body_bytes'] / 1e3:,.0f} kB of bodies in all.",
+        ]
+    if "api" in web:
+        api = web["api"]
+        lines += [
+            "",
+            f"HTTP API (`dcgan serve`, {api['generator']}): {api['requests']} requests of "
+            f"`/api/sample?n={api['images_per_request']}` (a PNG grid each) from "
+            f"{api['clients']} clients at once, on the same cores as the server: "
+            f"{api['requests_per_second']:.0f} requests/s, latency p50 "
+            f"{api['latency_ms']['p50']:.1f} ms, p99 {api['latency_ms']['p99']:.1f} ms.",
+        ]
     return lines
 
 

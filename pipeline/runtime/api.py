@@ -29,7 +29,7 @@ import numpy as np
 
 from pipeline.errors import PipelineError
 from pipeline.runtime.classify import CLASSIFIER_FILE, Classifier
-from pipeline.runtime.contract import CONTINUOUS_CODE_RANGE, IMAGE_SHAPE, MODEL_KIND
+from pipeline.runtime.contract import CODES_OUTPUT, LABEL_INPUT
 from pipeline.runtime.encode import ENCODER_FILE, Encoder
 from pipeline.runtime.image_files import decode_images
 from pipeline.runtime.images import make_grid, png_bytes
@@ -109,26 +109,11 @@ class Api:
         return action(single, body) if wanted == "POST" else action(single)
 
     def contract(self, _arguments: dict[str, str]) -> Reply:
-        terms = self.sampler.contract
-        low, high = CONTINUOUS_CODE_RANGE
-        generator = {
-            "model": MODEL_KIND,
-            "noise_dim": terms.noise_dim,
-            "noise": {
-                "distribution": terms.noise.distribution,
-                "low": terms.noise.low,
-                "high": terms.noise.high,
-            },
-            "classes": list(terms.classes),
-            "codes": {
-                "category": list(range(terms.categorical_codes)),
-                "continuous": {name: [low, high] for name in terms.code_names[1:]},
-            }
-            if terms.infogan
-            else None,
-            "image_shape": list(IMAGE_SHAPE),
+        document = {
+            "generator": self.sampler.contract.as_json(),
+            "max_images": MAX_IMAGES,
+            "endpoints": self.endpoints(),
         }
-        document = {"generator": generator, "max_images": MAX_IMAGES, "endpoints": self.endpoints()}
         return json_reply(document)
 
     def endpoints(self) -> list[str]:
@@ -145,10 +130,10 @@ class Api:
         kind = arguments.pop("format", "png")
         if kind not in ("png", "npy"):
             raise ApiError(400, f"format must be png or npy, got {_shown(kind)}")
-        label_text = arguments.pop("label", "")
+        label_text = arguments.pop(LABEL_INPUT, "")  # named as the generator's input
         label = None
         if label_text != "":
-            label = self.sampler.check_label(_whole(label_text, "label", -(2**31), 2**31))
+            label = self.sampler.check_label(_whole(label_text, LABEL_INPUT, -(2**31), 2**31))
         names = self.sampler.contract.code_names
         codes = {name: arguments.pop(name) for name in names if name in arguments}
         if arguments:
@@ -180,7 +165,7 @@ class Api:
         images = self._images(arguments, body)
         with self.running:
             codes = self.encoder.encode(images)
-        return json_reply({"z": codes.tolist()})
+        return json_reply({CODES_OUTPUT: codes.tolist()})
 
     def _images(self, arguments: dict[str, str], body: bytes | None) -> np.ndarray:
         if arguments:

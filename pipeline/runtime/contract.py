@@ -230,6 +230,25 @@ class GeneratorContract:
         }
         return {key: metadata[key] for key in METADATA if key in metadata}
 
+    def as_json(self) -> dict[str, Any]:
+        """This contract for an app over HTTP (`dcgan serve`'s /api/contract): what the model
+        is, its noise, classes and codes, and its images."""
+        low, high = CONTINUOUS_CODE_RANGE
+        codes = {
+            "category": list(range(self.categorical_codes)),
+            "continuous": {name: [low, high] for name in self.code_names[1:]},
+            "meanings": json.loads(self.code_meanings) if self.code_meanings else None,
+        }
+        return {
+            "model": MODEL_KIND,
+            "noise_dim": self.noise_dim,
+            "noise": self.noise.as_dict(),
+            "classes": list(self.classes),
+            "codes": codes if self.infogan else None,
+            "image_shape": list(IMAGE_SHAPE),
+            "output_range": list(OUTPUT_RANGE),
+        }
+
     def description(self, provenance: Provenance, precision: str) -> dict[str, Any]:
         """What the training stage writes beside the Keras generator (`generator.json`) for
         the export stage: this contract, the provenance and the training precision."""
