@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.benchmarks.web_benchmark import ratios
+from pipeline.benchmarks.web_benchmark import judge_page, ratios
 from pipeline.reporting.performance import distribute_lines, web_lines
 
 
@@ -64,7 +64,19 @@ def test_the_readme_lines_name_the_machine_the_default_and_every_figure():
             "latency_ms": {"p50": 25.04, "p99": 80.96},
         },
     }
+    web["targets"] = judge_page(web)
     text = "\n".join(web_lines(web))
+    assert (
+        "| first visit: navigation to the first grid of 64, ms (median) | 500 | 700 | **no** |"
+        in text
+    )
+    assert (
+        "| reload (304s from the browser's cache): to the first grid, ms | 300 | 250 | yes |"
+        in text
+    )
+    assert (
+        "| largest difference from the Python sampler's pixels, grey levels | 1 | 1 | yes |" in text
+    )
     assert "after 250 ms median (240, 250, 260); 27 of the reloads' 33 answers" in text
     assert "were 304 without a body, 4 kB of bodies in all." in text
     assert "400 requests of `/api/sample?n=16` (a PNG grid each) from 8 clients" in text

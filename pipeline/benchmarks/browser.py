@@ -40,3 +40,14 @@ def launch(playwright):
     if reason:
         raise PipelineError(f"{reason}: `make web-setup` installs it")
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def launch_with_profile(playwright, profile: Path):
+    """A headless Chromium context with a profile folder, so a disk cache, as a person's
+    browser has (`launch`'s contexts keep their cache in memory, and not for large files)."""
+    reason = missing()
+    if reason:
+        raise PipelineError(f"{reason}: `make web-setup` installs it")
+    return playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    )

@@ -16,6 +16,13 @@ from pipeline.runtime.files import write_text_atomically
 CARD = "docs/MODEL_CARD.md"
 
 
+# What each quantized operator is in the generator (pipeline/export/quantize.py).
+INT8_WORDS = {
+    "MatMul": "the dense layers (dynamic quantization)",
+    "Conv": "the hidden convolutions (static QDQ quantization)",
+}
+
+
 def model_card(root: Path) -> str:
     train = read_metrics(root, "train")
     export = read_metrics(root, "export")
@@ -30,8 +37,8 @@ def model_card(root: Path) -> str:
     rarest = min(range(len(shares)), key=shares.__getitem__)
     sizes = {name: (root / "models" / name).stat().st_size / 1e6 for name in MODEL_FILES}
     int8 = (
-        f"{' and '.join(export['int8_operators'])} in int8 (static QDQ quantization), the rest "
-        "float32"
+        f"{' and '.join(INT8_WORDS[op] for op in reversed(export['int8_operators']))} in int8, "
+        "the rest float32"
         if export["int8_quantized"]
         else "the float32 graph: int8 was not faithful enough (its metadata says why)"
     )

@@ -25,6 +25,13 @@ TARGET_LABELS = {
 }
 
 
+PAGE_TARGET_LABELS = {
+    "first_grid_ms": "first visit: navigation to the first grid of 64, ms (median)",
+    "reload_first_grid_ms": "reload (304s from the browser's cache): to the first grid, ms",
+    "parity_max_grey_levels": "largest difference from the Python sampler's pixels, grey levels",
+}
+
+
 def performance_lines(export, bench, train_bench, quality) -> list[str]:
     """The performance section: every ratio measured side by side, and the targets."""
     rates = {engine: bench[engine]["samples_per_second"] for engine in ENGINES}
@@ -128,6 +135,13 @@ def web_lines(web: dict[str, Any]) -> list[str]:
             f"reloads' {reload['answers']} answers were 304 without a body, "
             f"{reload['body_bytes'] / 1e3:,.0f} kB of bodies in all.",
         ]
+    if "targets" in web:
+        lines += ["", "| page target | at most | measured | met |", "| --- | ---: | ---: | --- |"]
+        for name, target in web["targets"].items():
+            lines.append(
+                f"| {PAGE_TARGET_LABELS[name]} | {target['target']:g} | "
+                f"{target['measured']:.0f} | {'yes' if target['met'] else '**no**'} |"
+            )
     if "api" in web:
         api = web["api"]
         lines += [

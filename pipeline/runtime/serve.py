@@ -44,8 +44,8 @@ PAGE_FILES = ("index.html", "app.js", "generator.js", "readers.js", "style.css")
 # The WASM build the page imports and the files it loads in turn (no WebGPU/JSEP build: 14 MB
 # instead of 28 MB to download).
 RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-# The first is the page's default: in WebAssembly the int8 model draws 1.7-1.9x as many digits
-# per second as the float32 one (docs/PERFORMANCE.md), for a Frechet distance about 5% higher.
+# The first is the page's default: the int8 model is a quarter of the download and faster in
+# WebAssembly, for about the same Frechet distance (docs/PERFORMANCE.md, the model card).
 DEFAULT_MODELS = ("models/generator-int8.onnx", "models/generator.onnx")
 TYPES = {
     ".html": "text/html; charset=utf-8",
