@@ -157,6 +157,35 @@ MUTATIONS = [
         "tests/test_conditional.py::test_a_label_outside_the_classes_is_refused",
     ),
     (
+        "serve 17 whole file per client",
+        "pipeline/runtime/serve.py",
+        "shutil.copyfileobj(handle, self.wfile, CHUNK_SIZE)",
+        "self.wfile.write(handle.read())",
+        "tests/test_serve_faults.py::"
+        "test_fifty_clients_that_never_read_leave_memory_bounded_and_others_answered",
+    ),
+    (
+        "serve 18 no timeout",
+        "pipeline/runtime/serve.py",
+        "    handler.timeout = timeout",
+        "    handler.timeout = None",
+        "tests/test_serve_faults.py::test_half_sent_requests_time_out_and_free_their_threads",
+    ),
+    (
+        "serve 19 unbounded",
+        "pipeline/runtime/http_server.py",
+        "        self.slots.acquire()",
+        "        pass",
+        "tests/test_serve_faults.py::test_no_number_of_clients_runs_more_than_the_bounded_threads",
+    ),
+    (
+        "serve 20 tracebacks",
+        "pipeline/runtime/http_server.py",
+        "    def handle_error(self, request, client_address) -> None:",
+        "    def handle_error_unused(self, request, client_address) -> None:",
+        "tests/test_serve_faults.py::test_clients_that_hang_up_mid_download_are_no_traceback",
+    ),
+    (
         "fuzz idx header",
         "pipeline/runtime/idx.py",
         '    if len(data) < header_size:\n        raise DataFormatError(f"{name}: truncated IDX header ({len(data)} bytes)")\n',

@@ -341,7 +341,16 @@ def reconstruct(
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free."
 )
-def serve(models: tuple[Path, ...], family_models: Path, host: str, port: int) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client may take to send its request or to read each part of an answer.",
+)
+def serve(
+    models: tuple[Path, ...], family_models: Path, host: str, port: int, timeout: float
+) -> None:
     """Serve the web page that draws digits in the browser (onnxruntime-web), with the models,
     and an HTTP API for apps (/api/contract, /api/sample; docs/APPS.md) on the first model.
 
@@ -351,6 +360,7 @@ def serve(models: tuple[Path, ...], family_models: Path, host: str, port: int) -
     from pipeline.runtime.api import Api
     from pipeline.runtime.classify import CLASSIFIER_FILE
     from pipeline.runtime.encode import ENCODER_FILE
+    from pipeline.runtime.http_server import reachable_from_elsewhere, url_host
 
     chosen = list(models) or [Path(m) for m in web.DEFAULT_MODELS if Path(m).is_file()]
     if not chosen:
@@ -361,9 +371,15 @@ def serve(models: tuple[Path, ...], family_models: Path, host: str, port: int) -
     # every model checked first, then the API opens them
     site = web.Site.build(chosen, family=[path for path in readers if path.is_file()])
     api = Api.load(chosen[0], family_models)
-    server = web.make_server(dataclasses.replace(site, api=api), host, port)
+    server = web.make_server(dataclasses.replace(site, api=api), host, port, timeout)
     bound_host, bound_port = server.server_address[:2]
-    click.echo(f"Serving the page on http://{bound_host}:{bound_port}/ (Ctrl-C stops)")
+    if reachable_from_elsewhere(host):
+        click.echo(
+            f"Warning: listening on {host}: other machines on the network can reach the page "
+            "and the API (use --host 127.0.0.1 to keep them on this one)",
+            err=True,
+        )
+    click.echo(f"Serving the page on http://{url_host(bound_host)}:{bound_port}/ (Ctrl-C stops)")
     click.echo(f"API on {chosen[0]}: {', '.join(api.endpoints())}")
     web.serve_forever(server)
     click.echo("Stopped.")

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from pipeline.errors import PipelineError
 from pipeline.runtime.contract_files import MANIFEST_FILE
+from pipeline.runtime.http_server import TIMEOUT_SECONDS, BoundedServer
 
 if TYPE_CHECKING:
     from pipeline.runtime.api import Api
@@ -249,16 +250,20 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def make_server(site: Site, host: str, port: int) -> ThreadingHTTPServer:
-    """A server bound to `host:port` (port 0: a free one), or a one-line `ServeError`."""
+def make_server(
+    site: Site, host: str, port: int, timeout: float = TIMEOUT_SECONDS
+) -> ThreadingHTTPServer:
+    """A server bound to `host:port` (port 0: a free one) whose connections each have
+    `timeout` seconds per read or write (`pipeline.runtime.http_server`), or a one-line
+    `ServeError`."""
+    handler = handler_for(site)
+    handler.timeout = timeout
     try:
-        server = ThreadingHTTPServer((host, port), handler_for(site))
+        return BoundedServer((host, port), handler)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise ServeError(f"{host}:{port} is taken: choose another --port") from error
         raise ServeError(f"cannot listen on {host}:{port} ({error.strerror or error})") from error
-    server.daemon_threads = True
-    return server
 
 
 def serve_forever(server: ThreadingHTTPServer) -> None:
