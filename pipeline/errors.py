@@ -25,6 +25,10 @@ class SamplerError(PipelineError):
     """The model file or a sampling request is not usable."""
 
 
+class ModelOutputError(SamplerError):
+    """A model gave values that are not finite: the file, not the request, is at fault."""
+
+
 class ExportError(PipelineError):
     """The ONNX export failed its checks; nothing was written."""
 

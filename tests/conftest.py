@@ -157,6 +157,22 @@ def bigan_exported(tmp_path_factory, tiny_dataset) -> Path:
     return train_and_export(folder, tiny_dataset, model="bigan", **train_defaults("average_decay"))
 
 
+def nan_generator(source: Path, path: Path) -> Path:
+    """The generator at `source` with every bias its Add nodes take set to NaN: a damaged file
+    whose images are NaN (tanh keeps it), its contract intact."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(source))
+    added = {name for node in model.graph.node if node.op_type == "Add" for name in node.input}
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.name in added:
+            values = np.full_like(numpy_helper.to_array(tensor), np.nan)
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(values, tensor.name))
+    onnx.save(model, str(path))
+    return path
+
+
 def train_and_export(folder: Path, tiny_dataset, **train) -> Path:
     import os
 

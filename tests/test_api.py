@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import nan_generator
 from pipeline.runtime import serve as web
 from pipeline.runtime.api import MAX_BODY_BYTES, MAX_IMAGES, Api
 from pipeline.runtime.classify import Classifier
@@ -257,3 +258,15 @@ def test_concurrent_clients_each_get_their_own_digits(api, exported_model):
     for seed, (status, _, body) in zip(seeds, answers, strict=True):
         assert status == 200
         assert np.array_equal(np.load(io.BytesIO(body)), sampler.sample(32, seed=seed))
+
+
+def test_a_model_whose_output_is_not_finite_is_a_json_500(exported_model, tmp_path):
+    damaged = nan_generator(exported_model / "models/generator.onnx", tmp_path / "nan.onnx")
+    server, url = start(damaged, tmp_path)
+    try:
+        status, kind, body = call(url + "/sample?n=2")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (status, kind) == (500, "application/json")
+    assert "nan.onnx: the model's output is not finite" in json.loads(body)["error"]

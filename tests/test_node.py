@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import invoke_ok, unavailable
+from conftest import invoke_ok, nan_generator, unavailable
 from pipeline.runtime.noise import Noise, splitmix64
 from pipeline.runtime.sampler import Sampler
 
@@ -223,3 +223,15 @@ def test_npm_test_and_npm_run_sample_work_as_the_readme_says(node, exported_mode
     sampled = subprocess.run([npm, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert sampled.returncode == 0, sampled.stderr
     assert np.abs(np.load(out).astype(int) - Sampler(model).sample(5)).max() <= 1
+
+
+def test_node_refuses_a_model_whose_output_is_not_finite(node, exported_model, tmp_path):
+    damaged = nan_generator(exported_model / "models/generator.onnx", tmp_path / "nan.onnx")
+    out = tmp_path / "x.png"
+    result = run_node(node, "--model", str(damaged), "-n", "4", "--out", str(out))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {damaged}: the model's output is not finite (NaN or infinity): the file is "
+        "damaged or its weights diverged"
+    ]
+    assert not out.exists()

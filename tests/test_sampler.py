@@ -12,8 +12,8 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from conftest import REPO, invoke
-from pipeline.errors import SamplerError
+from conftest import REPO, invoke, nan_generator
+from pipeline.errors import ModelOutputError, SamplerError
 from pipeline.runtime import traversals
 from pipeline.runtime.images import to_uint8
 from pipeline.runtime.noise import Noise
@@ -321,3 +321,17 @@ def test_dcgan_sample_interpolate_writes_a_gif(model_path, tmp_path):
     )
     assert result.exit_code == 1
     assert "a walk needs at least 2 points and 1 step, got 1, 12" in result.output
+
+
+def test_a_model_whose_output_is_not_finite_is_an_error_not_a_grid(exported_model, tmp_path):
+    damaged = nan_generator(exported_model / "models/generator.onnx", tmp_path / "nan.onnx")
+    with pytest.raises(ModelOutputError, match=r"nan.onnx: the model's output is not finite"):
+        Sampler(damaged).sample(4)
+    out = tmp_path / "x.png"
+    result = invoke("sample", "--model", str(damaged), "-n", "4", "--out", str(out))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {damaged}: the model's output is not finite (NaN or infinity): the file is "
+        "damaged or its weights diverged; export it again"
+    ]
+    assert not out.exists()

@@ -16,7 +16,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import unavailable
+from conftest import nan_generator, unavailable
 from pipeline.benchmarks import browser as chromium
 from pipeline.benchmarks.browser import SETTLED
 from pipeline.benchmarks.web_benchmark import canvas_grid
@@ -80,6 +80,7 @@ def site(exported_model, conditional_model, infogan_model, tmp_path_factory):
         not_a_generator(folder / "identity.onnx"),
         shutil.copy(infogan, folder / "infogan.onnx"),
         without_metadata(infogan, folder / "broken-infogan.onnx", "categorical_codes"),
+        nan_generator(exported_model / "models/generator.onnx", folder / "nan.onnx"),
     ]
     (folder / "text.onnx").write_text("not a model at all\n")
     models.append(folder / "text.onnx")
@@ -174,6 +175,7 @@ def test_an_unconditional_model_offers_no_digit(page, site):
         ("models/text.onnx", "models/text.onnx: not an ONNX model"),
         ("models/missing.onnx", "models/missing.onnx: not found (HTTP 404)"),
         ("models/identity.onnx", "not a generator: expected the inputs z (and label), got x"),
+        ("models/nan.onnx", "models/nan.onnx: the model's output is not finite (NaN or infinity)"),
     ],
 )
 def test_a_file_that_is_not_a_generator_is_a_visible_message(page, site, model, message):

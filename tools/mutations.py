@@ -186,6 +186,21 @@ MUTATIONS = [
         "tests/test_serve_faults.py::test_clients_that_hang_up_mid_download_are_no_traceback",
     ),
     (
+        "output 21 unchecked in Python",
+        "pipeline/runtime/sampler.py",
+        "        if not np.isfinite(images).all():",
+        "        if False:",
+        "tests/test_sampler.py::test_a_model_whose_output_is_not_finite_is_an_error_not_a_grid "
+        "tests/test_api.py::test_a_model_whose_output_is_not_finite_is_a_json_500",
+    ),
+    (
+        "output 21 unchecked in JavaScript",
+        "web/generator.js",
+        "  if (!values.every(Number.isFinite)) {",
+        "  if (false) {",
+        "tests/test_node.py::test_node_refuses_a_model_whose_output_is_not_finite",
+    ),
+    (
         "fuzz idx header",
         "pipeline/runtime/idx.py",
         '    if len(data) < header_size:\n        raise DataFormatError(f"{name}: truncated IDX header ({len(data)} bytes)")\n',

@@ -9,6 +9,7 @@ import {
   ContractError,
   draw,
   feeds,
+  finiteOutput,
   labelsFor,
   makeGrid,
   openGenerator,
@@ -274,7 +275,7 @@ async function walk() {
       noise.set(values, i * contract.latentDim);
     }
     const result = await session.run(feeds(ort, contract, noise, labels));
-    paint(toUint8(contract, result[contract.output].data), count);
+    paint(toUint8(contract, finiteOutput(contract, result[contract.output].data)), count);
     await new Promise((resolve) => setTimeout(resolve, 60));
   }
   if (document.body.dataset.state === "walking") setState("ready");
@@ -367,7 +368,7 @@ async function readPad() {
     checkPair(encoder, contract);
     const codes = await encode(ort, encoder, pixels, size);
     const result = await session.run(feeds(ort, contract, codes, null));
-    const redrawn = toUint8(contract, result[contract.output].data);
+    const redrawn = toUint8(contract, finiteOutput(contract, result[contract.output].data));
     const canvas = element("reconstruction");
     const image = new ImageData(size[1], size[0]);
     redrawn.forEach((value, i) => image.data.set([value, value, value, 255], i * 4));

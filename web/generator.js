@@ -419,7 +419,18 @@ export function feeds(ort, contract, noise, labels) {
 
 async function run(ort, session, contract, noise, labels) {
   const result = await session.run(feeds(ort, contract, noise, labels));
-  return toUint8(contract, result[contract.output].data);
+  return toUint8(contract, finiteOutput(contract, result[contract.output].data));
+}
+
+/** The generator's output, or a ContractError if any value is NaN or infinite (a damaged file,
+ * or weights that diverged) rather than images of garbage. */
+export function finiteOutput(contract, values) {
+  if (!values.every(Number.isFinite)) {
+    throw new ContractError(
+      `${contract.source}: the model's output is not finite (NaN or infinity): the file is damaged or its weights diverged`,
+    );
+  }
+  return values;
 }
 
 /** uint8 images (count * height * width) for `count` images of `seed` from image `start`, with

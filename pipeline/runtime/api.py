@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from pipeline.errors import PipelineError
+from pipeline.errors import ModelOutputError, PipelineError
 from pipeline.runtime.classify import CLASSIFIER_FILE, Classifier
 from pipeline.runtime.contract import CODES_OUTPUT, LABEL_INPUT
 from pipeline.runtime.encode import ENCODER_FILE, Encoder
@@ -87,6 +87,8 @@ class Api:
             return self._route(method, route, query, body)
         except ApiError as error:
             return error_reply(error.status, str(error))
+        except ModelOutputError as error:  # the served model is broken, not the request
+            return error_reply(500, str(error))
         except PipelineError as error:  # arguments the models refuse
             return error_reply(400, str(error))
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from pipeline.errors import SamplerError
+from pipeline.errors import ModelOutputError, SamplerError
 from pipeline.runtime import contract
 from pipeline.runtime.images import to_uint8
 from pipeline.runtime.noise import SEED_LIMIT
@@ -250,8 +250,15 @@ class Sampler:
 
     def generate(self, noise: np.ndarray, labels=None, *, label_mix=None) -> np.ndarray:
         """Raw generator output for the given noise (and labels, see `feed`): float32
-        `(N, 28, 28, 1)` in [-1, 1]."""
-        return self.session.run([contract.IMAGES_OUTPUT], self.feed(noise, labels, label_mix))[0]
+        `(N, 28, 28, 1)` in [-1, 1]; a `SamplerError` if any value is NaN or infinite (a
+        damaged file, or weights that diverged), rather than images of garbage."""
+        images = self.session.run([contract.IMAGES_OUTPUT], self.feed(noise, labels, label_mix))[0]
+        if not np.isfinite(images).all():
+            raise ModelOutputError(
+                f"{self.path}: the model's output is not finite (NaN or infinity): the file is "
+                "damaged or its weights diverged; export it again"
+            )
+        return images
 
     def batches(
         self,
