@@ -1,5 +1,5 @@
-"""`python -m pipeline` runs the same `dcgan` command group as the console script."""
+"""`python -m pipeline` runs the same `dcgan` command as the console script."""
 
-from pipeline.cli import main
+from pipeline.cli import run
 
-main(prog_name="dcgan")
+run()

@@ -47,3 +47,8 @@ class ImageInputError(PipelineError):
 
 class EncoderError(PipelineError):
     """An encoder model file is not usable, or does not fit the generator it is paired with."""
+
+
+class WriteError(PipelineError):
+    """A file could not be written (a full disk, a read-only folder, a size limit); the previous
+    file, if any, is unchanged."""

@@ -36,6 +36,10 @@ class PipelineGroup(click.Group):
             raise click.ClickException(str(error)) from error
         except ModuleNotFoundError as error:
             raise click.ClickException(missing_module_advice(error.name or "")) from error
+        except MemoryError as error:
+            raise click.ClickException(
+                "out of memory: ask for less at once (fewer images) or free some memory"
+            ) from error
 
 
 def missing_module_advice(name: str) -> str:

@@ -6,22 +6,32 @@ a half-written file, even if the process is killed mid-write.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, WriteError
 
 
 def default_file_mode() -> int:
     """The mode a plainly created file would get (temporary files are made owner-only)."""
     return 0o666 & ~_umask()
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions `path` has, kept when it is replaced; a new file's otherwise."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return default_file_mode()
 
 
 def _umask() -> int:
@@ -30,25 +40,62 @@ def _umask() -> int:
     return umask
 
 
+def require_free_space(folder: Path, size: int, path: Path) -> None:
+    """A one-line `PipelineError` unless `folder` has room for `size` more bytes (and a margin
+    of 1%), checked before a large write starts rather than found out half-way."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # the write itself will say what is wrong with the folder
+    if size * 1.01 > free:
+        raise PipelineError(
+            f"{path}: not enough free space: {size / 1e6:,.1f} MB to write, "
+            f"{free / 1e6:,.1f} MB free in {folder}"
+        )
+
+
 def write_path_atomically(path: Path, write: Callable[[Path], Any]) -> None:
     """Call `write(temporary_path)` for a file next to `path`, then rename it over `path`.
 
-    For writers that want a path rather than a handle (Keras' `save`, numpy's memmap); the
-    temporary name keeps `path`'s suffix, which Keras needs to pick its format.
+    For writers that want a path rather than a handle (Keras' `save`, numpy's `save`); the
+    temporary name keeps `path`'s suffix, which Keras needs to pick its format. Whatever stops
+    the write (a full disk, a read-only folder, an error or a signal) leaves `path` as it was and
+    no temporary behind; a system's refusal is a `WriteError` naming `path` and the cause.
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}"
-    )
+    try:
+        fd, name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}"
+        )
+    except OSError as error:
+        raise WriteError(f"{path}: cannot write: {why_not(error)}") from error
     os.close(fd)
     temporary = Path(name)
     try:
         write(temporary)
-        os.chmod(temporary, default_file_mode())
+        os.chmod(temporary, _mode_for(path))
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise WriteError(f"{path}: cannot write: {why_not(error)}") from error
         raise
+
+
+# The causes a user can act on, in their words; others keep the system's.
+WRITE_FAILURES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EFBIG: "the file would exceed the size limit",
+}
+
+
+def why_not(error: OSError) -> str:
+    """Why the system refused a write, in one short phrase."""
+    return WRITE_FAILURES.get(error.errno, error.strerror or str(error))
 
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], Any]) -> None:

@@ -6,6 +6,7 @@ Like the rest of `pipeline.runtime`: numpy only at import time, Pillow inside th
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 from typing import BinaryIO
@@ -63,14 +64,20 @@ def _read_png(source: Path | BinaryIO, name: str) -> np.ndarray:
 
     try:
         with Image.open(source) as image:
+            # the header's size, checked before a pixel is decoded: a small file may claim a
+            # huge image
+            if image.size != IMAGE_SHAPE[1::-1]:
+                width, height = image.size
+                raise ImageInputError(
+                    f"{name}: the image is {width}x{height} pixels, expected 28x28"
+                )
             pixels = np.asarray(image.convert("L"))
     except FileNotFoundError:
         raise ImageInputError(f"{name}: no such file") from None
+    except Image.DecompressionBombError:
+        raise ImageInputError(f"{name}: the image claims far more pixels than 28x28") from None
     except (OSError, UnidentifiedImageError) as error:
         raise ImageInputError(f"{name}: not a readable PNG, .npy or IDX file ({error})") from None
-    if pixels.shape != IMAGE_SHAPE[:2]:
-        height, width = pixels.shape
-        raise ImageInputError(f"{name}: the image is {width}x{height} pixels, expected 28x28")
     return from_uint8(pixels[np.newaxis])
 
 
@@ -88,9 +95,36 @@ def _read_idx(path: Path) -> np.ndarray:
     return from_uint8(array)
 
 
+def _check_npy_header(handle: BinaryIO, name: str) -> None:
+    """Read a `.npy` header and check, before anything is allocated for it, that its data is
+    numbers and fills the rest of the file exactly: a small file cannot claim 10^9 images.
+    Leaves `handle` where the header was."""
+    start = handle.tell()
+    version = np.lib.format.read_magic(handle)
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, _, dtype = read_header(handle)
+    if dtype.hasobject or dtype.kind not in "uif":
+        raise ImageInputError(f"{name}: {dtype} array, expected uint8 pixels or floats in [-1, 1]")
+    claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    data_start = handle.tell()
+    available = handle.seek(0, io.SEEK_END) - data_start
+    if claimed != available:
+        raise ImageInputError(
+            f"{name}: the header claims shape {shape} ({claimed:,} bytes), the file holds "
+            f"{available:,}"
+        )
+    handle.seek(start)
+
+
 def _read_array(source: Path | BinaryIO, name: str) -> np.ndarray:
     try:
-        array = np.load(source, allow_pickle=False)
+        with source.open("rb") if isinstance(source, Path) else contextlib.nullcontext(source) as f:
+            _check_npy_header(f, name)
+            array = np.lib.format.read_array(f, allow_pickle=False)
     except FileNotFoundError:
         raise ImageInputError(f"{name}: no such file") from None
     except (OSError, ValueError, EOFError) as error:

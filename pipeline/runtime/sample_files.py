@@ -13,7 +13,7 @@ import numpy as np
 from pipeline.errors import SamplerError
 from pipeline.runtime import traversals
 from pipeline.runtime.contract import IMAGE_SHAPE
-from pipeline.runtime.files import write_atomically, write_path_atomically
+from pipeline.runtime.files import require_free_space, write_atomically
 from pipeline.runtime.images import make_grid, save_gif, save_png
 from pipeline.runtime.sampler import DEFAULT_BATCH_SIZE, MAX_GRID_IMAGES, Sampler
 
@@ -30,20 +30,20 @@ def save_npy(
     label: int | None = None,
     codes: dict[str, object] | None = None,
 ) -> None:
-    """Write `n` images `(n, 28, 28)` uint8 to a `.npy`, a batch at a time: memory stays bounded."""
+    """Write `n` images `(n, 28, 28)` uint8 to a `.npy`, a batch at a time: memory stays
+    bounded. The folder's free space is checked first; the file is written with plain writes,
+    not a memory map, so a disk that fills anyway is an error, not a SIGBUS."""
     batches = sampler.batches(n, seed=seed, batch_size=batch_size, label=label, codes=codes)
+    shape = (n, *IMAGE_SHAPE[:2])
+    require_free_space(Path(path).parent, n * IMAGE_SHAPE[0] * IMAGE_SHAPE[1], Path(path))
 
-    def write(temporary: Path) -> None:
-        array = np.lib.format.open_memmap(
-            temporary, mode="w+", dtype=np.uint8, shape=(n, *IMAGE_SHAPE[:2])
-        )
-        start = 0
+    def write(handle) -> None:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "shape": shape}
+        np.lib.format.write_array_header_1_0(handle, {**header, "fortran_order": False})
         for batch in batches:
-            array[start : start + len(batch)] = batch
-            start += len(batch)
-        array.flush()
+            handle.write(np.ascontiguousarray(batch, np.uint8).tobytes())
 
-    write_path_atomically(Path(path), write)
+    write_atomically(Path(path), write)
 
 
 def save_grid(
