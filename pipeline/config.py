@@ -19,9 +19,16 @@ DISTRIBUTIONS = ("auto", "off", "mirrored", "multi-worker")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A value from params.yaml as an error message quotes it: its repr, cut to `limit`
+    characters (a value can be a megabyte of text)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
+        raise ConfigError(f"{key}: expected a positive integer, got {shown(value)}")
     return value
 
 
@@ -42,20 +49,20 @@ def _number(value: Any) -> float | None:
 def _positive_float(key: str, value: Any) -> float:
     number = _number(value)
     if number is None or not number > 0 or number == float("inf"):
-        raise ConfigError(f"{key}: expected a positive number, got {value!r}")
+        raise ConfigError(f"{key}: expected a positive number, got {shown(value)}")
     return number
 
 
 def _non_negative_float(key: str, value: Any) -> float:
     number = _number(value)
     if number is None or not number >= 0 or number == float("inf"):
-        raise ConfigError(f"{key}: expected a number >= 0, got {value!r}")
+        raise ConfigError(f"{key}: expected a number >= 0, got {shown(value)}")
     return number
 
 
 def _boolean(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        raise ConfigError(f"{key}: expected true or false, got {shown(value)}")
     return value
 
 
@@ -63,7 +70,7 @@ def _epochs(key: str, value: Any) -> int | str:
     if value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{key}: expected auto or a positive integer, got {value!r}")
+        raise ConfigError(f"{key}: expected auto or a positive integer, got {shown(value)}")
     return value
 
 
@@ -71,7 +78,7 @@ def _name(key: str, value: Any) -> str:
     """A family's or a loss's name; which names exist is the registry's to say
     (`pipeline.families.resolve`)."""
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key}: expected a name, got {value!r}")
+        raise ConfigError(f"{key}: expected a name, got {shown(value)}")
     return value
 
 
@@ -81,7 +88,7 @@ def _rate(key: str, value: Any) -> float | str:
         return value
     number = _number(value)
     if number is None or not number > 0 or number == float("inf"):
-        raise ConfigError(f"{key}: expected auto or a positive number, got {value!r}")
+        raise ConfigError(f"{key}: expected auto or a positive number, got {shown(value)}")
     return number
 
 
@@ -91,28 +98,28 @@ def _beta(key: str, value: Any) -> float | str:
         return value
     number = _number(value)
     if number is None or not 0 <= number < 1:
-        raise ConfigError(f"{key}: expected auto or a number in [0, 1), got {value!r}")
+        raise ConfigError(f"{key}: expected auto or a number in [0, 1), got {shown(value)}")
     return number
 
 
 def _fraction(key: str, value: Any) -> float:
     number = _number(value)
     if number is None or not 0 <= number < 1:
-        raise ConfigError(f"{key}: expected a number in [0, 1), got {value!r}")
+        raise ConfigError(f"{key}: expected a number in [0, 1), got {shown(value)}")
     return number
 
 
 def _positive_fraction(key: str, value: Any) -> float:
     number = _number(value)
     if number is None or not 0 < number <= 1:
-        raise ConfigError(f"{key}: expected a number in (0, 1], got {value!r}")
+        raise ConfigError(f"{key}: expected a number in (0, 1], got {shown(value)}")
     return number
 
 
 def _choice(choices: tuple[str, ...]):
     def check(key: str, value: Any) -> str:
         if value not in choices:
-            raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+            raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {shown(value)}")
         return value
 
     return check
@@ -121,7 +128,7 @@ def _choice(choices: tuple[str, ...]):
 def _at_least(minimum: int):
     def check(key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value!r}")
+            raise ConfigError(f"{key}: expected an integer >= {minimum}, got {shown(value)}")
         return value
 
     return check
@@ -168,7 +175,9 @@ TRAINING_TARGETS = (("project_over_plain_float32_step", 2.5),)
 
 def _positive_ints(key: str, value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
-        raise ConfigError(f"{key}: expected a non-empty list of positive integers, got {value!r}")
+        raise ConfigError(
+            f"{key}: expected a non-empty list of positive integers, got {shown(value)}"
+        )
     return tuple(_positive_int(key, item) for item in value)
 
 
@@ -286,9 +295,14 @@ class EvaluateConfig:
 def read_params(path: Path) -> dict[str, Any]:
     """The whole file as a mapping (safe YAML only)."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read ({error.strerror or error})") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start})"
+        ) from error
     try:
         params = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -235,3 +235,14 @@ def test_node_refuses_a_model_whose_output_is_not_finite(node, exported_model, t
         "damaged or its weights diverged"
     ]
     assert not out.exists()
+
+
+def test_node_refuses_metadata_claiming_an_absurd_noise_width(node, tmp_path):
+    from test_hostile_input import claiming_noise
+
+    model = claiming_noise(tmp_path / "claims.onnx", str(10**12))
+    result = run_node(node, "--model", str(model), "--out", str(tmp_path / "x.png"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"Error: {model}: the metadata's noise dimension 1000000000000 is outside 1-65536"
+    )

@@ -236,6 +236,35 @@ MUTATIONS = [
         "tests/test_write_faults.py::test_a_replaced_file_keeps_its_permissions",
     ),
     (
+        "input 27 noise width unbounded",
+        "pipeline/runtime/contract.py",
+        "        if not 0 < int(declared) <= MAX_NOISE_DIM:",
+        "        if False:",
+        "tests/test_hostile_input.py::test_metadata_claiming_an_absurd_noise_width_is_refused",
+    ),
+    (
+        "input 28 run unguarded",
+        "pipeline/runtime/sampler.py",
+        "        except Exception as error:  # onnxruntime raises its own, unexported exception types\n"
+        "            raise ModelOutputError(",
+        "        except ZeroDivisionError as error:\n            raise ModelOutputError(",
+        "tests/test_hostile_input.py::test_onnxruntime_failing_while_it_runs_is_one_line",
+    ),
+    (
+        "input 29 params decode uncaught",
+        "pipeline/config.py",
+        "    except UnicodeDecodeError as error:",
+        "    except ZeroDivisionError as error:",
+        "tests/test_hostile_input.py::test_params_that_are_not_utf8_are_one_line",
+    ),
+    (
+        "input 30 values quoted whole",
+        "pipeline/config.py",
+        '    return text if len(text) <= limit else f"{text[: limit - 3]}..."',
+        "    return text",
+        "tests/test_hostile_input.py::test_a_huge_value_is_quoted_short",
+    ),
+    (
         "fuzz idx header",
         "pipeline/runtime/idx.py",
         '    if len(data) < header_size:\n        raise DataFormatError(f"{name}: truncated IDX header ({len(data)} bytes)")\n',

@@ -108,7 +108,7 @@ export function readContract(manifest, session, metadata, source) {
   if (metadata.model !== undefined && metadata.model !== manifest.model) {
     throw new ContractError(`${source}: not a generator: its metadata says model ${metadata.model}`);
   }
-  const noiseDim = readNoiseDim(session, names.noise, metadata, source);
+  const noiseDim = readNoiseDim(manifest, session, names.noise, metadata, source);
   const noise = readNoise(manifest, metadata, source);
   const codes = infogan ? readCodes(session, names, metadata, source, inputs.length) : null;
   const classes = infogan ? range(codes.categoricalCodes) : inputs.length === 2 ? readClasses(session, names.label, metadata, source) : [];
@@ -138,7 +138,7 @@ function range(count) {
   return Array.from({ length: count }, (_, i) => i);
 }
 
-function readNoiseDim(session, name, metadata, source) {
+function readNoiseDim(manifest, session, name, metadata, source) {
   const info = inputInfo(session, name);
   if (info.type !== undefined && (info.type !== "float32" || info.shape.length !== 2)) {
     throw new ContractError(
@@ -150,6 +150,11 @@ function readNoiseDim(session, name, metadata, source) {
   let noiseDim = typeof fixedDim === "number" ? fixedDim : Number.NaN;
   if (Number.isNaN(noiseDim) && /^[0-9]+$/.test(metadata.noise_dim || "")) {
     noiseDim = Number(metadata.noise_dim);
+    if (noiseDim > manifest.max_noise_dim) {
+      throw new ContractError(
+        `${source}: the metadata's noise dimension ${metadata.noise_dim.slice(0, 20)} is outside 1-${manifest.max_noise_dim}`,
+      );
+    }
   }
   if (!(noiseDim > 0)) {
     throw new ContractError(`${source}: the noise dimension is neither fixed nor in the metadata`);

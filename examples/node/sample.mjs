@@ -100,7 +100,8 @@ async function openModel(path, threads) {
   } catch (error) {
     throw new ContractError(`${path}: ${error.code === "ENOENT" ? "no such model file" : error.message}`);
   }
-  return openGenerator(ort, MANIFEST, bytes, path, { intraOpNumThreads: threads });
+  // onnxruntime's own warnings off stderr: a failure is one Error line, from main()
+  return openGenerator(ort, MANIFEST, bytes, path, { intraOpNumThreads: threads, logSeverityLevel: 3 });
 }
 
 function crc32(bytes) {

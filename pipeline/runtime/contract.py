@@ -38,6 +38,9 @@ CODES_OUTPUT = "z"  # float32 (N, noise_dim): named as the generator input it fe
 FEATURES_OUTPUT = "features"  # float32 (N, ENCODER_FEATURES): the layer before the codes
 ENCODER_FEATURES = 1024
 IMAGE_SHAPE = (28, 28, 1)
+# A noise width read from metadata is trusted only up to this (this project's is 96): a bound
+# checked before noise is allocated for a model that claims more.
+MAX_NOISE_DIM = 1 << 16
 CLASSES = 10  # the datasets' labels: MNIST's digits 0-9, Fashion-MNIST's ten item ids
 OUTPUT_RANGE = (-1.0, 1.0)  # pixels: uint8 = round-half-even((x + 1) * 127.5), x clipped first
 
@@ -349,6 +352,11 @@ def _noise_dim(noise, metadata: dict[str, str], source) -> int:
         return dim
     declared = metadata.get("noise_dim")
     if declared and declared.isdigit():
+        if not 0 < int(declared) <= MAX_NOISE_DIM:
+            raise ContractError(
+                f"{source}: the metadata's noise dimension {declared[:20]} is outside "
+                f"1-{MAX_NOISE_DIM}"
+            )
         return int(declared)
     raise ContractError(f"{source}: the noise dimension is neither fixed nor in the metadata")
 

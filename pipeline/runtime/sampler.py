@@ -73,15 +73,14 @@ class Sampler:
             raise SamplerError(f"{path}: cannot read ({error.strerror or error})") from error
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        options.log_severity_level = 3  # errors only: no warnings on stderr for callers
+        # nothing on stderr: a failure is raised, and reported once, by the caller
+        options.log_severity_level = 4
         if quick_start:
             options.add_session_config_entry("session.disable_prepacking", "1")
         try:
             self.session = ort.InferenceSession(data, options, providers=providers)
         except Exception as error:  # onnxruntime raises its own, unexported exception types
-            reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(error).strip())
-            reason = reason.splitlines()[0][:200] if reason else type(error).__name__
-            raise SamplerError(f"{path}: not a usable ONNX model ({reason})") from error
+            raise SamplerError(f"{path}: not a usable ONNX model ({_reason(error)})") from error
         self.path = path
         self.contract = contract.read(self.session, path)
 
@@ -252,7 +251,13 @@ class Sampler:
         """Raw generator output for the given noise (and labels, see `feed`): float32
         `(N, 28, 28, 1)` in [-1, 1]; a `SamplerError` if any value is NaN or infinite (a
         damaged file, or weights that diverged), rather than images of garbage."""
-        images = self.session.run([contract.IMAGES_OUTPUT], self.feed(noise, labels, label_mix))[0]
+        feed = self.feed(noise, labels, label_mix)
+        try:
+            images = self.session.run([contract.IMAGES_OUTPUT], feed)[0]
+        except Exception as error:  # onnxruntime raises its own, unexported exception types
+            raise ModelOutputError(
+                f"{self.path}: onnxruntime failed while running the model ({_reason(error)})"
+            ) from error
         if not np.isfinite(images).all():
             raise ModelOutputError(
                 f"{self.path}: the model's output is not finite (NaN or infinity): the file is "
@@ -300,6 +305,12 @@ class Sampler:
         """`n` uint8 images `(n, 28, 28)` in memory (use `batches` for very many)."""
         batches = self.batches(n, seed=seed, batch_size=batch_size, label=label, codes=codes)
         return np.concatenate(list(batches))
+
+
+def _reason(error: Exception) -> str:
+    """The first line of an onnxruntime error, without its code prefix, at most 200 characters."""
+    reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(error).strip())
+    return reason.splitlines()[0][:200] if reason else type(error).__name__
 
 
 def available_providers() -> list[str]:
