@@ -3,6 +3,7 @@ errors with 4xx codes, bounded requests, and concurrent clients answered right."
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -29,11 +30,17 @@ needs_runtime = pytest.mark.skipif(
 pytestmark = needs_runtime
 
 
-def start(generator, family_folder):
+@contextlib.contextmanager
+def serving(generator, family_folder):
+    """The API's base URL while `dcgan serve`'s server runs on 127.0.0.1 in this process."""
     api = Api.load(generator, family_folder)
     server = web.make_server(web.Site.build([generator], api), "127.0.0.1", 0)
     web.serve_in_background(server)
-    return server, f"http://127.0.0.1:{server.server_address[1]}/api"
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +54,8 @@ def family_folder(tmp_path_factory, ssl_model, bigan_exported):
 
 @pytest.fixture(scope="module")
 def api(exported_model, family_folder):
-    server, url = start(exported_model / "models/generator.onnx", family_folder)
-    yield url
-    server.shutdown()
-    server.server_close()
+    with serving(exported_model / "models/generator.onnx", family_folder) as url:
+        yield url
 
 
 def call(url: str, body: bytes | None = None, method: str | None = None, **headers):
@@ -138,14 +143,10 @@ def test_unknown_endpoints_and_methods_are_json_too(api, path, method, status, m
 
 
 def test_a_conditional_models_label_is_honoured(conditional_model, tmp_path):
-    server, url = start(conditional_model / "models/generator.onnx", tmp_path)
-    try:
+    with serving(conditional_model / "models/generator.onnx", tmp_path) as url:
         _, _, body = call(url + "/sample?n=5&seed=3&label=4&format=npy")
         status, _, refused = call(url + "/sample?label=12")
         contract = json.loads(call(url + "/contract")[2])
-    finally:
-        server.shutdown()
-        server.server_close()
     expected = Sampler(conditional_model / "models/generator.onnx").sample(5, seed=3, label=4)
     assert np.array_equal(np.load(io.BytesIO(body)), expected)
     assert status == 400
@@ -155,14 +156,10 @@ def test_a_conditional_models_label_is_honoured(conditional_model, tmp_path):
 
 
 def test_an_infogan_models_codes_are_arguments(infogan_model, tmp_path):
-    server, url = start(infogan_model / "models/generator.onnx", tmp_path)
-    try:
+    with serving(infogan_model / "models/generator.onnx", tmp_path) as url:
         _, _, body = call(url + "/sample?n=4&seed=2&category=3&c1=0.5&format=npy")
         status, _, refused = call(url + "/sample?c2=2")
         contract = json.loads(call(url + "/contract")[2])
-    finally:
-        server.shutdown()
-        server.server_close()
     sampler = Sampler(infogan_model / "models/generator.onnx")
     expected = sampler.sample(4, seed=2, codes={"category": 3, "c1": 0.5})
     assert np.array_equal(np.load(io.BytesIO(body)), expected)
@@ -237,12 +234,8 @@ def test_an_oversized_or_unsized_body_is_refused_before_it_is_read(api):
 
 
 def test_a_family_model_that_is_not_served_is_a_404(exported_model, tmp_path):
-    server, url = start(exported_model / "models/generator.onnx", tmp_path)
-    try:
+    with serving(exported_model / "models/generator.onnx", tmp_path) as url:
         answers = [call(url + path, b"x") for path in ("/classify", "/encode")]
-    finally:
-        server.shutdown()
-        server.server_close()
     assert [status for status, _, _ in answers] == [404, 404]
     assert "semi-supervised" in json.loads(answers[0][2])["error"]
     assert "bigan" in json.loads(answers[1][2])["error"]
@@ -262,11 +255,7 @@ def test_concurrent_clients_each_get_their_own_digits(api, exported_model):
 
 def test_a_model_whose_output_is_not_finite_is_a_json_500(exported_model, tmp_path):
     damaged = nan_generator(exported_model / "models/generator.onnx", tmp_path / "nan.onnx")
-    server, url = start(damaged, tmp_path)
-    try:
+    with serving(damaged, tmp_path) as url:
         status, kind, body = call(url + "/sample?n=2")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (status, kind) == (500, "application/json")
     assert "nan.onnx: the model's output is not finite" in json.loads(body)["error"]

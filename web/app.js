@@ -101,14 +101,11 @@ async function fetchBytes(url, name) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-// Marks on the way to a grid (performance.getEntriesByType("mark")): the benchmark's breakdown.
 async function openModel(name, bytesPromise) {
   const started = performance.now();
   const bytes = await bytesPromise;
-  performance.mark("dcgan:model-bytes");
   await runtimeStarted;
   const opened = await openGenerator(ort, page.manifest, bytes, name, { executionProviders: ["wasm"] });
-  performance.mark("dcgan:session");
   return { name, bytes: bytes.length, ...opened, loadMs: performance.now() - started };
 }
 
@@ -240,10 +237,7 @@ async function drawGrid() {
   }
   const elapsed = performance.now() - started;
   paint(images, drawn, columns);
-  if (page.firstGridMs === null) {
-    page.firstGridMs = performance.now(); // since navigation
-    performance.mark("dcgan:first-grid");
-  }
+  if (page.firstGridMs === null) page.firstGridMs = performance.now(); // since navigation
   element("stat-speed").textContent =
     `${drawn} digits in ${elapsed.toFixed(1)} ms (${Math.round((drawn * 1000) / elapsed)} per second)`;
   page.last = { count: drawn, seed: String(seed), label, codes, swept, images };

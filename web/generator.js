@@ -237,23 +237,28 @@ function readCodes(session, names, metadata, source, inputCount) {
 }
 
 /**
- * An onnxruntime session on the model `bytes` and its checked contract; `source` names the
- * model in the one-line ContractError a file that is not ONNX, not loadable or not a generator
- * gives. `options` are onnxruntime's session options.
+ * An onnxruntime session on the model `bytes` and its metadata; `source` names the model in the
+ * one-line ContractError a file that is not ONNX or not loadable gives. `options` are
+ * onnxruntime's session options. (web/readers.js opens the family's other models with it.)
  */
-export async function openGenerator(ort, manifest, bytes, source, options = {}) {
+export async function openSession(ort, bytes, source, options = {}) {
   let metadata;
   try {
     metadata = readMetadata(bytes);
   } catch (error) {
     throw new ContractError(`${source}: not an ONNX model (${error.message})`);
   }
-  let session;
   try {
-    session = await ort.InferenceSession.create(bytes, options);
+    return { metadata, session: await ort.InferenceSession.create(bytes, options) };
   } catch (error) {
     throw new ContractError(`${source}: not a usable ONNX model (${runtimeReason(error)})`);
   }
+}
+
+/** A generator's session (openSession) and its checked contract: a ContractError for a model
+ * that is not a generator. */
+export async function openGenerator(ort, manifest, bytes, source, options = {}) {
+  const { session, metadata } = await openSession(ort, bytes, source, options);
   return { session, metadata, contract: readContract(manifest, session, metadata, source) };
 }
 

@@ -4,29 +4,18 @@
 // shapes come from docs/generator-contract.json's `classifier` and `encoder` sections, as
 // pipeline/runtime/classify.py and encode.py check them. No DOM and no Node APIs here.
 
-import { ContractError, readMetadata, runtimeReason } from "./generator.js";
+import { ContractError, openSession } from "./generator.js";
 
 /** A session on a classifier's or an encoder's `bytes`, checked against the contract: `kind` is
  * "classifier" or "encoder". `source` names the model in the one-line ContractError. */
 export async function openReader(ort, manifest, bytes, source, options = {}) {
-  let metadata;
-  try {
-    metadata = readMetadata(bytes);
-  } catch (error) {
-    throw new ContractError(`${source}: not an ONNX model (${error.message})`);
-  }
+  const { session, metadata } = await openSession(ort, bytes, source, options);
   const kinds = { [manifest.classifier.model]: "classifier", [manifest.encoder.model]: "encoder" };
   const kind = kinds[metadata.model];
   if (kind === undefined) {
     throw new ContractError(
       `${source}: neither a classifier nor an encoder: its metadata says model ${metadata.model ?? "nothing"}`,
     );
-  }
-  let session;
-  try {
-    session = await ort.InferenceSession.create(bytes, options);
-  } catch (error) {
-    throw new ContractError(`${source}: not a usable ONNX model (${runtimeReason(error)})`);
   }
   const spec = manifest[kind];
   const outputs = kind === "classifier" ? [spec.output] : Object.values(spec.outputs);

@@ -144,7 +144,7 @@ def api_load(model: Path, requests: int, clients: int, images: int) -> dict[str,
 
     from pipeline.runtime.api import Api
 
-    api = Api.load(model, model.parent / "no-family-models")
+    api = Api(Sampler(model))
     server = web.make_server(web.Site.build([model], api), "127.0.0.1", 0)
     web.serve_in_background(server)
     url = f"http://127.0.0.1:{server.server_address[1]}/api/sample?n={images}&seed="

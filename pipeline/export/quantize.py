@@ -96,11 +96,14 @@ def quantize(
 
     noise = reference.noise(np.random.default_rng(2), check_samples)
     expected = reference.generate(noise)
+    graph = _graph(float_path)
+    class_tables = _class_table_products(graph)
+    kept_float = {"Conv": class_tables + _output_layer(graph), "MatMul": class_tables}
 
     def write(temporary: Path) -> None:
         tried = []
         for op_types in QUANTIZED_OPERATORS:
-            _quantize_operators(float_path, temporary, op_types, NoiseBatches())
+            _quantize_operators(float_path, temporary, op_types, NoiseBatches(), kept_float)
             difference = np.abs(Sampler(temporary).generate(noise) - expected)
             metrics.update(
                 int8_mean_abs_diff=float(difference.mean()),
@@ -133,14 +136,17 @@ def quantize(
 
 
 def _quantize_operators(
-    float_path: Path, out_path: Path, op_types: tuple[str, ...], calibration: Any
+    float_path: Path,
+    out_path: Path,
+    op_types: tuple[str, ...],
+    calibration: Any,
+    kept_float: dict[str, list[str]],
 ) -> None:
     """Write to `out_path` the model at `float_path` with the hidden convolutions quantized
-    statically and, if `op_types` has "MatMul", the dense layers' products dynamically."""
+    statically and, if `op_types` has "MatMul", the dense layers' products dynamically; the
+    nodes `kept_float` names for each operator stay float32."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    graph = _graph(float_path)
-    class_tables = _class_table_products(graph)
     with _quiet_logs(), tempfile.TemporaryDirectory() as folder:
         convolutions = Path(folder) / "convolutions.onnx"
         quantize_static(
@@ -149,7 +155,7 @@ def _quantize_operators(
             calibration,
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=["Conv"],
-            nodes_to_exclude=class_tables + _output_layer(graph),
+            nodes_to_exclude=kept_float["Conv"],
             per_channel=True,
             reduce_range=True,
             activation_type=QuantType.QUInt8,
@@ -160,7 +166,7 @@ def _quantize_operators(
                 str(convolutions),
                 str(out_path),
                 op_types_to_quantize=["MatMul"],
-                nodes_to_exclude=class_tables,
+                nodes_to_exclude=kept_float["MatMul"],
                 per_channel=True,
                 reduce_range=True,
                 weight_type=QuantType.QInt8,

@@ -82,12 +82,7 @@ class Site:
     files: dict[str, Path]
     models_json: bytes
     api: Api | None = None
-
-    @property
-    def default_model(self) -> str | None:
-        """The URL path of the model the page opens first."""
-        listing = json.loads(self.models_json)
-        return listing[0]["url"] if listing else None
+    default_model: str | None = None  # the URL path of the model the page opens first
 
     @classmethod
     def build(cls, models: list[Path], api: Api | None = None, family: list[Path] = ()) -> Site:
@@ -115,7 +110,8 @@ class Site:
                 files[f"/{url}"] = model
                 size = model.stat().st_size
                 listing.append({"name": model.name, "url": url, "bytes": size, "kind": kind})
-        return cls(files, json.dumps(listing).encode(), api)
+        default = listing[0]["url"] if models else None
+        return cls(files, json.dumps(listing).encode(), api, default)
 
 
 def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
@@ -137,21 +133,17 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
             from pipeline.runtime.api import MAX_BODY_BYTES, error_reply
 
             url = urlsplit(self.path)
-            route = url.path.removeprefix(API_PREFIX)
-            body = None
-            if method == "POST":
-                length = self.headers.get("Content-Length", "")
-                if not length.isdigit():
-                    reply = error_reply(411, "send the body with a Content-Length")
-                    return self._send(reply.status, reply.body, reply.content_type, False)
-                if int(length) > MAX_BODY_BYTES:
-                    self.close_connection = True  # the body is not read
-                    reply = error_reply(413, f"the body is over {MAX_BODY_BYTES} bytes")
-                    return self._send(reply.status, reply.body, reply.content_type, False)
-                body = self.rfile.read(int(length))
-            if site.api is None:
+            length = self.headers.get("Content-Length", "")
+            if method == "POST" and not length.isdigit():
+                reply = error_reply(411, "send the body with a Content-Length")
+            elif method == "POST" and int(length) > MAX_BODY_BYTES:
+                self.close_connection = True  # the body is not read
+                reply = error_reply(413, f"the body is over {MAX_BODY_BYTES} bytes")
+            elif site.api is None:
                 reply = error_reply(404, "this server has no API")
             else:
+                body = self.rfile.read(int(length)) if method == "POST" else None
+                route = url.path.removeprefix(API_PREFIX)
                 reply = site.api.handle(method, route, url.query, body)
             self._send(reply.status, reply.body, reply.content_type, False, no_store=True)
 
