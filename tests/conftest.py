@@ -8,6 +8,7 @@ import json
 import shlex
 import socket
 import struct
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -206,6 +207,20 @@ class TinyDataset:
         return folder
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MB tmpfs, unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset() -> TinyDataset:
     rng = np.random.default_rng(0)
@@ -215,7 +230,9 @@ def tiny_dataset() -> TinyDataset:
             rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
         )
         raw[f"{prefix}-labels-idx1-ubyte"] = encode_idx(np.arange(count, dtype=np.uint8) % 10)
-    files = tuple(DatasetFile(name, hashlib.sha256(data).hexdigest()) for name, data in raw.items())
+    files = tuple(
+        DatasetFile(name, hashlib.sha256(data).hexdigest(), len(data)) for name, data in raw.items()
+    )
     return TinyDataset(raw=raw, spec=DatasetSpec(name="tiny", files=files))
 
 

@@ -6,10 +6,12 @@ import shutil
 import tarfile
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 
+from pipeline.data.datasets import CHECKSUMS_FILE, checksums_text, load_split
 from pipeline.data.download import download
 from pipeline.data.sources import (
     ArchiveSource,
@@ -18,7 +20,7 @@ from pipeline.data.sources import (
     NpmSource,
     source_from_text,
 )
-from pipeline.errors import DownloadError
+from pipeline.errors import DataFormatError, DownloadError
 
 TIMEOUT = 1.0
 QUICK_RETRY = (0.01, 0.01)
@@ -30,7 +32,9 @@ def folder_state(folder: Path) -> dict[str, bytes]:
 
 
 def assert_complete(out: Path, dataset) -> None:
-    assert folder_state(out) == dataset.raw
+    """The dataset's files and the record of their checksums, nothing else."""
+    recorded = checksums_text(dataset.spec.files).encode()
+    assert folder_state(out) == {**dataset.raw, CHECKSUMS_FILE: recorded}
 
 
 def test_serves_every_file_from_a_mirror(tmp_path, data_server, tiny_dataset):
@@ -124,6 +128,53 @@ def test_a_corrupted_file_is_rejected_and_nothing_changes(tmp_path, data_server,
         caught.value
     )
     assert folder_state(out) == before
+
+
+def gzip_of_zeros(size: int) -> bytes:
+    """A gzip stream inflating to `size` zero bytes (a thousandth of that on disk)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(2**20)
+    parts = [packer.compress(block) for _ in range(size // len(block))]
+    return b"".join(parts) + packer.flush()
+
+
+def test_a_decompression_bomb_stops_at_the_file_size(tmp_path, small_disk, tiny_dataset):
+    source = tiny_dataset.write_folder(tmp_path / "src", gzipped=True)
+    name = "train-images-idx3-ubyte"
+    (source / f"{name}.gz").write_bytes(gzip_of_zeros(256 * 2**20))  # 256 MB on an 8 MB disk
+    size = len(tiny_dataset.raw[name])
+    with pytest.raises(DownloadError) as caught:
+        download(tiny_dataset.spec, small_disk, [FolderSource(source)])
+    assert f"yields more than the {size} bytes of {name} (the wrong file, or a decompression " in (
+        str(caught.value)
+    )
+    assert folder_state(small_disk) == {}
+
+
+def test_files_changed_after_their_download_are_refused_by_every_stage(tmp_path, tiny_dataset):
+    out = tmp_path / "out"
+    download(tiny_dataset.spec, out, [FolderSource(tiny_dataset.write_folder(tmp_path / "src"))])
+    load_split(out, "train")
+    images = out / "train-images-idx3-ubyte"
+    changed = bytearray(images.read_bytes())
+    changed[-1] ^= 1  # still a valid IDX file: only the checksum can tell
+    images.write_bytes(bytes(changed))
+    with pytest.raises(DataFormatError, match=r"changed since it was downloaded \(SHA-256 "):
+        load_split(out, "train")
+    load_split(out, "test")  # the other split's files are untouched
+
+
+def test_a_damaged_checksum_record_is_named(tmp_path, tiny_dataset):
+    out = tmp_path / "out"
+    download(tiny_dataset.spec, out, [FolderSource(tiny_dataset.write_folder(tmp_path / "src"))])
+    (out / CHECKSUMS_FILE).write_text("not a checksum\n")
+    with pytest.raises(DataFormatError, match=r"SHA256SUMS, line 1: not a `<sha256>  <file "):
+        load_split(out, "test")
+
+
+def test_a_folder_without_a_record_is_the_user_own_data(tmp_path, tiny_dataset):
+    images, labels = load_split(tiny_dataset.write_folder(tmp_path / "mine"), "train")
+    assert len(images) == len(labels)
 
 
 def test_a_truncated_transfer_falls_through(tmp_path, data_server, tiny_dataset):

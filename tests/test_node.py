@@ -246,3 +246,24 @@ def test_node_refuses_metadata_claiming_an_absurd_noise_width(node, tmp_path):
     assert result.stderr.splitlines()[0] == (
         f"Error: {model}: the metadata's noise dimension 1000000000000 is outside 1-65536"
     )
+
+
+def test_node_on_a_full_or_read_only_disk_is_one_line_and_leaves_nothing(
+    node, exported_model, small_disk
+):
+    model = str(exported_model / "models/generator.onnx")
+    (small_disk / "filler").write_bytes(bytes(7 * 2**20))  # 1 MB left; 4096 digits take 3.2 MB
+    out = small_disk / "x.npy"
+    result = run_node(node, "--model", model, "-n", "4096", "--out", str(out))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {out}: cannot write: no space left on the device"
+    ]
+    assert [p.name for p in small_disk.iterdir()] == ["filler"]
+    (small_disk / "filler").unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    result = run_node(node, "--model", model, "-n", "4", "--out", str(out))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {out}: cannot write: the file system is read-only"
+    ]

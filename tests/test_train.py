@@ -25,6 +25,7 @@ from conftest import (
     stage_args,
 )
 from pipeline.config import TrainConfig, load_train_config
+from pipeline.data.datasets import CHECKSUMS_FILE, checksums_text
 from pipeline.errors import ConfigError
 from pipeline.gan.placement import Placement
 from pipeline.training.loop import images_per_step
@@ -215,6 +216,23 @@ def test_a_missing_data_folder_is_a_bad_parameter(workdir):
         "Invalid value for '--data': no such folder: data/nothing (run `dcgan download` first)"
         in (result.output)
     )
+
+
+def test_training_images_changed_since_their_download_are_refused(workdir, tiny_dataset):
+    set_params(workdir)
+    data = workdir / "data/mnist"
+    (data / CHECKSUMS_FILE).write_text(checksums_text(tiny_dataset.spec.files))
+    images = data / "train-images-idx3-ubyte"
+    changed = bytearray(images.read_bytes())
+    changed[16] ^= 0xFF  # one pixel of the first image
+    images.write_bytes(bytes(changed))
+    result = run(*stage_args("train"))
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: data/mnist/train-images-idx3-ubyte changed since it was downloaded (SHA-256 "
+    )
+    assert result.output.count("\n") == 1
+    assert not (workdir / "checkpoints/train").exists()
 
 
 def test_kill_9_then_rerun_resumes_and_ends_at_the_same_step(workdir, caplog):

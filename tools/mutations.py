@@ -285,6 +285,29 @@ MUTATIONS = [
         "import pickle  # noqa\nimport numpy as np\n",
         "tests/test_security.py",
     ),
+    (
+        "input 31 no decompression cap",
+        "pipeline/data/download.py",
+        "        if self._handle.tell() + len(data) > self._file.size:",
+        "        if False:",
+        "tests/test_download.py::test_a_decompression_bomb_stops_at_the_file_size",
+    ),
+    (
+        "input 32 data hash unchecked",
+        "pipeline/data/datasets.py",
+        "            if actual != recorded[name]:",
+        "            if False:",
+        "tests/test_train.py::test_training_images_changed_since_their_download_are_refused "
+        "tests/test_download.py::test_files_changed_after_their_download_are_refused_by_every_stage",
+    ),
+    (
+        "input 33 out of memory a traceback",
+        "pipeline/cli/group.py",
+        "        except MemoryError as error:",
+        "        except ZeroDivisionError as error:",
+        "tests/test_write_faults.py::"
+        "test_a_walk_beyond_the_memory_limit_is_one_line_and_leaves_nothing",
+    ),
 ]
 
 

