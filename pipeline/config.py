@@ -233,6 +233,7 @@ class TrainConfig:
     track_every: int = setting(300, _at_least(0))
     track_samples: int = setting(5000, _at_least(100))
     export_weights: str = setting("best", _choice(EXPORT_WEIGHTS))
+    fresh: bool = setting(False, _boolean)  # start over, whatever checkpoint there is
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -119,7 +119,12 @@ def test_other_settings_start_over_and_so_does_fresh(workdir, caplog):
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="pipeline"):
         assert train_ok("--fresh")["steps"] == 2  # the same settings, finished: still retrained
-    assert "starting over (--fresh)" in caplog.text
+    assert "starting over (asked to)" in caplog.text
+    caplog.clear()
+    set_params(workdir, train=dict(epochs=1, loss="lsgan", fresh=True))  # dvc exp run -S
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        assert train_ok()["steps"] == 2
+    assert "starting over (asked to)" in caplog.text
 
 
 def test_a_change_to_the_code_that_shapes_the_weights_starts_over(workdir, caplog, monkeypatch):

@@ -87,7 +87,9 @@ def download(dataset: str, out: Path | None, sources: tuple[str, ...], timeout: 
     "models/classifier.keras",
     "The MNIST classifier (from `dcgan classifier`) that tracks sample quality during training.",
 )
-@click.option("--fresh", is_flag=True, help="Ignore any checkpoint and start over.")
+@click.option(
+    "--fresh", is_flag=True, help="Ignore any checkpoint and start over (or train.fresh: true)."
+)
 def train(
     params_path: Path,
     data: Path,
@@ -124,7 +126,7 @@ def train(
     paths = TrainPaths(
         data, models, checkpoints, plots, metrics_path, classifier, classifier_config
     )
-    report_metrics(run_training(config, paths, fresh=fresh))
+    report_metrics(run_training(config, paths, fresh=fresh or config.fresh))
 
 
 @main.command()

@@ -19,8 +19,8 @@ import numpy as np
 from pipeline.config import ClassifierConfig
 from pipeline.data.datasets import load_split
 from pipeline.runtime import machine
-from pipeline.runtime.files import write_path_atomically
 from pipeline.runtime.images import from_uint8
+from pipeline.runtime.keras_files import save_keras
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def train_classifier(data: Path, out_path: Path, config: ClassifierConfig) -> di
     seconds = time.perf_counter() - started
     _, test_accuracy = model.evaluate(from_uint8(test_images), test_labels, verbose=0)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    write_path_atomically(out_path, model.save)
+    save_keras(model, out_path)
     metrics = {
         "test_accuracy": round(float(test_accuracy), 5),
         "validation_accuracy": round(float(history.history["val_accuracy"][-1]), 5),

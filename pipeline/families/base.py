@@ -22,7 +22,8 @@ import tensorflow as tf
 from pipeline.gan import networks
 from pipeline.runtime.contract import GeneratorContract
 from pipeline.runtime.family_models import FamilyModel, write_listing
-from pipeline.runtime.files import write_json_atomically, write_path_atomically
+from pipeline.runtime.files import write_json_atomically
+from pipeline.runtime.keras_files import save_keras
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def save_models(folder: Path, models: list[tuple[FamilyModel, Any]], files: dict
     content) into `folder`, then the listing that names them for the export stage. Each file
     is written atomically, the listing last."""
     for model, network in models:
-        write_path_atomically(folder / f"{model.name}.keras", network.save)
+        save_keras(network, folder / f"{model.name}.keras")
     for name, content in files.items():
         write_json_atomically(folder / name, content)
     write_listing(folder, [model for model, _ in models], list(files))

@@ -37,8 +37,8 @@ SHAPING_CODE = ("families", "gan", "training")
 COSMETIC = ("sample_every", "checkpoint_every", "grid_size")
 # Left out of the fingerprint: besides the cosmetic keys, the epoch count (a longer run
 # continues a shorter one) and how many devices share a step (a checkpoint resumes under any
-# strategy, and one made under a strategy on a single device).
-NOT_IN_FINGERPRINT = ("epochs", *COSMETIC, "distribute", "replicas", "batch_norm")
+# strategy, and one made under a strategy on a single device), and the switch that starts over.
+NOT_IN_FINGERPRINT = ("epochs", *COSMETIC, "distribute", "replicas", "batch_norm", "fresh")
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
 
 
@@ -123,7 +123,7 @@ class CheckpointStore:
 
     def resume(self, total_steps: int, *, fresh: bool) -> History:
         """Restore the latest matching checkpoint (or start over); returns its history."""
-        reason = "--fresh" if fresh else self._mismatch(total_steps)
+        reason = "asked to" if fresh else self._mismatch(total_steps)
         if reason:
             if self.folder.exists():
                 self._refuse_if_not_ours()

@@ -34,9 +34,9 @@ from pipeline.runtime.files import (
     sha256_of,
     write_folder_atomically,
     write_json_atomically,
-    write_path_atomically,
     write_text_atomically,
 )
+from pipeline.runtime.keras_files import save_keras
 from pipeline.runtime.noise import TRAINING_NOISE
 from pipeline.runtime.revision import code_revision
 from pipeline.training import distribution
@@ -259,7 +259,7 @@ def write_outputs(
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
 
     generator_path = paths.models / "generator.keras"
-    write_path_atomically(generator_path, trainer.exported.saved_generator().save)
+    save_keras(trainer.exported.saved_generator(), generator_path)
     contract = trainer.family.contract(code_meanings)
     write_json_atomically(
         paths.models / "generator.json",
