@@ -42,9 +42,7 @@ def hashes(folder: Path, paths: list[str]) -> dict[str, str]:
         files = sorted(root.rglob("*")) if root.is_dir() else [root]
         for file in files:
             if file.is_file():
-                found[str(file.relative_to(folder))] = hashlib.sha256(
-                    file.read_bytes()
-                ).hexdigest()
+                found[str(file.relative_to(folder))] = hashlib.sha256(file.read_bytes()).hexdigest()
     assert found, f"nothing written under {paths}"
     return found
 
