@@ -84,6 +84,20 @@ def declared_paths(name: str) -> list[str]:
     return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
 
 
+LIVE_METRICS = "dvclive/train/plots/metrics"
+
+
+def live_tables(folder: Path) -> dict[str, str]:
+    """Every dvclive table the train stage wrote in `folder`, by file name."""
+    return {p.name: p.read_text() for p in sorted((folder / LIVE_METRICS).glob("*.tsv"))}
+
+
+def live_rows(folder: Path, metric: str) -> list[list[str]]:
+    """The rows of one dvclive table, its header first."""
+    text = (folder / LIVE_METRICS / f"{metric}.tsv").read_text()
+    return [line.split("\t") for line in text.splitlines()]
+
+
 def invoke(*args: str):
     from pipeline.cli import main
 

@@ -46,8 +46,9 @@ def test_grid_steps_are_round(span, step):
     assert nice_step(span) == step
 
 
-def test_tracked_points_read_the_quality_table():
-    tsv = "step\ttrain_seconds\tfrechet_distance\tx\n200\t10.5\t30.25\t1\n400\t21\t9.5\t2\n"
-    assert tracked_points(tsv) == [(10.5, 30.25), (21.0, 9.5)]
-    assert tracked_points("step\ttrain_seconds\tfrechet_distance\n") == []
-    assert tracked_points("") == []
+def test_tracked_points_join_dvclives_tables_by_step():
+    seconds = "step\ttrain_seconds\n200\t10.5\n400\t21\n600\t33\n"
+    distances = "step\tfrechet_distance\n200\t30.25\n400\t9.5\n"  # 600: not measured yet
+    assert tracked_points(seconds, distances) == [(10.5, 30.25), (21.0, 9.5)]
+    assert tracked_points("step\ttrain_seconds\n", distances) == []
+    assert tracked_points("", "") == []

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import set_params, stage_args, train_defaults
+from conftest import live_rows, set_params, stage_args, train_defaults
 
 # A 2-replica step computes the 1-replica step's sums in another order, and synchronised batch
 # norm reduces its statistics across replicas: float32 rounding (measured on an AMD EPYC: at
@@ -71,8 +71,9 @@ def train_in(folder: Path, env: dict | None = None) -> dict:
 
 
 def losses(folder: Path) -> np.ndarray:
-    rows = (folder / "plots/train/losses.tsv").read_text().splitlines()[1:]
-    return np.array([[float(x) for x in row.split("\t")[2:]] for row in rows])
+    """(d_loss, g_loss) at each step, from dvclive's tables."""
+    tables = [live_rows(folder, loss)[1:] for loss in ("d_loss", "g_loss")]
+    return np.array([[float(d[1]), float(g[1])] for d, g in zip(*tables, strict=True)])
 
 
 def mirrored_run(factory, tiny_dataset, replicas: int) -> Path:

@@ -7,7 +7,13 @@ import pytest
 
 from conftest import QUICK_BENCHMARK, REPO, TINY_STAGES, invoke_ok, set_params, stage_args
 from pipeline.errors import PipelineError
-from pipeline.reporting.ledger import LEDGER, experiment_rows, merge_ledger, read_ledger
+from pipeline.reporting.ledger import (
+    LEDGER,
+    LIVE_METRICS,
+    experiment_rows,
+    merge_ledger,
+    read_ledger,
+)
 from pipeline.reporting.performance import TARGET_LABELS
 from pipeline.reporting.report import BLOCKS, bigan_block, end_mark, render, start_mark
 
@@ -177,10 +183,10 @@ def test_the_ledger_keeps_runs_that_dvc_no_longer_shows(tmp_path):
     def row(name, distance, rev=None):
         return {"name": name, "rev": rev, "model": "unconditional", "frechet_distance": distance}
 
-    (tmp_path / "plots/train").mkdir(parents=True)
-    (tmp_path / "plots/train/quality.tsv").write_text(
-        "step\ttrain_seconds\tfrechet_distance\n300\t10.5\t8.0\n600\t21.0\t4.0\n"
-    )
+    tables = tmp_path / LIVE_METRICS
+    tables.mkdir(parents=True)
+    (tables / "train_seconds.tsv").write_text("step\ttrain_seconds\n300\t10.5\n600\t21.0\n")
+    (tables / "frechet_distance.tsv").write_text("step\tfrechet_distance\n300\t8.0\n600\t4.0\n")
     first = merge_ledger(tmp_path, [row("workspace", 3.0), row("old-run", 4.0, rev="0" * 40)])
     assert [r["curve"] for r in first] == [[(10.5, 8.0), (21.0, 4.0)], []]  # no such commit
 
@@ -289,3 +295,14 @@ def test_no_metric_figure_is_typed_outside_the_generated_blocks(page):
     typed = set(re.findall(r"(?<![\w.])\d+\.\d{2,}%?(?![\w.])", prose(path.read_text())))
     figures = metric_figures() if page == "README.md" else headline_figures()
     assert not typed & figures, f"{page}: write these figures with `make report`"
+
+
+def test_an_experiment_whose_commit_has_no_curve_keeps_the_ledgers(tmp_path):
+    """An experiment made with an older layout of the tracking tables: its commit has no
+    dvclive tables, so the curve read when it was made stays."""
+    old = {"name": "old-run", "rev": "0" * 40, "frechet_distance": 4.0}
+    (tmp_path / LEDGER).parent.mkdir(parents=True)
+    (tmp_path / LEDGER).write_text(json.dumps([{"name": "old-run", "curve": [[1.0, 9.0]]}]))
+    assert merge_ledger(tmp_path, [old])[0]["curve"] == [[1.0, 9.0]]
+    workspace = {"name": "old-run", "rev": None, "frechet_distance": 4.0}
+    assert merge_ledger(tmp_path, [workspace])[0]["curve"] == []  # the workspace: as it is now

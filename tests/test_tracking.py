@@ -6,7 +6,15 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import TINY_STAGES, invoke, invoke_ok, set_params, stage_args, train_defaults
+from conftest import (
+    TINY_STAGES,
+    invoke,
+    invoke_ok,
+    live_rows,
+    set_params,
+    stage_args,
+    train_defaults,
+)
 from pipeline.config import ClassifierConfig
 from pipeline.data.datasets import load_split
 from pipeline.evaluation.classifier import load_feature_model, split_indices
@@ -16,7 +24,6 @@ from pipeline.training.tracking import (
     QUALITY_COLUMNS,
     Measurement,
     QualityTracker,
-    quality_tsv,
     summary,
 )
 
@@ -48,9 +55,17 @@ def tracked_run(folder, monkeypatch, **train):
     return json.loads(invoke_ok(*stage_args("train")).stdout)
 
 
-def read_tsv(path):
-    header, *rows = path.read_text().splitlines()
-    return header.split("\t"), [[float(v) for v in row.split("\t")] for row in rows]
+def quality_rows(folder) -> list[list[float]]:
+    """dvclive's quality tables joined into rows of `QUALITY_COLUMNS`, one per tracked step."""
+    tables = {column: live_rows(folder, column) for column in QUALITY_COLUMNS[1:]}
+    for column, table in tables.items():
+        assert table[0] == ["step", column]
+    steps = [row[0] for row in tables["train_seconds"][1:]]
+    assert all([row[0] for row in table[1:]] == steps for table in tables.values())
+    return [
+        [float(step), *(float(table[1 + i][1]) for table in tables.values())]
+        for i, step in enumerate(steps)
+    ]
 
 
 def test_held_out_images_are_the_ones_the_classifier_did_not_learn_from():
@@ -84,8 +99,7 @@ def test_the_reference_is_the_held_out_training_images_never_the_test_split(clas
 
 def test_a_tracked_run_writes_the_quality_curve_and_summary(classified, monkeypatch):
     metrics = tracked_run(classified, monkeypatch)
-    header, rows = read_tsv(classified / "plots/train/quality.tsv")
-    assert header == list(QUALITY_COLUMNS)
+    rows = quality_rows(classified)
     assert [int(row[0]) for row in rows] == [1, 2, 3, 4]
     seconds = [row[1] for row in rows]
     assert seconds == sorted(seconds) and seconds[0] > 0
@@ -101,14 +115,14 @@ def test_a_tracked_run_writes_the_quality_curve_and_summary(classified, monkeypa
 
 def test_a_resumed_run_keeps_its_quality_history(classified, monkeypatch, tmp_path):
     tracked_run(classified, monkeypatch, epochs=2)
-    straight = read_tsv(classified / "plots/train/quality.tsv")[1]
+    straight = quality_rows(classified)
 
     other = tmp_path / "resumed"
     shutil.copytree(classified / "data", other / "data")
     shutil.copytree(classified / "models", other / "models")
     tracked_run(other, monkeypatch, epochs=1)
     tracked_run(other, monkeypatch, epochs=2)
-    resumed = read_tsv(other / "plots/train/quality.tsv")[1]
+    resumed = quality_rows(other)
     assert [row[0] for row in resumed] == [row[0] for row in straight]
     for mine, theirs in zip(resumed, straight, strict=True):
         assert mine[2:] == pytest.approx(theirs[2:], rel=1e-6)
@@ -125,7 +139,7 @@ def test_tracking_without_a_classifier_is_one_clear_error(tmp_path, tiny_dataset
     assert not (tmp_path / "models" / "generator.keras").exists()
 
 
-def test_summary_and_tsv_of_hand_made_measurements():
+def test_summary_of_hand_made_measurements():
     measurements = [
         Measurement(200, 10.0, 30.5, 7.0, 0.05, 0.1),
         Measurement(400, 20.0, 12.25, 8.5, 0.08, 0.02),
@@ -137,13 +151,6 @@ def test_summary_and_tsv_of_hand_made_measurements():
         "best_validation_step": 400,
     }
     assert summary([]) == {}
-    assert quality_tsv(measurements).splitlines() == [
-        "step\ttrain_seconds\tfrechet_distance\tclassifier_score\tsmallest_class_share\t"
-        "unsure_share",
-        "200\t10.0\t30.5\t7.0\t0.05\t0.1",
-        "400\t20.0\t12.25\t8.5\t0.08\t0.02",
-        "600\t30.0\t14.0\t8.4\t0.07\t0.03",
-    ]
     assert Measurement.from_row(measurements[1].row()) == measurements[1]
 
 
@@ -175,12 +182,12 @@ def test_the_saved_generator_is_the_tracked_one_asked_for(classified, monkeypatc
     ]
     assert measured == pytest.approx(expected, rel=1e-3)
     if export_weights == "best":
-        _, rows = read_tsv(classified / "plots/train/quality.tsv")
+        rows = quality_rows(classified)
         assert metrics["best_validation_step"] in [int(row[0]) for row in rows]
 
 
 def test_epoch_ends_are_tracked_whatever_the_cadence(classified, monkeypatch):
     """Two steps an epoch, every third step: steps 2 (epoch end), 3 and 4 (epoch end, last)."""
     tracked_run(classified, monkeypatch, epochs=2, track_every=3)
-    _, rows = read_tsv(classified / "plots/train/quality.tsv")
+    rows = quality_rows(classified)
     assert [int(row[0]) for row in rows] == [2, 3, 4]

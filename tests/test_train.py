@@ -21,6 +21,8 @@ from conftest import (
     declared_paths,
     invoke,
     invoke_ok,
+    live_rows,
+    live_tables,
     set_params,
     stage_args,
 )
@@ -60,9 +62,12 @@ def test_two_steps_write_every_output_dvc_yaml_declares(workdir):
     assert metrics["machine"]["cores"] >= 1 and "tensorflow" in metrics["machine"]["versions"]
     for path in declared_paths("train"):
         assert (workdir / path).exists(), path
-    losses = (workdir / "plots/train/losses.tsv").read_text().splitlines()
-    assert losses[0] == "step\tepoch\td_loss\tg_loss"
-    assert [line.split("\t")[0] for line in losses[1:]] == ["1", "2"]
+    for loss in ("d_loss", "g_loss"):
+        rows = live_rows(workdir, loss)
+        assert rows[0] == ["step", loss]
+        assert [row[0] for row in rows[1:]] == ["1", "2"]
+    live = json.loads((workdir / "dvclive/train/metrics.json").read_text())
+    assert (live["step"], live["epoch"], live["d_loss"]) == (2, 1, metrics["final_d_loss"])
     assert sorted(p.name for p in (workdir / "plots/train/progress").iterdir()) == [
         "step_0000000.png",
         "step_0000001.png",
@@ -84,7 +89,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(workdir, tiny_dataset, tmp_pa
     """With R1 and the weight average, whose step counts the checkpoint must carry."""
     set_params(workdir, train=dict(epochs=3, **STABILISED))
     train_ok()
-    straight = (workdir / "plots/train/losses.tsv").read_text()
+    straight = live_tables(workdir)
     straight_weights = generator_weights(workdir)
 
     other = tmp_path_factory.mktemp("resumed")
@@ -95,7 +100,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(workdir, tiny_dataset, tmp_pa
     # More epochs: continues from the checkpoint at step 2.
     set_params(other, train=dict(epochs=3, **STABILISED))
     assert train_ok()["steps"] == 6
-    assert (other / "plots/train/losses.tsv").read_text() == straight
+    assert live_tables(other) == straight
     for resumed, reference in zip(generator_weights(other), straight_weights, strict=True):
         np.testing.assert_array_equal(resumed, reference)
 
@@ -261,9 +266,10 @@ def test_kill_9_then_rerun_resumes_and_ends_at_the_same_step(workdir, caplog):
         metrics = train_ok()
     assert "resuming from the checkpoint at step " in caplog.text
     assert metrics["steps"] == 20
-    resumed = (workdir / "plots/train/losses.tsv").read_text()
+    resumed = live_tables(workdir)
+    assert [row[0] for row in live_rows(workdir, "d_loss")[1:]] == [str(s) for s in range(1, 21)]
     train_ok("--fresh")
-    assert (workdir / "plots/train/losses.tsv").read_text() == resumed
+    assert live_tables(workdir) == resumed
 
 
 def test_a_folder_that_is_not_a_checkpoint_folder_is_never_cleared(workdir):
@@ -347,7 +353,7 @@ def uninterrupted(tmp_path_factory, tiny_dataset):
         train_ok()
     finally:
         os.chdir(previous)
-    return (folder / "plots/train/losses.tsv").read_text(), generator_weights(folder)
+    return live_tables(folder), generator_weights(folder)
 
 
 @pytest.mark.slow
@@ -373,7 +379,7 @@ def test_kill_9_at_a_random_moment_then_rerun_gives_the_uninterrupted_result(
 
     assert train_ok()["steps"] == 20
     losses, weights = uninterrupted
-    assert (workdir / "plots/train/losses.tsv").read_text() == losses
+    assert live_tables(workdir) == losses
     for resumed, reference in zip(generator_weights(workdir), weights, strict=True):
         np.testing.assert_array_equal(resumed, reference)
 
@@ -388,8 +394,8 @@ def test_wgan_gp_trains_through_the_cli(workdir):
     metrics = train_ok()
     assert metrics["steps"] == 2
     assert all(np.isfinite([metrics["final_d_loss"], metrics["final_g_loss"]]))
-    losses = (workdir / "plots/train/losses.tsv").read_text().splitlines()
-    assert [line.split("\t")[:2] for line in losses[1:]] == [["1", "1"], ["2", "2"]]
+    assert [row[0] for row in live_rows(workdir, "d_loss")[1:]] == ["1", "2"]
+    assert json.loads((workdir / "dvclive/train/metrics.json").read_text())["epoch"] == 2
     set_params(workdir, train=dict(loss=loss, batch_size=8, epochs=3))
     assert train_ok()["steps"] == 3  # continues from the checkpoint
 

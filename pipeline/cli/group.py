@@ -23,7 +23,7 @@ from pipeline.errors import PipelineError
 QUICK_START_IMAGES = 2048
 TRAIN_EXTRA_HINT = "in a clone of the repository, pip install -e '.[train]'"
 # The modules the `train` extra installs (pyproject.toml), by the name Python imports them as.
-TRAIN_EXTRA_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "dvc", "yaml", "tqdm")
+TRAIN_EXTRA_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "dvc", "dvclive", "yaml", "tqdm")
 
 
 class PipelineGroup(click.Group):

@@ -78,10 +78,13 @@ def download(dataset: str, out: Path | None, sources: tuple[str, ...], timeout: 
     "checkpoints/train",
     "Checkpoint folder, kept between runs so an interrupted run resumes.",
 )
-@folder_option(
-    "--plots", "plots/train", "Loss curves, quality curve, progress frames, GIF and final grid."
-)
+@folder_option("--plots", "plots/train", "Progress frames, their GIF and the final grid.")
 @metrics_option("metrics/train.json")
+@folder_option(
+    "--live",
+    "dvclive/train",
+    "dvclive's folder: the losses and quality curves, and the current values, as they are made.",
+)
 @file_option(
     "--classifier",
     "models/classifier.keras",
@@ -97,6 +100,7 @@ def train(
     checkpoints: Path,
     plots: Path,
     metrics_path: Path,
+    live: Path,
     classifier: Path,
     fresh: bool,
 ) -> None:
@@ -124,7 +128,7 @@ def train(
 
     config = resolve(config, params_path)
     paths = TrainPaths(
-        data, models, checkpoints, plots, metrics_path, classifier, classifier_config
+        data, models, checkpoints, plots, metrics_path, live, classifier, classifier_config
     )
     report_metrics(run_training(config, paths, fresh=fresh or config.fresh))
 

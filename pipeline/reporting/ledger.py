@@ -17,7 +17,9 @@ from pipeline.errors import PipelineError
 from pipeline.families import DEFAULT_FAMILY, FAMILIES
 from pipeline.runtime.files import write_text_atomically
 
-QUALITY_TSV = "plots/train/quality.tsv"
+# dvclive's tables of the tracked runs' training time and validation Frechet distance by step.
+LIVE_METRICS = "dvclive/train/plots/metrics"
+CURVE_COLUMNS = ("train_seconds", "frechet_distance")
 QUALITY_FIGURE = "docs/images/quality.svg"
 LEDGER = "docs/experiments.json"
 LEDGER_FIELDS = (
@@ -172,20 +174,19 @@ def dvc_experiments(root: Path) -> list[dict[str, Any]]:
 
 
 def quality_curve(root: Path, rev: str | None) -> list[tuple[float, float]]:
-    """(train seconds, validation Frechet distance) of one run, if it tracked it: the
-    workspace's plots/train/quality.tsv, or an experiment's from its git commit (the file is in
-    git)."""
-    if rev is None:
-        path = root / QUALITY_TSV
-        return tracked_points(path.read_text() if path.is_file() else "")
-    shown = subprocess.run(
-        ["git", "show", f"{rev}:{QUALITY_TSV}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return tracked_points(shown.stdout if shown.returncode == 0 else "")
+    """(train seconds, validation Frechet distance) of one run, if it tracked it: from the
+    workspace's dvclive tables, or an experiment's from its git commit (they are in git)."""
+    tables = []
+    for column in CURVE_COLUMNS:
+        path = f"{LIVE_METRICS}/{column}.tsv"
+        if rev is None:
+            tables.append((root / path).read_text() if (root / path).is_file() else "")
+            continue
+        shown = subprocess.run(
+            ["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, text=True, check=False
+        )
+        tables.append(shown.stdout if shown.returncode == 0 else "")
+    return tracked_points(*tables)
 
 
 def merge_ledger(root: Path, experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -195,10 +196,18 @@ def merge_ledger(root: Path, experiments: list[dict[str, Any]]) -> list[dict[str
     checkout."""
     path = root / LEDGER
     kept = read_ledger(root)
+    kept_curves = {row.get("name"): row.get("curve", []) for row in kept}
+
+    def curve(row: dict[str, Any]) -> list[tuple[float, float]]:
+        # An experiment's commit that holds no curve in the tables read here (one made with an
+        # older layout of them) keeps the curve the ledger read from it when it was made.
+        found = quality_curve(root, row.get("rev"))
+        if not found and row.get("rev") is not None:
+            return kept_curves.get(row.get("name"), [])
+        return found
+
     current = [
-        {key: row.get(key) for key in LEDGER_FIELDS}
-        | {"curve": quality_curve(root, row.get("rev"))}
-        for row in experiments
+        {key: row.get(key) for key in LEDGER_FIELDS} | {"curve": curve(row)} for row in experiments
     ]
     names = {row["name"] for row in current}
     merged = current + [row for row in kept if row.get("name") not in names]
@@ -208,14 +217,15 @@ def merge_ledger(root: Path, experiments: list[dict[str, Any]]) -> list[dict[str
     return merged
 
 
-def tracked_points(tsv: str) -> list[tuple[float, float]]:
-    lines = tsv.splitlines()
-    if len(lines) < 2:
-        return []
-    columns = lines[0].split("\t")
-    seconds, distance = columns.index("train_seconds"), columns.index("frechet_distance")
-    rows = [line.split("\t") for line in lines[1:]]
-    return [(float(row[seconds]), float(row[distance])) for row in rows]
+def tracked_points(seconds_tsv: str, distance_tsv: str) -> list[tuple[float, float]]:
+    """The points of the two dvclive tables (`step`, then the value) at the steps both have."""
+    seconds, distances = _by_step(seconds_tsv), _by_step(distance_tsv)
+    return [(seconds[step], distances[step]) for step in sorted(seconds.keys() & distances)]
+
+
+def _by_step(tsv: str) -> dict[int, float]:
+    rows = [line.split("\t") for line in tsv.splitlines()[1:] if line]
+    return {int(step): float(value) for step, value in rows}
 
 
 def read_ledger(root: Path) -> list[dict[str, Any]]:
@@ -255,7 +265,7 @@ def experiments_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             "",
             "Validation Frechet distance during training (`train.track_samples` images of the "
             "generator that would be exported, against the classifier's held-out training "
-            "images; `plots/train/quality.tsv`), by training time:",
+            "images; `dvclive/train/plots/metrics`), by training time:",
             "",
             f"![validation Frechet distance by training time](images/{Path(QUALITY_FIGURE).name})",
         ]

@@ -39,7 +39,6 @@ COSMETIC = ("sample_every", "checkpoint_every", "grid_size")
 # continues a shorter one) and how many devices share a step (a checkpoint resumes under any
 # strategy, and one made under a strategy on a single device), and the switch that starts over.
 NOT_IN_FINGERPRINT = ("epochs", *COSMETIC, "distribute", "replicas", "batch_norm", "fresh")
-LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss")
 
 
 def shaping_code_sha256(package: Path = PACKAGE) -> str:
@@ -87,11 +86,6 @@ class LossLog:
         table = np.array(self.rows, dtype=np.float64).reshape(-1, 4)
         with path.open("wb") as handle:
             np.save(handle, table, allow_pickle=False)
-
-    def tsv(self) -> str:
-        lines = ["\t".join(LOSS_COLUMNS)]
-        lines += [f"{s}\t{e}\t{d:.6g}\t{g:.6g}" for s, e, d, g in self.rows]
-        return "\n".join(lines) + "\n"
 
 
 @dataclass

@@ -31,7 +31,9 @@ class LoopPlan:
     fixed_noise: np.ndarray  # the progress frames' noise, (grid_size**2, noise_dim)
 
 
-def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker) -> None:
+def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker, live) -> None:
+    """Train to `plan.total_steps`; `tracker` and `live` (a `LiveRecord`) may be None (a
+    worker that writes nothing)."""
     config = trainer.config
     total_steps = plan.total_steps
     step = int(trainer.step.numpy())
@@ -60,6 +62,9 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker) ->
                 history.losses.rows.append((step, epoch + 1, d_loss, g_loss))
                 bar.update(1)
                 steps_per_second = (step - first_step) / (time.perf_counter() - loop_start)
+                if live is not None:
+                    live.losses(step, epoch + 1, d_loss, g_loss)
+                    live.summarize(step, steps_per_second * images_per_step(config))
                 status = (
                     f"epoch {epoch + 1}/{config.epochs} d {d_loss:.3f} g {g_loss:.3f} "
                     f"{steps_per_second * images_per_step(config):.0f} img/s"
@@ -74,6 +79,8 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker) ->
                     measured = tracker.measure(trainer.draw, step, seconds)
                     history.quality.append(measured)
                     trainer.exported.offer(measured)
+                    if live is not None:
+                        live.quality(measured)
                     log.info(
                         "step %d: validation Frechet distance %.3f, smallest class share %.3f",
                         step,

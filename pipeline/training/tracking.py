@@ -108,13 +108,6 @@ class QualityTracker:
         )
 
 
-def quality_tsv(measurements: list[Measurement]) -> str:
-    """The tracking table for `dvc plots`: a header of `QUALITY_COLUMNS`, one row each."""
-    lines = ["\t".join(QUALITY_COLUMNS)]
-    lines += ["\t".join(str(value) for value in m.row()) for m in measurements]
-    return "\n".join(lines) + "\n"
-
-
 def summary(measurements: list[Measurement]) -> dict[str, Any]:
     """The last and the best tracked Frechet distance, for metrics/train.json."""
     if not measurements:

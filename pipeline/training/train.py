@@ -34,7 +34,6 @@ from pipeline.runtime.files import (
     sha256_of,
     write_folder_atomically,
     write_json_atomically,
-    write_text_atomically,
 )
 from pipeline.runtime.keras_files import save_keras
 from pipeline.runtime.noise import TRAINING_NOISE
@@ -42,8 +41,9 @@ from pipeline.runtime.revision import code_revision
 from pipeline.training import distribution
 from pipeline.training.checkpoints import CheckpointStore, History, fingerprint, short_reason
 from pipeline.training.distribution import Distribution
+from pipeline.training.live import LiveRecord
 from pipeline.training.loop import LoopPlan, images_per_step, run_loop
-from pipeline.training.tracking import QualityTracker, quality_tsv
+from pipeline.training.tracking import QualityTracker
 from pipeline.training.tracking import summary as tracking_summary
 from pipeline.training.trainer import Trainer
 
@@ -61,6 +61,7 @@ class TrainPaths:
     checkpoints: Path
     plots: Path
     metrics: Path
+    live: Path  # dvclive's folder: the losses and quality as they are made
     classifier: Path | None = None  # the classifier stage's model, for quality tracking
     classifier_config: ClassifierConfig | None = None  # whose validation split it holds out
 
@@ -145,12 +146,13 @@ def _train(
         fingerprint(config, placement, data_sha256),
     )
     history = store.resume(total_steps, fresh=fresh)
+    live = LiveRecord(paths.live, history) if write else None
     fixed_noise = TRAINING_NOISE.draw(
         np.random.default_rng(config.seed), config.grid_size**2, trainer.noise_dim
     )
     plan = LoopPlan(steps_per_epoch, total_steps, fixed_noise)
     try:
-        run_loop(trainer, (images, labels), plan, store, history, tracker)
+        run_loop(trainer, (images, labels), plan, store, history, tracker, live)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as error:
         raise TrainingError(
             f"another worker stopped ({short_reason(error)}): the job cannot go on; start "
@@ -158,6 +160,8 @@ def _train(
         ) from error
 
     metrics = summarize(trainer, history, steps_per_epoch)
+    if live is not None:
+        live.close(metrics["steps"])
     metrics |= {"training_set": dataset_name(data_sha256), "training_images": len(images)}
     code_meanings = trainer.family.after_training(trainer, tracker, metrics)
     if write:  # the metrics file last: it holds the family's parity figures
@@ -277,7 +281,5 @@ def write_outputs(
     image_io.save_gif(frames, paths.plots / "progress.gif", scale=1)
     final = image_io.make_grid(trainer.draw_saved(fixed_noise), config.grid_size)
     image_io.save_png(final, paths.plots / "final_grid.png", scale=4)
-    write_text_atomically(paths.plots / "losses.tsv", history.losses.tsv())
-    write_text_atomically(paths.plots / "quality.tsv", quality_tsv(history.quality))
     write_json_atomically(paths.metrics, metrics)
     log.info("wrote %s, %s and %s", generator_path, paths.plots, paths.metrics)
