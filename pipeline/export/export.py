@@ -19,9 +19,8 @@ import numpy as np
 
 from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
-from pipeline.export.conversion import convert as convert_function
-from pipeline.export.conversion import stable_names
 from pipeline.export.folding import folded_generator
+from pipeline.export.onnx_names import stable_names
 from pipeline.runtime.contract import (
     CATEGORICAL_CODE_INPUT,
     CONTINUOUS_CODE_INPUT,
@@ -57,6 +56,7 @@ def convert(keras_path: Path, contract: GeneratorContract, opset: int):
     """
     import keras
     import tensorflow as tf
+    import tf2onnx
 
     generator = keras.saving.load_model(keras_path)
     takes = generator.inputs[0].shape[-1]
@@ -84,7 +84,7 @@ def convert(keras_path: Path, contract: GeneratorContract, opset: int):
             z = tf.concat([z, codes[1]], axis=1)
         return {IMAGES_OUTPUT: folded(z, *codes[:1])}
 
-    proto = convert_function(generate, signature, opset)
+    proto, _ = tf2onnx.convert.from_function(generate, input_signature=signature, opset=opset)
     if contract.conditional:
         expose_label_mix(proto)
     stable_names(proto, "generator")

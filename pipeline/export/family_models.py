@@ -18,9 +18,8 @@ import numpy as np
 
 from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
-from pipeline.export.conversion import convert as convert_function
-from pipeline.export.conversion import stable_names
 from pipeline.export.export import checked_bytes, parity
+from pipeline.export.onnx_names import stable_names
 from pipeline.runtime.contract import (
     CLASSIFIER_KIND,
     CODES_OUTPUT,
@@ -125,6 +124,7 @@ def export_model(
     import keras
     import onnxruntime as ort
     import tensorflow as tf
+    import tf2onnx
 
     if model.kind not in EXPORTERS:
         raise ExportError(f"{keras_path}: no exporter for a model of kind {model.kind!r}")
@@ -134,7 +134,9 @@ def export_model(
     except (OSError, ValueError) as error:
         raise ExportError(f"{keras_path}: not a readable Keras model ({error})") from error
     function, signature = graph(network)
-    proto = convert_function(function, signature, config.opset)
+    proto, _ = tf2onnx.convert.from_function(
+        function, input_signature=signature, opset=config.opset
+    )
     stable_names(proto, model.name)
     for key, value in metadata(provenance, model.role).items():
         proto.metadata_props.add(key=key, value=value)

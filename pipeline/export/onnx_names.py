@@ -1,4 +1,4 @@
-"""tf2onnx's conversion of a `tf.function`, and names that depend on the graph alone.
+"""ONNX graphs from tf2onnx with names that depend on the graph alone.
 
 tf2onnx names what it makes `<prefix>__<n>` from a process-wide counter, and of equal
 constants it keeps one under one of their names; both depend on the order Python iterates sets
@@ -13,14 +13,6 @@ import re
 
 # tf2onnx's `utils.make_name` (a prefix, two underscores, the counter), maybe with an output index.
 MADE_NAME = re.compile(r"^(.*?)__\d+(:\d+)?$")
-
-
-def convert(function, signature, opset: int):
-    """The ONNX `ModelProto` of `function` for inputs `signature`."""
-    import tf2onnx
-
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
-    return proto
 
 
 def stable_names(proto, name: str) -> None:
