@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: setup web-setup run test test-slow test-offline sample web report lint clean bench bench-train \
-	bench-web bench-distribute sweep mutations mutmut
+	bench-web bench-distribute exp sweep mutations mutmut
 
 setup: $(STAMP)
 
@@ -82,6 +82,12 @@ bench-web: setup web-setup
 # What tf.distribute adds to a training step: 2 logical CPU devices, 2 worker processes.
 bench-distribute: setup
 	dcgan distribute-benchmark
+
+# A preset of presets/ as a DVC experiment named PRESET-seed-SEED (docs/EXPERIMENTS.md, Presets):
+# `make exp PRESET=quality SEED=1`; `dcgan exp --help` for more.
+PRESET ?= quality
+exp: setup
+	dcgan exp $(PRESET) --seed $(SEED)
 
 # A grid of experiments through DVC's queue (README, Sweeps): every combination of SWEEP's
 # values, queued, then run JOBS at a time until the queue is empty; `make report` lists them.

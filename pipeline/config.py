@@ -293,6 +293,17 @@ class EvaluateConfig:
     grid_size: int = setting(10, _positive_int)
 
 
+# params.yaml's sections that a stage reads, by name.
+SECTIONS = {
+    "train": TrainConfig,
+    "export": ExportConfig,
+    "benchmark": BenchmarkConfig,
+    "train_benchmark": TrainBenchmarkConfig,
+    "classifier": ClassifierConfig,
+    "evaluate": EvaluateConfig,
+}
+
+
 def read_params(path: Path) -> dict[str, Any]:
     """The whole file as a mapping (safe YAML only)."""
     try:
@@ -317,42 +328,50 @@ def read_params(path: Path) -> dict[str, Any]:
 
 def load_train_config(path: Path) -> TrainConfig:
     """The validated `train` section of `path`; a missing key takes its default."""
-    return _load_section(path, "train", TrainConfig)
+    return load_section(path, "train")
 
 
 def load_export_config(path: Path) -> ExportConfig:
-    return _load_section(path, "export", ExportConfig)
+    return load_section(path, "export")
 
 
 def load_benchmark_config(path: Path) -> BenchmarkConfig:
-    return _load_section(path, "benchmark", BenchmarkConfig)
+    return load_section(path, "benchmark")
 
 
 def load_train_benchmark_config(path: Path) -> TrainBenchmarkConfig:
-    return _load_section(path, "train_benchmark", TrainBenchmarkConfig)
+    return load_section(path, "train_benchmark")
 
 
 def load_classifier_config(path: Path) -> ClassifierConfig:
-    return _load_section(path, "classifier", ClassifierConfig)
+    return load_section(path, "classifier")
 
 
 def load_evaluate_config(path: Path) -> EvaluateConfig:
-    return _load_section(path, "evaluate", EvaluateConfig)
+    return load_section(path, "evaluate")
 
 
-def _load_section(path: Path, name: str, section_type):
-    """The `name` section of `path` as a `section_type`, each value passed through its check."""
+def load_section(path: Path, name: str):
+    """The validated `name` section of `path`."""
+    return section_from(read_params(path).get(name, {}), name, path)
+
+
+def section_from(section: Any, name: str, source: object):
+    """`section` (a mapping, as params.yaml spells the `name` section) as its dataclass, each
+    value passed through its check; errors name `source`."""
+    section_type = SECTIONS[name]
     checked = checks(section_type)
-    section = read_params(path).get(name, {})
     if not isinstance(section, dict):
-        raise ConfigError(f"{path}: {name}: expected a mapping, got {type(section).__name__}")
+        raise ConfigError(f"{source}: {name}: expected a mapping, got {type(section).__name__}")
     unknown = sorted(set(section) - set(checked), key=str)
     if unknown:
-        raise ConfigError(f"{path}: {name}.{unknown[0]}: unknown key (known: {', '.join(checked)})")
+        raise ConfigError(
+            f"{source}: {name}.{unknown[0]}: unknown key (known: {', '.join(checked)})"
+        )
     values = {}
     for key, value in section.items():
         try:
             values[key] = checked[key](f"{name}.{key}", value)
         except ConfigError as error:
-            raise ConfigError(f"{path}: {error}") from None
+            raise ConfigError(f"{source}: {error}") from None
     return section_type(**values)

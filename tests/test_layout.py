@@ -20,6 +20,7 @@ LAYERS = (
     "evaluation",
     "gan",
     "families",
+    "presets",
     "training",
     "export",
     "benchmarks",

@@ -113,3 +113,14 @@ def test_the_sweep_runs_its_grid_through_the_queue_and_travels_by_remotes(projec
     run(DVC, "exp", "apply", name, cwd=other)
     run(DVC, "checkout", "-q", cwd=other)
     assert "'loss': 'gan', 'seed': 0" in (other / "model.bin").read_text()
+
+
+def test_a_preset_runs_as_the_dvc_experiment_it_names(project):
+    """`dcgan exp` (make exp) passes a preset file's values to `dvc exp run` as -S flags."""
+    (project / "presets").mkdir()
+    (project / "presets/lsgan.yaml").write_text("# The other loss.\ntrain:\n  loss: lsgan\n")
+    printed = run(
+        sys.executable, "-m", "pipeline", "exp", "lsgan", "--seed", "1", cwd=project
+    ).splitlines()[0]
+    assert printed == "$ dvc exp run -n lsgan-seed-1 -S train.loss=lsgan -S train.seed=1"
+    assert experiments(project) == {"lsgan-seed-1": 2.1}

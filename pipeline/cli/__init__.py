@@ -3,7 +3,7 @@ stage modules, one module per kind of command."""
 
 import signal
 
-from pipeline.cli import apps, reports, stages  # noqa: F401 (each module registers its commands)
+from pipeline.cli import apps, experiments, reports, stages  # noqa: F401 (each module registers its commands)
 from pipeline.cli.group import main
 
 __all__ = ["main", "run"]

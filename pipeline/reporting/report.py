@@ -20,9 +20,11 @@ from pipeline.errors import PipelineError
 from pipeline.families import DEFAULT_FAMILY, FAMILIES, auto_values, distributes, resolve
 from pipeline.families.bigan import BiGAN
 from pipeline.gan.losses import OBJECTIVES
+from pipeline.presets import preset_names, read_preset
 from pipeline.reporting.figures import machine_text, machine_words, read_metrics
 from pipeline.reporting.ledger import draw_curves, experiments_block, read_ledger
 from pipeline.reporting.performance import performance_block
+from pipeline.reporting.preset_runs import presets_block, settings_key
 from pipeline.runtime.files import write_text_atomically
 
 IMAGES = {
@@ -110,8 +112,11 @@ def results_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
 def families_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     """One row a family: what it is, and the command that trains it."""
     lines = ["| family | what it is | train it |", "| --- | --- | --- |"]
+    presets = preset_names(root)
     for name, family in FAMILIES.items():
         command = "`make run`" if name == DEFAULT_FAMILY else f"`dvc exp run -S train.model={name}`"
+        if name in presets:
+            command = f"`make exp PRESET={name}`"
         lines.append(f"| `{name}` | {family.summary} | {command} |")
     return lines
 
@@ -196,11 +201,16 @@ def seeded_runs(rows: list[dict[str, Any]], model: str, loss: str, preset: tuple
     return runs
 
 
-# Presets where a loss's `auto` settings do not converge in its 3 epochs: (levers as the
-# ledger writes them, epochs); docs/FAMILIES.md says how each was chosen.
-PRESETS: dict[tuple[str, str], tuple[str, int]] = {
-    (DEFAULT_FAMILY, "wgan-gp"): ("learning_rate 0.0005, discriminator_learning_rate 0.0005", 10),
-}
+def loss_presets(root: Path) -> list[tuple[str, str, tuple[str, int]]]:
+    """The presets of `presets/` that change the default family's loss: (model, loss, (levers
+    as the ledger writes them, epochs))."""
+    found = []
+    for name in preset_names(root):
+        preset = read_preset(root, name)
+        if "loss" in preset.train and "model" not in preset.train:
+            model, loss, epochs, levers = settings_key(preset, root)
+            found.append((model, loss, ("" if levers == "defaults" else levers, epochs)))
+    return found
 
 
 def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
@@ -212,7 +222,7 @@ def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     trained = [(DEFAULT_FAMILY, loss, None) for loss in OBJECTIVES]
-    trained += [(*key, preset) for key, preset in PRESETS.items()]
+    trained += loss_presets(root)
     trained.append((BiGAN.name, "gan", None))
     for model, loss, preset in sorted(trained, key=lambda run: run[0] != DEFAULT_FAMILY):
         for seed, row in seeded_runs(rows, model, loss, preset):
@@ -258,6 +268,7 @@ BLOCKS: dict[str, tuple[str, Callable[[Path, list[dict[str, Any]]], list[str]]]]
     "losses": ("docs/FAMILIES.md", losses_block),
     "bigan": ("docs/FAMILIES.md", bigan_block),
     "performance": ("docs/PERFORMANCE.md", lambda root, rows: performance_block(root)),
+    "presets": ("docs/EXPERIMENTS.md", presets_block),
     "experiments": ("docs/EXPERIMENTS.md", experiments_block),
     "parameters": ("docs/TRAINING.md", parameters_block),
     "decisions": ("docs/DECISIONS.md", decisions_block),

@@ -1,0 +1,88 @@
+"""Presets: named variants as files, `presets/NAME.yaml`, each a part of params.yaml's sections
+that `dcgan exp NAME` (`make exp PRESET=NAME`) runs as one DVC experiment. DVC's own `-S` flags
+are what it passes, so `dvc exp show` lists a preset's run like any other; DVC's Hydra
+composition would make params.yaml a generated file, which this project's stages and docs read.
+
+A file's leading comment says what the preset is for; its optional `runs` key names ledger
+experiments that trained its settings under other names (the report also finds every run whose
+settings are the preset's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import SECTIONS, read_params, section_from
+from pipeline.errors import ConfigError
+from pipeline.families import resolve
+
+PRESETS_DIR = "presets"
+RUNS_KEY = "runs"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    about: str
+    params: dict[str, dict[str, Any]]  # section -> key -> value, as params.yaml spells them
+    runs: tuple[str, ...]
+
+    @property
+    def train(self) -> dict[str, Any]:
+        return self.params.get("train", {})
+
+    def overrides(self) -> list[str]:
+        """The preset as `dvc exp run -S` values."""
+        return [
+            f"{section}.{key}={_yaml_scalar(value)}"
+            for section, values in self.params.items()
+            for key, value in values.items()
+        ]
+
+    def experiment(self, seed: int) -> str:
+        """The name its run with training seed `seed` takes."""
+        return f"{self.name}-seed-{seed}"
+
+
+def preset_names(root: Path) -> list[str]:
+    return sorted(path.stem for path in (root / PRESETS_DIR).glob("*.yaml"))
+
+
+def read_preset(root: Path, name: str, params_path: Path | None = None) -> Preset:
+    """The preset `name` of `root/presets`, checked as params.yaml's own values are, and as a
+    whole train section over `params_path`'s (a key its family does not read is refused)."""
+    path = root / PRESETS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(preset_names(root)) or "none"
+        raise ConfigError(f"no preset {name!r} in {root / PRESETS_DIR} (there are: {known})")
+    content = read_params(path)
+    runs = content.pop(RUNS_KEY, [])
+    if not isinstance(runs, list) or not all(isinstance(run, str) for run in runs):
+        raise ConfigError(f"{path}: {RUNS_KEY}: expected a list of experiment names")
+    unknown = sorted(set(content) - set(SECTIONS), key=str)
+    if unknown:
+        raise ConfigError(
+            f"{path}: {unknown[0]}: not a section of params.yaml "
+            f"(known: {', '.join([*SECTIONS, RUNS_KEY])})"
+        )
+    for section, values in content.items():
+        section_from(values, section, path)
+    base = read_params(params_path or root / "params.yaml").get("train", {})
+    resolve(section_from({**base, **content.get("train", {})}, "train", path), path)
+    return Preset(name, _leading_comment(path), content, tuple(runs))
+
+
+def _leading_comment(path: Path) -> str:
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

@@ -1,0 +1,87 @@
+"""The presets' block of docs/EXPERIMENTS.md: what each preset of `presets/` is, and what its
+runs in the ledger cost and reached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import read_params, section_from
+from pipeline.families import resolve
+from pipeline.presets import Preset, preset_names, read_preset
+from pipeline.reporting.ledger import family_name, levers
+
+
+def settings_key(preset: Preset, root: Path) -> tuple[str, str, int, str]:
+    """(model, loss, epochs, levers) a run of `preset` with training seed 0 has in the ledger."""
+    params = {**read_params(root / "params.yaml").get("train", {}), **preset.train, "seed": 0}
+    resolved = resolve(section_from(params, "train", preset.name))
+    model = family_name(params.get("model", "auto"))
+    return model, resolved.loss, resolved.epochs, levers(params)
+
+
+def without_seed(row_levers: str) -> str:
+    """A ledger row's levers without its training seed (`seed 1, r1_every 1` -> `r1_every 1`)."""
+    parts = [part for part in row_levers.split(", ") if not part.startswith("seed ")]
+    return ", ".join(parts) or "defaults"
+
+
+def preset_runs(preset: Preset, root: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ledger's runs of `preset`: those it names, and those with its settings at any seed."""
+    model, loss, epochs, wanted = settings_key(preset, root)
+    return [
+        row
+        for row in rows
+        if row["name"] in preset.runs
+        or (
+            (row["model"], row["loss"], row["epochs"]) == (model, loss, epochs)
+            and without_seed(row["levers"]) == wanted
+        )
+    ]
+
+
+def family_measure(row: dict[str, Any]) -> tuple[str, float] | None:
+    """The family's own measure of a run: (what, value), or None for the unconditional."""
+    if row.get("test_errors"):
+        return "test error, 100 labels", row["test_errors"][0]
+    if row.get("encoder"):
+        return "encoder 1-NN accuracy", row["encoder"]["nearest_neighbour_accuracy_features"]
+    if row.get("label_accuracy") is not None:
+        what = "code accuracy" if row["model"] == "infogan" else "label accuracy"
+        return what, row["label_accuracy"]
+    return None
+
+
+def spread(values: list[float], form: str) -> str:
+    low, high = min(values), max(values)
+    return f"{low:{form}}" if f"{low:{form}}" == f"{high:{form}}" else f"{low:{form}}-{high:{form}}"
+
+
+def presets_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """One row a preset: its file's comment, its settings, and the spread of its runs."""
+    lines = [
+        "| preset | what it is | settings | runs | Frechet distance | classifier score "
+        "| its family's measure | train s |",
+        "| --- | --- | --- | --- | ---: | ---: | --- | ---: |",
+    ]
+    for name in preset_names(root):
+        preset = read_preset(root, name)
+        settings = ", ".join(f"`{value}`" for value in preset.overrides())
+        runs = preset_runs(preset, root, rows)
+        if not runs:
+            lines.append(f"| `{name}` | {preset.about} | {settings} | not run yet | | | | |")
+            continue
+        measures = [measure for measure in map(family_measure, runs) if measure]
+        measured = "-"
+        if measures:
+            form = ".3f" if measures[0][0].endswith("code accuracy") else ".2%"
+            measured = f"{measures[0][0]} {spread([value for _, value in measures], form)}"
+        seconds = [row["train_seconds"] for row in runs if row["train_seconds"] is not None]
+        names = ", ".join(f"`{row['name']}`" for row in runs)
+        lines.append(
+            f"| `{name}` | {preset.about} | {settings} | {names} | "
+            f"{spread([row['frechet_distance'] for row in runs], '.3f')} | "
+            f"{spread([row['classifier_score'] for row in runs], '.3f')} | {measured} | "
+            f"{spread(seconds, '.0f') if seconds else '-'} |"
+        )
+    return lines
