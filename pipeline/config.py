@@ -170,7 +170,10 @@ SAMPLING_TARGETS = (
     ("int8_over_onnxruntime_batch_256", 2.0),
     ("float32_file_over_int8_file", 3.5),
 )
-TRAINING_TARGETS = (("project_over_plain_float32_step", 2.5),)
+TRAINING_TARGETS = (
+    ("loop_over_plain_bfloat16_step", 1.0),
+    ("loop_share_of_bfloat16_peak", 0.45),
+)
 
 
 def _positive_ints(key: str, value: Any) -> tuple[int, ...]:

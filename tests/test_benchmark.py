@@ -8,12 +8,12 @@ import json
 import pytest
 
 from conftest import QUICK_BENCHMARK, declared_paths, invoke, set_params, stage_args
-from pipeline.benchmarks.benchmark import ENGINES, generator_flops
+from pipeline.benchmarks.benchmark import ENGINES, forward_flops
 from pipeline.gan.networks import build_generator
 
 
 def test_the_design_generator_costs_26_3_mflop_per_image():
-    assert generator_flops(build_generator(96)) / 1e6 == pytest.approx(26.3, abs=0.05)
+    assert forward_flops(build_generator(96)) / 1e6 == pytest.approx(26.3, abs=0.05)
 
 
 def test_writes_metrics_plot_and_table(exported_model, monkeypatch):

@@ -56,6 +56,7 @@ def run_stages(stages) -> None:
         assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.slow  # nine stage processes, about 70 s; tests/test_stable_files.py is the fast part
 def test_every_stage_writes_the_same_bytes_again(tmp_path, tiny_dataset, monkeypatch):
     tiny_dataset.write_folder(tmp_path / "data/mnist")
     set_params(

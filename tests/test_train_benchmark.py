@@ -4,30 +4,73 @@ import json
 
 import pytest
 
-from conftest import declared_paths, invoke, invoke_ok, set_params, stage_args
+from conftest import STABILISED, declared_paths, invoke, invoke_ok, set_params, stage_args
+from pipeline.benchmarks.benchmark import forward_flops
+from pipeline.benchmarks.train_benchmark import PARTS, event_counts, step_flops
+from pipeline.config import TrainConfig
+from pipeline.gan.networks import build_discriminator, build_generator
 
 
-def test_writes_medians_ratio_and_target(tmp_path, tiny_dataset, monkeypatch):
+def test_writes_the_loop_beside_the_baselines_its_profile_and_targets(
+    tmp_path, tiny_dataset, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     tiny_dataset.write_folder(tmp_path / "data" / "mnist")
-    set_params(tmp_path, train={"batch_size": 8, "noise_dim": 8}, train_benchmark={"windows": 2})
+    set_params(
+        tmp_path,
+        train={"batch_size": 8, "noise_dim": 8, **STABILISED},
+        train_benchmark={"windows": 2},
+    )
     metrics = json.loads(invoke_ok(*stage_args("train_benchmark")).stdout)
     assert (metrics["windows"], metrics["steps_per_window"]) == (2, 4)
     for path in declared_paths("train_benchmark"):
         assert (tmp_path / path).is_file(), path
     rates = metrics["images_per_second"]
-    assert set(rates) == {"plain_float32", "project"}
+    assert set(rates) == {"plain_float32", "plain_bfloat16", "project_step", "loop"}
     assert all(rate > 0 for rate in rates.values())
-    assert metrics["project_over_plain"] == round(rates["project"] / rates["plain_float32"], 3)
-    target = metrics["targets"]["project_over_plain_float32_step"]
+    assert rates["loop"] < rates["project_step"]  # the loop is the step and more
+    assert metrics["loop_over_plain_bfloat16"] == pytest.approx(
+        rates["loop"] / rates["plain_bfloat16"], rel=2e-3
+    )
+    share = rates["loop"] * metrics["mflop_per_image"] / 1e3 / metrics["matmul_gflops"]["bfloat16"]
+    assert metrics["loop_share_of_bfloat16_peak"] == pytest.approx(share, abs=1e-3)
+    profile = metrics["profile"]
+    assert set(profile) == set(PARTS)
+    assert sum(part["share"] for part in profile.values()) == pytest.approx(1, abs=0.01)
+    assert profile["r1"]["ms_per_step"] > 0 and profile["average"]["ms_per_step"] > 0
+    assert profile["tracking"]["ms_per_step"] == 0  # the tiny run tracks nothing
+    steps = 1000 / (sum(part["ms_per_step"] for part in profile.values()) / 8)
+    assert rates["loop"] == pytest.approx(steps, rel=0.01)
+    target = metrics["targets"]["loop_over_plain_bfloat16_step"]
     assert target == {
-        "target": 2.5,
-        "measured": metrics["project_over_plain"],
-        "met": metrics["project_over_plain"] >= 2.5,
+        "target": 1.0,
+        "measured": metrics["loop_over_plain_bfloat16"],
+        "met": metrics["loop_over_plain_bfloat16"] >= 1.0,
     }
     table = (tmp_path / "plots/train_benchmark/targets.csv").read_text().splitlines()
     assert table[0] == "target,measured,goal,met"
-    assert table[1].startswith(f"project_over_plain_float32_step,{target['measured']},2.5,")
+    assert table[1].startswith(f"loop_over_plain_bfloat16_step,{target['measured']},1.0,")
+
+
+def test_events_are_counted_as_the_loop_runs_them():
+    """The default run: 468 steps an epoch, 3 epochs; tracking every 300 steps and at each
+    epoch's end (300, 468, 600, 900, 936, 1200, 1404), frames every 300 and at the last step,
+    checkpoints every 200 and at the last step."""
+    counts = event_counts(TrainConfig(), steps_per_epoch=468, total_steps=1404)
+    assert counts == {"tracking": 7, "frames": 5, "checkpoints": 8}
+    untracked = event_counts(TrainConfig(track_every=0), steps_per_epoch=468, total_steps=1404)
+    assert untracked["tracking"] == 0
+
+
+def test_a_training_image_costs_four_generator_and_eight_discriminator_passes():
+    generator, discriminator = build_generator(96), build_discriminator()
+    expected = 4 * forward_flops(generator) + 8 * forward_flops(discriminator)
+    assert step_flops(TrainConfig()) == expected
+    assert expected / 1e6 == pytest.approx(181.7, abs=0.1)
+    # WGAN-GP: five discriminator steps (each drawing its fakes) per generator step.
+    wgan = step_flops(TrainConfig(loss="wgan-gp"))
+    g, d = forward_flops(generator), forward_flops(discriminator)
+    assert wgan == (5 * (g + 6 * d) + 3 * g + 2 * d) // 5
 
 
 @pytest.mark.parametrize(

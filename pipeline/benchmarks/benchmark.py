@@ -32,8 +32,9 @@ BF16_MAX_BATCH = 256
 ENGINES = ("onnxruntime", "tensorflow", "onnxruntime_int8", "tensorflow_bf16")
 
 
-def generator_flops(model) -> int:
-    """Floating-point operations (2 per multiply-add) of one image through the Keras generator."""
+def forward_flops(model) -> int:
+    """Floating-point operations (2 per multiply-add) of one image through a Keras network's
+    dense and convolution layers (the rest is a few percent)."""
     flops = 0
     for layer in model.layers:
         kind = type(layer).__name__
@@ -119,7 +120,7 @@ def run_benchmark(
             f"p{q}": round(float(np.percentile(milliseconds, q)), 4) for q in (50, 90, 99)
         }
 
-    flops = generator_flops(model)
+    flops = forward_flops(model)
     for batch_size in config.batch_sizes:
         noise = sampler.noise(rng, batch_size)
         active = {

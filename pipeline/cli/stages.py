@@ -185,20 +185,38 @@ def export(
 @DATA_OPTION
 @metrics_option("metrics/train_benchmark.json")
 @folder_option("--plots", "plots/train_benchmark", "Where the targets table goes.")
-def train_benchmark(params_path: Path, data: Path, metrics_path: Path, plots: Path) -> None:
-    """Training speed: the project's step against a plain float32 tf.function step of the
-    same model and batch (the `train` section), side by side in one run."""
-    from pipeline.config import load_train_benchmark_config, load_train_config
+@click.option(
+    "--classifier",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The classifier stage's model, to time quality tracking (without it: not counted).",
+)
+def train_benchmark(
+    params_path: Path, data: Path, metrics_path: Path, plots: Path, classifier: Path | None
+) -> None:
+    """Training speed: the loop (the train section's) against plain float32 and bfloat16
+    tf.function steps of the same networks and the matrix-product peak, with where its time
+    goes, side by side in one run."""
+    from pipeline.config import (
+        load_classifier_config,
+        load_train_benchmark_config,
+        load_train_config,
+    )
 
     train_config = load_train_config(params_path)
     config = load_train_benchmark_config(params_path)
     require_folder(data, "--data", " (run `dcgan download` first)")
+    if classifier is not None and not train_config.track_every:
+        classifier = None  # the run tracks nothing: tracking costs it nothing
+    if classifier is not None:
+        require_file(classifier, "--classifier", " (run `dcgan classifier` first)")
     quiet_tensorflow()
     from pipeline.benchmarks.train_benchmark import train_benchmark_stage
     from pipeline.families import resolve
 
     train_config = resolve(train_config, params_path)
-    report_metrics(train_benchmark_stage(data, train_config, config, plots), metrics_path)
+    measured = (classifier, load_classifier_config(params_path)) if classifier else None
+    report_metrics(train_benchmark_stage(data, train_config, config, plots, measured), metrics_path)
 
 
 @main.command()

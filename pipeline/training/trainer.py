@@ -178,6 +178,25 @@ class Trainer:
         regularize = len(self._steps) > 1 and int(self.step.numpy()) % self.config.r1_every == 0
         return self._steps[regularize](real_uint8, labels)
 
+    def step_parts(self) -> dict[str, tf.types.experimental.PolymorphicFunction]:
+        """The one-device step's parts, each compiled alone, for the training benchmark's
+        profile: (real_uint8, labels) -> losses, or nothing for the average."""
+
+        def discriminator(real_uint8, labels, regularize):
+            real = networks.from_uint8(real_uint8)
+            return self._discriminator_step(real, tf.cast(labels, tf.int32), regularize)
+
+        def generator(real_uint8, labels):
+            real = networks.from_uint8(real_uint8)
+            return self._generator_step(tf.shape(real)[0], real, tf.cast(labels, tf.int32))
+
+        return {
+            "discriminator": tf.function(functools.partial(discriminator, regularize=False)),
+            "discriminator_r1": tf.function(functools.partial(discriminator, regularize=True)),
+            "generator": tf.function(generator),
+            "average": tf.function(lambda real_uint8, labels: self._update_averages()),
+        }
+
     def _distributed_step(self, real_uint8, labels, *, regularize: bool):
         """`_replica_step` on every replica's share, then the weight average (in cross-replica
         context, where the mirrored generator is one value); the losses averaged over the
