@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Stage commands in dvc.yaml call `dcgan`, so the venv's bin must come first on PATH.
+# Stage commands in dvc.yaml run the venv's `python -m pipeline`, so its bin must come first on PATH.
 export PATH := $(BIN):$(PATH)
 # DVC's usage analytics would try the network on every call.
 export DVC_NO_ANALYTICS := 1

@@ -69,12 +69,16 @@ def dvc_stage(name: str) -> dict:
     return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][name]
 
 
+# How dvc.yaml runs `dcgan`: the package of the folder DVC runs in (tests/test_dvc_deps.py).
+STAGE_PROGRAM = ["python", "-m", "pipeline"]
+
+
 def stage_args(name: str) -> list[str]:
-    """The stage's command from dvc.yaml, with the default dataset, without the `dcgan`; the
-    command is named as the stage (in click's spelling, `-` for `_`)."""
+    """The stage's command from dvc.yaml, with the default dataset, without `python -m
+    pipeline`; the command is named as the stage (in click's spelling, `-` for `_`)."""
     words = shlex.split(dvc_stage(name)["cmd"].replace("${download.dataset}", "mnist"))
-    assert words[:2] == ["dcgan", name.replace("_", "-")]
-    return words[1:]
+    assert words[:4] == [*STAGE_PROGRAM, name.replace("_", "-")]
+    return words[3:]
 
 
 def declared_paths(name: str) -> list[str]:

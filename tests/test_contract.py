@@ -33,6 +33,7 @@ PARAMS_KEYS = {
     "model": {
         "pipeline/reporting/ledger.py",
         "pipeline/reporting/report.py",
+        "pipeline/reporting/preset_runs.py",
         "pipeline/families/__init__.py",
     },
     # The train keys of the same names, which the InfoGAN family declares as its own.

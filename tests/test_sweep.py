@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, STAGE_PROGRAM
 
 DVC = str(Path(sys.executable).with_name("dvc"))
 GIT_ENV = {
@@ -124,3 +126,18 @@ def test_a_preset_runs_as_the_dvc_experiment_it_names(project):
     ).splitlines()[0]
     assert printed == "$ dvc exp run -n lsgan-seed-1 -S train.loss=lsgan -S train.seed=1"
     assert experiments(project) == {"lsgan-seed-1": 2.1}
+
+
+def test_a_stage_runs_the_code_of_the_folder_dvc_runs_it_in(tmp_path):
+    """dvc.yaml runs `python -m pipeline`: an experiment's stages run its own copy of the code
+    (DVC's temporary folder), where the `dcgan` script would import the workspace's install."""
+    copy = tmp_path / "experiment"
+    shutil.copytree(REPO / "pipeline", copy / "pipeline", ignore=shutil.ignore_patterns("*.pyc"))
+    init = copy / "pipeline/__init__.py"
+    changed = re.sub(r'__version__ = ".*"', '__version__ = "0.0-experiment"', init.read_text())
+    init.write_text(changed)
+    assert STAGE_PROGRAM[:1] == ["python"]
+    ours = run(sys.executable, *STAGE_PROGRAM[1:], "--version", cwd=copy)
+    assert ours.strip() == "dcgan, version 0.0-experiment"
+    installed = run(str(Path(sys.executable).with_name("dcgan")), "--version", cwd=copy)
+    assert "0.0-experiment" not in installed

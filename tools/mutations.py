@@ -274,8 +274,8 @@ MUTATIONS = [
     (
         "fuzz params check",
         "pipeline/config.py",
-        "    section = read_params(path).get(name, {})\n",
-        "    section = read_params(path).get(name, {})\n    section = {k: (v if not isinstance(v, list) else v[0]) for k, v in section.items()}\n",
+        "    return section_from(read_params(path).get(name, {}), name, path)\n",
+        "    section = read_params(path).get(name, {})\n    section = {k: (v if not isinstance(v, list) else v[0]) for k, v in section.items()}\n    return section_from(section, name, path)\n",
         "tests/test_fuzz.py::test_params_with_wrong_types_and_values",
     ),
     (

@@ -58,7 +58,7 @@ PARTS = {
     "r1": "R1 penalty (its extra cost, on the steps that carry it)",
     "generator": "generator step",
     "average": "weight average update",
-    "input": "input pipeline and per-step bookkeeping (losses, dvclive, progress)",
+    "batches": "input pipeline and per-step bookkeeping (losses, dvclive, progress)",
     "tracking": "quality tracking, with the batch-norm recalibration it needs",
     "frames": "progress frames",
     "checkpoints": "checkpoints",
@@ -315,7 +315,7 @@ def loop_seconds(trainer: Trainer, data, median: dict[str, float], classifier) -
     steps_per_epoch = len(data[0]) // images_per_step(config)
     total_steps = steps_per_epoch * config.epochs
     with tempfile.TemporaryDirectory() as folder:
-        seconds["input"] = input_seconds(trainer, data, Path(folder))
+        seconds["batches"] = batch_seconds(trainer, data, Path(folder))
         events = event_seconds(trainer, data, Path(folder), classifier)
     counts = event_counts(config, steps_per_epoch, total_steps)
     for name, each in events.items():
@@ -343,7 +343,7 @@ def event_counts(config: TrainConfig, steps_per_epoch: int, total_steps: int) ->
     }
 
 
-def input_seconds(trainer: Trainer, data, folder: Path, steps: int = 64) -> float:
+def batch_seconds(trainer: Trainer, data, folder: Path, steps: int = 64) -> float:
     """Per step: the next batch from the input pipeline, the losses read back, recorded and
     logged to dvclive, as the loop does (with losses of a finished step), over the first
     `steps` of an epoch."""

@@ -8,16 +8,16 @@ from typing import Any
 
 from pipeline.config import read_params, section_from
 from pipeline.families import resolve
+from pipeline.families.infogan import InfoGAN
 from pipeline.presets import Preset, preset_names, read_preset
-from pipeline.reporting.ledger import family_name, levers
+from pipeline.reporting.ledger import levers
 
 
 def settings_key(preset: Preset, root: Path) -> tuple[str, str, int, str]:
     """(model, loss, epochs, levers) a run of `preset` with training seed 0 has in the ledger."""
     params = {**read_params(root / "params.yaml").get("train", {}), **preset.train, "seed": 0}
     resolved = resolve(section_from(params, "train", preset.name))
-    model = family_name(params.get("model", "auto"))
-    return model, resolved.loss, resolved.epochs, levers(params)
+    return resolved.model, resolved.loss, resolved.epochs, levers(params)
 
 
 def without_seed(row_levers: str) -> str:
@@ -47,7 +47,7 @@ def family_measure(row: dict[str, Any]) -> tuple[str, float] | None:
     if row.get("encoder"):
         return "encoder 1-NN accuracy", row["encoder"]["nearest_neighbour_accuracy_features"]
     if row.get("label_accuracy") is not None:
-        what = "code accuracy" if row["model"] == "infogan" else "label accuracy"
+        what = "code accuracy" if row["model"] == InfoGAN.name else "label accuracy"
         return what, row["label_accuracy"]
     return None
 
