@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import shlex
+import signal
 import socket
 import struct
 import subprocess
@@ -100,6 +101,12 @@ def live_rows(folder: Path, metric: str) -> list[list[str]]:
     """The rows of one dvclive table, its header first."""
     text = (folder / LIVE_METRICS / f"{metric}.tsv").read_text()
     return [line.split("\t") for line in text.splitlines()]
+
+
+def ctrl_c_stops_it() -> None:
+    """A child's `preexec_fn`: SIGINT as a terminal gives it, even when the suite runs in a
+    background job of a script (which ignores SIGINT, and so would every child it starts)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def invoke(*args: str):

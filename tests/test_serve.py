@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import invoke
+from conftest import ctrl_c_stops_it, invoke
 from pipeline.runtime import serve as web
 
 needs_runtime = pytest.mark.skipif(
@@ -120,7 +120,13 @@ def test_ctrl_c_stops_the_server_cleanly(exported_model):
         "--model",
         str(exported_model / "models/generator.onnx"),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_stops_it,
+    )
     try:
         line = process.stdout.readline()
         assert line.startswith("Serving the page on http://127.0.0.1:"), line

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ctrl_c_stops_it
 from pipeline.runtime import serve as web
 from pipeline.runtime.http_server import MAX_CONNECTIONS
 
@@ -28,7 +29,11 @@ class Server:
     def __init__(self, model: Path, *options: str):
         command = [sys.executable, "-m", "pipeline", "serve", "--port", "0", "--model", str(model)]
         self.process = subprocess.Popen(
-            [*command, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [*command, *options],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=ctrl_c_stops_it,
         )
         line = self.process.stdout.readline()
         assert line.startswith("Serving the page on http://"), line + self.process.stderr.read()
