@@ -106,8 +106,8 @@ report: setup
 mutations: setup
 	python tools/mutations.py
 
-# Every mutant mutmut makes of the losses and the quality measures ([tool.mutmut] in
-# pyproject.toml); the survivors and why each is harmless are listed in docs/RELIABILITY.md.
+# Every mutant mutmut makes of the losses, the quality measures, the IDX reader, augmentation and
+# weight averaging ([tool.mutmut] in pyproject.toml); docs/RELIABILITY.md explains each survivor.
 mutmut: setup
 	mutmut run --max-children 2
 	mutmut results

@@ -103,3 +103,55 @@ def test_gradients_flow_through_the_jitter(dtype):
     assert moved.dtype == dtype
     gradient = tf.cast(tape.gradient(total, images), tf.float32).numpy()
     assert np.isfinite(gradient).all() and gradient.sum() > 0
+
+
+def test_translation_moves_each_image_by_the_shifts_its_generator_draws():
+    """Non-square images, each moved down by its first drawn shift and right by its second, the
+    draws read from a twin of the generator: up to round(side / 8) each way."""
+    images = np.full((256, 8, 16, 1), -1.0, np.float32)
+    images[:, 3, 7, 0] = 1.0
+    moved = augment.translate(tf.constant(images), tf.random.Generator.from_seed(5)).numpy()
+    shifts = tf.random.Generator.from_seed(5).uniform((256, 2), -1, 2, dtype=tf.int32).numpy()
+    for image, (down, across) in zip(moved[..., 0], shifts, strict=True):
+        expected = np.full((8, 16), -1.0, np.float32)
+        expected[3 + down, 7 + across] = 1.0
+        np.testing.assert_array_equal(image, expected)
+    assert {tuple(s) for s in shifts} == {(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)}
+
+
+def bilinear_reference(image, angle, scale, shift):
+    """What `jitter` should give, computed by hand: output pixel (x, y) reads the input at
+    A (p - c) + c + shift (A: rotation by -angle scaled by 1 / scale), bilinearly, with
+    background outside."""
+    height, width = image.shape
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+    out = np.full_like(image, -1.0)
+    for y in range(height):
+        for x in range(width):
+            sx = cos * (x - cx) - sin * (y - cy) + cx + shift[0]
+            sy = sin * (x - cx) + cos * (y - cy) + cy + shift[1]
+            x0, y0 = int(np.floor(sx)), int(np.floor(sy))
+            value = 0.0
+            for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+                weight = (1 - abs(sx - (x0 + dx))) * (1 - abs(sy - (y0 + dy)))
+                inside = 0 <= y0 + dy < height and 0 <= x0 + dx < width
+                value += weight * (image[y0 + dy, x0 + dx] if inside else -1.0)
+            out[y, x] = value
+    return out
+
+
+def test_jitter_applies_the_rotation_scale_and_shift_its_generator_draws():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (6, 9, 13, 1)).astype(np.float32)  # not square
+    moved = augment.jitter(tf.constant(images), tf.random.Generator.from_seed(3)).numpy()
+    twin = tf.random.Generator.from_seed(3)
+    degrees, scale, shift = augment.JITTER_DEGREES, augment.JITTER_SCALE, augment.JITTER_SHIFT
+    angles = twin.uniform((6,), -degrees, degrees).numpy() * np.pi / 180
+    scales = twin.uniform((6,), 1 - scale, 1 + scale).numpy()
+    shifts = twin.uniform((6, 2), -shift, shift).numpy()
+    assert (scales < 1).any() and (scales > 1).any() and (shifts < 0).any()
+    draws = zip(images, angles, scales, shifts, moved, strict=True)
+    for image, angle, factor, offset, got in draws:
+        expected = bilinear_reference(image[..., 0], angle, factor, offset)
+        np.testing.assert_allclose(got[..., 0], expected, atol=2e-5)

@@ -101,3 +101,52 @@ def test_the_average_starts_as_a_copy_and_leaves_the_source_alone():
     source.set_weights([np.array([[7.0]])])
     average.update()
     assert source.get_weights()[0][0, 0] == 7.0
+
+
+def test_a_convolutions_statistics_are_per_channel_over_every_position():
+    """A 4-D batch norm input (N, H, W, C): one mean and variance per channel, over the batch
+    and every position."""
+    x = keras.Input((5, 7, 1))
+    h = keras.layers.Conv2D(3, 2, name="conv")(x)  # (N, 4, 6, 3)
+    network = keras.Model(x, keras.layers.BatchNormalization(name="norm")(h))
+    inputs = np.random.default_rng(1).normal(size=(64, 5, 7, 1)).astype(np.float32)
+    recalibrate_batch_norm(network, tf.constant(inputs))
+    activations = network.get_layer("conv")(inputs).numpy().astype(np.float64)
+    norm = network.get_layer("norm")
+    np.testing.assert_allclose(norm.moving_mean.numpy(), activations.mean(axis=(0, 1, 2)), 1e-5)
+    np.testing.assert_allclose(
+        norm.moving_variance.numpy(), activations.var(axis=(0, 1, 2)), rtol=1e-5
+    )
+
+
+def test_statistics_accumulate_in_float64():
+    """Activations far from zero with a small spread (mean 1000, standard deviation 0.01):
+    float32 sums would lose the spread; the float64 ones give it to float32 precision."""
+    x = keras.Input((1,))
+    h = keras.layers.Dense(1, name="offset")(x)
+    network = keras.Model(x, keras.layers.BatchNormalization(name="norm")(h))
+    network.get_layer("offset").set_weights([np.array([[0.01]]), np.array([1000.0])])
+    inputs = np.random.default_rng(2).normal(size=(200_000, 1)).astype(np.float32)
+    recalibrate_batch_norm(network, tf.constant(inputs))
+    activations = network.get_layer("offset")(inputs).numpy().astype(np.float64)
+    norm = network.get_layer("norm")
+    np.testing.assert_allclose(norm.moving_mean.numpy(), activations.mean(axis=0), rtol=1e-7)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), activations.var(axis=0), rtol=1e-6)
+
+
+def test_the_update_count_is_a_checkpointed_int64_not_a_trained_weight():
+    network = two_norm_network()
+    average = WeightAverage(network, two_norm_network(), decay=0.999, horizon=0.1)
+    assert average.updates.dtype == tf.int64  # counts past 2**31 steps
+    assert not average.updates.trainable
+
+
+def test_the_mean_accumulates_in_float64():
+    """Activations 1e8, 1, -1e8, 1, ... (exact in float32): their mean is 0.5, which a float32
+    running sum loses (1e8 + 1 rounds to 1e8)."""
+    x = keras.Input((1,))
+    h = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones", name="identity")(x)
+    network = keras.Model(x, keras.layers.BatchNormalization(name="norm")(h))
+    inputs = np.tile(np.array([1e8, 1.0, -1e8, 1.0], np.float32), 1000)[:, None]
+    recalibrate_batch_norm(network, tf.constant(inputs))
+    assert network.get_layer("norm").moving_mean.numpy()[0] == 0.5
