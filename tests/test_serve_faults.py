@@ -190,3 +190,26 @@ def test_listening_beyond_loopback_says_so(model):
         "the API (use --host 127.0.0.1 to keep them on this one)"
     )
     assert code == 0
+
+
+def test_a_slot_is_given_back_once_whoever_frees_it():
+    """Ctrl-C can land while the loop starts a connection's thread, after the thread has run:
+    both then free the slot, and a second release must neither raise (which would swallow the
+    Ctrl-C and keep serving) nor add a slot."""
+    from http.server import BaseHTTPRequestHandler
+
+    from pipeline.runtime.http_server import BoundedServer
+
+    server = BoundedServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    try:
+        ours, theirs = socket.socketpair()
+        theirs.close()  # the handler reads nothing and ends
+        server.process_request(ours, ("127.0.0.1", 0))
+        deadline = time.monotonic() + 10
+        while server.holders and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.free_slot(ours)  # as the loop would after the thread
+        taken = [server.slots.acquire(blocking=False) for _ in range(MAX_CONNECTIONS + 1)]
+        assert taken == [True] * MAX_CONNECTIONS + [False]
+    finally:
+        server.server_close()

@@ -36,23 +36,36 @@ class BoundedServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
         self.address_family = address_family(address[0])
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.holders: set = set()  # the connections that hold a slot
+        self.holders_lock = threading.Lock()
         super().__init__(address, handler)
 
     def process_request(self, request, client_address) -> None:
         # Waiting here keeps further connections in the backlog; a slot frees within the
         # handler's timeout at the latest.
         self.slots.acquire()
+        with self.holders_lock:
+            self.holders.add(request)
         try:
             super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
+        except BaseException:  # Ctrl-C while the thread starts: it may have run already
+            self.free_slot(request)
             raise
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.slots.release()
+            self.free_slot(request)
+
+    def free_slot(self, request) -> None:
+        """Give back `request`'s slot once, whichever of its thread and the loop gets here
+        first (a second release would raise and hide the Ctrl-C that caused the first)."""
+        with self.holders_lock:
+            if request not in self.holders:
+                return
+            self.holders.discard(request)
+        self.slots.release()
 
     def handle_error(self, request, client_address) -> None:
         error = sys.exc_info()[1]
