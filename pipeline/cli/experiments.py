@@ -49,7 +49,8 @@ def experiment(
 
     chosen = read_preset(params_path.parent, preset, params_path)
     command = ["dvc", "exp", "run", "-n", name or chosen.experiment(seed)]
-    command += [*(["--queue"] if queue else [])]
+    if queue:
+        command.append("--queue")
     for value in [*chosen.overrides(), f"train.seed={seed}", *extra]:
         command += ["-S", value]
     click.echo(f"$ {shlex.join(command)}")

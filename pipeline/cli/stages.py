@@ -185,11 +185,10 @@ def export(
 @DATA_OPTION
 @metrics_option("metrics/train_benchmark.json")
 @folder_option("--plots", "plots/train_benchmark", "Where the targets table goes.")
-@click.option(
+@file_option(
     "--classifier",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The classifier stage's model, to time quality tracking (without it: not counted).",
+    None,
+    "The classifier stage's model, to time quality tracking (without it: not counted).",
 )
 def train_benchmark(
     params_path: Path, data: Path, metrics_path: Path, plots: Path, classifier: Path | None
