@@ -185,3 +185,35 @@ class TestBlindSpots:
         on_boundary = np.array([[-1.0], [4.0]])
         precision, _ = quality.precision_recall(real, on_boundary, k=1)
         assert precision == 1.0
+
+    def test_float32_statistics_give_the_float64_distance(self):
+        """The distance's eigendecompositions run in float64 whatever the inputs' precision
+        (in float32 they round differently)."""
+        rng = np.random.default_rng(5)
+        a = rng.normal(size=(200, 5)) @ rng.normal(size=(5, 5))
+        b = rng.normal(size=(200, 5)) @ rng.normal(size=(5, 5)) + 0.3
+        statistics = [*quality.gaussian_statistics(a), *quality.gaussian_statistics(b)]
+        expected = quality.frechet_distance(*statistics)
+        for index in range(4):
+            lowered = list(statistics)
+            lowered[index] = lowered[index].astype(np.float32)
+            lowered64 = [s.astype(np.float64) for s in lowered]
+            assert quality.frechet_distance(*lowered) == quality.frechet_distance(*lowered64)
+        assert expected > 0
+
+    def test_distances_are_float64_whatever_the_points_precision(self):
+        """Quarter steps above 1000, exact in float32: their squares near 10^6 keep only a
+        sixteenth in float32, enough to move a point across a ball's edge, so the measure
+        must compute in float64 (exact here) to recall 4 of the 6 real points."""
+        real = np.array([1001.5, 1000.75, 1000.0, 1001.75, 1001.75, 1000.0], np.float32)
+        generated = np.array([1001.0, 1001.5, 1001.5, 1000.75, 1001.5, 1001.5], np.float32)
+        measured = quality.precision_recall(real[:, None], generated[:, None])
+        assert measured == (1.0, 4 / 6)
+        exact = quality.precision_recall(
+            real[:, None].astype(np.float64), generated[:, None].astype(np.float64)
+        )
+        assert measured == exact
+
+    def test_class_shares_are_rounded_to_five_digits(self):
+        probabilities = np.eye(3)[[0, 1, 2]]
+        assert quality.class_coverage(probabilities)["class_shares"] == [0.33333] * 3

@@ -31,44 +31,45 @@ def image_properties(images: np.ndarray) -> dict[str, np.ndarray]:
     `slant`, the horizontal shift of the ink per pixel upward (-mu11 / mu02: positive leans
     right, as in "/"); `width`, the ink's horizontal standard deviation in pixels; `ink`, the
     total ink in pixels (thicker or larger strokes). A blank image measures 0 throughout."""
-    weights = np.asarray(images, np.float64) / 255.0
+    weights = np.asarray(images) / 255.0
     rows, columns = np.mgrid[0 : weights.shape[1], 0 : weights.shape[2]]
     mass = weights.sum(axis=(1, 2))
-    safe = np.where(mass > 0, mass, 1.0)
-    x = (weights * columns).sum(axis=(1, 2)) / safe
-    y = (weights * rows).sum(axis=(1, 2)) / safe
+    x = _ratio((weights * columns).sum(axis=(1, 2)), mass)
+    y = _ratio((weights * rows).sum(axis=(1, 2)), mass)
     dx = columns[None] - x[:, None, None]
     dy = rows[None] - y[:, None, None]
-    mu20 = (weights * dx * dx).sum(axis=(1, 2)) / safe
-    mu02 = (weights * dy * dy).sum(axis=(1, 2)) / safe
-    mu11 = (weights * dx * dy).sum(axis=(1, 2)) / safe
-    slant = np.where(mu02 > 0, -mu11 / np.where(mu02 > 0, mu02, 1.0), 0.0)
+    mu20 = _ratio((weights * dx * dx).sum(axis=(1, 2)), mass)
+    mu02 = _ratio((weights * dy * dy).sum(axis=(1, 2)), mass)
+    mu11 = _ratio((weights * dx * dy).sum(axis=(1, 2)), mass)
+    slant = _ratio(-mu11, mu02)
     return {"slant": slant, "width": np.sqrt(mu20), "ink": mass}
 
 
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (a blank image, a constant row)."""
+    return np.divide(
+        numerator, denominator, out=np.zeros(np.shape(numerator)), where=denominator > 0
+    )
+
+
 def ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n along the last axis, ties sharing their mean rank."""
-    values = np.asarray(values, np.float64)
-    order = np.argsort(values, axis=-1, kind="stable")
-    ranked = np.empty_like(values)
-    np.put_along_axis(ranked, order, np.arange(1, values.shape[-1] + 1, dtype=np.float64), -1)
+    """float64 ranks 1..n along the last axis, ties sharing their mean rank."""
+    values = np.asarray(values)
+    ranked = np.empty(values.shape)
+    np.put_along_axis(ranked, np.argsort(values), np.arange(1, values.shape[-1] + 1), -1)
     for index in np.ndindex(values.shape[:-1]):
-        row = values[index]
-        _, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
-        if (counts > 1).any():
-            sums = np.bincount(inverse, weights=ranked[index])
-            ranked[index] = (sums / counts)[inverse]
+        _, inverse, counts = np.unique(values[index], return_inverse=True, return_counts=True)
+        ranked[index] = (np.bincount(inverse, weights=ranked[index]) / counts)[inverse]
     return ranked
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman's correlation of each row of `x` with the same row of `y` (the Pearson
     correlation of their ranks); 0 where either row is constant."""
-    a, b = ranks(x), ranks(y)
-    a -= a.mean(axis=-1, keepdims=True)
-    b -= b.mean(axis=-1, keepdims=True)
+    centre = (np.shape(x)[-1] + 1) / 2  # the mean rank of every row, ties or not
+    a, b = ranks(x) - centre, ranks(y) - centre
     scale = np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
-    return np.where(scale > 0, (a * b).sum(axis=-1) / np.where(scale > 0, scale, 1.0), 0.0)
+    return _ratio((a * b).sum(axis=-1), scale)
 
 
 def best_matching(counts: np.ndarray) -> list[int | None]:
@@ -119,8 +120,8 @@ def measure_codes(
     latent = TRAINING_NOISE.seeded(seed, per_code * categorical, width)
     code_of = np.repeat(np.arange(categorical), per_code)
     predicted = np.asarray(classify(draw(latent, code_of)))
-    counts = np.zeros((categorical, CLASSES))
-    np.add.at(counts, (code_of, predicted), 1)
+    counts = np.bincount(code_of * CLASSES + predicted, minlength=categorical * CLASSES)
+    counts = counts.reshape(categorical, CLASSES)
     digits = best_matching(counts)
     matched = sum(counts[c, d] for c, d in enumerate(digits) if d is not None)
     result: dict[str, Any] = {

@@ -18,7 +18,7 @@ import numpy as np
 def gaussian_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and unbiased covariance (ddof 1) of `(N, D)` features, in float64."""
     features = np.asarray(features, dtype=np.float64)
-    return features.mean(axis=0), np.cov(features, rowvar=False, ddof=1)
+    return features.mean(axis=0), np.cov(features.T)  # np.cov: rows are variables, N - 1
 
 
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
@@ -33,8 +33,7 @@ def frechet_distance(mean1, cov1, mean2, cov2) -> float:
     semi-definite matrix whose square root comes from an eigendecomposition: no complex parts,
     no iterative `sqrtm`, stable when the covariances are singular.
     """
-    mean1, mean2 = np.asarray(mean1, np.float64), np.asarray(mean2, np.float64)
-    cov1, cov2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
+    mean1, cov1, mean2, cov2 = (np.asarray(a, np.float64) for a in (mean1, cov1, mean2, cov2))
     root1 = _psd_sqrt(cov1)
     middle = root1 @ cov2 @ root1
     trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
@@ -57,7 +56,7 @@ def classifier_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float
     probabilities = np.asarray(probabilities, np.float64)
     scores = []
     for part in np.array_split(probabilities, splits):
-        marginal = part.mean(axis=0, keepdims=True)
+        marginal = part.mean(axis=0)
         kl = np.sum(part * (np.log(part + 1e-12) - np.log(marginal + 1e-12)), axis=1)
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
@@ -65,7 +64,8 @@ def classifier_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float
 
 def class_coverage(probabilities: np.ndarray, unsure_below: float = 0.5) -> dict[str, Any]:
     """Share of samples per predicted class, its entropy, extremes, and the unsure share."""
-    probabilities = np.asarray(probabilities, np.float64)
+    # Arg-maxes, counts and comparisons with a threshold: the same in any float precision.
+    probabilities = np.asarray(probabilities)
     classes = probabilities.shape[1]
     shares = np.bincount(probabilities.argmax(axis=1), minlength=classes) / len(probabilities)
     nonzero = shares[shares > 0]
@@ -87,12 +87,13 @@ def _squared_distances(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
 
 def _kth_neighbour_radii(points: np.ndarray, k: int, block: int) -> np.ndarray:
     """Squared distance from each point to its k-th nearest other point."""
-    radii = np.full(len(points), np.nan)  # a row a bug skips stays visible
-    for start in range(0, len(points), block):
-        distances = _squared_distances(points[start : start + block], points)
-        # Position 0 after partition is the point itself (distance 0); k is the k-th other one.
-        radii[start : start + block] = np.partition(distances, k, axis=1)[:, k]
-    return radii
+    # Position 0 after partition is the point itself (distance 0); k is the k-th other one.
+    return np.concatenate(
+        [
+            np.partition(_squared_distances(points[start : start + block], points), k)[:, k]
+            for start in range(0, len(points), block)
+        ]
+    )
 
 
 def _covered_share(queries: np.ndarray, manifold: np.ndarray, radii: np.ndarray, block: int):
@@ -110,8 +111,7 @@ def precision_recall(
     """Precision: share of generated points inside the real manifold (fidelity). Recall: share
     of real points inside the generated manifold (diversity). Each manifold is the union of
     balls reaching each point's k-th nearest neighbour in its own set."""
-    real = np.asarray(real, np.float64)
-    generated = np.asarray(generated, np.float64)
+    real, generated = (np.asarray(points, np.float64) for points in (real, generated))
     real_radii = _kth_neighbour_radii(real, k, block)
     generated_radii = _kth_neighbour_radii(generated, k, block)
     precision = _covered_share(generated, real, real_radii, block)

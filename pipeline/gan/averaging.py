@@ -32,7 +32,8 @@ class WeightAverage:
         self.decay = decay
         self.horizon = horizon
         average.set_weights(source.get_weights())
-        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="average_updates")
+        # Checkpoints find the counter by its place among the trainer's parts, not by a name.
+        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def current_decay(self) -> tf.Tensor:
         updates = tf.cast(self.updates, tf.float32)
@@ -56,12 +57,14 @@ def recalibrate_batch_norm(network: keras.Model, inputs) -> None:
     the layers before it already recalibrated: exactly the statistics that inference with
     these weights meets on these inputs."""
     for norm in batch_norm_layers(network):
-        # A model ending at this layer's input runs only the layers before it.
+        # A model ending at this layer's input runs only the layers before it, in inference
+        # mode (a Keras call's default outside training).
         probe = keras.Model(network.input, norm.input)
-        activations = probe(inputs, training=False)
+        activations = probe(inputs)
         values = np.asarray(tf.cast(activations, tf.float32))
         # One row per position: the channel is the last axis. Accumulating in float64 as the
         # reduction runs, rather than on a float64 copy, is as exact and several times faster.
+        # The float32 statistics take the float64 values rounded to nearest.
         rows = values.reshape(-1, values.shape[-1])
-        norm.moving_mean.assign(rows.mean(axis=0, dtype=np.float64).astype(np.float32))
-        norm.moving_variance.assign(rows.var(axis=0, dtype=np.float64).astype(np.float32))
+        norm.moving_mean.assign(rows.mean(axis=0, dtype=np.float64))
+        norm.moving_variance.assign(rows.var(axis=0, dtype=np.float64))

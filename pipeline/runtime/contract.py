@@ -307,7 +307,7 @@ def _read_infogan(session, metadata: dict[str, str], source) -> GeneratorContrac
     metadata (an int64 input does not say how many values it takes)."""
     inputs = session.get_inputs()
     expected = [NOISE_INPUT, CATEGORICAL_CODE_INPUT, CONTINUOUS_CODE_INPUT][: len(inputs)]
-    if len(inputs) > 3 or [i.name for i in inputs] != expected:
+    if [i.name for i in inputs] != expected:  # more than three inputs never match
         raise ContractError(
             f"{source}: not a generator: expected the inputs {', '.join(expected)}, got "
             f"{', '.join(i.name for i in inputs)}"
@@ -368,12 +368,12 @@ def _classes(label, metadata: dict[str, str], source) -> tuple[int, ...]:
             f"{label.type} of shape {_shape_text(label.shape)}"
         )
     try:
-        classes = tuple(int(c) for c in json.loads(metadata.get("classes", "[]")))
-    except (ValueError, TypeError):
-        classes = ()
-    if not classes:
-        raise ContractError(f"{source}: takes a label but its metadata lists no classes")
-    return classes
+        classes = tuple(int(c) for c in json.loads(metadata["classes"]))
+        if classes:
+            return classes
+    except (KeyError, ValueError, TypeError):
+        pass
+    raise ContractError(f"{source}: takes a label but its metadata lists no classes")
 
 
 def _check_output(image, source) -> None:

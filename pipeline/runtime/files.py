@@ -135,10 +135,13 @@ def write_folder_atomically(path: Path, fill: Callable[[Path], Any]) -> None:
         raise
 
 
+READ_CHUNK = 1 << 20  # bytes: a digest reads large files a chunk at a time
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
-        while chunk := handle.read(1 << 20):
+        while chunk := handle.read(READ_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -166,18 +169,23 @@ def _lock_at_once(handle) -> bool:
     holds it. POSIX `flock`, or on Windows `msvcrt`'s lock of the file's first byte: each
     module is imported only where it exists, so the light install runs on both."""
     if os.name == "nt":
-        import msvcrt
-
-        handle.seek(0)
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
+        return _lock_first_byte(handle)
     import fcntl
 
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        return False
+    return True
+
+
+def _lock_first_byte(handle) -> bool:
+    """Windows: `msvcrt`'s non-blocking lock of the file's first byte."""
+    import msvcrt
+
+    handle.seek(0)
+    try:
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    except OSError:
         return False
     return True

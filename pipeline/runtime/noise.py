@@ -21,20 +21,19 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-def splitmix64(seed: int, first: int, count: int) -> np.ndarray:
-    """uint64 `(count,)`: outputs `first` ... `first + count - 1` of SplitMix64 from `seed`,
-    output k being mix(seed + (k + 1) * 0x9E3779B97F4A7C15 mod 2**64)."""
-    counters = np.arange(first + 1, first + count + 1, dtype=np.uint64)
-    z = np.uint64(seed) + counters * _GAMMA  # uint64 arrays wrap modulo 2**64
+def splitmix64(seed: int, k: np.ndarray) -> np.ndarray:
+    """Output k of SplitMix64 from `seed` for each uint64 k: mix(seed + (k + 1) *
+    0x9E3779B97F4A7C15 mod 2**64), so any value is drawn without the ones before it."""
+    z = np.uint64(seed) + (k + np.uint64(1)) * _GAMMA  # uint64 arrays wrap modulo 2**64
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     return z ^ (z >> np.uint64(31))
 
 
-def unit_uniform(seed: int, first: int, count: int) -> np.ndarray:
-    """float64 in [0, 1): the top 24 bits of each SplitMix64 output over 2**24, exact in
+def unit_uniform(seed: int, k: np.ndarray) -> np.ndarray:
+    """float64 in [0, 1): the top 24 bits of SplitMix64's output k over 2**24, exact in
     float32 and in every language's doubles."""
-    return (splitmix64(seed, first, count) >> np.uint64(40)).astype(np.float64) / 2.0**24
+    return (splitmix64(seed, k) >> np.uint64(40)) / 2.0**24
 
 
 @dataclass(frozen=True)
@@ -56,16 +55,15 @@ class Noise:
         docs/CONTRACT.md specifies, the same in Python, the browser and Node. Uniform noise
         is bit-identical everywhere (low + (high - low) * u in doubles, rounded to float32);
         normal noise (Box-Muller on consecutive pairs) may differ in the last bit."""
-        first, total = first_row * dim, count * dim
+        k = np.arange(first_row * dim, (first_row + count) * dim, dtype=np.uint64)
         if self.distribution == "uniform":
-            values = self.low + (self.high - self.low) * unit_uniform(seed, first, total)
-            return values.astype(np.float32).reshape(count, dim)
-        pairs = unit_uniform(seed, 2 * (first // 2), 2 * ((first + total + 1) // 2 - first // 2))
-        radius = np.sqrt(-2.0 * np.log(1.0 - pairs[0::2]))
-        angle = 2.0 * np.pi * pairs[1::2]
-        normal = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1).ravel()
-        start = first % 2
-        return normal[start : start + total].astype(np.float32).reshape(count, dim)
+            values = self.low + (self.high - self.low) * unit_uniform(seed, k)
+        else:  # value k is one of the pair k // 2 makes: even k its cosine, odd k its sine
+            pair = k - k % np.uint64(2)
+            radius = np.sqrt(-2.0 * np.log(1.0 - unit_uniform(seed, pair)))
+            angle = 2.0 * np.pi * unit_uniform(seed, pair + np.uint64(1))
+            values = np.where(k % np.uint64(2) == 0, np.cos(angle), np.sin(angle)) * radius
+        return values.astype(np.float32).reshape(count, dim)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
