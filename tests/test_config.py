@@ -196,3 +196,58 @@ def test_each_default_passes_its_own_check():
             value = list(field.default) if isinstance(field.default, tuple) else field.default
             checked = field.metadata["check"](field.name, value)
             assert checked == field.default, (section.__name__, field.name)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "train:\n  model: semi-supervised\n  distribute: mirrored\n",
+            "train.distribute: the semi-supervised model trains on one device; set it to auto "
+            "or off",
+        ),
+        (
+            "train:\n  loss: wgan\n  distribute: multi-worker\n",
+            "train.distribute: wgan trains on one device; set it to auto or off",
+        ),
+        (
+            "train:\n  loss: wgan\n  beta1: 0.5\n",
+            "train.beta1: Adam's; wgan trains with rmsprop; leave it at 'auto'",
+        ),
+        (
+            "train:\n  loss: wgan\n  labelled_per_class: 5\n",
+            "train.labelled_per_class: applies to the semi-supervised model only; leave it at 10",
+        ),
+        (
+            "train:\n  loss: wgan-gp\n  label_seed: 3\n",
+            "train.label_seed: applies to the semi-supervised model only; leave it at 0",
+        ),
+    ],
+)
+def test_the_whole_message_of_a_setting_that_does_not_apply(tmp_path, text, message):
+    """Each reason kept beside the others: a loss that drops R1 or Adam still refuses another
+    family's settings."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_an_r1_weight_of_choice_applies_where_r1_does(tmp_path):
+    assert load(write(tmp_path, "train:\n  r1_weight: 2.0\n")).r1_weight == 2.0
+
+
+def test_a_section_resolved_in_code_names_params_yaml():
+    with pytest.raises(ConfigError, match=r"^params\.yaml: train\.model: expected one of"):
+        resolve(dataclasses.replace(TrainConfig(), model="gan"))
+
+
+def test_the_family_and_whether_it_distributes_follow_the_section(tmp_path):
+    from pipeline.families import distributes, family_of
+
+    conditional = load(write(tmp_path, "train:\n  model: conditional\n"))
+    family = family_of(conditional)
+    assert (family.name, family.config) == ("conditional", conditional)
+    assert distributes(conditional)
+    assert not distributes(load(write(tmp_path, "train:\n  loss: wgan\n")))
+    assert not distributes(load(write(tmp_path, "train:\n  model: semi-supervised\n")))
