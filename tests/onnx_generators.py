@@ -20,6 +20,25 @@ PIXELS = 28 * 28
 PROVENANCE = Provenance("mnist", "0" * 64, {"noise_dim": 4}, 7, "abc123")
 
 
+def _save(path: Path, graph, metadata: dict[str, str], *, check: bool = True) -> Path:
+    """Write `graph` (opset 17) with `metadata` to `path`; `check` runs ONNX's checker, which
+    a deliberately broken graph would fail."""
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    if check:
+        onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _label_mix(classes: tuple[int, ...]) -> onnx.TensorProto:
+    """The identity `label_mix` of a conditional model: row c is class c's one-hot weights."""
+    table = np.zeros((max(classes) + 1, len(classes)), np.float32)
+    table[list(classes), range(len(classes))] = 1
+    return numpy_helper.from_array(table, contract.LABEL_MIX_INPUT)
+
+
 def _weights(name: str, shape, seed: int) -> onnx.TensorProto:
     values = np.random.default_rng(seed).normal(0, 0.5, shape).astype(np.float32)
     return numpy_helper.from_array(values, name)
@@ -48,10 +67,7 @@ def generator(
     if terms.conditional:
         classes = len(terms.classes)
         inputs.append(helper.make_tensor_value_info(contract.LABEL_INPUT, TensorProto.INT64, ["N"]))
-        table = np.zeros((max(terms.classes) + 1, classes), np.float32)  # row c: class c
-        table[list(terms.classes), range(classes)] = 1
-        mix = numpy_helper.from_array(table, contract.LABEL_MIX_INPUT)
-        initializers += [mix, _weights("class_table", (classes, PIXELS), 3)]
+        initializers += [_label_mix(terms.classes), _weights("class_table", (classes, PIXELS), 3)]
         if mixable:
             inputs.append(
                 helper.make_tensor_value_info(
@@ -98,24 +114,15 @@ def generator(
         contract.IMAGES_OUTPUT, TensorProto.FLOAT, ["N", 28, 28, 1]
     )
     graph = helper.make_graph(nodes, "generator", inputs, [output], initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     if metadata is None:
         metadata = terms.metadata(PROVENANCE, opset=17, export_code_revision="def456")
-    for key, value in metadata.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return _save(path, graph, metadata)
 
 
 def graph_model(path: Path, inputs, outputs, nodes, metadata=None) -> Path:
     """Any graph of `nodes` with the given value infos and metadata."""
     graph = helper.make_graph(nodes, "graph", inputs, outputs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    for key, value in (metadata or {}).items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(path))
-    return path
+    return _save(path, graph, metadata or {}, check=False)
 
 
 def layered_generator(path: Path, classes: tuple[int, ...]) -> Path:
@@ -124,14 +131,11 @@ def layered_generator(path: Path, classes: tuple[int, ...]) -> Path:
     convolution, and an output convolution whose 16 channels `DepthToSpace` turns into the
     28x28 image (as the packed last deconvolution's phases), then tanh, in NHWC."""
     terms = GeneratorContract(4, classes=classes)
-    rows = max(classes) + 1
-    table = np.zeros((rows, len(classes)), np.float32)
-    table[list(classes), range(len(classes))] = 1
     initializers = [
         _weights("dense", (4, 392), 1),
         _weights("dense_bias", (392,), 2),
         _weights("class_table", (len(classes), 392), 3),
-        numpy_helper.from_array(table, contract.LABEL_MIX_INPUT),
+        _label_mix(classes),
         numpy_helper.from_array(np.array([-1, 8, 7, 7], np.int64), "grid"),
         _weights("hidden", (8, 8, 3, 3), 4),
         _weights("hidden_bias", (8,), 5),
@@ -165,9 +169,4 @@ def layered_generator(path: Path, classes: tuple[int, ...]) -> Path:
         contract.IMAGES_OUTPUT, TensorProto.FLOAT, ["N", 28, 28, 1]
     )
     graph = helper.make_graph(nodes, "generator", inputs, [output], initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    for key, value in terms.metadata(PROVENANCE, opset=17, export_code_revision="r").items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return _save(path, graph, terms.metadata(PROVENANCE, opset=17, export_code_revision="r"))

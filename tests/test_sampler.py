@@ -7,9 +7,9 @@ import time
 import tracemalloc
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
+from onnx_generators import graph_model
 from PIL import Image
 
 from conftest import REPO, invoke, nan_generator
@@ -125,15 +125,8 @@ def test_a_large_npy_is_written_without_holding_it_in_memory(sampler, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["many.npy"]
 
 
-def write_model(path, inputs, outputs, nodes):
-    graph = helper.make_graph(nodes, "not-a-generator", inputs, outputs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.save(model, str(path))
-    return path
-
-
 def test_wrong_input_rank_is_refused(tmp_path):
-    path = write_model(
+    path = graph_model(
         tmp_path / "rank3.onnx",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 2])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 2])],
@@ -155,7 +148,7 @@ def test_wrong_input_rank_is_refused(tmp_path):
     ],
 )
 def test_a_label_input_needs_int64_and_classes(tmp_path, label_type, message):
-    path = write_model(
+    path = graph_model(
         tmp_path / "labelled.onnx",
         [
             helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 8]),
@@ -170,7 +163,7 @@ def test_a_label_input_needs_int64_and_classes(tmp_path, label_type, message):
 
 
 def test_wrong_output_shape_is_refused(tmp_path):
-    path = write_model(
+    path = graph_model(
         tmp_path / "identity.onnx",
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],

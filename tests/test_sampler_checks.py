@@ -10,6 +10,7 @@ from onnx_generators import generator
 from pipeline.errors import ModelOutputError, SamplerError
 from pipeline.runtime import sampler as sampler_module
 from pipeline.runtime.contract import GeneratorContract
+from pipeline.runtime.images import to_uint8
 from pipeline.runtime.sampler import Sampler, check_count, check_providers
 
 
@@ -151,7 +152,7 @@ class TestLabels:
         assert models["plain"].labels(3) is None
 
     def test_bad_labels(self, models):
-        conditional, plain = models["conditional"], models["conditional"].path
+        conditional = models["conditional"]
         refused(lambda: conditional.check_label(True), "a label must be a whole number, got True")
         refused(lambda: conditional.check_label(4.0), "a label must be a whole number, got 4.0")
         refused(
@@ -162,7 +163,7 @@ class TestLabels:
             lambda: models["sparse"].check_label(2),
             "label 2 is not one of the model's classes (1, 3)",
         )
-        assert conditional.check_label(np.int64(5)) == 5 and plain
+        assert conditional.check_label(np.int64(5)) == 5
 
     def test_a_label_for_a_model_that_takes_none(self, models):
         refused(
@@ -293,8 +294,6 @@ class TestCodes:
         noise = infogan.seeded_noise(2, 4)
         noise[:, 4] = 0.25
         expected = infogan.generate(noise, np.ones(4, np.int64))
-        from pipeline.runtime.images import to_uint8
-
         np.testing.assert_array_equal(fixed, to_uint8(expected)[..., 0])
 
 
@@ -314,8 +313,6 @@ class TestDrawing:
         conditional = models["conditional"]
         fours = conditional.sample(3, seed=1, label=4)
         noise = conditional.seeded_noise(1, 3)
-        from pipeline.runtime.images import to_uint8
-
         expected = to_uint8(conditional.generate(noise, np.full(3, 4)))[..., 0]
         np.testing.assert_array_equal(fours, expected)
         assert not np.array_equal(fours, conditional.sample(3, seed=1))
