@@ -94,9 +94,9 @@ class Family:
         return "Unconditional: the digit cannot be chosen."
 
     # The networks.
-    def build_generator(self, *, synchronized: bool = False):
+    def build_generator(self, *, synchronized: bool = False, trained: bool = False):
         return networks.build_generator(
-            self.latent_dim, self.label_values, synchronized=synchronized
+            self.latent_dim, self.label_values, synchronized=synchronized, trained=trained
         )
 
     def build_discriminator(self, *, synchronized: bool = False):

@@ -33,6 +33,7 @@ from pipeline.families.base import Defaults, Fakes, Family, Reals, save_models
 from pipeline.gan import networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.losses import feature_matching_loss, implicit_fake_logit, supervised_loss
+from pipeline.gan.optimizers import FusedAdam
 from pipeline.gan.placement import precision_policy
 from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE
 from pipeline.runtime.contract import CLASSES, CLASSIFIER_KIND
@@ -204,7 +205,7 @@ def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, config):
         with precision_policy("float32"):
             averaged = networks.build_classifier_discriminator()
         average = WeightAverage(network, averaged, config.average_decay, config.average_horizon)
-    optimizer = keras.optimizers.Adam(
+    optimizer = FusedAdam(
         config.discriminator_learning_rate, beta_1=config.beta1, beta_2=config.beta2
     )
     batch_size = config.batch_size

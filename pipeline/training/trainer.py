@@ -22,6 +22,7 @@ from pipeline.families import family_of, resolve
 from pipeline.families.base import Fakes, Reals
 from pipeline.gan import augment, losses, networks
 from pipeline.gan.averaging import WeightAverage
+from pipeline.gan.optimizers import FusedAdam
 from pipeline.gan.placement import Placement, precision_policy
 from pipeline.runtime.noise import TRAINING_NOISE
 from pipeline.training import distribution
@@ -75,7 +76,7 @@ class Trainer:
         self.noise_dim = family.latent_dim
         self.replicas = self.distributed.replicas
         synchronized = self.distributed.strategy is not None and config.batch_norm == "synchronized"
-        self.generator = family.build_generator(synchronized=synchronized)
+        self.generator = family.build_generator(synchronized=synchronized, trained=True)
         self.discriminator = family.build_discriminator(synchronized=synchronized)
         self.average = None
         if config.average_decay:
@@ -132,7 +133,7 @@ class Trainer:
         if self.objective.optimizer == "rmsprop":
             optimizer = keras.optimizers.RMSprop(rate, rho=losses.RMSPROP_RHO)
         else:
-            optimizer = keras.optimizers.Adam(rate, beta_1=config.beta1, beta_2=config.beta2)
+            optimizer = FusedAdam(rate, beta_1=config.beta1, beta_2=config.beta2)
         if self.placement.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(variables)
