@@ -30,7 +30,7 @@ from pipeline.config import TrainConfig, load_train_config
 from pipeline.data.datasets import CHECKSUMS_FILE, checksums_text
 from pipeline.errors import ConfigError
 from pipeline.gan.placement import Placement
-from pipeline.training.loop import images_per_step
+from pipeline.training.loop import epoch_batches, images_per_step
 from pipeline.training.trainer import Trainer
 
 
@@ -564,3 +564,20 @@ def test_infogan_reads_its_category_from_jittered_fakes_in_the_information_term_
     assert first_d_loss(**unweighted, categorical_jitter=True) == first_d_loss(
         **unweighted, categorical_jitter=False
     )
+
+
+def test_an_epochs_batches_are_its_permutation_and_need_no_autotuning_thread():
+    """Each epoch's batches in the order (seed, epoch) fixes, with a fixed prefetch and no
+    tf.data autotuning, whose thread the iterator would wait for when an epoch ends."""
+    images = np.arange(600, dtype=np.uint8).reshape(600, 1, 1) % 251
+    labels = np.arange(600) % 10
+    config = TrainConfig(batch_size=128, seed=3)
+    dataset = epoch_batches((images, labels), config, epoch=2, skip=1)
+    assert dataset.options().autotune.enabled is False
+    order = np.random.default_rng([3, 2]).permutation(600)
+    batches = list(dataset)
+    assert len(batches) == 3  # 4 whole batches of 128 in 600 images, the first skipped
+    for number, (batch_images, batch_labels) in enumerate(batches, start=1):
+        chosen = order[number * 128 : (number + 1) * 128]
+        np.testing.assert_array_equal(batch_images.numpy(), images[chosen])
+        np.testing.assert_array_equal(batch_labels.numpy(), labels[chosen])
