@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 # Stage commands in dvc.yaml run the venv's `python -m pipeline`, so its bin must come first on PATH.
@@ -14,9 +15,14 @@ export DVC_NO_ANALYTICS := 1
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# What the stages need (`make run`); the test and lint tools come on top (`setup`).
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train]'
+	touch $@
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	touch $@
 
@@ -33,7 +39,7 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium'
 
-run: setup
+run: $(RUN_STAMP)
 	dvc repro
 
 # One test worker per core. Each takes a run of consecutive tests and an idle one takes over
