@@ -109,7 +109,7 @@ def shuffled_batches(images: np.ndarray, labels: np.ndarray, batch_size: int):
     """The batches `fit` makes of arrays with `shuffle=True` (Keras's own adapter, the same
     permutations from the seed), without tf.data's autotuning: its thread sleeps for periods
     that double up to a minute, and each epoch's iterator waited for it to wake before the next
-    epoch began (5 to 7 s an epoch, seen with py-spy). The count of batches is stated, as
+    epoch began (docs/PERFORMANCE.md). The count of batches is stated, as
     Keras knows it for arrays, so that `fit` never reads past an epoch's end."""
     import tensorflow as tf
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter

@@ -41,8 +41,7 @@ class WeightAverage:
 
     def update(self) -> None:
         """average -= (1 - decay) * (average - source): three passes over the weights where
-        decay * average + (1 - decay) * source takes four (4.0 against 6.0 ms a step for the
-        generator on 2 cores)."""
+        decay * average + (1 - decay) * source takes four (`tools/levers.py`)."""
         self.updates.assign_add(1)
         rate = 1.0 - self.current_decay()
         pairs = zip(self.average.trainable_variables, self.source.trainable_variables, strict=True)

@@ -67,10 +67,9 @@ def from_uint8(images) -> tf.Tensor:
 class FusedBatchNormalization(layers.BatchNormalization):
     """Keras's batch norm whose training pass is TensorFlow's fused kernel: the statistics, the
     normalisation and their gradient each in one pass over the activations, where Keras's
-    float32 ops take about ten. The generator's forward and backward pass on a batch of 128
-    then takes 31 instead of 45 ms on 2 cores (docs/PERFORMANCE.md). The moving statistics
-    follow Keras's rule, with the batch's biased variance. Inference, and a synchronized or
-    masked call, is Keras's own."""
+    float32 ops take about ten (`tools/levers.py` measures the generator's pass with each;
+    docs/PERFORMANCE.md). The moving statistics follow Keras's rule, with the batch's biased
+    variance. Inference, and a synchronized or masked call, is Keras's own."""
 
     def call(self, inputs, training=None, mask=None):
         rank = len(inputs.shape)

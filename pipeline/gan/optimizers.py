@@ -1,11 +1,10 @@
 """Adam with each weight's update done by TensorFlow's fused kernel.
 
-Keras's Adam updates a weight in about ten elementwise ops, each a pass over memory: on 2 cores
-the generator's 6.7 million weights took 19 ms of a 120 ms training step that way, against 7 ms
-for `ResourceApplyAdam`, which reads and writes each weight and its two moments once
-(docs/PERFORMANCE.md). The update is Adam's, with one difference in rounding: the kernel takes
-1 - beta_2 of the float32 beta_2 (0.99900001 -> 0.00099998713), where Keras rounds
-1 - 0.999 computed in float64 (0.001).
+Keras's Adam updates a weight in about ten elementwise ops, each a pass over memory, and the
+generator has 6.7 million weights; `ResourceApplyAdam` reads and writes each weight and its two
+moments once (`tools/levers.py` measures the two; docs/PERFORMANCE.md). The update is Adam's,
+with one difference in rounding: the kernel takes 1 - beta_2 of the float32 beta_2
+(0.99900001 -> 0.00099998713), where Keras rounds 1 - 0.999 computed in float64 (0.001).
 """
 
 from __future__ import annotations

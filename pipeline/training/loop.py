@@ -116,7 +116,7 @@ def images_per_step(config) -> int:
 
 # The next batches are ready while a step runs. Without tf.data's autotuning: its thread sleeps
 # for periods that double up to a minute, and an epoch's iterator waits for it to wake before it
-# is gone, so the next epoch began up to 45 s late (seen in 3 of 6 runs of the default model).
+# is gone, so the next epoch began late (docs/PERFORMANCE.md).
 PREFETCH_BATCHES = 2
 WITHOUT_AUTOTUNE = tf.data.Options()
 WITHOUT_AUTOTUNE.autotune.enabled = False
