@@ -37,7 +37,8 @@ def test_writes_the_loop_beside_the_baselines_its_profile_and_targets(
     profile = metrics["profile"]
     assert set(profile) == set(PARTS)
     assert sum(part["share"] for part in profile.values()) == pytest.approx(1, abs=0.01)
-    assert profile["r1"]["ms_per_step"] > 0 and profile["average"]["ms_per_step"] > 0
+    # On networks this small R1's extra cost is within the timing's noise: never below 0.
+    assert profile["r1"]["ms_per_step"] >= 0 and profile["average"]["ms_per_step"] > 0
     assert profile["tracking"]["ms_per_step"] == 0  # the tiny run tracks nothing
     steps = 1000 / (sum(part["ms_per_step"] for part in profile.values()) / 8)
     assert rates["loop"] == pytest.approx(steps, rel=0.01)

@@ -302,8 +302,9 @@ def loop_seconds(trainer: Trainer, data, median: dict[str, float], classifier) -
     here and spread over the steps between them."""
     config = trainer.config
     r1 = 0.0
-    if "step_r1" in median:
-        r1 = (median["part_discriminator_r1"] - median["part_discriminator"]) / config.r1_every
+    if "step_r1" in median:  # a difference within the timing's noise can come out below 0
+        extra = median["part_discriminator_r1"] - median["part_discriminator"]
+        r1 = max(extra, 0.0) / config.r1_every
     parts = {
         "discriminator": median["part_discriminator"],
         "r1": r1,
