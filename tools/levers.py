@@ -16,7 +16,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline.benchmarks.benchmark import SETTLE_SECONDS
 from pipeline.gan import networks
+from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.optimizers import FusedAdam
 from pipeline.gan.placement import choose_placement, precision_policy
 from pipeline.runtime import machine
@@ -64,20 +66,18 @@ def batch_norm_pair() -> dict:
 
 
 def average_pair(network: keras.Model) -> dict:
-    """The weight average's update: d * a + (1 - d) * w, and a -= (1 - d) * (a - w)."""
-    weights = [v for v in network.trainable_variables]
-    averages = [tf.Variable(tf.cast(v, tf.float32) + 0.01) for v in weights]
+    """The weight average's update: d * a + (1 - d) * w, and `WeightAverage.update`."""
+    with precision_policy("float32"):
+        averaged = networks.build_generator(NOISE_DIM)
+    average = WeightAverage(network, averaged, decay=0.999, horizon=0.1)
     decay = tf.constant(0.999)
 
     def blend():
-        for averaged, current in zip(averages, weights, strict=True):
-            averaged.assign(decay * averaged + (1.0 - decay) * tf.cast(current, tf.float32))
+        pairs = zip(averaged.trainable_variables, network.trainable_variables, strict=True)
+        for target, current in pairs:
+            target.assign(decay * target + (1.0 - decay) * tf.cast(current, tf.float32))
 
-    def subtract():
-        for averaged, current in zip(averages, weights, strict=True):
-            averaged.assign_sub((1.0 - decay) * (averaged - tf.cast(current, tf.float32)))
-
-    return {"blend": tf.function(blend), "subtraction": tf.function(subtract)}
+    return {"blend": tf.function(blend), "subtraction": tf.function(average.update)}
 
 
 def median_ms(pair: dict) -> dict[str, float]:
@@ -86,7 +86,7 @@ def median_ms(pair: dict) -> dict[str, float]:
     seconds = {name: [] for name in pair}
     for _ in range(WINDOWS):
         for name, run in pair.items():
-            time.sleep(0.1)  # the other's threads spin down
+            time.sleep(SETTLE_SECONDS)  # the other's threads spin down
             start = time.perf_counter()
             for _ in range(CALLS):
                 out = run()
