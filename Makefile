@@ -72,13 +72,15 @@ OUT ?= samples.png
 sample: setup
 	dcgan sample --model $(MODEL) -n $(N) --seed $(SEED) --out $(OUT) $(if $(LABEL),--label $(LABEL))
 
-# Speed, side by side in one run each (after `make run`, or they run the stages they need):
-# sampling (onnxruntime vs TensorFlow, float32 and int8/bf16) and the training step.
+# Speed, side by side in one run each (after `make run`): sampling (onnxruntime vs TensorFlow,
+# float32 and int8/bf16), a stage of `dvc repro`, and the training loop against plain steps of
+# the same networks, which no stage needs (metrics/train_benchmark.json, docs/PERFORMANCE.md).
+BENCH_TRAIN := dcgan train-benchmark --classifier models/classifier.keras
 bench: setup
 	dvc repro --force --single-item benchmark
 
 bench-train: setup
-	dvc repro --force --single-item train_benchmark
+	$(BENCH_TRAIN)
 
 # The generator in headless Chromium and Node beside native onnxruntime, the page's load time,
 # its pixels against Python's, and the README's screenshot (after `make run`; about 2 min).

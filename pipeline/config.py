@@ -66,7 +66,7 @@ def _boolean(key: str, value: Any) -> bool:
     return value
 
 
-def _epochs(key: str, value: Any) -> int | str:
+def _auto_count(key: str, value: Any) -> int | str:
     if value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -202,11 +202,12 @@ class TrainConfig:
     DCGAN (see the design notes)."""
 
     seed: int = setting(0, _at_least(0))
-    epochs: int | str = setting("auto", _epochs)
+    epochs: int | str = setting("auto", _auto_count)
     batch_size: int = setting(128, _positive_int)
     noise_dim: int = setting(96, _positive_int)
     model: str = setting("auto", _name)  # auto: `pipeline.families.DEFAULT_FAMILY`
     loss: str = setting("gan", _name)
+    critic_steps: int | str = setting("auto", _auto_count)  # auto: the loss's
     learning_rate: float | str = setting("auto", _rate)
     discriminator_learning_rate: float | str = setting("auto", _rate)
     beta1: float | str = setting("auto", _beta)

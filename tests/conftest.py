@@ -74,12 +74,79 @@ def dvc_stage(name: str) -> dict:
 STAGE_PROGRAM = ["python", "-m", "pipeline"]
 
 
+def make_variable(name: str) -> str:
+    """The value of `name ?= ...` or `name := ...` in the Makefile."""
+    for line in (REPO / "Makefile").read_text().splitlines():
+        for operator in ("?=", ":="):
+            if line.startswith(f"{name} {operator} "):
+                return line.split(f"{operator} ", 1)[1]
+    raise AssertionError(f"no {name} in the Makefile")
+
+
+def bench_train_args() -> list[str]:
+    """`make bench-train`'s command, without `dcgan`."""
+    words = shlex.split(make_variable("BENCH_TRAIN"))
+    assert words[:2] == ["dcgan", "train-benchmark"]
+    return words[1:]
+
+
 def stage_args(name: str) -> list[str]:
     """The stage's command from dvc.yaml, with the default dataset, without `python -m
     pipeline`; the command is named as the stage (in click's spelling, `-` for `_`)."""
     words = shlex.split(dvc_stage(name)["cmd"].replace("${download.dataset}", "mnist"))
     assert words[:4] == [*STAGE_PROGRAM, name.replace("_", "-")]
     return words[3:]
+
+
+def run_written_paths(repo: Path = REPO) -> list[str]:
+    """Every file or folder that `repo`'s dvc.yaml names as written by a run: each stage's
+    outputs, metrics and plots, and the top-level metrics and plots (the benchmarks outside
+    `dvc repro` among them); the default dataset's."""
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
+    entries = [
+        entry
+        for stage in pipeline["stages"].values()
+        for kind in ("outs", "metrics", "plots")
+        for entry in stage.get(kind, [])
+    ]
+    entries += pipeline.get("metrics", [])
+    for plot in pipeline.get("plots", []):
+        definition = next(iter(plot.values())) if isinstance(plot, dict) else None
+        axes = definition.get("y") if isinstance(definition, dict) else None
+        entries += list(axes) if isinstance(axes, dict) else [plot]
+    paths = [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
+    return [path.replace("${download.dataset}", "mnist").rstrip("/") for path in paths]
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+
+
+def committed_view(folder: Path, repo: Path = REPO) -> Path:
+    """`repo` as its docs were reported, in `folder`: every file git tracks as the working
+    tree has it, except those a run writes (metrics, dvclive's tables), which are HEAD's. A
+    user's own `make run` rewrites those; the docs change only by `make report` and a commit.
+    Outside a git checkout: `repo` itself."""
+    listed = git(repo, "ls-files", "-z")
+    if listed.returncode != 0:
+        return repo
+    written = run_written_paths(repo)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source, target = repo / name, folder / name
+        if not source.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if any(name == path or name.startswith(f"{path}/") for path in written):
+            target.write_bytes(git(repo, "show", f"HEAD:{name}").stdout)
+        else:
+            target.write_bytes(source.read_bytes())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def committed_root(tmp_path_factory) -> Path:
+    """This repository as its docs were reported (`committed_view`)."""
+    return committed_view(tmp_path_factory.mktemp("committed"))
 
 
 def declared_paths(name: str) -> list[str]:

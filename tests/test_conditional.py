@@ -228,7 +228,8 @@ def test_conditional_wgan_gp_trains_through_the_cli(tmp_path, tiny_dataset, monk
     """The projection critic under the gradient penalty: 64 images, batch 8, 5 critic steps."""
     tiny_dataset.write_folder(tmp_path / "data" / "mnist")
     monkeypatch.chdir(tmp_path)
-    set_params(tmp_path, train=dict(model="conditional", loss="wgan-gp", batch_size=8, epochs=2))
+    train = dict(model="conditional", loss="wgan-gp", critic_steps=5, batch_size=8, epochs=2)
+    set_params(tmp_path, train=train)
     metrics = json.loads(invoke_ok(*stage_args("train")).stdout)
     assert metrics["steps"] == 2
     assert all(np.isfinite([metrics["final_d_loss"], metrics["final_g_loss"]]))

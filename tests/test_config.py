@@ -1,6 +1,7 @@
 """`params.yaml` validation: every bad value is one message naming the key."""
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from pipeline import config
 from pipeline.config import TrainConfig, load_train_config
 from pipeline.errors import ConfigError
 from pipeline.families import DEFAULT_FAMILY, FAMILIES, resolve
+from pipeline.gan.losses import OBJECTIVES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,6 +46,24 @@ def test_every_auto_is_resolved_once_and_resolving_again_changes_nothing():
             assert resolve(resolved) == resolved, (name, loss)
 
 
+def test_auto_epochs_keep_the_familys_generator_updates_at_any_critic_steps():
+    """An epoch holds a generator update per `critic_steps` batches: `auto` epochs scale with
+    the critic steps (and the loss's `updates_scale`), so every loss gets at least the
+    family's generator updates."""
+    for name, family in FAMILIES.items():
+        for loss in family.losses:
+            objective = OBJECTIVES[loss]
+            resolved = resolve(TrainConfig(model=name, loss=loss))
+            assert resolved.critic_steps == objective.critic_steps
+            updates = family.defaults.epochs * objective.updates_scale
+            assert resolved.epochs / resolved.critic_steps >= updates, (name, loss)
+            assert (resolved.epochs - 1) / resolved.critic_steps < updates, (name, loss)
+    one_step = resolve(TrainConfig(loss="wgan-gp", critic_steps=1))
+    scale = OBJECTIVES["wgan-gp"].updates_scale
+    assert (one_step.critic_steps, one_step.epochs) == (1, math.ceil(3 * scale))
+    assert resolve(TrainConfig(loss="wgan-gp", critic_steps=2, epochs=4)).epochs == 4
+
+
 def test_auto_model_is_the_seed_dcgan():
     assert resolve(TrainConfig()).model == DEFAULT_FAMILY == "unconditional"
 
@@ -61,10 +81,10 @@ def test_auto_epochs_and_schedule_are_the_familys_own():
 
 def test_the_loss_prescribes_its_optimizer_and_a_rate_set_by_hand_wins():
     wgan = resolve(TrainConfig(loss="wgan-gp"))
-    assert (wgan.learning_rate, wgan.discriminator_learning_rate) == (1e-4, 1e-4)
+    assert (wgan.learning_rate, wgan.discriminator_learning_rate) == (5e-4, 1e-3)
     assert (wgan.beta1, wgan.beta2) == (0.5, 0.9)
     mine = resolve(TrainConfig(loss="wgan-gp", learning_rate=2e-4, beta2=0.99))
-    assert (mine.learning_rate, mine.discriminator_learning_rate, mine.beta2) == (2e-4, 1e-4, 0.99)
+    assert (mine.learning_rate, mine.discriminator_learning_rate, mine.beta2) == (2e-4, 1e-3, 0.99)
 
 
 @pytest.mark.parametrize(

@@ -155,8 +155,9 @@ from pipeline.training.loop import images_per_step
 from pipeline.training.trainer import Trainer
 distributed = distribution.choose("mirrored", 2)
 report = {}
-for loss, model, extra in [("lsgan", "unconditional", {}), ("wgan-gp", "unconditional", {}),
-                           ("gan", "conditional", {}), ("wgan-gp", "conditional", {}),
+five = {"critic_steps": 5}
+for loss, model, extra in [("lsgan", "unconditional", {}), ("wgan-gp", "unconditional", five),
+                           ("gan", "conditional", {}), ("wgan-gp", "conditional", five),
                            ("gan", "infogan", {"r1_weight": 1.0}), ("gan", "bigan", {}),
                            ("gan", "unconditional", {"batch_norm": "per-replica"})]:
     config = TrainConfig(noise_dim=8, batch_size=8, track_every=0, precision="float32",

@@ -190,12 +190,13 @@ class TestWganGp:
 
     def test_the_method_fixes_its_training_settings(self):
         method = losses.OBJECTIVES["wgan-gp"]
-        assert (method.critic_steps, method.penalty_weight) == (5, 10.0)
+        assert (method.critic_steps, method.penalty_weight, method.updates_scale) == (1, 10.0, 2)
         assert method.prescribed == {
-            "learning_rate": 1e-4,
-            "discriminator_learning_rate": 1e-4,
+            "learning_rate": 5e-4,
+            "discriminator_learning_rate": 1e-3,
             "beta1": 0.5,
             "beta2": 0.9,
+            "lr_schedule": "anneal",
         }
         assert losses.OBJECTIVES["gan"].critic_steps == 1
 

@@ -6,16 +6,25 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO, invoke, invoke_ok
+from pipeline.families import DEFAULT_FAMILY, FAMILIES
+from pipeline.gan.losses import OBJECTIVES, wasserstein_critic_loss
 from pipeline.presets import preset_names, read_preset
 from pipeline.reporting.preset_runs import preset_runs, spread, without_seed
 
 PRESETS = preset_names(REPO)
 
 
-def test_there_are_presets_for_quality_every_family_and_the_wasserstein_loss():
-    assert {"quality", "wgan-gp", "conditional", "infogan", "semi-supervised", "bigan"} <= set(
-        PRESETS
-    )
+def test_there_are_presets_for_quality_every_family_and_the_wasserstein_losses():
+    """A preset for each family but the default, named as the registry names it, and one
+    named for the paper of each Wasserstein loss, whose settings its `auto` may depart from."""
+    families = set(FAMILIES) - {DEFAULT_FAMILY}
+    critics = {
+        name
+        for name, objective in OBJECTIVES.items()
+        if objective.discriminator_loss is wasserstein_critic_loss
+    }
+    papers = {f"{name}-paper" for name in critics}
+    assert {"quality", "wgan-gp", *families, *papers} <= set(PRESETS)
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -30,8 +39,7 @@ def test_dry_run_prints_the_dvc_command():
         "exp", "wgan-gp", "--seed", "2", "--dry-run", "-S", "train.track_every=0"
     ).output
     assert out.strip() == (
-        "$ dvc exp run -n wgan-gp-seed-2 -S train.loss=wgan-gp -S train.epochs=10 "
-        "-S train.learning_rate=0.0005 -S train.discriminator_learning_rate=0.0005 "
+        "$ dvc exp run -n wgan-gp-seed-2 -S train.loss=wgan-gp -S train.epochs=12 "
         "-S train.seed=2 -S train.track_every=0"
     )
 

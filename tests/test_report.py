@@ -2,10 +2,21 @@
 and not appended, and no metric figure is typed by hand."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from conftest import QUICK_BENCHMARK, REPO, TINY_STAGES, invoke_ok, set_params, stage_args
+from conftest import (
+    QUICK_BENCHMARK,
+    REPO,
+    TINY_STAGES,
+    bench_train_args,
+    committed_view,
+    git,
+    invoke_ok,
+    set_params,
+    stage_args,
+)
 from pipeline.errors import PipelineError
 from pipeline.reporting.ledger import (
     LEDGER,
@@ -15,7 +26,14 @@ from pipeline.reporting.ledger import (
     read_ledger,
 )
 from pipeline.reporting.performance import TARGET_LABELS
-from pipeline.reporting.report import BLOCKS, bigan_block, end_mark, render, start_mark
+from pipeline.reporting.report import (
+    BLOCKS,
+    bigan_block,
+    end_mark,
+    render,
+    run_seed,
+    start_mark,
+)
 
 
 def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypatch):
@@ -27,8 +45,9 @@ def test_report_writes_the_measured_numbers_and_images(exported_model, monkeypat
         benchmark=QUICK_BENCHMARK,
         train_benchmark={"windows": 1, "steps": 1},
     )
-    for stage in ("benchmark", "classifier", "evaluate", "train_benchmark"):
+    for stage in ("benchmark", "classifier", "evaluate"):
         invoke_ok(*stage_args(stage))
+    invoke_ok(*bench_train_args())
     for name, (page, _) in BLOCKS.items():
         path = exported_model / page
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,11 +247,55 @@ def test_figures_name_the_machine():
     assert machine_text(None) == ""
 
 
-def test_every_committed_block_is_what_make_report_writes():
+def test_a_tables_cpu_cell_is_the_widest_instruction_set_its_kernels_use():
+    from pipeline.reporting.figures import cpu_class
+
+    amd = {"cpu": "AMD EPYC", "cores": 2, "features": ["avx2", "avx512f", "avx512_bf16"]}
+    assert cpu_class(amd) == "AMD EPYC, AVX512_BF16"
+    xeon = {**amd, "cpu": "Intel Xeon", "features": ["avx2", "avx512f", "amx_bf16"]}
+    assert cpu_class(xeon) == "Intel Xeon, AMX"
+    assert cpu_class({**amd, "features": ["avx2"]}) == "AMD EPYC, AVX2"
+    assert cpu_class({**amd, "features": []}) == "AMD EPYC"
+    assert cpu_class({"cpu": "AMD EPYC", "cores": 2}) == "AMD EPYC"  # as `dvc exp show` keeps it
+    assert cpu_class(None) == "-"
+
+
+def test_a_runs_seed_is_its_own_or_its_levers():
+    assert run_seed({"seed": 3, "levers": "defaults"}) == 3
+    assert run_seed({"levers": "seed 1, epochs 10"}) == 1
+    assert run_seed({"seed": None, "levers": "defaults"}) == 0
+
+
+def test_every_committed_block_is_what_make_report_writes(committed_root):
     """A figure edited by hand in a generated block of README.md or docs/ fails here: every
-    block is rendered again from the committed metrics and ledger and compared with its page."""
-    for page, text in render(REPO, read_ledger(REPO)).items():
+    block is rendered again from the committed metrics and ledger and compared with its page.
+    The metrics are HEAD's: a user's own `make run` rewrites them, not the docs."""
+    for page, text in render(committed_root, read_ledger(committed_root)).items():
         assert (REPO / page).read_text() == text, f"{page} differs from `make report`'s"
+
+
+def test_the_docs_are_held_to_the_committed_metrics_not_a_users_own_run(tmp_path):
+    """A stage's output that git tracks is read from HEAD, whatever the working tree holds;
+    every other file as the working tree has it."""
+    repo = tmp_path / "repo"
+    (repo / "metrics").mkdir(parents=True)
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  evaluate:\n    cmd: x\n    metrics:\n      - metrics/evaluate.json:\n"
+        "          cache: false\n"
+    )
+    (repo / "metrics/evaluate.json").write_text('{"fd": 1.5}')
+    (repo / "README.md").write_text("committed")
+    for args in (
+        ["init", "-q"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c"],
+    ):
+        assert git(repo, *args).returncode == 0
+    (repo / "metrics/evaluate.json").write_text('{"fd": 9.9}')  # a user's own run
+    (repo / "README.md").write_text("edited")
+    view = committed_view(tmp_path / "view", repo)
+    assert (view / "metrics/evaluate.json").read_text() == '{"fd": 1.5}'
+    assert (view / "README.md").read_text() == "edited"
 
 
 def significant(text: str) -> int:
@@ -240,8 +303,8 @@ def significant(text: str) -> int:
     return len(text.rstrip("%").lstrip("-").replace(".", "").lstrip("0"))
 
 
-def metric_figures() -> set[str]:
-    """Every fractional number of the committed metrics files as the docs would print it."""
+def metric_figures(root: Path) -> set[str]:
+    """Every fractional number of `root`'s metrics files as the docs would print it."""
     figures = set()
 
     def walk(value):
@@ -255,15 +318,15 @@ def metric_figures() -> set[str]:
             printed = {f"{value:.{digits}f}" for digits in (2, 3, 4)} | {f"{100 * value:.2f}%"}
             figures.update(text for text in printed if significant(text) >= 3)
 
-    for path in sorted((REPO / "metrics").glob("*.json")):
+    for path in sorted((root / "metrics").glob("*.json")):
         walk(json.loads(path.read_text()))
     return figures
 
 
-def headline_figures() -> set[str]:
+def headline_figures(root: Path) -> set[str]:
     """The default model's figures the README's Results show: what a page may only point to."""
-    quality = json.loads((REPO / "metrics/evaluate.json").read_text())["generated"]
-    accuracy = json.loads((REPO / "metrics/classifier.json").read_text())["test_accuracy"]
+    quality = json.loads((root / "metrics/evaluate.json").read_text())["generated"]
+    accuracy = json.loads((root / "metrics/classifier.json").read_text())["test_accuracy"]
     values = [quality[key] for key in ("frechet_distance", "classifier_score", "recall")]
     figures = {f"{value:.{digits}f}" for value in values for digits in (2, 3)}
     return {text for text in figures if significant(text) >= 3} | {f"{100 * accuracy:.2f}%"}
@@ -285,7 +348,7 @@ def prose(text: str) -> str:
         *sorted(p.name for p in (REPO / "docs").glob("*.md") if p.name != "MODEL_CARD.md"),
     ],
 )
-def test_no_metric_figure_is_typed_outside_the_generated_blocks(page):
+def test_no_metric_figure_is_typed_outside_the_generated_blocks(page, committed_root):
     """README.md types no figure any metrics file holds; the docs pages type none of the
     README's headline figures (their tables of past experiments are the ledger's, whose
     figures can coincide with a metric's)."""
@@ -294,7 +357,8 @@ def test_no_metric_figure_is_typed_outside_the_generated_blocks(page):
     path = REPO / page if page == "README.md" else REPO / "docs" / page
     # A figure, not a version floor such as "Python 3.10+".
     typed = set(re.findall(r"(?<![\w.])\d+\.\d{2,}%?(?![\w.+])", prose(path.read_text())))
-    figures = metric_figures() if page == "README.md" else headline_figures()
+    root = committed_root
+    figures = metric_figures(root) if page == "README.md" else headline_figures(root)
     assert not typed & figures, f"{page}: write these figures with `make report`"
 
 

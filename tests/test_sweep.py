@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, STAGE_PROGRAM
+from conftest import REPO, STAGE_PROGRAM, make_variable
 
 DVC = str(Path(sys.executable).with_name("dvc"))
 GIT_ENV = {
@@ -41,14 +41,6 @@ def run(*args: str, cwd: Path) -> str:
     )
     assert result.returncode == 0, f"{' '.join(args)}: {result.stderr[-2000:]}"
     return result.stdout
-
-
-def make_variable(name: str) -> str:
-    """The default of `name ?= ...` in the Makefile."""
-    for line in (REPO / "Makefile").read_text().splitlines():
-        if line.startswith(f"{name} ?= "):
-            return line.split("?= ", 1)[1]
-    raise AssertionError(f"no {name} in the Makefile")
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from conftest import (
 from pipeline.config import TrainConfig, load_train_config
 from pipeline.data.datasets import CHECKSUMS_FILE, checksums_text
 from pipeline.errors import ConfigError
+from pipeline.gan import networks
 from pipeline.gan.placement import Placement
 from pipeline.training.loop import epoch_batches, images_per_step
 from pipeline.training.trainer import Trainer
@@ -389,19 +390,19 @@ def test_wgan_gp_trains_through_the_cli(workdir):
     one step; two epochs make two steps, resumable and logged like the others. (That the stage
     may resolve a resolved section, wgan's unused betas included, is
     `test_config.py::test_every_auto_is_resolved_once_and_resolving_again_changes_nothing`.)"""
-    loss = "wgan-gp"
-    set_params(workdir, train=dict(loss=loss, batch_size=8, epochs=2))
+    train = dict(loss="wgan-gp", critic_steps=5, batch_size=8)
+    set_params(workdir, train={**train, "epochs": 2})
     metrics = train_ok()
     assert metrics["steps"] == 2
     assert all(np.isfinite([metrics["final_d_loss"], metrics["final_g_loss"]]))
     assert [row[0] for row in live_rows(workdir, "d_loss")[1:]] == ["1", "2"]
     assert json.loads((workdir / "dvclive/train/metrics.json").read_text())["epoch"] == 2
-    set_params(workdir, train=dict(loss=loss, batch_size=8, epochs=3))
+    set_params(workdir, train={**train, "epochs": 3})
     assert train_ok()["steps"] == 3  # continues from the checkpoint
 
 
 def test_too_few_images_for_one_wgan_gp_step_is_a_clear_error(workdir):
-    set_params(workdir, train=dict(loss="wgan-gp", batch_size=16))
+    set_params(workdir, train=dict(loss="wgan-gp", critic_steps=5, batch_size=16))
     result = run(*stage_args("train"))
     assert result.exit_code == 1
     assert result.output == (
@@ -435,7 +436,7 @@ def test_with_anneal_the_epoch_count_is_part_of_the_checkpoint_fingerprint():
         ("gan", "unconditional", (3e-3, 1.5e-3)),
         ("gan", "conditional", (1e-3, 2e-3)),
         ("lsgan", "unconditional", (3e-3, 1e-4)),
-        ("wgan-gp", "unconditional", (1e-4, 1e-4)),
+        ("wgan-gp", "unconditional", (5e-4, 1e-3)),
     ],
 )
 def test_each_network_gets_its_own_learning_rate(loss, model, rates):
@@ -514,6 +515,28 @@ def test_every_wgan_critic_weight_is_within_the_clip_after_a_step():
     assert np.isclose(np.abs(after), 0.01).any()
     assert isinstance(trainer.discriminator_optimizer, keras.optimizers.RMSprop)
     assert float(trainer.discriminator_optimizer.learning_rate) == pytest.approx(5e-5)
+
+
+def test_the_wgan_critics_estimate_turns_and_stays_positive():
+    """The critic's estimate of the Wasserstein distance, mean score of real images minus
+    mean score of generated ones (minus its loss), is what the WGAN authors watch: positive
+    once the critic tells real from generated, and staying so while it can (Arjovsky et al.
+    2017, section 4.2). Measured here on its own, on images the steps did not see."""
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0)
+    count = images_per_step(config)
+    rng = np.random.default_rng(0)
+    trainer = Trainer(config, Placement("CPU:0", "float32"))
+    held_out = networks.from_uint8(rng.integers(0, 255, (64, 28, 28), np.uint8))
+    noise = tf.random.stateless_uniform((64, 8), (0, 0), -1.0, 1.0)
+    estimates = []
+    for _ in range(6):
+        real = tf.constant(rng.integers(0, 255, (count, 28, 28), np.uint8))
+        trainer.train_step(real, tf.zeros(count, tf.int32))
+        fake = trainer.generator(noise, training=False)
+        scores = [tf.reduce_mean(trainer.discriminator(x)) for x in (held_out, fake)]
+        estimates.append(float(scores[0] - scores[1]))
+    assert all(estimate > 0 for estimate in estimates[1:]), estimates
 
 
 @pytest.mark.parametrize(

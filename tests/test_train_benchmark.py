@@ -4,10 +4,18 @@ import json
 
 import pytest
 
-from conftest import STABILISED, declared_paths, invoke, invoke_ok, set_params, stage_args
+from conftest import (
+    SSL_LABELLED_PER_CLASS,
+    STABILISED,
+    bench_train_args,
+    invoke,
+    invoke_ok,
+    set_params,
+)
 from pipeline.benchmarks.benchmark import forward_flops
 from pipeline.benchmarks.train_benchmark import PARTS, event_counts, step_flops
 from pipeline.config import TrainConfig
+from pipeline.families import FAMILIES
 from pipeline.gan.networks import build_discriminator, build_generator
 
 
@@ -21,9 +29,9 @@ def test_writes_the_loop_beside_the_baselines_its_profile_and_targets(
         train={"batch_size": 8, "noise_dim": 8, **STABILISED},
         train_benchmark={"windows": 2},
     )
-    metrics = json.loads(invoke_ok(*stage_args("train_benchmark")).stdout)
+    metrics = json.loads(invoke_ok(*bench_train_args()).stdout)
     assert (metrics["windows"], metrics["steps_per_window"]) == (2, 4)
-    for path in declared_paths("train_benchmark"):
+    for path in ("metrics/train_benchmark.json", "plots/train_benchmark/targets.csv"):
         assert (tmp_path / path).is_file(), path
     rates = metrics["images_per_second"]
     assert set(rates) == {"plain_float32", "plain_bfloat16", "project_step", "loop"}
@@ -68,26 +76,23 @@ def test_a_training_image_costs_four_generator_and_eight_discriminator_passes():
     expected = 4 * forward_flops(generator) + 8 * forward_flops(discriminator)
     assert step_flops(TrainConfig()) == expected
     assert expected / 1e6 == pytest.approx(181.7, abs=0.1)
-    # WGAN-GP: five discriminator steps (each drawing its fakes) per generator step.
-    wgan = step_flops(TrainConfig(loss="wgan-gp"))
+    # Five discriminator steps (each drawing its fakes) per generator step.
+    wgan = step_flops(TrainConfig(loss="wgan-gp", critic_steps=5))
     g, d = forward_flops(generator), forward_flops(discriminator)
     assert wgan == (5 * (g + 6 * d) + 3 * g + 2 * d) // 5
 
 
-@pytest.mark.parametrize(
-    "model",
-    [
-        {"model": "conditional"},
-        {"model": "infogan"},
-        {"model": "semi-supervised", "labelled_per_class": 2},
-    ],
-)
+# What a family needs of the tiny dataset's 64 images (6 or 7 of each digit).
+TINY_SETTINGS = {"semi-supervised": {"labelled_per_class": SSL_LABELLED_PER_CLASS}}
+
+
+@pytest.mark.parametrize("model", sorted(FAMILIES))
 def test_every_model_has_its_step_timed(tmp_path, tiny_dataset, monkeypatch, model):
     monkeypatch.chdir(tmp_path)
     tiny_dataset.write_folder(tmp_path / "data" / "mnist")
-    train = {"batch_size": 8, "noise_dim": 8, **model}
+    train = {"batch_size": 8, "noise_dim": 8, "model": model, **TINY_SETTINGS.get(model, {})}
     set_params(tmp_path, train=train, train_benchmark={"windows": 1, "steps": 1})
-    metrics = json.loads(invoke_ok(*stage_args("train_benchmark")).stdout)
+    metrics = json.loads(invoke_ok(*bench_train_args()).stdout)
     assert all(rate > 0 for rate in metrics["images_per_second"].values())
 
 
@@ -95,7 +100,7 @@ def test_too_little_data_is_a_clear_error(tmp_path, tiny_dataset, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny_dataset.write_folder(tmp_path / "data" / "mnist")
     set_params(tmp_path, train={"batch_size": 32})
-    result = invoke(*stage_args("train_benchmark"))
+    result = invoke(*bench_train_args())
     assert result.exit_code == 1
     assert "64 training images; the benchmark cycles through 8 steps of 32" in result.output
     assert "Traceback" not in result.output

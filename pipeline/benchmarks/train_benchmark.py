@@ -16,6 +16,7 @@ it happen. A benchmark, not a test: it never fails on speed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import time
@@ -65,13 +66,14 @@ PARTS = {
 }
 
 
-def plain_step(config: TrainConfig):
+def plain_step(config: TrainConfig, family):
     """The baseline: a straightforward float32 training step of the family's networks and the
-    chosen loss (none of the family's additions), compiled with `tf.function`."""
+    chosen loss (none of the family's additions), compiled with `tf.function`. `family` is the
+    trainer's, built: what its discriminator takes beside an image (a label, or BiGAN's codes
+    of the real images by the trainer's encoder) comes from its `conditioning`."""
     import keras
 
     config = resolve(config)
-    family = family_of(config)
     classes = family.label_values
     generator = family.build_generator()
     discriminator = family.build_discriminator()
@@ -94,23 +96,26 @@ def plain_step(config: TrainConfig):
     def step(real_uint8, labels):
         real = networks.from_uint8(real_uint8)
         labels = tf.cast(labels, tf.int32)
-        steps = objective.critic_steps
+        steps = config.critic_steps
         for part, part_labels in zip(tf.split(real, steps), tf.split(labels, steps), strict=True):
             count = tf.shape(part)[0]
-            fake = generator(labelled(noise(count), part_labels), training=True)
+            drawn = noise(count)
+            fake = generator(labelled(drawn, part_labels), training=True)
+            real_given, fake_given = family.conditioning(part, part_labels, drawn, part_labels)
 
-            def critic(images, training, part_labels=part_labels):
-                return family.judge(discriminator, images, part_labels, training)[0]
+            def critic(images, training, given):
+                return family.judge(discriminator, images, given, training)[0]
 
             with tf.GradientTape() as tape:
                 d_loss = objective.discriminator_loss(
-                    critic(part, training=True),
-                    critic(fake, training=True),
+                    critic(part, True, real_given),
+                    critic(fake, True, fake_given),
                     1.0 - config.label_smoothing,
                 )
                 if objective.penalty_weight:
                     mix = tf.random.uniform((count, 1, 1, 1))
-                    penalty = losses.gradient_penalty(critic, part, fake, mix)
+                    real_critic = functools.partial(critic, given=real_given)
+                    penalty = losses.gradient_penalty(real_critic, part, fake, mix)
                     d_loss += objective.penalty_weight * penalty
             variables = discriminator.trainable_variables
             gradients = tape.gradient(d_loss, variables)
@@ -119,12 +124,14 @@ def plain_step(config: TrainConfig):
                 for variable in variables:
                     variable.assign(tf.clip_by_value(variable, -objective.clip, objective.clip))
         fake_labels = tf.random.uniform((count,), 0, classes, tf.int32) if classes else None
+        drawn = noise(count)
+        real_given, fake_given = family.conditioning(part, part_labels, drawn, fake_labels)
         with tf.GradientTape() as tape:
-            fake = generator(labelled(noise(count), fake_labels), training=True)
-            fake_logits = family.judge(discriminator, fake, fake_labels, True)[0]
+            fake = generator(labelled(drawn, fake_labels), training=True)
+            fake_logits = family.judge(discriminator, fake, fake_given, True)[0]
             real_logits = None
             if objective.generator_sees_real:
-                real_logits = family.judge(discriminator, part, part_labels, True)[0]
+                real_logits = family.judge(discriminator, part, real_given, True)[0]
             g_loss = objective.generator(fake_logits, real_logits)
         variables = generator.trainable_variables
         gradients = tape.gradient(g_loss, variables)
@@ -175,11 +182,12 @@ def step_flops(config: TrainConfig) -> int:
     layers: each discriminator step draws its fakes (G) and judges real and fake forward and
     backward to weights and inputs (3 D each); the generator step runs G and D forward, D
     backward to its input and G backward (3 G + 2 D)."""
-    family = family_of(resolve(config))
+    config = resolve(config)
+    family = family_of(config)
     with precision_policy("float32"):
         g = forward_flops(family.build_generator())
         d = forward_flops(family.build_discriminator())
-    critic_steps = losses.OBJECTIVES[config.loss].critic_steps
+    critic_steps = config.critic_steps
     return (critic_steps * (g + 6 * d) + 3 * g + 2 * d) // critic_steps
 
 
@@ -216,7 +224,7 @@ def run_train_benchmark(
     steppers = {}
     for name, policy in zip(BASELINES, ("float32", "mixed_bfloat16"), strict=True):
         with precision_policy(policy):
-            steppers[name] = plain_step(config)
+            steppers[name] = plain_step(config, trainer.family)
     steppers["step"] = trainer._steps[0]
     if len(trainer._steps) > 1:
         steppers["step_r1"] = trainer._steps[1]

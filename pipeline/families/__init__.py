@@ -8,6 +8,7 @@ tests, and one entry in `FAMILIES`.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from pipeline.config import TrainConfig
 from pipeline.errors import ConfigError
@@ -40,12 +41,18 @@ def distributes(config: TrainConfig) -> bool:
 
 def auto_values(config: TrainConfig) -> dict[str, object]:
     """What `auto` means for each auto-able key of a run with `config`'s family and loss: the
-    family's defaults, overridden by what the loss prescribes."""
+    family's defaults, overridden by what the loss prescribes; the epochs, the family's
+    generator updates at the loss's critic steps and `updates_scale`."""
     family = FAMILIES[config.model]
+    objective = OBJECTIVES[config.loss]
+    critic_steps = objective.critic_steps if config.critic_steps == "auto" else config.critic_steps
+    scale = critic_steps * objective.updates_scale
     return {
         **dataclasses.asdict(family.defaults),
+        "critic_steps": objective.critic_steps,
+        "epochs": math.ceil(family.defaults.epochs * scale),
         "beta2": ADAM_BETA2,
-        **OBJECTIVES[config.loss].prescribed,
+        **objective.prescribed,
     }
 
 

@@ -117,7 +117,7 @@ class Family:
         """The labels the discriminator step's fakes are drawn with: the real batch's."""
         return labels
 
-    def conditioning(self, run, real, real_labels, noise, fake_labels):
+    def conditioning(self, real, real_labels, noise, fake_labels):
         """What the discriminator takes beside the real and the generated images: their
         labels (read by the conditional model, ignored by the others)."""
         return real_labels, fake_labels

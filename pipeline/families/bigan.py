@@ -55,7 +55,7 @@ class BiGAN(Family):
     def judge(self, discriminator, images, codes, training: bool):
         return discriminator([images, codes], training=training), None
 
-    def conditioning(self, run, real, real_labels, noise, fake_labels):
+    def conditioning(self, real, real_labels, noise, fake_labels):
         """Real images with their codes E(x), generated ones with the noise that drew them."""
         return self.encoder(real, training=True)[0], noise
 

@@ -184,13 +184,19 @@ class Objective:
     # (fake logits) -> loss, or (fake logits, real logits) with `generator_sees_real`
     generator_loss: Callable[..., tf.Tensor]
     generator_sees_real: bool = False  # the generator's loss compares its fakes with reals
-    critic_steps: int = 1  # discriminator updates per generator update, each on its own batch
+    # What `auto` means for `train.critic_steps`: discriminator updates per generator update,
+    # each on its own batch.
+    critic_steps: int = 1
     penalty_weight: float = 0.0  # of `gradient_penalty` in the discriminator loss
     clip: float = 0.0  # after each discriminator update, every weight clipped to [-clip, clip]
     optimizer: str = "adam"  # or "rmsprop", for both networks
     # What `auto` means under this loss for the train keys the method prescribes (its
     # optimizer), over the family's own defaults.
-    prescribed: dict[str, float | None] = field(default_factory=dict)
+    prescribed: dict[str, float | str | None] = field(default_factory=dict)
+    # The generator updates `auto` epochs give, as a multiple of the family's: the family's
+    # epochs hold one discriminator step per update, so a loss of several critic steps takes
+    # that many times the epochs for the same updates, and this many times more.
+    updates_scale: float = 1.0
     takes_r1: bool = True  # False: the critic has its own Lipschitz constraint
     smooths: bool = True  # whether a real target below 1 (train.label_smoothing) means anything
     distributes: bool = True  # whether it trains under a tf.distribute strategy
@@ -232,18 +238,24 @@ OBJECTIVES = {
         # Clipping after each replica's update would need a cross-replica assignment.
         distributes=False,
     ),
-    # Gulrajani et al. 2017, Algorithm 1: lambda 10, 5 critic steps, Adam(1e-4, 0.5, 0.9).
+    # Gulrajani et al. 2017's penalty (lambda 10) and Adam betas (0.5, 0.9), with one critic step
+    # at twice the generator's rate (the two time-scale rule, Heusel et al. 2017) where their
+    # Algorithm 1 takes five at equal rates of 1e-4 (presets/wgan-gp-paper.yaml): the same
+    # generator updates for a third of the work; twice the default's updates, the rates held
+    # for the first half and annealed to 0 (docs/FAMILIES.md#losses).
     "wgan-gp": Objective(
         wasserstein_critic_loss,
         wasserstein_generator_loss,
-        critic_steps=5,
+        critic_steps=1,
         penalty_weight=10.0,
         prescribed={
-            "learning_rate": 1e-4,
-            "discriminator_learning_rate": 1e-4,
+            "learning_rate": 5e-4,
+            "discriminator_learning_rate": 1e-3,
             "beta1": 0.5,
             "beta2": 0.9,
+            "lr_schedule": "anneal",
         },
+        updates_scale=2.0,
         takes_r1=False,
         smooths=False,
     ),

@@ -23,6 +23,27 @@ def machine_words(machine: dict[str, Any]) -> str:
     return f"a {machine['cores']}-core {machine['cpu']} with {features}"
 
 
+# The widest instruction set a machine's kernels use, from the widest down: what sets its speed
+# and how its arithmetic rounds.
+CPU_CLASSES = (
+    ("amx_bf16", "AMX"),
+    ("avx512_bf16", "AVX512_BF16"),
+    ("avx512f", "AVX-512"),
+    ("avx2", "AVX2"),
+)
+
+
+def cpu_class(machine: dict[str, Any] | None) -> str:
+    """`AMD EPYC, AVX512_BF16`: a table cell for the machine a run was made on ('-' before
+    runs recorded it; the CPU alone where its features are not kept: `dvc exp show` drops a
+    metric's lists)."""
+    if not machine:
+        return "-"
+    features = machine.get("features", [])
+    widest = next((name for flag, name in CPU_CLASSES if flag in features), "")
+    return ", ".join(part for part in (machine["cpu"], widest) if part)
+
+
 def machine_text(machine: dict[str, Any] | None) -> str:
     """` (machine_words)`, or nothing for metrics made before they recorded the machine."""
     return f" ({machine_words(machine)})" if machine else ""

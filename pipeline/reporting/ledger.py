@@ -37,6 +37,8 @@ LEDGER_FIELDS = (
     "test_errors",
     "encoder",
     "train_seconds",
+    "seed",
+    "machine",
     "curve",
 )
 
@@ -142,6 +144,8 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "test_errors": errors,
                 "encoder": encoder,
                 "train_seconds": train.get("train_seconds"),
+                "seed": params.get("seed", TrainConfig().seed),
+                "machine": train.get("machine"),
             }
         )
 

@@ -21,10 +21,15 @@ from pipeline.families import DEFAULT_FAMILY, FAMILIES, auto_values, distributes
 from pipeline.families.bigan import BiGAN
 from pipeline.gan.losses import OBJECTIVES
 from pipeline.presets import preset_names, read_preset
-from pipeline.reporting.figures import machine_text, machine_words, read_metrics
+from pipeline.reporting.figures import cpu_class, machine_text, machine_words, read_metrics
 from pipeline.reporting.ledger import draw_curves, experiments_block, read_ledger
 from pipeline.reporting.performance import performance_block
-from pipeline.reporting.preset_runs import presets_block, settings_key
+from pipeline.reporting.preset_runs import (
+    family_measure,
+    presets_block,
+    settings_key,
+    without_seed,
+)
 from pipeline.runtime.files import write_text_atomically
 
 IMAGES = {
@@ -42,7 +47,14 @@ QUALITY_ROWS = [
     ("largest_class_share", "largest class share", 3),
     ("unsure_share", "share the classifier is unsure of (max p < 0.5)", 4),
 ]
-AUTO_KEYS = ("learning_rate", "discriminator_learning_rate", "beta1", "beta2", "epochs")
+AUTO_KEYS = (
+    "learning_rate",
+    "discriminator_learning_rate",
+    "beta1",
+    "beta2",
+    "critic_steps",
+    "epochs",
+)
 
 
 def start_mark(name: str) -> str:
@@ -138,8 +150,9 @@ def decisions_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     """What `auto` means for each family with each loss it takes, from the code itself."""
     header = " | ".join(f"`{key}`" for key in AUTO_KEYS)
     lines = [
-        f"| family | loss | optimizer | {header} | `lr_schedule` | R1 | distributes |",
-        "| --- | --- | --- | " + "---: | " * len(AUTO_KEYS) + "--- | --- | --- |",
+        f"| family | loss | optimizer | {header} | `lr_schedule` | weight clip | R1 "
+        "| distributes |",
+        "| --- | --- | --- | " + "---: | " * len(AUTO_KEYS) + "--- | --- | --- | --- |",
     ]
     for name, family in FAMILIES.items():
         for loss in family.losses:
@@ -152,9 +165,10 @@ def decisions_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             )
             r1 = "yes" if family.takes_r1 and objective.takes_r1 else "no"
             spread = "yes" if distributes(config) else "no"
+            clip = f"{objective.clip:g}" if objective.clip else "-"
             lines.append(
                 f"| `{name}` | {loss} | {objective.optimizer} | {values} | {auto['lr_schedule']} "
-                f"| {r1} | {spread} |"
+                f"| {clip} | {r1} | {spread} |"
             )
     return lines
 
@@ -183,58 +197,61 @@ def _comments(text: str, section: str) -> dict[str, str]:
 
 
 # Each block: the page it is on, and what renders it from (the root, the ledger's rows).
-def seeded_runs(rows: list[dict[str, Any]], model: str, loss: str, preset: tuple[str, int] | None):
-    """The ledger's newest run of `model` and `loss` with training seed 0 and with seed 1, at
-    the `auto` settings or at `preset` (its levers as the ledger writes them, its epochs):
-    [(seed, row or None)]."""
-    levers, epochs = preset or ("", resolve(TrainConfig(model=model, loss=loss)).epochs)
-    runs = []
-    for seed in (0, 1):
-        wanted = ", ".join(part for part in ("seed 1" if seed else "", levers) if part)
-        found = [
-            row
-            for row in rows
-            if (row["model"], row["loss"], row["epochs"]) == (model, loss, epochs)
-            and row["levers"] == (wanted or "defaults")
-        ]
-        runs.append((seed, found[0] if found else None))
-    return runs
-
-
-def loss_presets(root: Path) -> list[tuple[str, str, tuple[str, int]]]:
-    """The presets of `presets/` that change the default family's loss: (model, loss, (levers
-    as the ledger writes them, epochs))."""
-    found = []
-    for name in preset_names(root):
-        preset = read_preset(root, name)
-        if "loss" in preset.train and "model" not in preset.train:
-            model, loss, epochs, levers = settings_key(preset, root)
-            found.append((model, loss, ("" if levers == "defaults" else levers, epochs)))
-    return found
+def run_seed(row: dict[str, Any]) -> int:
+    """A ledger row's training seed (rows older than the field: from its levers)."""
+    if row.get("seed") is not None:
+        return row["seed"]
+    seeds = [part for part in row["levers"].split(", ") if part.startswith("seed ")]
+    return int(seeds[0].split()[1]) if seeds else TrainConfig().seed
 
 
 def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
-    """Every loss on the default family with every other setting at its default (and at its
-    preset, where it has one), and the BiGAN family at its own, two training seeds each."""
+    """Every loss on the default family and every other family at its own `auto`, then every
+    preset (its runs: those with its settings and those it names), training seeds 0 and 1
+    each, with the family's own measure and the machine; the newest run of each."""
     lines = [
-        "| model | loss | run | Frechet distance | classifier score | recall | smallest class "
-        "| train s |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| model | loss | settings | seed | run | Frechet distance | classifier score | recall "
+        "| smallest class | family measure | train s | CPU |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
-    trained = [(DEFAULT_FAMILY, loss, None) for loss in OBJECTIVES]
-    trained += loss_presets(root)
-    trained.append((BiGAN.name, "gan", None))
-    for model, loss, preset in sorted(trained, key=lambda run: run[0] != DEFAULT_FAMILY):
-        for seed, row in seeded_runs(rows, model, loss, preset):
+    autos = [(DEFAULT_FAMILY, loss) for loss in OBJECTIVES]
+    autos += [(name, family.losses[0]) for name, family in FAMILIES.items() if name != autos[0][0]]
+    # (model, loss, epochs, levers without the seed) -> what the settings are called, and the
+    # runs presets name: a preset of a family's `auto` names that row.
+    names: dict[tuple, list[str]] = {}
+    named: dict[tuple, set[str]] = {}
+    for model, loss in autos:
+        names[(model, loss, resolve(TrainConfig(model=model, loss=loss)).epochs, "defaults")] = [
+            "auto"
+        ]
+    for name in preset_names(root):
+        preset = read_preset(root, name)
+        key = settings_key(preset, root)
+        names.setdefault(key, []).append(f"preset `{name}`")
+        named.setdefault(key, set()).update(preset.runs)
+    for key, called in names.items():
+        model, loss = key[:2]
+        runs = [
+            row
+            for row in rows
+            if row["name"] in named.get(key, ())
+            or (row["model"], row["loss"], row["epochs"], without_seed(row["levers"])) == key
+        ]
+        for seed in (0, 1):
+            head = f"| {model} | {loss} | {', '.join(called)} | {seed} |"
+            row = next((row for row in runs if run_seed(row) == seed), None)
             if row is None:
-                lines.append(f"| {model} | {loss} | not run (seed {seed}) | | | | | |")
+                lines.append(f"{head} not run | | | | | | | |")
                 continue
+            measure = family_measure(row)
             seconds = row["train_seconds"]
             lines.append(
-                f"| {model} | {loss} | `{row['name']}` ({row['epochs']} epochs, {row['levers']}) | "
+                f"{head} `{row['name']}` ({row['epochs']} epochs) | "
                 f"{row['frechet_distance']:.3f} | {row['classifier_score']:.3f} | "
                 f"{row['recall']:.3f} | {row['smallest_class_share']:.3f} | "
-                f"{'-' if seconds is None else f'{seconds:.0f}'} |"
+                f"{f'{measure[0]} {measure[1]:.4f}' if measure else '-'} | "
+                f"{'-' if seconds is None else f'{seconds:.0f}'} | "
+                f"{cpu_class(row.get('machine'))} |"
             )
     return lines
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from pipeline.errors import TrainingError
-from pipeline.gan import losses
+from pipeline.families import resolve
 from pipeline.runtime import images as image_io
 from pipeline.training.checkpoints import History
 
@@ -110,8 +110,9 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker, li
 
 
 def images_per_step(config) -> int:
-    """A batch for each discriminator step of one training step."""
-    return config.batch_size * losses.OBJECTIVES[config.loss].critic_steps
+    """A batch for each discriminator step of one training step (`auto` critic steps: the
+    loss's)."""
+    return config.batch_size * resolve(config).critic_steps
 
 
 # The next batches are ready while a step runs. Without tf.data's autotuning: its thread sleeps

@@ -128,7 +128,7 @@ class Trainer:
         if config.lr_schedule == "anneal" and self.total_steps:
             updates = self.total_steps
             if side == "discriminator":
-                updates *= self.objective.critic_steps
+                updates *= self.config.critic_steps
             rate = HoldThenLinearDecay(rate, updates)
         if self.objective.optimizer == "rmsprop":
             optimizer = keras.optimizers.RMSprop(rate, rho=losses.RMSPROP_RHO)
@@ -170,7 +170,7 @@ class Trainer:
         strategy = self.distributed.strategy
         if strategy is None:
             return real_uint8, labels
-        parts = self.objective.critic_steps
+        parts = self.config.critic_steps
         return distribution.split_batch(strategy, parts, np.asarray(real_uint8), np.asarray(labels))
 
     def train_step(self, real_uint8, labels) -> tuple[tf.Tensor, tf.Tensor]:
@@ -229,7 +229,7 @@ class Trainer:
             self.noise.begin_step()
         real = networks.from_uint8(real_uint8)  # (N, 28, 28, 1)
         labels = tf.cast(labels, tf.int32)
-        steps = self.objective.critic_steps
+        steps = self.config.critic_steps
         parts = zip(tf.split(real, steps), tf.split(labels, steps), strict=True)
         d_losses = [
             self._discriminator_step(part, part_labels, regularize) for part, part_labels in parts
@@ -247,7 +247,7 @@ class Trainer:
         noise = self.sample_noise(count)
         fake_labels = self.family.discriminator_fake_labels(self, labels, count)
         fake = self.generator(self.generator_inputs(noise, fake_labels), training=True)
-        real_given, fake_given = self.family.conditioning(self, real, labels, noise, fake_labels)
+        real_given, fake_given = self.family.conditioning(real, labels, noise, fake_labels)
         real, fake = self.seen(real), self.seen(fake)
 
         def critic(images, training):
@@ -288,9 +288,7 @@ class Trainer:
         labels = self.sample_labels(count) if self.classes else None
         with tf.GradientTape() as tape:
             fake = self.generator(self.generator_inputs(noise, labels), training=True)
-            real_given, fake_given = self.family.conditioning(
-                self, real, real_labels, noise, labels
-            )
+            real_given, fake_given = self.family.conditioning(real, real_labels, noise, labels)
             fake_logits, judged = self.judge(self.seen(fake), fake_given)
             fakes = Fakes(fake, judged, noise, labels)
             real_logits = None
