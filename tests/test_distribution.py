@@ -22,14 +22,18 @@ import pytest
 from conftest import live_rows, set_params, stage_args, train_defaults
 
 # A 2-replica step computes the 1-replica step's sums in another order, and synchronised batch
-# norm reduces its statistics across replicas: float32 rounding (measured on an AMD EPYC: at
-# most 1e-6 over the 4 steps, the losses file's last digit). On an Intel Xeon with AMX the
-# half batch's float32 kernels round differently and the updates amplify it: equal for two
-# steps, then up to 4.8e-3 by step 4. In mixed bfloat16 the same reordering moves the losses by
-# about 1e-2, so these runs are in float32, the first steps held to 1e-4 and all to 1e-2.
+# norm reduces its statistics across replicas: float32 rounding, so the first steps agree to
+# 1e-4 (these runs are in float32; mixed bfloat16 rounds the same reordering to about 1e-2).
+# From the third step on, the rounding has passed through Adam's first updates, which
+# normalise each weight's gradient: a gradient within rounding of 0 whose sign flips moves
+# its weight by twice the learning rate, whatever its size. The runs may then differ by a share
+# of what one update does to the losses, whatever the machine's kernels; a replica that drew
+# other noise or trained on other images differs by about one update's effect. So the later
+# steps are held to a tenth of the largest move one update makes to the 1-replica run's losses
+# in this run, measured beside it.
 LOSS_TOLERANCE = 1e-4
-DRIFT_TOLERANCE = 1e-2
 STRICT_STEPS = 2
+SHARE_OF_AN_UPDATE = 0.1
 STEPS = 4  # the tiny dataset's 64 images in batches of 16
 
 
@@ -103,7 +107,8 @@ def test_two_logical_devices_follow_one_device_of_the_same_global_batch(one_repl
     assert one.shape == two.shape == (STEPS, 2)
     difference = np.abs(one - two)
     assert difference[:STRICT_STEPS].max() <= LOSS_TOLERANCE, difference
-    assert difference.max() <= DRIFT_TOLERANCE, difference
+    update_moves = np.abs(np.diff(one, axis=0)).max(axis=0)  # (d, g): one update's largest
+    assert (difference <= SHARE_OF_AN_UPDATE * update_moves).all(), (difference, update_moves)
 
 
 def test_a_generator_trained_on_two_replicas_exports_and_passes_the_parity_check(two_replicas):
