@@ -114,8 +114,7 @@ def run_written_paths(repo: Path = REPO) -> list[str]:
         definition = next(iter(plot.values())) if isinstance(plot, dict) else None
         axes = definition.get("y") if isinstance(definition, dict) else None
         entries += list(axes) if isinstance(axes, dict) else [plot]
-    paths = [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
-    return [path.replace("${download.dataset}", "mnist").rstrip("/") for path in paths]
+    return [path.replace("${download.dataset}", "mnist").rstrip("/") for path in paths(entries)]
 
 
 def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -149,11 +148,15 @@ def committed_root(tmp_path_factory) -> Path:
     return committed_view(tmp_path_factory.mktemp("committed"))
 
 
+def paths(entries: list) -> list[str]:
+    """The paths of dvc.yaml entries, each a path or a path with its options."""
+    return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
+
+
 def declared_paths(name: str) -> list[str]:
     """Every output, metric and plot file that dvc.yaml says the stage writes."""
     stage = dvc_stage(name)
-    entries = [*stage.get("outs", []), *stage.get("metrics", []), *stage.get("plots", [])]
-    return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
+    return paths([*stage.get("outs", []), *stage.get("metrics", []), *stage.get("plots", [])])
 
 
 LIVE_METRICS = "dvclive/train/plots/metrics"

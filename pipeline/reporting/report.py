@@ -215,15 +215,16 @@ def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
         "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
     autos = [(DEFAULT_FAMILY, loss) for loss in OBJECTIVES]
-    autos += [(name, family.losses[0]) for name, family in FAMILIES.items() if name != autos[0][0]]
+    autos += [
+        (name, family.losses[0]) for name, family in FAMILIES.items() if name != DEFAULT_FAMILY
+    ]
     # (model, loss, epochs, levers without the seed) -> what the settings are called, and the
     # runs presets name: a preset of a family's `auto` names that row.
-    names: dict[tuple, list[str]] = {}
+    names: dict[tuple, list[str]] = {
+        (model, loss, resolve(TrainConfig(model=model, loss=loss)).epochs, "defaults"): ["auto"]
+        for model, loss in autos
+    }
     named: dict[tuple, set[str]] = {}
-    for model, loss in autos:
-        names[(model, loss, resolve(TrainConfig(model=model, loss=loss)).epochs, "defaults")] = [
-            "auto"
-        ]
     for name in preset_names(root):
         preset = read_preset(root, name)
         key = settings_key(preset, root)
