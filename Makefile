@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: setup web-setup run test test-slow test-offline sample web report lint clean bench bench-train \
-	bench-web bench-distribute exp sweep mutations mutmut
+	bench-web bench-distribute exp sweep mutations mutmut test-isa
 
 setup: $(STAMP)
 
@@ -53,6 +53,18 @@ test: setup web-setup
 
 test-offline: setup
 	pytest $(PARALLEL) -m 'not network and not slow'
+
+# The tests whose results depend on how the kernels round (bit-identical reruns, export parity,
+# replicas, batch norm, the precision choice), under each CPU class oneDNN can emulate here: the
+# machine's own, then capped at AVX512_CORE_BF16, AVX512_CORE and AVX2 (docs/TESTING.md, CPU
+# classes; about 10 minutes a class on 2 cores). A cap wider than the CPU changes nothing.
+ISA_CAPS ?= ALL AVX512_CORE_BF16 AVX512_CORE AVX2
+ISA_TESTS ?= tests/test_machine.py tests/test_placement.py tests/test_model.py tests/test_augment.py \
+	tests/test_losses.py tests/test_averaging.py tests/test_inference.py tests/test_distribution.py \
+	tests/test_export.py tests/test_reproducible_outputs.py tests/test_benchmark.py
+test-isa: setup
+	set -e; for cap in $(ISA_CAPS); do echo "== ONEDNN_MAX_CPU_ISA=$$cap"; \
+		ONEDNN_MAX_CPU_ISA=$$cap pytest $(PARALLEL) -q $(ISA_TESTS); done
 
 # The reliability drills repeated at more moments and over every variant (8-10 minutes).
 test-slow: setup web-setup

@@ -5,11 +5,12 @@ composition would make params.yaml a generated file, which this project's stages
 
 A file's leading comment says what the preset is for; its optional `runs` key names ledger
 experiments that trained its settings under other names (the report also finds every run whose
-settings are the preset's)."""
+settings are the preset's), and its optional `targets` what each of its runs should reach (the
+report says which runs do)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ from pipeline.families import resolve
 
 PRESETS_DIR = "presets"
 RUNS_KEY = "runs"
+TARGETS_KEY = "targets"
+# What a run of a preset may be held to: the test Frechet distance and the training minutes at
+# most, the family's own measure (docs/FAMILIES.md) at least.
+TARGETS = ("frechet_distance", "train_minutes", "family_measure")
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class Preset:
     about: str
     params: dict[str, dict[str, Any]]  # section -> key -> value, as params.yaml spells them
     runs: tuple[str, ...]
+    targets: dict[str, float] = field(default_factory=dict)
 
     @property
     def train(self) -> dict[str, Any]:
@@ -60,17 +66,25 @@ def read_preset(root: Path, name: str, params_path: Path | None = None) -> Prese
     runs = content.pop(RUNS_KEY, [])
     if not isinstance(runs, list) or not all(isinstance(run, str) for run in runs):
         raise ConfigError(f"{path}: {RUNS_KEY}: expected a list of experiment names")
+    targets = content.pop(TARGETS_KEY, {})
+    if not isinstance(targets, dict) or not all(
+        key in TARGETS and isinstance(value, (int, float)) and not isinstance(value, bool)
+        for key, value in targets.items()
+    ):
+        raise ConfigError(
+            f"{path}: {TARGETS_KEY}: expected numbers for some of {', '.join(TARGETS)}"
+        )
     unknown = sorted(set(content) - set(SECTIONS), key=str)
     if unknown:
         raise ConfigError(
             f"{path}: {unknown[0]}: not a section of params.yaml "
-            f"(known: {', '.join([*SECTIONS, RUNS_KEY])})"
+            f"(known: {', '.join([*SECTIONS, RUNS_KEY, TARGETS_KEY])})"
         )
     for section, values in content.items():
         section_from(values, section, path)
     base = read_params(params_path or root / "params.yaml").get("train", {})
     resolve(section_from({**base, **content.get("train", {})}, "train", path), path)
-    return Preset(name, _leading_comment(path), content, tuple(runs))
+    return Preset(name, _leading_comment(path), content, tuple(runs), targets)
 
 
 def _leading_comment(path: Path) -> str:

@@ -26,6 +26,20 @@ from pipeline.data.datasets import DatasetFile, DatasetSpec
 from pipeline.runtime.idx import UBYTE_TYPE
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Under an oneDNN cap that makes TensorFlow's bfloat16 kernels abort the process
+    (`make test-isa`), the `bf16` tests are skipped rather than taking the run down."""
+    from pipeline.runtime import machine
+
+    if machine.bf16_runs():
+        return
+    reason = f"bfloat16 cannot run under ONEDNN_MAX_CPU_ISA={machine.isa_cap()}"
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if "bf16" in item.keywords:
+            item.add_marker(skip)
+
+
 def encode_idx(array: np.ndarray) -> bytes:
     """The IDX bytes of a uint8 array: the tests' own data, in the format the reader reads."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
@@ -33,6 +47,14 @@ def encode_idx(array: np.ndarray) -> bytes:
     return header + array.tobytes()
 
 
+# Two float32 computations of one network by different kernels (TensorFlow's oneDNN or Eigen,
+# onnxruntime's MLAS) differ only in the order of their sums. A sum of n products of order 1
+# rounds by about sqrt(n) units of 2^-24 (a random walk of roundings), n at worst; the widest
+# sums of these networks have n = 1,024 (the generator's second dense layer): 2e-6 typical,
+# 6e-5 at worst, and batch norm and tanh do not amplify them. So 1e-4, the export stage's own
+# tolerance (params.yaml), bounds them on every CPU class (`make test-isa`); mixed bfloat16 would
+# round the same sums to about 1e-2, which is why these comparisons are made in float32.
+FLOAT32_REORDERING = 1e-4
 TINY_SPLITS = {"train": 64, "t10k": 16}
 REPO = Path(__file__).resolve().parents[1]
 # 64 images in batches of 32: two steps an epoch; a checkpoint and a progress frame only at the
@@ -281,7 +303,7 @@ def train_and_export(folder: Path, tiny_dataset, **train) -> Path:
         metrics = json.loads(invoke_ok(*stage_args("export")).stdout)
     finally:
         os.chdir(previous)
-    assert metrics["max_abs_diff"] <= 1e-4
+    assert metrics["max_abs_diff"] <= FLOAT32_REORDERING
     return folder
 
 

@@ -189,6 +189,12 @@ def test_classify_reads_a_png_or_an_array(api, family_folder):
     assert json.loads(body)["digits"] == [answer["digits"][1]]
 
 
+def test_an_array_of_no_images_is_a_json_400(api):
+    status, kind, body = call(api + "/classify", npy(np.zeros((0, 28, 28), np.uint8)))
+    assert (status, kind) == (400, "application/json")
+    assert json.loads(body)["error"] == "the request body: holds no images"
+
+
 def test_encode_gives_each_images_noise(api, family_folder):
     pixels = np.random.default_rng(1).integers(0, 256, (2, 28, 28), dtype=np.uint8)
     images = (pixels.astype(np.float32) / 127.5 - 1)[..., None]

@@ -94,7 +94,7 @@ def test_jitter_keeps_a_digit_in_frame_and_the_background_empty():
     assert (moved[:, :4, :4] == -1.0).all()  # corners stay background
 
 
-@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+@pytest.mark.parametrize("dtype", [tf.float32, pytest.param(tf.bfloat16, marks=pytest.mark.bf16)])
 def test_gradients_flow_through_the_jitter(dtype):
     images = tf.Variable(tf.cast(tf.random.uniform((4, 28, 28, 1), -1.0, 1.0, seed=0), dtype))
     with tf.GradientTape() as tape:

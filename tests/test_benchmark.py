@@ -16,6 +16,7 @@ def test_the_design_generator_costs_26_3_mflop_per_image():
     assert forward_flops(build_generator(96)) / 1e6 == pytest.approx(26.3, abs=0.05)
 
 
+@pytest.mark.bf16
 def test_writes_metrics_plot_and_table(exported_model, monkeypatch):
     monkeypatch.chdir(exported_model)
     set_params(exported_model, train={"epochs": 1, "noise_dim": 8}, benchmark=QUICK_BENCHMARK)

@@ -8,6 +8,8 @@ from conftest import TINY_STAGES, declared_paths, invoke, invoke_ok, set_params,
 
 MEASURES = {
     "frechet_distance",
+    "kernel_distance",
+    "kernel_distance_std",
     "frechet_distance_logits",
     "classifier_score",
     "classifier_score_std",

@@ -25,4 +25,29 @@ def test_features_are_read_from_the_cpu_flags():
     described = machine.describe()["features"]
     for feature in machine.FEATURES:
         assert (feature in described) == (feature in flags), feature
-    assert machine.cpu_has_bf16() == ("avx512_bf16" in described or "amx_bf16" in described)
+    if "ONEDNN_MAX_CPU_ISA" not in os.environ:
+        assert machine.cpu_has_bf16() == ("avx512_bf16" in described or "amx_bf16" in described)
+
+
+@pytest.mark.parametrize(
+    ("cap", "native", "runs"),
+    [
+        ("AVX2", False, False),  # oneDNN refuses bfloat16 below AVX-512: the process would abort
+        ("avx512_core", False, True),  # emulated, slowly
+        ("AVX512_CORE_BF16", True, True),
+        ("AVX10_1_512_AMX", True, True),  # an alias shares its place
+        ("ALL", True, True),
+        ("AVX512_TYPO", False, False),  # a name oneDNN lacks errs towards float32
+    ],
+)
+def test_an_isa_cap_bounds_what_bfloat16_can_do(monkeypatch, cap, native, runs):
+    monkeypatch.setattr(machine, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert (machine.cpu_has_bf16(), machine.bf16_runs()) == (native, runs)
+    assert machine.describe().get("isa_cap") == (None if cap == "ALL" else cap.upper())
+
+
+def test_without_avx512_bfloat16_is_emulated_but_runs(monkeypatch):
+    monkeypatch.setattr(machine, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert (machine.cpu_has_bf16(), machine.bf16_runs()) == (False, True)

@@ -38,6 +38,7 @@ def test_discriminator_returns_one_logit_per_image():
     ]
 
 
+@pytest.mark.bf16
 def test_last_layers_stay_float32_under_mixed_precision():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

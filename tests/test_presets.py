@@ -9,7 +9,7 @@ from conftest import REPO, invoke, invoke_ok
 from pipeline.families import DEFAULT_FAMILY, FAMILIES
 from pipeline.gan.losses import OBJECTIVES, wasserstein_critic_loss
 from pipeline.presets import preset_names, read_preset
-from pipeline.reporting.preset_runs import preset_runs, spread, without_seed
+from pipeline.reporting.preset_runs import meets, preset_runs, spread, targets_text, without_seed
 
 PRESETS = preset_names(REPO)
 
@@ -67,6 +67,8 @@ def write_preset(tmp_path, text):
         ("trian:\n  epochs: 3\n", "trian: not a section of params.yaml"),
         ("train:\n  model: wgan\n", "train.model: expected one of"),
         ("runs: nope\n", "runs: expected a list of experiment names"),
+        ("targets:\n  fid: 2\n", "targets: expected numbers for some of frechet_distance"),
+        ("targets:\n  frechet_distance: low\n", "targets: expected numbers"),
         ("train: [\n", "not valid YAML"),
     ],
 )
@@ -105,6 +107,28 @@ def test_without_seed_keeps_the_label_seed():
     assert without_seed("seed 3") == "defaults"
 
 
-def test_spread_is_one_value_when_the_runs_agree_to_its_digits():
+def test_spread_is_the_mean_and_sample_deviation_or_one_value_when_the_runs_agree():
     assert spread([1.2344, 1.2341], ".3f") == "1.234"
-    assert spread([2.0, 1.5, 3.25], ".2f") == "1.50-3.25"
+    assert spread([7.0], ".1f") == "7.0"
+    # mean 2.25; deviations -0.25, -0.75, 1.0: (0.0625 + 0.5625 + 1) / 2 = 0.8125, sd 0.901
+    assert spread([2.0, 1.5, 3.25], ".2f") == "2.25 ± 0.90"
+
+
+def test_a_run_meets_its_presets_targets_only_when_it_reaches_every_one():
+    targets = {"frechet_distance": 1.5, "train_minutes": 10, "family_measure": 0.99}
+    good = {
+        "model": "conditional",
+        "frechet_distance": 1.48,
+        "train_seconds": 600.0,
+        "label_accuracy": 0.9937,
+    }
+    assert meets(good, targets)
+    assert not meets({**good, "frechet_distance": 1.51}, targets)
+    assert not meets({**good, "train_seconds": 600.1}, targets)
+    assert not meets({**good, "train_seconds": None}, targets)  # not timed: not shown to meet
+    assert not meets({**good, "label_accuracy": 0.989}, targets)
+    assert not meets({**good, "label_accuracy": None}, targets)
+    assert meets({"frechet_distance": 1.0}, {"frechet_distance": 1.5})
+    runs = [good, {**good, "frechet_distance": 2.0}]
+    assert targets_text(targets, runs) == ("FD ≤ 1.5, ≤ 10 min, its measure ≥ 0.99: 1 of 2 runs")
+    assert targets_text({}, runs) == "-"

@@ -6,6 +6,38 @@ import pytest
 from pipeline.evaluation import quality
 
 
+class TestKernelDistance:
+    def test_by_hand_on_two_points_each(self):
+        # k(a, b) = (ab + 1)^3 in one dimension: within {0, 1} and within {0, 2} the one pair
+        # off the diagonal gives 1; across, k = 1, 1, 1, 27: mean 7.5. 1 + 1 - 2 * 7.5 = -13.
+        mean, spread = quality.kernel_distance([[0.0], [1.0]], [[0.0], [2.0]], subsets=3)
+        assert (mean, spread) == (pytest.approx(-13.0, rel=1e-12), pytest.approx(0.0, abs=1e-12))
+
+    def test_the_expectation_of_two_unit_gaussians_one_shifted(self):
+        # E k for independent a, b: E a^3 E b^3 + 3 E a^2 E b^2 + 3 E a E b + 1. N(0, 1) with
+        # itself: 4; N(1, 1) with itself (moments 1, 2, 4): 32; the two: 7. 4 + 32 - 14 = 22.
+        rng = np.random.default_rng(0)
+        a, b = rng.normal(size=(20_000, 1)), rng.normal(1.0, size=(20_000, 1))
+        mean, spread = quality.kernel_distance(a, b, subsets=50)
+        assert mean == pytest.approx(22.0, abs=3 * spread / np.sqrt(50) + 0.5)
+
+    def test_unbiased_where_the_frechet_distance_is_not(self):
+        # Two samples of 50 from one distribution: the Frechet distance of 16 dimensions
+        # reads far above 0, the kernel distance is 0 within its spread.
+        rng = np.random.default_rng(2)
+        a, b = rng.normal(size=(50, 16)), rng.normal(size=(50, 16))
+        assert quality.frechet_distance_of(a, b) > 3.0
+        many = [
+            quality.kernel_distance(rng.normal(size=(50, 16)), rng.normal(size=(50, 16)), 1)[0]
+            for _ in range(200)
+        ]
+        assert abs(np.mean(many)) < 3 * np.std(many) / np.sqrt(len(many))
+
+    def test_a_sample_of_one_is_refused(self):
+        with pytest.raises(ValueError, match="at least 2 rows"):
+            quality.kernel_distance([[0.0]], [[1.0], [2.0]])
+
+
 class TestFrechetDistance:
     def test_a_set_against_itself_is_zero(self):
         features = np.random.default_rng(0).normal(size=(500, 16))

@@ -244,6 +244,8 @@ def test_figures_name_the_machine():
     machine = {"cpu": "AMD EPYC", "cores": 2, "features": ["avx2", "avx512_bf16"], "versions": {}}
     assert machine_text(machine) == " (a 2-core AMD EPYC with avx2, avx512_bf16)"
     assert machine_text({**machine, "features": []}).endswith("with none of AVX2, AVX-512, AMX)")
+    capped = {**machine, "isa_cap": "AVX2"}
+    assert machine_text(capped).endswith("with avx2, avx512_bf16, oneDNN capped at AVX2)")
     assert machine_text(None) == ""
 
 
@@ -257,6 +259,7 @@ def test_a_tables_cpu_cell_is_the_widest_instruction_set_its_kernels_use():
     assert cpu_class({**amd, "features": ["avx2"]}) == "AMD EPYC, AVX2"
     assert cpu_class({**amd, "features": []}) == "AMD EPYC"
     assert cpu_class({"cpu": "AMD EPYC", "cores": 2}) == "AMD EPYC"  # as `dvc exp show` keeps it
+    assert cpu_class({**amd, "isa_cap": "AVX2"}) == "AMD EPYC, capped at AVX2"
     assert cpu_class(None) == "-"
 
 

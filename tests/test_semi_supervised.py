@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from conftest import (
     SSL_LABELLED_PER_CLASS,
+    encode_idx,
     invoke,
     invoke_ok,
     live_tables,
@@ -271,6 +272,12 @@ class TestClassifyCommand:
             (lambda p: np.save(p / "x.npy", np.zeros((2, 14, 14), np.uint8)), "(2, 14, 14)"),
             (lambda p: np.save(p / "x.npy", np.full((1, 28, 28, 1), 2.0)), "in [-1, 1]"),
             (lambda p: (p / "x.npy").write_bytes(b"junk"), "not a readable .npy"),
+            (lambda p: np.save(p / "x.npy", np.zeros((0, 28, 28), np.uint8)), "holds no images"),
+            (lambda p: np.save(p / "x.npy", np.zeros((0, 28, 28, 1))), "holds no images"),
+            (
+                lambda p: (p / "x-idx3-ubyte").write_bytes(encode_idx(np.zeros((0, 28, 28)))),
+                "holds no images",
+            ),
         ],
     )
     def test_bad_images_are_one_line(self, ssl_model, tmp_path, make, message):

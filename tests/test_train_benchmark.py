@@ -19,6 +19,7 @@ from pipeline.families import FAMILIES
 from pipeline.gan.networks import build_discriminator, build_generator
 
 
+@pytest.mark.bf16
 def test_writes_the_loop_beside_the_baselines_its_profile_and_targets(
     tmp_path, tiny_dataset, monkeypatch
 ):
@@ -86,6 +87,7 @@ def test_a_training_image_costs_four_generator_and_eight_discriminator_passes():
 TINY_SETTINGS = {"semi-supervised": {"labelled_per_class": SSL_LABELLED_PER_CLASS}}
 
 
+@pytest.mark.bf16
 @pytest.mark.parametrize("model", sorted(FAMILIES))
 def test_every_model_has_its_step_timed(tmp_path, tiny_dataset, monkeypatch, model):
     monkeypatch.chdir(tmp_path)
@@ -96,6 +98,7 @@ def test_every_model_has_its_step_timed(tmp_path, tiny_dataset, monkeypatch, mod
     assert all(rate > 0 for rate in metrics["images_per_second"].values())
 
 
+@pytest.mark.bf16
 def test_too_little_data_is_a_clear_error(tmp_path, tiny_dataset, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny_dataset.write_folder(tmp_path / "data" / "mnist")

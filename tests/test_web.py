@@ -132,6 +132,23 @@ def test_the_page_draws_what_the_python_sampler_draws(page, site, variant):
     assert page.uncaught == []
 
 
+def test_a_draw_faster_than_the_clock_is_said_so_and_no_rate_is_made_up(page, site):
+    assert open_page(page, site, "?count=16") == "ready"
+    shown = page.text_content("#stat-speed")
+    assert "Infinity" not in shown and " 0.0 ms" not in shown and "NaN" not in shown
+    said = page.evaluate(
+        "[0, 0.004, 0.25, 42.4].map((ms) => window.dcgan.speedText(64, ms, 0.005))"
+    )
+    assert said == [
+        "64 digits in less than the clock's step of 0.0050 ms",
+        "64 digits in less than the clock's step of 0.0050 ms",
+        "64 digits in 0.25 ms (256000 per second)",
+        "64 digits in 42 ms (1509 per second)",
+    ]
+    measured = page.evaluate("window.dcgan.speedText(64, 0)")  # the page's own clock step
+    assert measured.startswith("64 digits in less than the clock's step of ")
+
+
 def test_the_default_model_is_the_first_listed_and_the_form_redraws(page, site):
     assert open_page(page, site, "") == "ready"
     assert page.input_value("#model") == f"models/{site['float32'].name}"

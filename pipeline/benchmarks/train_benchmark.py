@@ -35,7 +35,7 @@ from pipeline.config import (
     TrainConfig,
 )
 from pipeline.data.datasets import load_split
-from pipeline.errors import DataFormatError
+from pipeline.errors import DataFormatError, PipelineError
 from pipeline.families import family_of, resolve
 from pipeline.gan import losses, networks
 from pipeline.gan.placement import choose_placement, precision_policy
@@ -214,6 +214,11 @@ def run_train_benchmark(
     """The loop's images per second (from its parts) beside the baselines', the matrix
     products' GFLOP/s and the profile, on the training (images, labels) `data`: medians over
     `windows` alternating windows of `steps` steps each."""
+    if not machine.bf16_runs():
+        raise PipelineError(
+            f"the training benchmark compares against mixed bfloat16, whose kernels cannot run "
+            f"under ONEDNN_MAX_CPU_ISA={machine.isa_cap()}; run it without that cap"
+        )
     config = resolve(config)
     placement = choose_placement(config.precision)
     if placement.device.startswith("CPU"):

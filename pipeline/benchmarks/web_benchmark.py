@@ -43,7 +43,7 @@ WINDOW_SECONDS = 0.25
 PARITY_IMAGES = 64
 # What the page should reach (milliseconds from navigation to the first grid of 64; the largest
 # difference from the Python sampler's pixels, in grey levels): reported, never enforced.
-TARGETS = {"first_grid_ms": 500.0, "reload_first_grid_ms": 300.0, "parity_max_grey_levels": 1}
+TARGETS = {"first_grid_ms": 500.0, "reload_first_grid_ms": 250.0, "parity_max_grey_levels": 1}
 API_REQUESTS = 400  # the load run: this many requests of API_IMAGES digits, API_CLIENTS at once
 API_CLIENTS = 8
 API_IMAGES = 16
@@ -71,12 +71,14 @@ def open_page(context, url: str):
     return page
 
 
-def first_grid_ms(chromium, url: str) -> float:
-    """Milliseconds from navigation to the first grid drawn, in a fresh browser context (an
-    empty cache: a first visit)."""
+def first_visit_ms(chromium, url: str) -> dict[str, float]:
+    """Milliseconds from navigation to each step of the first load, in a fresh browser context
+    (an empty cache: a first visit): the page's script running, the runtime compiled, the model
+    downloaded, its session made, the first grid drawn (`grid`)."""
     context = chromium.new_context()
     try:
-        return float(open_page(context, url).evaluate("window.dcgan.firstGridMs"))
+        reached = open_page(context, url).evaluate("window.dcgan.milestones")
+        return {name: float(ms) for name, ms in reached.items()}
     finally:
         context.close()
 
@@ -274,10 +276,17 @@ def measure(models: dict[str, Path], loads: int, screenshot: Path | None = None)
             results["browser"] = f"Chromium {chromium.version}"
             results["onnxruntime_web"] = _package_version("onnxruntime-web")
             results["onnxruntime_node"] = _package_version("onnxruntime-node")
-            first_grid_ms(chromium, base)  # the OS file cache warm, as for any later visit
-            loads_ms = [first_grid_ms(chromium, base) for _ in range(loads)]
+            first_visit_ms(chromium, base)  # the OS file cache warm, as for any later visit
+            visits = [first_visit_ms(chromium, base) for _ in range(loads)]
+            loads_ms = [visit["grid"] for visit in visits]
             log.info("first grid after %s ms", ", ".join(f"{ms:.0f}" for ms in loads_ms))
-            results["first_grid_ms"] = {"median": statistics.median(loads_ms), "loads": loads_ms}
+            results["first_grid_ms"] = {
+                "median": statistics.median(loads_ms),
+                "loads": loads_ms,
+                "steps_median": {
+                    name: statistics.median(visit[name] for visit in visits) for name in visits[0]
+                },
+            }
             results["reload_first_grid_ms"] = reload_ms(playwright, base, loads, site)
             log.info("reloaded: first grid after %s", results["reload_first_grid_ms"])
             if screenshot is not None:

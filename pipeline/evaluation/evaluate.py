@@ -57,8 +57,11 @@ def measures(features, logits, test_features, test_logits, config: EvaluateConfi
     probabilities = quality.softmax(logits)
     score, score_std = quality.classifier_score(probabilities, config.splits)
     precision, recall = quality.precision_recall(test_features, features, config.neighbours)
+    kernel, kernel_std = quality.kernel_distance(features, test_features, seed=config.seed)
     return {
         "frechet_distance": quality.frechet_distance_of(features, test_features),
+        "kernel_distance": kernel,
+        "kernel_distance_std": kernel_std,
         "frechet_distance_logits": quality.frechet_distance_of(logits, test_logits),
         "classifier_score": score,
         "classifier_score_std": score_std,

@@ -20,7 +20,8 @@ def read_metrics(root: Path, name: str) -> dict[str, Any]:
 def machine_words(machine: dict[str, Any]) -> str:
     """`a 2-core AMD EPYC with avx2, avx512f, ...`: every speed figure names its machine."""
     features = ", ".join(machine["features"]) or "none of AVX2, AVX-512, AMX"
-    return f"a {machine['cores']}-core {machine['cpu']} with {features}"
+    cap = f", oneDNN capped at {machine['isa_cap']}" if machine.get("isa_cap") else ""
+    return f"a {machine['cores']}-core {machine['cpu']} with {features}{cap}"
 
 
 # The widest instruction set a machine's kernels use, from the widest down: what sets its speed
@@ -41,6 +42,8 @@ def cpu_class(machine: dict[str, Any] | None) -> str:
         return "-"
     features = machine.get("features", [])
     widest = next((name for flag, name in CPU_CLASSES if flag in features), "")
+    if machine.get("isa_cap"):
+        widest = f"capped at {machine['isa_cap']}"
     return ", ".join(part for part in (machine["cpu"], widest) if part)
 
 

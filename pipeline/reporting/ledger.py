@@ -29,6 +29,7 @@ LEDGER_FIELDS = (
     "epochs",
     "levers",
     "frechet_distance",
+    "kernel_distance",
     "classifier_score",
     "precision",
     "recall",

@@ -36,7 +36,7 @@ PAGE_TARGET_LABELS = {
 
 def performance_lines(export, bench, train_bench, quality) -> list[str]:
     """The performance section: every ratio measured side by side, and the targets."""
-    rates = {engine: bench[engine]["samples_per_second"] for engine in ENGINES}
+    rates = {engine: bench[engine].get("samples_per_second", {}) for engine in ENGINES}
     lines = [
         "",
         "### Performance",
@@ -115,6 +115,26 @@ def training_lines(bench: dict[str, Any]) -> list[str]:
     return lines
 
 
+# The first visit's steps, as the page records them (web/app.js, `milestone`).
+VISIT_STEPS = {
+    "script": "its script running",
+    "runtime": "the runtime compiled",
+    "download": "the model downloaded",
+    "session": "the session made",
+}
+
+
+def steps_text(web: dict[str, Any]) -> str:
+    """` Of that median: ...`, the first visit's steps (empty for runs made before)."""
+    steps = web["first_grid_ms"].get("steps_median")
+    if not steps:
+        return ""
+    reached = ", ".join(
+        f"{label} at {steps[name]:.0f} ms" for name, label in VISIT_STEPS.items() if name in steps
+    )
+    return f" Median milestones of a first visit: {reached}."
+
+
 def web_lines(web: dict[str, Any]) -> list[str]:
     """The browser and Node figures of `make bench-web`, beside native onnxruntime."""
     loads = ", ".join(f"{ms:.0f}" for ms in web["first_grid_ms"]["loads"])
@@ -128,7 +148,8 @@ def web_lines(web: dict[str, Any]) -> list[str]:
         f"from navigation to the first grid of 64 digits {web['first_grid_ms']['median']:.0f} ms "
         f"median ({loads}) with the page's default model ({web['page_default']}); models "
         f"loaded: {sizes}; largest "
-        f"difference from the Python sampler's pixels, grey levels: {parity}. Samples/s:",
+        f"difference from the Python sampler's pixels, grey levels: {parity}.{steps_text(web)} "
+        "Samples/s:",
         "",
         "| model | threads | batch | browser | Node | native | browser / native |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

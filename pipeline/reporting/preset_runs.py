@@ -3,6 +3,7 @@ runs in the ledger cost and reached."""
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -52,24 +53,54 @@ def family_measure(row: dict[str, Any]) -> tuple[str, float] | None:
     return None
 
 
+def meets(row: dict[str, Any], targets: dict[str, float]) -> bool:
+    """Whether a run reaches every target of its preset (`Preset.targets`)."""
+    checks = {
+        "frechet_distance": lambda goal: row["frechet_distance"] <= goal,
+        "train_minutes": lambda goal: (row["train_seconds"] or float("inf")) <= 60 * goal,
+        "family_measure": lambda goal: (family_measure(row) or ("", -1.0))[1] >= goal,
+    }
+    return all(checks[name](goal) for name, goal in targets.items())
+
+
+def targets_text(targets: dict[str, float], runs: list[dict[str, Any]]) -> str:
+    """`FD ≤ 1.5, ≤ 10 min: 2 of 2 runs`, or `-` for a preset without targets."""
+    if not targets:
+        return "-"
+    words = {
+        "frechet_distance": lambda goal: f"FD ≤ {goal:g}",
+        "train_minutes": lambda goal: f"≤ {goal:g} min",
+        "family_measure": lambda goal: f"its measure ≥ {goal:g}",
+    }
+    goals = ", ".join(words[name](goal) for name, goal in targets.items())
+    return f"{goals}: {sum(meets(row, targets) for row in runs)} of {len(runs)} runs"
+
+
 def spread(values: list[float], form: str) -> str:
-    low, high = min(values), max(values)
-    return f"{low:{form}}" if f"{low:{form}}" == f"{high:{form}}" else f"{low:{form}}-{high:{form}}"
+    """`mean ± sd`: the runs' mean and sample standard deviation (one value alone, or when
+    they agree to `form`'s digits)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2 or f"{min(values):{form}}" == f"{max(values):{form}}":
+        return f"{mean:{form}}"
+    return f"{mean:{form}} ± {statistics.stdev(values):{form}}"
 
 
 def presets_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     """One row a preset: its file's comment, its settings, and the spread of its runs."""
     lines = [
         "| preset | what it is | settings | runs | Frechet distance | classifier score "
-        "| its family's measure | train s |",
-        "| --- | --- | --- | --- | ---: | ---: | --- | ---: |",
+        "| its family's measure | train s | targets met |",
+        "| --- | --- | --- | --- | ---: | ---: | --- | ---: | --- |",
     ]
     for name in preset_names(root):
         preset = read_preset(root, name)
         settings = ", ".join(f"`{value}`" for value in preset.overrides())
         runs = preset_runs(preset, root, rows)
         if not runs:
-            lines.append(f"| `{name}` | {preset.about} | {settings} | not run yet | | | | |")
+            lines.append(
+                f"| `{name}` | {preset.about} | {settings} | not run yet | | | | | "
+                f"{targets_text(preset.targets, runs)} |"
+            )
             continue
         measures = [measure for measure in map(family_measure, runs) if measure]
         measured = "-"
@@ -82,6 +113,7 @@ def presets_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             f"| `{name}` | {preset.about} | {settings} | {names} | "
             f"{spread([row['frechet_distance'] for row in runs], '.3f')} | "
             f"{spread([row['classifier_score'] for row in runs], '.3f')} | {measured} | "
-            f"{spread(seconds, '.0f') if seconds else '-'} |"
+            f"{spread(seconds, '.0f') if seconds else '-'} | "
+            f"{targets_text(preset.targets, runs)} |"
         )
     return lines

@@ -39,6 +39,7 @@ IMAGES = {
 QUALITY_ROWS = [
     ("frechet_distance", "Frechet distance, classifier features (lower is better)", 3),
     ("frechet_distance_logits", "Frechet distance, classifier logits", 3),
+    ("kernel_distance", "kernel distance (KID), classifier features, mean of 100 subsets", 4),
     ("classifier_score", "classifier score (max 10)", 3),
     ("precision", "precision (fidelity)", 3),
     ("recall", "recall (diversity)", 3),
@@ -210,9 +211,9 @@ def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     preset (its runs: those with its settings and those it names), training seeds 0 and 1
     each, with the family's own measure and the machine; the newest run of each."""
     lines = [
-        "| model | loss | settings | seed | run | Frechet distance | classifier score | recall "
-        "| smallest class | family measure | train s | CPU |",
-        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+        "| model | loss | settings | seed | run | Frechet distance | KID | classifier score "
+        "| recall | smallest class | family measure | train s | CPU |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
     autos = [(DEFAULT_FAMILY, loss) for loss in OBJECTIVES]
     autos += [
@@ -242,13 +243,15 @@ def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             head = f"| {model} | {loss} | {', '.join(called)} | {seed} |"
             row = next((row for row in runs if run_seed(row) == seed), None)
             if row is None:
-                lines.append(f"{head} not run | | | | | | | |")
+                lines.append(f"{head} not run | | | | | | | | |")
                 continue
             measure = family_measure(row)
             seconds = row["train_seconds"]
+            kernel = row.get("kernel_distance")  # runs evaluated before KID have none
             lines.append(
                 f"{head} `{row['name']}` ({row['epochs']} epochs) | "
-                f"{row['frechet_distance']:.3f} | {row['classifier_score']:.3f} | "
+                f"{row['frechet_distance']:.3f} | {'-' if kernel is None else f'{kernel:.4f}'} | "
+                f"{row['classifier_score']:.3f} | "
                 f"{row['recall']:.3f} | {row['smallest_class_share']:.3f} | "
                 f"{f'{measure[0]} {measure[1]:.4f}' if measure else '-'} | "
                 f"{'-' if seconds is None else f'{seconds:.0f}'} | "

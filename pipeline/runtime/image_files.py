@@ -42,7 +42,7 @@ def read_images(paths: list[Path]) -> tuple[list[str], np.ndarray]:
             names.append(str(path))
             batches.append(images)
             continue
-        names += [f"{path}[{i}]" for i in range(len(images))]
+        names += [f"{path}[{i}]" for i in range(len(_some(images, str(path))))]
         batches.append(images)
     if not batches:
         raise ImageInputError("no images given")
@@ -55,8 +55,16 @@ def decode_images(data: bytes, name: str) -> np.ndarray:
     if data.startswith(PNG_MAGIC):
         return _read_png(io.BytesIO(data), name)
     if data.startswith(NPY_MAGIC):
-        return _read_array(io.BytesIO(data), name)
+        return _some(_read_array(io.BytesIO(data), name), name)
     raise ImageInputError(f"{name}: not a PNG or .npy file")
+
+
+def _some(images: np.ndarray, name: str) -> np.ndarray:
+    """An array or IDX file of no images is refused where it is read: every command and the
+    API would otherwise answer an empty request with nothing, or fail deep inside a model."""
+    if not len(images):
+        raise ImageInputError(f"{name}: holds no images")
+    return images
 
 
 def _read_png(source: Path | BinaryIO, name: str) -> np.ndarray:
