@@ -17,6 +17,11 @@ LR_SCHEDULES = ("auto", "constant", "anneal")
 AUGMENTATIONS = ("none", "translation")
 DISTRIBUTIONS = ("auto", "off", "mirrored", "multi-worker")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+OPTIMIZERS = ("auto", "adam", "rmsprop")
+CRITIC_NORMS = ("auto", "none", "batch")
+# The newest ONNX opset tf2onnx 1.17 converts to (`tf2onnx.constants.OPSET_TO_IR_VERSION`; a test
+# holds the two together), so a newer one is refused here rather than deep in the export.
+TF2ONNX_MAX_OPSET = 18
 
 
 def shown(value: Any, limit: int = 60) -> str:
@@ -116,6 +121,17 @@ def _positive_fraction(key: str, value: Any) -> float:
     return number
 
 
+def _between(minimum: int, maximum: int):
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise ConfigError(
+                f"{key}: expected an integer from {minimum} to {maximum}, got {shown(value)}"
+            )
+        return value
+
+    return check
+
+
 def _choice(choices: tuple[str, ...]):
     def check(key: str, value: Any) -> str:
         if value not in choices:
@@ -204,7 +220,7 @@ class TrainConfig:
     seed: int = setting(0, _at_least(0))
     epochs: int | str = setting("auto", _auto_count)
     batch_size: int = setting(128, _positive_int)
-    noise_dim: int = setting(96, _positive_int)
+    noise_dim: int = setting(96, _positive_int)  # at most the samplers' bound: `resolve`
     model: str = setting("auto", _name)  # auto: `pipeline.families.DEFAULT_FAMILY`
     loss: str = setting("gan", _name)
     critic_steps: int | str = setting("auto", _auto_count)  # auto: the loss's
@@ -212,6 +228,8 @@ class TrainConfig:
     discriminator_learning_rate: float | str = setting("auto", _rate)
     beta1: float | str = setting("auto", _beta)
     beta2: float | str = setting("auto", _beta)
+    optimizer: str = setting("auto", _choice(OPTIMIZERS))  # auto: the loss's
+    critic_norm: str = setting("auto", _choice(CRITIC_NORMS))  # auto: the loss's
     label_smoothing: float = setting(0.0, _fraction)
     r1_weight: float = setting(1.0, _non_negative_float)
     r1_every: int = setting(4, _positive_int)
@@ -247,7 +265,7 @@ class TrainConfig:
 class ExportConfig:
     """The `export` section: ONNX opset and the parity check against TensorFlow."""
 
-    opset: int = setting(17, _at_least(17))
+    opset: int = setting(17, _between(17, TF2ONNX_MAX_OPSET))
     check_samples: int = setting(256, _positive_int)
     tolerance: float = setting(1e-4, _positive_float)
     int8_calibration_samples: int = setting(1024, _positive_int)
@@ -308,6 +326,31 @@ SECTIONS = {
 }
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML in which a key written twice in one mapping is an error: a person reads the
+    first, YAML would keep the last."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    lines: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor`: merged keys may be written over, as YAML means them
+        key = loader.construct_object(key_node)
+        line = key_node.start_mark.line + 1
+        if key in lines:
+            raise _DuplicateKey(f"{shown(key)} is written twice (lines {lines[key]} and {line})")
+        lines[key] = line
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def read_params(path: Path) -> dict[str, Any]:
     """The whole file as a mapping (safe YAML only)."""
     try:
@@ -320,7 +363,13 @@ def read_params(path: Path) -> dict[str, Any]:
             f"{error.start})"
         ) from error
     try:
-        params = yaml.safe_load(text)
+        loader = _UniqueKeyLoader(text)  # a SafeLoader: plain values, no objects built
+        try:
+            params = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except _DuplicateKey as error:
+        raise ConfigError(f"{path}: {error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from error
     if params is None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pipeline.config import SECTIONS, read_params, section_from
 from pipeline.errors import ConfigError
 from pipeline.families import resolve
@@ -85,6 +87,41 @@ def read_preset(root: Path, name: str, params_path: Path | None = None) -> Prese
     base = read_params(params_path or root / "params.yaml").get("train", {})
     resolve(section_from({**base, **content.get("train", {})}, "train", path), path)
     return Preset(name, _leading_comment(path), content, tuple(runs), targets)
+
+
+def check_overrides(params_path: Path, preset: Preset, values: list[str]) -> None:
+    """Everything `dcgan exp` will hand DVC, checked before DVC touches the workspace: the
+    preset, then each `-S section.key=value` (read as YAML, as DVC reads it), applied over
+    params.yaml as DVC applies them; every section as its stage would read it, and the train
+    section resolved. A bad value is one line naming the flag."""
+    params = read_params(params_path)
+    for section, overrides in preset.params.items():
+        params.setdefault(section, {}).update(overrides)
+    for value in values:
+        path, equals, text = value.partition("=")
+        keys = path.split(".")
+        if not equals or len(keys) < 2 or not all(keys):
+            raise ConfigError(f"-S {value}: expected section.key=value")
+        if keys[0] not in SECTIONS:
+            raise ConfigError(
+                f"-S {value}: {keys[0]}: not a section of params.yaml (known: "
+                f"{', '.join(SECTIONS)})"
+            )
+        try:
+            parsed = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            raise ConfigError(f"-S {value}: the value is not valid YAML") from None
+        target = params.setdefault(keys[0], {})
+        for key in keys[1:-1]:
+            if not isinstance(target.get(key, {}), dict):
+                raise ConfigError(f"-S {value}: {key} is not a mapping")
+            target = target.setdefault(key, {})
+        target[keys[-1]] = parsed
+    source = f"{params_path} with the -S values" if values else params_path
+    for section in SECTIONS:
+        checked = section_from(params.get(section, {}), section, source)
+        if section == "train":
+            resolve(checked, source)
 
 
 def _leading_comment(path: Path) -> str:

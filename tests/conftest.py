@@ -120,12 +120,17 @@ def stage_args(name: str) -> list[str]:
     return words[3:]
 
 
+# `dvc exp run -S` writes its values into params.yaml in the workspace: a run's file too.
+PARAMS_FILE = "params.yaml"
+
+
 def run_written_paths(repo: Path = REPO) -> list[str]:
-    """Every file or folder that `repo`'s dvc.yaml names as written by a run: each stage's
-    outputs, metrics and plots, and the top-level metrics and plots (the benchmarks outside
-    `dvc repro` among them); the default dataset's."""
+    """Every file or folder that a run writes: params.yaml (`dvc exp run -S`) and what
+    `repo`'s dvc.yaml names, each stage's outputs, metrics and plots, and the top-level
+    metrics and plots (the benchmarks outside `dvc repro` among them); the default dataset's."""
     pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
-    entries = [
+    entries = [PARAMS_FILE]
+    entries += [
         entry
         for stage in pipeline["stages"].values()
         for kind in ("outs", "metrics", "plots")
@@ -145,8 +150,9 @@ def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 def committed_view(folder: Path, repo: Path = REPO) -> Path:
     """`repo` as its docs were reported, in `folder`: every file git tracks as the working
-    tree has it, except those a run writes (metrics, dvclive's tables), which are HEAD's. A
-    user's own `make run` rewrites those; the docs change only by `make report` and a commit.
+    tree has it, except those a run writes (params.yaml, metrics, dvclive's tables), which are
+    HEAD's. A user's own `make run` or experiment rewrites those; the docs change only by `make
+    report` and a commit.
     Outside a git checkout: `repo` itself."""
     listed = git(repo, "ls-files", "-z")
     if listed.returncode != 0:

@@ -79,6 +79,27 @@ def test_auto_epochs_and_schedule_are_the_familys_own():
     )
 
 
+def test_the_optimizer_and_the_critics_batch_norm_are_the_losss_unless_chosen():
+    wgan = resolve(TrainConfig(loss="wgan"))
+    assert (wgan.optimizer, wgan.critic_norm, wgan.beta1, wgan.beta2) == ("adam", "batch", 0.5, 0.9)
+    paper = resolve(TrainConfig(loss="wgan", optimizer="rmsprop", critic_norm="none"))
+    assert (paper.optimizer, paper.critic_norm, paper.beta1, paper.beta2) == (
+        "rmsprop",
+        "none",
+        None,  # Adam's: resolved to nothing, so no number claims they were used
+        None,
+    )
+    plain = resolve(TrainConfig())
+    assert (plain.optimizer, plain.critic_norm) == ("adam", "none")
+    assert resolve(TrainConfig(model="infogan")).critic_norm == "none"
+
+
+def test_batch_norm_in_the_critic_trains_on_one_device(tmp_path):
+    path = write(tmp_path, "train:\n  critic_norm: batch\n  distribute: mirrored\n")
+    with pytest.raises(ConfigError, match=r"train\.critic_norm: batch norm in the critic trains"):
+        load(path)
+
+
 def test_the_loss_prescribes_its_optimizer_and_a_rate_set_by_hand_wins():
     wgan = resolve(TrainConfig(loss="wgan-gp"))
     assert (wgan.learning_rate, wgan.discriminator_learning_rate) == (5e-4, 1e-3)
@@ -191,6 +212,11 @@ def test_missing_keys_take_defaults(tmp_path):
         ("train: 3\n", "train: expected a mapping, got int"),
         ("- a\n- b\n", "expected a mapping of sections, got list"),
         ("train: [\n", "not valid YAML"),
+        (
+            "train:\n  epochs: 3\n  batch_size: 8\n  epochs: 30\n",
+            "'epochs' is written twice (lines 2 and 4)",
+        ),
+        ("train:\n  noise_dim: 100000000\n", "train.noise_dim: at most 65536"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, message):
@@ -231,8 +257,12 @@ def test_each_default_passes_its_own_check():
             "train.distribute: wgan trains on one device; set it to auto or off",
         ),
         (
-            "train:\n  loss: wgan\n  beta1: 0.5\n",
-            "train.beta1: Adam's; wgan trains with rmsprop; leave it at 'auto'",
+            "train:\n  loss: wgan\n  optimizer: rmsprop\n  beta1: 0.5\n",
+            "train.beta1: Adam's; this run trains with rmsprop; leave it at 'auto'",
+        ),
+        (
+            "train:\n  model: infogan\n  critic_norm: batch\n",
+            "train.critic_norm: the infogan model's discriminator is its own; leave it at 'auto'",
         ),
         (
             "train:\n  loss: wgan\n  labelled_per_class: 5\n",
@@ -271,3 +301,22 @@ def test_the_family_and_whether_it_distributes_follow_the_section(tmp_path):
     assert distributes(conditional)
     assert not distributes(load(write(tmp_path, "train:\n  loss: wgan\n")))
     assert not distributes(load(write(tmp_path, "train:\n  model: semi-supervised\n")))
+
+
+def test_a_merge_key_may_be_written_over_as_yaml_means_it(tmp_path):
+    params = config.read_params(write(tmp_path, "a: &base {b: 1, c: 2}\nd:\n  <<: *base\n  b: 3\n"))
+    assert params["d"] == {"b": 3, "c": 2}
+
+
+@pytest.mark.parametrize("opset", [16, 19, 99])
+def test_an_opset_tf2onnx_cannot_write_is_refused(tmp_path, opset):
+    with pytest.raises(
+        ConfigError, match=f"export.opset: expected an integer from 17 to 18, got {opset}"
+    ):
+        config.load_export_config(write(tmp_path, f"export:\n  opset: {opset}\n"))
+
+
+def test_the_opset_bound_is_tf2onnxs_own():
+    import tf2onnx.constants
+
+    assert max(tf2onnx.constants.OPSET_TO_IR_VERSION) == config.TF2ONNX_MAX_OPSET

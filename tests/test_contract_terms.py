@@ -105,7 +105,7 @@ def test_a_noise_range_is_read_from_the_metadata(tmp_path):
         (None, "takes a label but its metadata lists no classes"),
         ("[]", "takes a label but its metadata lists no classes"),
         ("not json", "takes a label but its metadata lists no classes"),
-        ('[["a"]]', "takes a label but its metadata lists no classes"),
+        ('[["a"]]', 'the metadata\'s classes must be whole numbers from 0 to 1023, got [["a"]]'),
     ],
 )
 def test_a_label_input_needs_classes_in_the_metadata(tmp_path, classes, message):

@@ -3,6 +3,8 @@ allocated or trained (docs/RELIABILITY.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -11,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from conftest import invoke
 from pipeline.config import load_train_config
 from pipeline.errors import ConfigError, ModelOutputError, SamplerError
-from pipeline.runtime.contract import MAX_NOISE_DIM
+from pipeline.runtime.contract import MAX_CLASSES, MAX_NOISE_DIM
 from pipeline.runtime.sampler import Sampler
 
 
@@ -35,6 +37,28 @@ def test_metadata_claiming_an_absurd_noise_width_is_refused(tmp_path):
         Sampler(path)
     assert str(caught.value) == (
         f"{path}: the metadata's noise dimension 1000000000000 is outside 1-{MAX_NOISE_DIM}"
+    )
+
+
+def listing_classes(source: Path, path: Path, classes: str) -> Path:
+    """The conditional generator at `source` with its metadata's classes replaced."""
+    model = onnx.load(str(source))
+    for prop in model.metadata_props:
+        if prop.key == "classes":
+            prop.value = classes
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("classes", ["[99999999999999999999]", "[-1, 3]", "[2.5]", "[1024]"])
+def test_metadata_listing_classes_out_of_bounds_is_refused(conditional_model, tmp_path, classes):
+    source = conditional_model / "models/generator.onnx"
+    path = listing_classes(source, tmp_path / "classes.onnx", classes)
+    with pytest.raises(SamplerError) as caught:
+        Sampler(path)
+    assert str(caught.value) == (
+        f"{path}: the metadata's classes must be whole numbers from 0 to {MAX_CLASSES - 1}, "
+        f"got {classes}"
     )
 
 

@@ -49,22 +49,23 @@ def quick_start() -> list[str]:
 
 
 def fresh_copy(folder: Path) -> Path:
-    """The tracked files as they are here, committed in a new repository."""
+    """The tracked files as they are here, committed in a new repository; then params.yaml
+    made tiny in its working tree, as `dvc exp run -S` would leave it."""
     for name in git(REPO, "ls-files", "-z").stdout.decode().split("\0"):
         source = REPO / name
         if name and source.is_file():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, folder / name)
+    for command in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],
+    ):
+        assert git(folder, *command).returncode == 0, command
     params = yaml.safe_load((folder / "params.yaml").read_text())
     for section, values in TINY_RUN.items():
         params[section].update(values)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (
-        ["init", "-q"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"],
-    ):
-        assert git(folder, *command).returncode == 0, command
     return folder
 
 
@@ -101,6 +102,7 @@ def test_the_quick_start_as_written_then_the_docs_checks_pass(tmp_path):
     assert code == 0, output[-4000:]
     assert "Stage 'classifier' didn't change" in output  # the committed instrument
     assert git(copy, "status", "--porcelain", "metrics").stdout, "the run wrote no metric"
-    checks = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *DOCS_CHECKS]
+    checks = [sys.executable, "-m", "pytest", "-q", "--tb=line", "-p", "no:cacheprovider"]
+    checks += DOCS_CHECKS
     code, output = run(checks, copy, env, 600)
     assert code == 0, output[-4000:]

@@ -139,6 +139,7 @@ def test_node_draws_a_conditional_models_digit(node, conditional_model, tmp_path
         (["--seed=-3"], 2, 'the seed must be a whole number from 0, got "-3"'),
         (["--seed", str(2**64)], 2, "the seed must be below 2^64"),
         (["--out", "x.jpg"], 2, '--out must end in .png, .pgm or .npy, got "x.jpg"'),
+        (["--threads", "2048"], 2, "--threads must be a whole number from 0 (onnxruntime"),
         (["--bogus"], 2, "Unknown option '--bogus'"),
         (["--model", "missing.onnx"], 1, "missing.onnx: no such model file"),
         (["--model", "README.md"], 1, "README.md: not an ONNX model"),
@@ -239,6 +240,21 @@ def test_node_refuses_metadata_claiming_an_absurd_noise_width(node, tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
         f"Error: {model}: the metadata's noise dimension 1000000000000 is outside 1-65536"
+    )
+
+
+def test_node_refuses_metadata_listing_a_class_beyond_its_integers(
+    node, conditional_model, tmp_path
+):
+    from test_hostile_input import listing_classes
+
+    source = conditional_model / "models/generator.onnx"
+    model = listing_classes(source, tmp_path / "classes.onnx", "[99999999999999999999]")
+    result = run_node(node, "--model", str(model), "--out", str(tmp_path / "x.png"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"Error: {model}: the metadata's classes must be whole numbers from 0 to 1023, "
+        "got [99999999999999999999]"
     )
 
 

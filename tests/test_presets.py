@@ -77,6 +77,22 @@ def test_a_bad_preset_is_one_line_before_anything_runs(tmp_path, text, words):
     assert words in message and "presets/p.yaml" in message
 
 
+@pytest.mark.parametrize(
+    "flag, words",
+    [
+        ("train.batch_size=-1", "train.batch_size"),
+        ("trian.epochs=3", "-S trian.epochs=3: trian: not a section of params.yaml"),
+        ("train.epochs", "-S train.epochs: expected section.key=value"),
+        ("train.epochs=[", "the value is not valid YAML"),
+        ("train.info_weight=2.0", "train.info_weight: applies to the infogan model only"),
+        ("export.opset=x", "export.opset"),
+    ],
+)
+def test_a_bad_set_value_is_one_line_before_dvc_is_called(flag, words):
+    message = one_line_error("exp", "quality", "--dry-run", "-S", flag)
+    assert words in message and "$ dvc" not in message
+
+
 def test_an_unknown_preset_names_those_there_are():
     message = one_line_error("exp", "qualty", "--dry-run")
     assert "no preset 'qualty'" in message and "quality" in message and "bigan" in message

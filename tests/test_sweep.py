@@ -133,3 +133,23 @@ def test_a_stage_runs_the_code_of_the_folder_dvc_runs_it_in(tmp_path):
     assert ours.strip() == "dcgan, version 0.0-experiment"
     installed = run(str(Path(sys.executable).with_name("dcgan")), "--version", cwd=copy)
     assert "0.0-experiment" not in installed
+
+
+def test_a_failed_experiment_leaves_params_yaml_as_it_was(project):
+    """DVC writes the -S values into params.yaml before the stage runs and leaves them there
+    when it fails; `dcgan exp` puts the file back."""
+    (project / "presets").mkdir()
+    (project / "presets/lsgan.yaml").write_text("# The other loss.\ntrain:\n  loss: lsgan\n")
+    (project / "stage.py").write_text("raise SystemExit('the stage fails')\n")
+    before = (project / "params.yaml").read_bytes()
+    failed = subprocess.run(
+        [sys.executable, "-m", "pipeline", "exp", "lsgan"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+        timeout=600,
+    )
+    assert failed.returncode != 0
+    assert (project / "params.yaml").read_bytes() == before
+    assert "params.yaml restored as it was before the experiment." in failed.stderr

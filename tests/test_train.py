@@ -30,6 +30,7 @@ from pipeline.config import TrainConfig, load_train_config
 from pipeline.data.datasets import CHECKSUMS_FILE, checksums_text
 from pipeline.errors import ConfigError
 from pipeline.gan import networks
+from pipeline.gan.optimizers import FusedAdam
 from pipeline.gan.placement import Placement
 from pipeline.training.loop import epoch_batches, images_per_step
 from pipeline.training.trainer import Trainer
@@ -499,31 +500,50 @@ def test_the_r1_penalty_is_lazy_and_weighted_by_its_interval():
     assert first_d_loss(step=5, r1_weight=10.0, r1_every=4) == first_d_loss(step=5, r1_weight=0.0)
 
 
-def test_every_wgan_critic_weight_is_within_the_clip_after_a_step():
-    """Weights drawn far outside [-0.01, 0.01] by Keras' initialisers: after one training
-    step (5 critic updates) every one is inside, and some sit on the bounds."""
+# Arjovsky et al. 2017's Algorithm 1 (presets/wgan-paper.yaml).
+PAPER_WGAN = dict(
+    optimizer="rmsprop", critic_norm="none", learning_rate=5e-5, discriminator_learning_rate=5e-5
+)
+
+
+@pytest.mark.parametrize(
+    ("settings", "optimizer", "rate", "norms"),
+    [
+        ({}, FusedAdam, 2e-4, 2),  # auto: batch norm in the critic, its scale and shift clipped
+        (PAPER_WGAN, keras.optimizers.RMSprop, 5e-5, 0),  # the paper
+    ],
+    ids=["auto", "paper"],
+)
+def test_every_wgan_critic_weight_is_within_the_clip_after_a_step(settings, optimizer, rate, norms):
+    """Weights drawn far outside [-0.01, 0.01] by Keras' initialisers (batch norm's scale
+    starts at 1): after one training step (5 critic updates) every one is inside, and some sit
+    on the bounds."""
     keras.utils.set_random_seed(0)
-    config = TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0)
+    config = TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0, **settings)
     count = images_per_step(config)
     real = tf.constant(np.random.default_rng(0).integers(0, 255, (count, 28, 28), np.uint8))
     trainer = Trainer(config, Placement("CPU:0", "float32"))
+    layers = [type(layer).__name__ for layer in trainer.discriminator.layers]
+    assert layers.count("BatchNormalization") == norms
     before = np.concatenate([v.numpy().ravel() for v in trainer.discriminator.trainable_variables])
     assert np.abs(before).max() > 0.01
     trainer.train_step(real, tf.zeros(count, tf.int32))
     after = np.concatenate([v.numpy().ravel() for v in trainer.discriminator.trainable_variables])
     assert np.abs(after).max() <= 0.01
     assert np.isclose(np.abs(after), 0.01).any()
-    assert isinstance(trainer.discriminator_optimizer, keras.optimizers.RMSprop)
-    assert float(trainer.discriminator_optimizer.learning_rate) == pytest.approx(5e-5)
+    assert isinstance(trainer.discriminator_optimizer, optimizer)
+    assert float(trainer.discriminator_optimizer.learning_rate) == pytest.approx(rate)
 
 
-def test_the_wgan_critics_estimate_turns_and_stays_positive():
+@pytest.mark.parametrize("settings", [{}, PAPER_WGAN], ids=["auto", "paper"])
+def test_the_wgan_critics_estimate_turns_and_stays_positive(settings):
     """The critic's estimate of the Wasserstein distance, mean score of real images minus
     mean score of generated ones (minus its loss), is what the WGAN authors watch: positive
     once the critic tells real from generated, and staying so while it can (Arjovsky et al.
-    2017, section 4.2). Measured here on its own, on images the steps did not see."""
+    2017, section 4.2). Measured here on its own, on images the steps did not see, with the
+    critic as it trains (its batch norm on each batch's statistics)."""
     keras.utils.set_random_seed(0)
-    config = TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0)
+    config = TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0, **settings)
     count = images_per_step(config)
     rng = np.random.default_rng(0)
     trainer = Trainer(config, Placement("CPU:0", "float32"))
@@ -534,7 +554,7 @@ def test_the_wgan_critics_estimate_turns_and_stays_positive():
         real = tf.constant(rng.integers(0, 255, (count, 28, 28), np.uint8))
         trainer.train_step(real, tf.zeros(count, tf.int32))
         fake = trainer.generator(noise, training=False)
-        scores = [tf.reduce_mean(trainer.discriminator(x)) for x in (held_out, fake)]
+        scores = [tf.reduce_mean(trainer.discriminator(x, training=True)) for x in (held_out, fake)]
         estimates.append(float(scores[0] - scores[1]))
     assert all(estimate > 0 for estimate in estimates[1:]), estimates
 
@@ -542,8 +562,14 @@ def test_the_wgan_critics_estimate_turns_and_stays_positive():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"beta1": 0.5}, r"train\.beta1: Adam's; wgan trains with rmsprop"),
-        ({"beta2": 0.9}, r"train\.beta2: Adam's; wgan trains with rmsprop"),
+        (
+            {"optimizer": "rmsprop", "beta1": 0.5},
+            r"train\.beta1: Adam's; this run trains with rmsprop",
+        ),
+        (
+            {"optimizer": "rmsprop", "beta2": 0.9},
+            r"train\.beta2: Adam's; this run trains with rmsprop",
+        ),
         ({"distribute": "mirrored"}, r"train\.distribute: wgan trains on one device"),
         ({"label_smoothing": 0.1}, r"train\.label_smoothing: wgan has no label to smooth"),
     ],

@@ -111,7 +111,7 @@ export function readContract(manifest, session, metadata, source) {
   const noiseDim = readNoiseDim(manifest, session, names.noise, metadata, source);
   const noise = readNoise(manifest, metadata, source);
   const codes = infogan ? readCodes(session, names, metadata, source, inputs.length) : null;
-  const classes = infogan ? range(codes.categoricalCodes) : inputs.length === 2 ? readClasses(session, names.label, metadata, source) : [];
+  const classes = infogan ? range(codes.categoricalCodes) : inputs.length === 2 ? readClasses(session, names.label, metadata, manifest, source) : [];
   const continuousCodes = codes ? codes.continuousCodes : 0;
   return {
     source,
@@ -181,7 +181,7 @@ function readNoise(manifest, metadata, source) {
   return noise;
 }
 
-function readClasses(session, name, metadata, source) {
+function readClasses(session, name, metadata, manifest, source) {
   const info = inputInfo(session, name);
   if (info.type !== undefined && (info.type !== "int64" || info.shape.length !== 1)) {
     throw new ContractError(
@@ -195,8 +195,13 @@ function readClasses(session, name, metadata, source) {
   } catch {
     classes = [];
   }
-  if (!classes.length || !classes.every(Number.isInteger)) {
+  if (!classes.length) {
     throw new ContractError(`${source}: takes a label but its metadata lists no classes`);
+  }
+  if (!classes.every((value) => Number.isInteger(value) && value >= 0 && value < manifest.max_classes)) {
+    throw new ContractError(
+      `${source}: the metadata's classes must be whole numbers from 0 to ${manifest.max_classes - 1}, got ${String(metadata.classes).slice(0, 60)}`,
+    );
   }
   return classes;
 }

@@ -31,6 +31,7 @@ import {
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MANIFEST = JSON.parse(readFileSync(join(HERE, "../../docs/generator-contract.json"), "utf8"));
 const MAX_IMAGES = 4096;
+const MAX_THREADS = 64; // as the page: more threads than that only wait for the cores
 const BATCH = 256;
 const SCALE = 2;
 const USAGE = `usage: node examples/node/sample.mjs [--model FILE] [-n COUNT] [--seed SEED] [--label DIGIT]
@@ -68,8 +69,10 @@ function options(argv) {
     throw new UsageError(`-n must be a whole number from 1 to ${MAX_IMAGES}, got "${parsed.count}"`);
   }
   const threads = Number(parsed.threads);
-  if (!/^[0-9]+$/.test(parsed.threads)) {
-    throw new UsageError(`--threads must be a whole number (0: onnxruntime's choice), got "${parsed.threads}"`);
+  if (!/^[0-9]+$/.test(parsed.threads) || threads > MAX_THREADS) {
+    throw new UsageError(
+      `--threads must be a whole number from 0 (onnxruntime's choice) to ${MAX_THREADS}, got "${parsed.threads}"`,
+    );
   }
   const format = extname(parsed.out).toLowerCase();
   if (![".png", ".pgm", ".npy"].includes(format)) {

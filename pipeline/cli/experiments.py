@@ -45,19 +45,26 @@ def experiment(
     """Run PRESET (presets/PRESET.yaml; docs/EXPERIMENTS.md, Presets) as a DVC experiment:
     `dvc exp run` with its values as `-S` flags, so `dvc exp show` and `make report` list it."""
     quiet_tensorflow()  # the check of a preset's train section reads the families
-    from pipeline.presets import read_preset
+    from pipeline.presets import check_overrides, read_preset
+    from pipeline.runtime.files import write_atomically
 
     chosen = read_preset(params_path.parent, preset, params_path)
+    values = [f"train.seed={seed}", *extra]
+    check_overrides(params_path, chosen, values)
     command = ["dvc", "exp", "run", "-n", name or chosen.experiment(seed)]
     if queue:
         command.append("--queue")
-    for value in [*chosen.overrides(), f"train.seed={seed}", *extra]:
+    for value in [*chosen.overrides(), *values]:
         command += ["-S", value]
     click.echo(f"$ {shlex.join(command)}")
     if dry_run:
         return
     if shutil.which("dvc") is None:
         raise click.ClickException("dvc is not installed here: pip install -e '.[train]'")
+    before = params_path.read_bytes()
     code = subprocess.run(command, check=False).returncode
     if code:
+        if params_path.read_bytes() != before:  # DVC wrote the -S values into it
+            write_atomically(params_path, lambda handle: handle.write(before))
+            click.echo(f"{params_path} restored as it was before the experiment.", err=True)
         raise click.exceptions.Exit(code)

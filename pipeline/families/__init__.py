@@ -19,6 +19,7 @@ from pipeline.families.infogan import InfoGAN
 from pipeline.families.semi_supervised import SemiSupervised
 from pipeline.families.unconditional import Unconditional
 from pipeline.gan.losses import OBJECTIVES
+from pipeline.runtime.contract import MAX_NOISE_DIM
 
 FAMILIES: dict[str, type[Family]] = {
     family.name: family for family in (Unconditional, Conditional, InfoGAN, SemiSupervised, BiGAN)
@@ -47,13 +48,18 @@ def auto_values(config: TrainConfig) -> dict[str, object]:
     objective = OBJECTIVES[config.loss]
     critic_steps = objective.critic_steps if config.critic_steps == "auto" else config.critic_steps
     scale = critic_steps * objective.updates_scale
-    return {
+    values = {
         **dataclasses.asdict(family.defaults),
         "critic_steps": objective.critic_steps,
         "epochs": math.ceil(family.defaults.epochs * scale),
         "beta2": ADAM_BETA2,
+        "optimizer": objective.optimizer,
+        "critic_norm": objective.critic_norm if family.critic_norms else "none",
         **objective.prescribed,
     }
+    if (config.optimizer if config.optimizer != "auto" else values["optimizer"]) != "adam":
+        values |= {"beta1": None, "beta2": None}  # no number claims Adam was used
+    return values
 
 
 def resolve(config: TrainConfig, source: object = "params.yaml") -> TrainConfig:
@@ -78,6 +84,11 @@ def resolve(config: TrainConfig, source: object = "params.yaml") -> TrainConfig:
 def check_applies(config: TrainConfig, source: object) -> None:
     family = FAMILIES[config.model]
     objective = OBJECTIVES[config.loss]
+    if config.noise_dim > MAX_NOISE_DIM:  # a model no sampler would open, after the training
+        raise ConfigError(
+            f"{source}: train.noise_dim: at most {MAX_NOISE_DIM} (what the samplers open), "
+            f"got {config.noise_dim}"
+        )
     if config.loss not in family.losses:
         raise ConfigError(
             f"{source}: train.loss: the {family.name} model trains with "
@@ -104,9 +115,17 @@ def check_applies(config: TrainConfig, source: object) -> None:
         unused |= dict.fromkeys(("r1_weight", "r1_every"), why)
     if not objective.smooths:
         unused["label_smoothing"] = f"{config.loss} has no label to smooth"
-    if objective.optimizer != "adam":
-        why = f"Adam's; {config.loss} trains with {objective.optimizer}"
+    optimizer = objective.optimizer if config.optimizer == "auto" else config.optimizer
+    if optimizer != "adam":
+        why = f"Adam's; this run trains with {optimizer}"
         unused |= dict.fromkeys(("beta1", "beta2"), why)
+    if not family.critic_norms:
+        unused["critic_norm"] = f"the {family.name} model's discriminator is its own"
+    elif config.critic_norm == "batch" and config.distribute in DISTRIBUTED:
+        raise ConfigError(
+            f"{source}: train.critic_norm: batch norm in the critic trains on one device; set "
+            "train.distribute to auto or off"
+        )
     defaults, auto = TrainConfig(), auto_values(config)
     for key, why in unused.items():  # the default, or what `auto` resolved to, is not a choice
         if getattr(config, key) not in (getattr(defaults, key), auto.get(key, "auto")):

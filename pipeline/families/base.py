@@ -70,6 +70,9 @@ class Family:
     takes_r1: ClassVar[bool] = True  # whether train.r1_weight applies
     generator_sees_real: ClassVar[bool] = False  # its generator step judges the real batch too
     distributes: ClassVar[bool] = True  # whether it trains under a tf.distribute strategy
+    # What train.critic_norm may choose: the seed discriminator takes batch norm or not; a
+    # family with a discriminator of its own has none to choose.
+    critic_norms: ClassVar[tuple[str, ...]] = ("none", "batch")
 
     def __init__(self, config):
         self.config = config  # the resolved train section
@@ -100,7 +103,7 @@ class Family:
         )
 
     def build_discriminator(self, *, synchronized: bool = False):
-        return networks.build_discriminator()
+        return networks.build_discriminator(batch_norm=self.config.critic_norm == "batch")
 
     # The data.
     def prepare(self, images, labels) -> None:

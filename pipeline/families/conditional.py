@@ -32,7 +32,7 @@ class Conditional(Family):
         return "Conditional: each image's digit is an input (`label`)."
 
     def build_discriminator(self, *, synchronized: bool = False):
-        return networks.build_discriminator(CLASSES)
+        return networks.build_discriminator(CLASSES, batch_norm=self.config.critic_norm == "batch")
 
     def prepare(self, images, labels) -> None:
         if labels.max(initial=0) >= CLASSES:

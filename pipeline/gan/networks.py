@@ -135,12 +135,17 @@ def build_generator(
     return keras.Model(inputs, images, name="generator")
 
 
-def build_discriminator(classes: int = 0) -> keras.Model:
+def build_discriminator(classes: int = 0, *, batch_norm: bool = False) -> keras.Model:
     """Images `(N, 28, 28, 1)` in [-1, 1] (and with `classes`, labels `(N,)`) -> one logit
-    `(N, 1)` (no sigmoid: losses take logits)."""
+    `(N, 1)` (no sigmoid: losses take logits). `batch_norm`: before the second convolution's
+    and the dense layer's activations, as the WGAN authors' DCGAN critic has it (a clipped
+    critic without it learns far more slowly; docs/FAMILIES.md#losses)."""
     images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)  # the generator's, or real
-    x = _seed_convolutions(images)  # before the next layer: a layer draws its seed when made
+    # before the next layer: a layer draws its seed when made
+    x = _seed_convolutions(images, batch_norm=batch_norm)
     x = layers.Dense(4 * 4 * 64)(x)  # (N, 1024)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
     features = layers.LeakyReLU(LEAKY_SLOPE)(x)
     logits = layers.Dense(1, dtype="float32", name="logits")(features)  # (N, 1)
     if not classes:
@@ -214,12 +219,14 @@ def build_classifier_discriminator(classes: int = CLASSES) -> keras.Model:
     return keras.Model(images, [logits, features], name="discriminator")
 
 
-def _seed_convolutions(images) -> tf.Tensor:
+def _seed_convolutions(images, *, batch_norm: bool = False) -> tf.Tensor:
     """The seed discriminator's convolutional trunk: images -> `(N, 1024)` flattened maps."""
     x = layers.Conv2D(32, 5)(images)  # (N, 24, 24, 32)
     x = layers.LeakyReLU(LEAKY_SLOPE)(x)
     x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 12, 12, 32)
     x = layers.Conv2D(64, 5)(x)  # (N, 8, 8, 64)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(LEAKY_SLOPE)(x)
     x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 4, 4, 64)
     return layers.Flatten()(x)  # (N, 1024)

@@ -151,25 +151,22 @@ def decisions_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     """What `auto` means for each family with each loss it takes, from the code itself."""
     header = " | ".join(f"`{key}`" for key in AUTO_KEYS)
     lines = [
-        f"| family | loss | optimizer | {header} | `lr_schedule` | weight clip | R1 "
-        "| distributes |",
-        "| --- | --- | --- | " + "---: | " * len(AUTO_KEYS) + "--- | --- | --- | --- |",
+        f"| family | loss | optimizer | {header} | `lr_schedule` | critic norm | weight clip "
+        "| R1 | distributes |",
+        "| --- | --- | --- | " + "---: | " * len(AUTO_KEYS) + "--- | --- | --- | --- | --- |",
     ]
     for name, family in FAMILIES.items():
         for loss in family.losses:
             config = TrainConfig(model=name, loss=loss)
             objective = OBJECTIVES[loss]
             auto = auto_values(config)
-            adam = objective.optimizer == "adam"
-            values = " | ".join(
-                f"{auto[key]:g}" if adam or not key.startswith("beta") else "-" for key in AUTO_KEYS
-            )
+            values = " | ".join("-" if auto[key] is None else f"{auto[key]:g}" for key in AUTO_KEYS)
             r1 = "yes" if family.takes_r1 and objective.takes_r1 else "no"
             spread = "yes" if distributes(config) else "no"
             clip = f"{objective.clip:g}" if objective.clip else "-"
             lines.append(
-                f"| `{name}` | {loss} | {objective.optimizer} | {values} | {auto['lr_schedule']} "
-                f"| {clip} | {r1} | {spread} |"
+                f"| `{name}` | {loss} | {auto['optimizer']} | {values} | {auto['lr_schedule']} "
+                f"| {auto['critic_norm']} | {clip} | {r1} | {spread} |"
             )
     return lines
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ IMAGE_SHAPE = (28, 28, 1)
 # A noise width read from metadata is trusted only up to this (this project's is 96): a bound
 # checked before noise is allocated for a model that claims more.
 MAX_NOISE_DIM = 1 << 16
+# Class values read from metadata are trusted in [0, this) (this project's are 0-9): a label
+# fed to the model must fit its int64 input and every runtime's integers.
+MAX_CLASSES = 1 << 10
 CLASSES = 10  # the datasets' labels: MNIST's digits 0-9, Fashion-MNIST's ten item ids
 OUTPUT_RANGE = (-1.0, 1.0)  # pixels: uint8 = round-half-even((x + 1) * 127.5), x clipped first
 
@@ -368,12 +372,26 @@ def _classes(label, metadata: dict[str, str], source) -> tuple[int, ...]:
             f"{label.type} of shape {_shape_text(label.shape)}"
         )
     try:
-        classes = tuple(int(c) for c in json.loads(metadata["classes"]))
-        if classes:
-            return classes
-    except (KeyError, ValueError, TypeError):
-        pass
-    raise ContractError(f"{source}: takes a label but its metadata lists no classes")
+        listed = json.loads(metadata["classes"])
+    except (KeyError, ValueError):
+        listed = None
+    if not isinstance(listed, list) or not listed:
+        raise ContractError(f"{source}: takes a label but its metadata lists no classes")
+    classes = tuple(_whole(value) for value in listed)  # numbers, or numerals as text
+    if not all(value is not None and 0 <= value < MAX_CLASSES for value in classes):
+        raise ContractError(
+            f"{source}: the metadata's classes must be whole numbers from 0 to "
+            f"{MAX_CLASSES - 1}, got {metadata['classes'][:60]}"
+        )
+    return classes
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+        return int(value)
+    return None
 
 
 def _check_output(image, source) -> None:

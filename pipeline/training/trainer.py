@@ -130,7 +130,7 @@ class Trainer:
             if side == "discriminator":
                 updates *= self.config.critic_steps
             rate = HoldThenLinearDecay(rate, updates)
-        if self.objective.optimizer == "rmsprop":
+        if config.optimizer == "rmsprop":
             optimizer = keras.optimizers.RMSprop(rate, rho=losses.RMSPROP_RHO)
         else:
             optimizer = FusedAdam(rate, beta_1=config.beta1, beta_2=config.beta2)
