@@ -315,7 +315,7 @@ def write_results(metrics: dict[str, Any], metrics_path: Path, plots_dir: Path) 
     write_json_atomically(metrics_path, metrics)
     rows = [",".join(("batch_size", *ENGINES))]
     for size in metrics["onnxruntime"]["samples_per_second"]:
-        cells = [str(metrics[e]["samples_per_second"].get(size, "")) for e in ENGINES]
+        cells = [str(metrics[e].get("samples_per_second", {}).get(size, "")) for e in ENGINES]
         rows.append(",".join([size, *cells]))
     write_text_atomically(plots_dir / "throughput.csv", "\n".join(rows) + "\n")
     write_targets(metrics["targets"], plots_dir / "targets.csv")
