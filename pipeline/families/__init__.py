@@ -54,12 +54,17 @@ def auto_values(config: TrainConfig) -> dict[str, object]:
         "epochs": math.ceil(family.defaults.epochs * scale),
         "beta2": ADAM_BETA2,
         "optimizer": objective.optimizer,
-        "critic_norm": objective.critic_norm if family.critic_norms else "none",
+        "critic_norm": objective.critic_norm if family.takes_critic_norm else "none",
         **objective.prescribed,
     }
-    if (config.optimizer if config.optimizer != "auto" else values["optimizer"]) != "adam":
+    if chosen_optimizer(config) != "adam":
         values |= {"beta1": None, "beta2": None}  # no number claims Adam was used
     return values
+
+
+def chosen_optimizer(config: TrainConfig) -> str:
+    """train.optimizer, or the loss's where it is `auto`."""
+    return OBJECTIVES[config.loss].optimizer if config.optimizer == "auto" else config.optimizer
 
 
 def resolve(config: TrainConfig, source: object = "params.yaml") -> TrainConfig:
@@ -115,11 +120,11 @@ def check_applies(config: TrainConfig, source: object) -> None:
         unused |= dict.fromkeys(("r1_weight", "r1_every"), why)
     if not objective.smooths:
         unused["label_smoothing"] = f"{config.loss} has no label to smooth"
-    optimizer = objective.optimizer if config.optimizer == "auto" else config.optimizer
+    optimizer = chosen_optimizer(config)
     if optimizer != "adam":
         why = f"Adam's; this run trains with {optimizer}"
         unused |= dict.fromkeys(("beta1", "beta2"), why)
-    if not family.critic_norms:
+    if not family.takes_critic_norm:
         unused["critic_norm"] = f"the {family.name} model's discriminator is its own"
     elif config.critic_norm == "batch" and config.distribute in DISTRIBUTED:
         raise ConfigError(

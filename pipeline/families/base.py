@@ -70,9 +70,9 @@ class Family:
     takes_r1: ClassVar[bool] = True  # whether train.r1_weight applies
     generator_sees_real: ClassVar[bool] = False  # its generator step judges the real batch too
     distributes: ClassVar[bool] = True  # whether it trains under a tf.distribute strategy
-    # What train.critic_norm may choose: the seed discriminator takes batch norm or not; a
-    # family with a discriminator of its own has none to choose.
-    critic_norms: ClassVar[tuple[str, ...]] = ("none", "batch")
+    # whether train.critic_norm applies: the seed discriminator takes batch norm or not; a
+    # discriminator of the family's own has no such choice
+    takes_critic_norm: ClassVar[bool] = True
 
     def __init__(self, config):
         self.config = config  # the resolved train section

@@ -40,7 +40,7 @@ class BiGAN(Family):
     # Three epochs, the seed's: the encoder's measures pass their targets there.
     defaults = Defaults(learning_rate=1e-3, discriminator_learning_rate=2e-4, beta1=0.5)
     losses = ("gan",)  # the encoder's half of the loss swaps real and fake: a cross-entropy's
-    critic_norms = ()  # its discriminator is its own
+    takes_critic_norm = False  # its discriminator is its own
     own_settings = ("reconstruction_weight",)
     generator_sees_real = True  # the encoder's pairs are real images'
 

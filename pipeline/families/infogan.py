@@ -31,7 +31,7 @@ class InfoGAN(Family):
     # Chen et al.'s rates for the discriminator (2e-4) and the generator (1e-3).
     defaults = Defaults(learning_rate=1e-3, discriminator_learning_rate=2e-4, beta1=0.5)
     losses = ("gan", "lsgan")  # its batch norm rules out the gradient penalty of wgan-gp
-    critic_norms = ()  # its discriminator is its own
+    takes_critic_norm = False  # its discriminator is its own
     own_settings = (
         "categorical_codes",
         "continuous_codes",

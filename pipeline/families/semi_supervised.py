@@ -65,7 +65,7 @@ class SemiSupervised(Family):
         lr_schedule="anneal",
     )
     losses = ("gan",)  # its implicit fake class is a cross-entropy
-    critic_norms = ()  # its discriminator is its own
+    takes_critic_norm = False  # its discriminator is its own
     own_settings = ("labelled_per_class", "label_seed")
     takes_r1 = False  # its noise and dropout regularise it instead
     distributes = False  # its noise layers draw from Keras' own seed state, which one device keeps

@@ -103,6 +103,7 @@ def describe() -> dict[str, Any]:
         "features": [feature for feature in FEATURES if feature in flags],
         "versions": versions,
     }
-    if isa_cap() is not None:
-        described["isa_cap"] = isa_cap()
+    cap = isa_cap()
+    if cap is not None:
+        described["isa_cap"] = cap
     return described
