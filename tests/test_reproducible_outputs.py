@@ -1,8 +1,7 @@
-"""Every output DVC caches, or git keeps (the committed classifier), depends on the stage's
-inputs alone: the same command on the same inputs writes the same bytes, so `dvc repro --force`,
-or `dvc repro` on a fresh machine, caches nothing new, leaves the committed files as they are
-and makes no later stage run again. (Metrics and benchmark tables, which hold run times, are
-kept out of the cache in dvc.yaml.)"""
+"""Every output DVC caches depends on the stage's inputs alone: the same command on the same
+inputs writes the same bytes, so `dvc repro --force`, or `dvc repro` on a fresh machine, caches
+nothing new and makes no later stage run again. (Metrics and benchmark tables, which hold run
+times, are kept out of the cache in dvc.yaml.)"""
 
 from __future__ import annotations
 
@@ -18,18 +17,17 @@ from conftest import STABILISED, TINY_STAGES, dvc_stage, set_params, stage_args
 from pipeline.data.download import download
 from pipeline.data.sources import FolderSource
 
-# The stages with kept outputs, in the order `dvc repro` runs them (download: below).
+# The stages with cached outputs, in the order `dvc repro` runs them (download: below).
 STAGES = ("classifier", "train", "export", "evaluate")
 
 
-def kept_outputs(stage: str) -> list[str]:
-    """dvc.yaml's outputs of `stage` that DVC caches, or that git keeps (`cache: false`
-    without `persist`, which marks the checkpoints a run resumes from)."""
+def cached_outputs(stage: str) -> list[str]:
+    """dvc.yaml's outputs of `stage` that DVC caches (not `cache: false`)."""
     paths = []
     for entry in dvc_stage(stage).get("outs", []):
         if isinstance(entry, dict):
             (path, options), *_ = entry.items()
-            if options.get("cache", True) or not options.get("persist", False):
+            if options.get("cache", True):
                 paths.append(path)
         else:
             paths.append(entry)
@@ -66,7 +64,7 @@ def test_every_stage_writes_the_same_bytes_again(tmp_path, tiny_dataset, monkeyp
         **{**TINY_STAGES, "train": {**TINY_STAGES["train"], **STABILISED, "sample_every": 1}},
     )
     monkeypatch.chdir(tmp_path)
-    outputs = {stage: kept_outputs(stage) for stage in STAGES}
+    outputs = {stage: cached_outputs(stage) for stage in STAGES}
     run_stages(STAGES)
     first = {stage: hashes(tmp_path, paths) for stage, paths in outputs.items()}
     assert any(name.endswith(".keras") for name in first["classifier"])
