@@ -241,6 +241,8 @@ class TrainConfig:
     labelled_per_class: int = setting(10, _positive_int)
     label_seed: int = setting(0, _at_least(0))
     reconstruction_weight: float = setting(10.0, _non_negative_float)
+    code_reconstruction_weight: float = setting(0.0, _non_negative_float)
+    unary_scores: bool = setting(False, _boolean)
     augment: str = setting("none", _choice(AUGMENTATIONS))
     lr_schedule: str = setting("auto", _choice(LR_SCHEDULES))
     precision: str = setting("auto", _choice(PRECISIONS))

@@ -28,14 +28,14 @@ from pipeline.errors import ConfigError, EncoderError
 from pipeline.evaluation import encoding
 from pipeline.export.family_models import export_model
 from pipeline.families import bigan, resolve
-from pipeline.families.base import Reals
+from pipeline.families.base import Fakes, Reals
 from pipeline.gan import losses
 from pipeline.gan import networks as model
 from pipeline.gan.placement import choose_placement
 from pipeline.runtime.contract import Provenance
-from pipeline.runtime.encode import Encoder, reconstruction_grid
+from pipeline.runtime.encode import Encoder
 from pipeline.runtime.family_models import read_listing
-from pipeline.runtime.images import from_uint8, save_png
+from pipeline.runtime.images import from_uint8, paired_grid, save_png
 from pipeline.training.trainer import Trainer
 
 NOISE_DIM = 8
@@ -102,6 +102,27 @@ def test_the_reconstruction_term_adds_its_weight_of_the_distance(tmp_path):
     expected = 2.0 * float(tf.reduce_mean(tf.abs(real - redrawn)))
     assert weighted - plain == pytest.approx(expected, rel=1e-4)
     assert plain == pytest.approx(float(losses.bigan_generator_loss(fake_logits, real_logits)))
+
+
+def test_the_code_reconstruction_term_adds_its_weight_of_the_noises_distance(tmp_path):
+    """With the code term, minus without: the weight times mean |z - E(G(z))| of the
+    generated batch, computed here from the networks themselves."""
+    set_params(tmp_path, train={"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4})
+    trainer = Trainer(load_train_config(tmp_path / "params.yaml"), choose_placement("float32"))
+    family = trainer.family
+    noise = tf.constant(np.random.default_rng(1).uniform(-1, 1, (4, NOISE_DIM)), tf.float32)
+    fakes = Fakes(trainer.generator(noise, training=True), None, noise, None)
+    fake_logits, real_logits = tf.constant([[0.5]] * 4), tf.constant([[-0.5]] * 4)
+    reals = Reals(None, None, real_logits)
+    family.config = dataclasses.replace(
+        family.config, reconstruction_weight=0.0, code_reconstruction_weight=0.0
+    )
+    plain = float(family.generator_loss(trainer, fake_logits, fakes, reals))
+    family.config = dataclasses.replace(family.config, code_reconstruction_weight=3.0)
+    weighted = float(family.generator_loss(trainer, fake_logits, fakes, reals))
+    found = family.encoder(fakes.images, training=True)[0]
+    expected = 3.0 * float(tf.reduce_mean(tf.abs(noise - found)))
+    assert weighted - plain == pytest.approx(expected, rel=1e-4)
 
 
 def test_the_reconstruction_weight_applies_to_bigan_only(tmp_path):
@@ -173,7 +194,7 @@ class TestMeasures:
     def test_the_grid_puts_each_row_above_its_reconstructions(self):
         originals = np.full((3, 28, 28, 1), 1.0, np.float32)
         drawn = np.full((3, 28, 28, 1), -1.0, np.float32)
-        grid = reconstruction_grid(originals, drawn, columns=2)
+        grid = paired_grid(originals, drawn, columns=2)
         cell = 30  # 28 pixels and a padding of 2
         assert grid.shape == (2 + 4 * cell, 2 + 2 * cell)
         assert grid[2 + 5, 2 + 5] == 255 and grid[2 + cell + 5, 2 + 5] == 0
@@ -372,3 +393,48 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_dataset):
     np.testing.assert_array_equal(
         encoders["straight"].encode(images), encoders["resumed"].encode(images)
     )
+
+
+def test_unary_scores_judge_the_image_alone_and_the_noise_alone():
+    """BigBiGAN's three logits: the joint one is the plain discriminator's (its layers are
+    drawn first, so the same seed gives the same weights), the image's alone does not read
+    the noise and the noise's alone does not read the image."""
+    tf.keras.utils.set_random_seed(0)
+    plain = model.build_joint_discriminator(NOISE_DIM)
+    tf.keras.utils.set_random_seed(0)
+    unary = model.build_joint_discriminator(NOISE_DIM, unary=True)
+    rng = np.random.default_rng(0)
+    images, other_images = rng.uniform(-1, 1, (2, 4, 28, 28, 1)).astype(np.float32)
+    noise, other_noise = rng.uniform(-1, 1, (2, 4, NOISE_DIM)).astype(np.float32)
+    scores = unary([images, noise]).numpy()
+    assert scores.shape == (4, 3)
+    np.testing.assert_allclose(scores[:, :1], plain([images, noise]).numpy(), rtol=1e-6)
+    new_noise, new_images = unary([images, other_noise]).numpy(), unary([other_images, noise])
+    np.testing.assert_array_equal(new_noise[:, 1], scores[:, 1])
+    np.testing.assert_array_equal(new_images.numpy()[:, 2], scores[:, 2])
+    assert not np.allclose(new_noise[:, 0], scores[:, 0])
+    assert not np.allclose(new_noise[:, 2], scores[:, 2])
+
+
+def test_the_gan_losses_on_three_scores_are_the_mean_of_each_scores_loss():
+    rng = np.random.default_rng(1)
+    real, fake = (tf.constant(rng.normal(size=(5, 3)), tf.float32) for _ in range(2))
+    columns = [(real[:, i : i + 1], fake[:, i : i + 1]) for i in range(3)]
+    each = [float(losses.gan_discriminator_loss(r, f)) for r, f in columns]
+    assert float(losses.gan_discriminator_loss(real, fake)) == pytest.approx(np.mean(each))
+    each = [float(losses.bigan_generator_loss(f, r)) for r, f in columns]
+    assert float(losses.bigan_generator_loss(fake, real)) == pytest.approx(np.mean(each))
+
+
+def test_a_step_with_unary_scores_trains_every_part(tmp_path):
+    train = {"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4, "unary_scores": True}
+    set_params(tmp_path, train=train)
+    trainer = Trainer(load_train_config(tmp_path / "params.yaml"), choose_placement("float32"))
+    parts = [trainer.discriminator, trainer.generator, trainer.family.encoder]
+    before = [[v.numpy().copy() for v in part.trainable_variables] for part in parts]
+    batch = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    d_loss, g_loss = trainer.train_step(batch, np.zeros(4, np.int32))
+    assert np.isfinite(float(d_loss)) and np.isfinite(float(g_loss))
+    for part, weights in zip(parts, before, strict=True):
+        after = part.trainable_variables
+        assert all(not np.array_equal(b, a.numpy()) for b, a in zip(weights, after, strict=True))

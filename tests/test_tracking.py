@@ -1,6 +1,7 @@
 """Quality tracking during training: the held-out reference, the measurements, the plot file."""
 
 import json
+import math
 import shutil
 
 import numpy as np
@@ -107,10 +108,12 @@ def test_a_tracked_run_writes_the_quality_curve_and_summary(classified, monkeypa
         assert row[2] >= 0  # Frechet distance
         assert 1 <= row[3] <= 10  # classifier score
         assert 0 <= row[4] <= 0.1 and 0 <= row[5] <= 1
+        assert np.isfinite(row[6])  # KID, which can come out below 0
     best = min(rows, key=lambda row: row[2])
     assert metrics["validation_frechet_distance"] == rows[-1][2]
     assert metrics["best_validation_frechet_distance"] == best[2]
     assert metrics["best_validation_step"] == int(best[0])
+    assert metrics["validation_kernel_distance"] == rows[-1][6]
 
 
 def test_a_resumed_run_keeps_its_quality_history(classified, monkeypatch, tmp_path):
@@ -141,17 +144,24 @@ def test_tracking_without_a_classifier_is_one_clear_error(tmp_path, tiny_dataset
 
 def test_summary_of_hand_made_measurements():
     measurements = [
-        Measurement(200, 10.0, 30.5, 7.0, 0.05, 0.1),
-        Measurement(400, 20.0, 12.25, 8.5, 0.08, 0.02),
-        Measurement(600, 30.0, 14.0, 8.4, 0.07, 0.03),
+        Measurement(200, 10.0, 30.5, 7.0, 0.05, 0.1, 2.5),
+        Measurement(400, 20.0, 12.25, 8.5, 0.08, 0.02, 0.75),
+        Measurement(600, 30.0, 14.0, 8.4, 0.07, 0.03, 0.5),
     ]
     assert summary(measurements) == {
         "validation_frechet_distance": 14.0,
         "best_validation_frechet_distance": 12.25,
         "best_validation_step": 400,
+        "validation_kernel_distance": 0.5,
     }
     assert summary([]) == {}
     assert Measurement.from_row(measurements[1].row()) == measurements[1]
+
+
+def test_a_history_row_made_before_the_kernel_distance_loads_without_it():
+    older = Measurement.from_row((400, 20.0, 12.25, 8.5, 0.08, 0.02))
+    assert (older.step, older.frechet_distance, older.unsure_share) == (400, 12.25, 0.02)
+    assert math.isnan(older.kernel_distance)
 
 
 @pytest.mark.parametrize("export_weights", ["best", "last"])

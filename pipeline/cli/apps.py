@@ -305,8 +305,8 @@ def reconstruct(
 
     IMAGES: as for `dcgan encode`.
     """
-    from pipeline.runtime.encode import Encoder, reconstruction_grid
-    from pipeline.runtime.images import save_png
+    from pipeline.runtime.encode import Encoder
+    from pipeline.runtime.images import paired_grid, save_png
     from pipeline.runtime.sampler import Sampler
 
     names, images = read_named_images(files, encoder, ENCODER_HINT)
@@ -316,7 +316,7 @@ def reconstruct(
     sampler = Sampler(generator, providers=providers or ("cpu",))
     model.check_pairs_with(sampler, encoder)
     reconstructed = model.reconstruct(sampler, images)
-    save_png(reconstruction_grid(images, reconstructed, columns), out, scale=3)
+    save_png(paired_grid(images, reconstructed, columns), out, scale=3)
     click.echo(f"{out}\t{len(names)} images")
 
 

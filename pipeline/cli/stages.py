@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -288,6 +289,29 @@ def classifier(params_path: Path, data: Path, out: Path, metrics_path: Path) -> 
 @DATA_OPTION
 @metrics_option("metrics/evaluate.json")
 @folder_option("--plots", "plots/evaluate", "Where the labelled sample grid goes.")
+@click.option(
+    "--noise",
+    type=click.Choice(("uniform", "normal")),  # pipeline.runtime.noise's, which a test holds
+    help="A generator made elsewhere: how its noise is drawn (normal: mean 0, std 1). "
+    "[default: uniform]",
+)
+@click.option(
+    "--noise-range",
+    type=(float, float),
+    metavar="LOW HIGH",
+    help="A generator made elsewhere: its uniform noise's bounds. [default: -1 1]",
+)
+@click.option(
+    "--noise-dim",
+    type=click.IntRange(min=1),
+    help="A generator made elsewhere: its noise's width, where the model leaves it open.",
+)
+@click.option(
+    "--output-range",
+    type=(float, float),
+    metavar="LOW HIGH",
+    help="A generator made elsewhere: the values its images span, black to white. [default: -1 1]",
+)
 def evaluate(
     params_path: Path,
     model: Path,
@@ -297,11 +321,21 @@ def evaluate(
     data: Path,
     metrics_path: Path,
     plots: Path,
+    noise: str | None,
+    noise_range: tuple[float, float] | None,
+    noise_dim: int | None,
+    output_range: tuple[float, float] | None,
 ) -> None:
-    """Measure sample quality: Frechet distance, classifier score, coverage, precision/recall."""
-    from pipeline.config import load_evaluate_config
+    """Measure sample quality: Frechet distance, classifier score, coverage, precision/recall.
 
+    Any ONNX generator of one noise input and 28 x 28 images out can be measured; for one
+    made elsewhere, --noise, --noise-range, --noise-dim and --output-range say what its
+    metadata does not (docs/EVALUATION.md, Bring your own generator)."""
+    from pipeline.config import load_classifier_config, load_evaluate_config
+
+    stated = stated_generator(noise, noise_range, noise_dim, output_range)
     config = load_evaluate_config(params_path)
+    classifier_config = load_classifier_config(params_path)
     require_file(model, "--model")
     if int8_model is not None:
         require_file(int8_model, "--int8-model")
@@ -320,5 +354,32 @@ def evaluate(
         figure,
         int8_path=int8_model,
         classifiers=family_models,
+        classifier_config=classifier_config,
+        stated=stated,
     )
     report_metrics(metrics, metrics_path)
+
+
+def stated_generator(noise, noise_range, noise_dim, output_range):
+    """What `dcgan evaluate`'s options say of a generator made elsewhere, or None when they
+    say nothing."""
+    from pipeline.evaluation.any_generator import Stated
+    from pipeline.runtime.noise import TRAINING_NOISE, Noise
+
+    if (noise, noise_range, noise_dim, output_range) == (None,) * 4:
+        return None
+    if noise == "normal" and noise_range is not None:
+        raise click.BadParameter("applies to uniform noise only", param_hint="'--noise-range'")
+    low, high = checked_range(noise_range or (TRAINING_NOISE.low, TRAINING_NOISE.high), "noise")
+    output = checked_range(output_range or (-1.0, 1.0), "output")
+    return Stated(Noise(noise or TRAINING_NOISE.distribution, low, high), noise_dim, output)
+
+
+def checked_range(pair: tuple[float, float], what: str) -> tuple[float, float]:
+    low, high = pair
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise click.BadParameter(
+            f"two finite numbers, LOW below HIGH; got {low:g} {high:g}",
+            param_hint=f"'--{what}-range'",
+        )
+    return low, high

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from pipeline.data.datasets import CHECKSUMS_FILE, DatasetFile, DatasetSpec, checksums_text
 from pipeline.data.sources import Source, SourceFailed
 from pipeline.errors import DownloadError
-from pipeline.runtime.files import default_file_mode, sha256_of, write_text_atomically
+from pipeline.runtime.files import default_file_mode, sha256_of, why_not, write_text_atomically
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,20 @@ def download(spec: DatasetSpec, out_dir: Path, sources: Sequence[Source]) -> dic
     """Make `out_dir` hold every file of `spec`, verified; returns {file name: source label}.
 
     Files already present with the right checksum are kept (label "present"). Raises
-    `DownloadError` naming every source tried and why it failed when a file cannot be had.
+    `DownloadError` naming every source tried and why it failed when a file cannot be had,
+    and naming the folder and the cause when the system refuses a write there (a full disk,
+    a read-only file system): the files already there are left as they were.
     """
     out_dir = Path(out_dir)
+    try:
+        return _download(spec, out_dir, sources)
+    except DiskRefused as refused:
+        raise DownloadError(f"{out_dir}: cannot write: {refused}") from refused.error
+    except OSError as error:
+        raise DownloadError(f"{out_dir}: cannot write: {why_not(error)}") from error
+
+
+def _download(spec: DatasetSpec, out_dir: Path, sources: Sequence[Source]) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_parts(out_dir)
     served = {f.name: "present" for f in spec.files if is_verified(out_dir / f.name, f.sha256)}
@@ -125,6 +136,15 @@ def _fetch_verified(
     )
 
 
+class DiskRefused(Exception):
+    """A write to the target folder refused by the system, carried through a source's own
+    handling of its OSErrors (which would call it the source's failure) to `download`."""
+
+    def __init__(self, error: OSError):
+        super().__init__(why_not(error))
+        self.error = error
+
+
 class _CappedSink:
     """A file handle that refuses to grow past the expected file's size."""
 
@@ -138,7 +158,10 @@ class _CappedSink:
                 f"yields more than the {self._file.size} bytes of {self._file.name} "
                 "(the wrong file, or a decompression bomb): stopped there"
             )
-        return self._handle.write(data)
+        try:
+            return self._handle.write(data)
+        except OSError as error:  # this disk's fault, not the source's: no other source helps
+            raise DiskRefused(error) from error
 
     def __getattr__(self, name: str):  # seek and truncate, for another try
         return getattr(self._handle, name)

@@ -62,31 +62,15 @@ def build_classifier():
 
 def train_classifier(data: Path, out_path: Path, config: ClassifierConfig) -> dict[str, Any]:
     """Train on the training split minus a held-out validation part; report test accuracy."""
-    import keras
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.seed)
     train_images, train_labels = load_split(data, "train")
     test_images, test_labels = load_split(data, "test")
     held_out, kept = split_indices(len(train_images), config)
-
-    model = build_classifier()
-    steps = config.epochs * math.ceil(len(kept) / config.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
     started = time.perf_counter()
-    history = model.fit(
-        shuffled_batches(from_uint8(train_images[kept]), train_labels[kept], config.batch_size),
-        shuffle=False,  # the batches come shuffled
-        epochs=config.epochs,
+    model, history = fit_classifier(
+        train_images[kept],
+        train_labels[kept],
+        config,
         validation_data=(from_uint8(train_images[held_out]), train_labels[held_out]),
-        verbose=0,  # Keras prints to stdout, which carries our results: log to stderr instead
-        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)],
     )
     seconds = time.perf_counter() - started
     _, test_accuracy = model.evaluate(from_uint8(test_images), test_labels, verbose=0)
@@ -103,6 +87,35 @@ def train_classifier(data: Path, out_path: Path, config: ClassifierConfig) -> di
     }
     log.info("classifier: %.2f%% on the test split", 100 * metrics["test_accuracy"])
     return metrics
+
+
+def fit_classifier(images: np.ndarray, labels: np.ndarray, config: ClassifierConfig, **fit):
+    """A `build_classifier` network fitted to uint8 `images` `(N, 28, 28)` and their labels
+    as the classifier stage fits it: its seed, epochs and batch size, Adam with the rate
+    decaying along a cosine over the run; deterministic ops. `fit`: more of Keras' `fit`
+    arguments (validation data). Returns the model and its history."""
+    import keras
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    model = build_classifier()
+    steps = config.epochs * math.ceil(len(images) / config.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        shuffled_batches(from_uint8(images), labels, config.batch_size),
+        shuffle=False,  # the batches come shuffled
+        epochs=config.epochs,
+        verbose=0,  # Keras prints to stdout, which carries our results: log to stderr instead
+        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)],
+        **fit,
+    )
+    return model, history
 
 
 def shuffled_batches(images: np.ndarray, labels: np.ndarray, batch_size: int):
@@ -123,12 +136,13 @@ def shuffled_batches(images: np.ndarray, labels: np.ndarray, batch_size: int):
 
 
 def log_epoch(epoch: int, logs: dict[str, float]) -> None:
+    validation = logs.get("val_accuracy")  # a fit without validation data has none
     log.info(
-        "classifier epoch %d: loss %.4f, accuracy %.4f, validation accuracy %.4f",
+        "classifier epoch %d: loss %.4f, accuracy %.4f%s",
         epoch + 1,
         logs["loss"],
         logs["accuracy"],
-        logs["val_accuracy"],
+        "" if validation is None else f", validation accuracy {validation:.4f}",
     )
 
 

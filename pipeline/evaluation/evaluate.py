@@ -5,6 +5,10 @@ the one measured. Every measure is computed twice the same way: for the generate
 as many real training images (the reference: what "perfect" scores look like), both against the
 10,000 test images in the classifier's feature space.
 
+`memorization` says whether the generator copies training digits
+(`pipeline.evaluation.memorization`): how near its digits come to a training image beside how
+near held-out test digits do; the closest pairs are drawn to `closest_pairs.png`.
+
 A conditional model draws the classes in turn (the same number of each), and `conditioning`
 says how well it obeys: the classifier's accuracy against the requested labels (does asking for a
 7 give a 7?) and the Frechet distance of each class to the test images of that class, beside the
@@ -34,18 +38,30 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import EvaluateConfig
+from pipeline.config import ClassifierConfig, EvaluateConfig
 from pipeline.data.datasets import load_split
-from pipeline.evaluation import classifier, codes, encoding, quality
+from pipeline.evaluation import (
+    classifier,
+    codes,
+    encoding,
+    generated_training,
+    memorization,
+    quality,
+)
+from pipeline.evaluation.any_generator import AnyGenerator, Stated, open_generator
 from pipeline.evaluation.classifier import load_feature_model
 from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE, Classifier
-from pipeline.runtime.encode import ENCODER_FILE, Encoder, reconstruction_grid
-from pipeline.runtime.images import from_uint8, save_labelled_grid, save_png, to_uint8
+from pipeline.runtime.encode import ENCODER_FILE, Encoder
+from pipeline.runtime.images import from_uint8, paired_grid, save_labelled_grid, save_png, to_uint8
 from pipeline.runtime.sampler import Sampler
 
 log = logging.getLogger(__name__)
 
 RECONSTRUCTIONS_FILE = "reconstructions.png"  # a BiGAN model's, beside the sample grid
+CLOSEST_PAIRS_FILE = "closest_pairs.png"  # generated digits over their nearest training digits
+# Generated digits, and twice as many held-out ones, whose nearest training image is sought
+# (each search a pass over the 60,000 training images in pixels and in features).
+MEMORIZATION_SAMPLES = 2000
 
 
 def describe(feature_model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,15 +140,23 @@ def evaluate(
     *,
     int8_path: Path | None = None,
     classifiers: Path | None = None,
+    classifier_config: ClassifierConfig | None = None,
+    stated: Stated | None = None,
 ) -> dict[str, Any]:
     """Measure, write the labelled sample grid to `figure`, and return the metrics.
 
     With `int8_path`, its samples from the same noise are measured too (`generated_int8`), and
     their Frechet distance relative to the float32 model's. With `classifiers`, a folder the
-    semi-supervised model filled (empty for the others), its classifiers' test errors.
+    semi-supervised model filled (empty for the others), its classifiers' test errors. With
+    `classifier_config`, a model that takes a digit label is given its Classification
+    Accuracy Score, classifiers trained as that section says. `stated`: what the user says
+    of a generator made elsewhere (`pipeline.evaluation.any_generator`); without it, a model
+    that does not carry this project's contract is measured as one that follows it.
     """
     started = time.perf_counter()
-    sampler = Sampler(onnx_path)
+    sampler = open_generator(onnx_path, stated)
+    if isinstance(sampler, AnyGenerator):
+        classifiers = None  # models/family belongs to this project's own generator
     # The classes in turn; None unless conditional.
     requested = sampler.labels(config.samples) if sampler.conditional else None
     sets = [("generated", sampler.sample(config.samples, seed=config.seed))]
@@ -183,6 +207,27 @@ def evaluate(
             results["conditioning"]["mean_class_frechet_distance"],
             results["conditioning"]["real_reference_mean_class_frechet_distance"],
         )
+    results["memorization"] = measure_memorization(
+        (sets[0][1], described["generated"][0]),
+        (test_images, test_features),
+        train_images,
+        feature_model,
+        figure.with_name(CLOSEST_PAIRS_FILE),
+        config.grid_size,
+    )
+    if requested is not None and classifier_config is not None:
+        results["classification_accuracy_score"] = generated_training.classification_accuracy_score(
+            (sets[0][1], requested),
+            (train_images[picked], train_labels[picked]),
+            (test_images, test_labels),
+            classifier_config,
+        )
+        log.info(
+            "classification accuracy score: %.4f trained on generated digits, %.4f on as many "
+            "real ones",
+            results["classification_accuracy_score"]["trained_on_generated"],
+            results["classification_accuracy_score"]["trained_on_real"],
+        )
     if sampler.infogan:
         results["codes"] = measure_codes(sampler, feature_model, config.seed)
     if classifiers is not None and (classifiers / CLASSIFIER_FILE).exists():
@@ -227,8 +272,34 @@ def measure_encoder(path, sampler, feature_model, train, test, config, figure) -
     )
     shown = config.grid_size**2 // 2
     originals = from_uint8(test[0][:shown])
-    grid = reconstruction_grid(originals, reconstructed[:shown], config.grid_size)
+    grid = paired_grid(originals, reconstructed[:shown], config.grid_size)
     save_png(grid, figure, scale=3)
+    return metrics
+
+
+def measure_memorization(generated, held_out, train_images, feature_model, figure, columns):
+    """`pipeline.evaluation.memorization` of the first `MEMORIZATION_SAMPLES` generated digits
+    and twice as many held-out ones against every training image; the generated digits
+    nearest to a training image drawn over it, the closest first, to `figure`."""
+    count = MEMORIZATION_SAMPLES
+    generated = generated[0][:count], generated[1][:count]
+    held_out = held_out[0][: 2 * count], held_out[1][: 2 * count]
+    train_features, _ = describe(feature_model, train_images)
+    metrics, index, distance = memorization.memorization(
+        generated, held_out, (train_images, train_features)
+    )
+    closest = np.argsort(distance, kind="stable")[: columns * (columns // 2)]
+    grid = paired_grid(
+        from_uint8(generated[0][closest]), from_uint8(train_images[index[closest]]), columns
+    )
+    save_png(grid, figure, scale=3)
+    log.info(
+        "memorization: %.4f of generated digits nearer to a training digit than %.0f%% of "
+        "held-out ones (held-out: %.4f)",
+        metrics["generated"]["copy_share"],
+        100 * (1 - metrics["quantile"]),
+        metrics["held_out"]["copy_share"],
+    )
     return metrics
 
 

@@ -41,7 +41,7 @@ class BiGAN(Family):
     defaults = Defaults(learning_rate=1e-3, discriminator_learning_rate=2e-4, beta1=0.5)
     losses = ("gan",)  # the encoder's half of the loss swaps real and fake: a cross-entropy's
     takes_critic_norm = False  # its discriminator is its own
-    own_settings = ("reconstruction_weight",)
+    own_settings = ("reconstruction_weight", "code_reconstruction_weight", "unary_scores")
     generator_sees_real = True  # the encoder's pairs are real images'
 
     def describe(self) -> str:
@@ -51,7 +51,9 @@ class BiGAN(Family):
         )
 
     def build_discriminator(self, *, synchronized: bool = False):
-        return networks.build_joint_discriminator(self.config.noise_dim)
+        return networks.build_joint_discriminator(
+            self.config.noise_dim, unary=self.config.unary_scores
+        )
 
     def judge(self, discriminator, images, codes, training: bool):
         return discriminator([images, codes], training=training), None
@@ -63,15 +65,23 @@ class BiGAN(Family):
     def generator_loss(self, run, fake_logits, fakes: Fakes, real: Reals) -> tf.Tensor:
         """The adversarial loss on both kinds of pair; with `reconstruction_weight`, plus
         that weight of mean |x - G(E(x))| on the real batch (ALICE's explicit cycle term, Li et
-        al. 2017), which asks G(E(x)) to redraw x rather than leave it to the discriminator."""
+        al. 2017), which asks G(E(x)) to redraw x rather than leave it to the discriminator;
+        with `code_reconstruction_weight`, plus that weight of mean |z - E(G(z))| on the
+        generated batch (the noise's cycle, as ALICE's and BicycleGAN's latent regression): E
+        learns to invert G where G draws, without asking G's digits to match pixels."""
         loss = losses.bigan_generator_loss(fake_logits, real.logits)
         weight = self.config.reconstruction_weight
-        if not weight:
-            return loss
-        codes = self.encoder(real.images, training=True)[0]
-        redrawn = run.generator(codes, training=True)
-        distance = losses.reconstruction_loss(real.images, redrawn)
-        return loss + weight * tf.cast(distance, loss.dtype)
+        if weight:
+            codes = self.encoder(real.images, training=True)[0]
+            redrawn = run.generator(codes, training=True)
+            distance = losses.reconstruction_loss(real.images, redrawn)
+            loss += weight * tf.cast(distance, loss.dtype)
+        weight = self.config.code_reconstruction_weight
+        if weight:
+            found = self.encoder(fakes.images, training=True)[0]
+            distance = losses.reconstruction_loss(fakes.noise, found)
+            loss += weight * tf.cast(distance, loss.dtype)
+        return loss
 
     def build_state(self, run) -> None:
         """The encoder (trained by the generator's optimizer), its weight average, and the

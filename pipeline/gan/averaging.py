@@ -5,8 +5,8 @@ Adversarial training oscillates around a good generator rather than settling on 
 of its recent weights is a better generator than any of them (Yazici et al. 2019, "The Unusual
 Effectiveness of Averaging in GAN Training"). Only the trainable weights are averaged. Batch
 norm's running statistics belong to the weights that produced them: an average of them does not
-describe the activations of the averaged weights (a generator averaged that way measured a
-Frechet distance of 88 instead of 6.5). So `recalibrate_batch_norm` recomputes them for the
+describe the activations of the averaged weights (a generator averaged that way draws far
+worse digits; docs/TRAINING.md). So `recalibrate_batch_norm` recomputes them for the
 averaged weights from a fixed batch of noise before the average is drawn from or saved.
 
 The decay warms up: at update t it is min(decay, 1 - 1 / (1 + horizon * t)), so the average

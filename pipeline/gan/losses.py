@@ -46,9 +46,10 @@ def bigan_generator_loss(fake_logits: tf.Tensor, real_logits: tf.Tensor) -> tf.T
     return gan_generator_loss(fake_logits) + tf.reduce_mean(tf.nn.softplus(real_logits))
 
 
-def reconstruction_loss(images: tf.Tensor, redrawn: tf.Tensor) -> tf.Tensor:
-    """Mean absolute pixel difference between images and their reconstructions."""
-    return tf.reduce_mean(tf.abs(images - tf.cast(redrawn, images.dtype)))
+def reconstruction_loss(originals: tf.Tensor, redrawn: tf.Tensor) -> tf.Tensor:
+    """Mean absolute difference between originals (images, or noise) and their
+    reconstructions, in the originals' dtype."""
+    return tf.reduce_mean(tf.abs(originals - tf.cast(redrawn, originals.dtype)))
 
 
 def lsgan_discriminator_loss(

@@ -35,6 +35,7 @@ LEDGER_FIELDS = (
     "recall",
     "smallest_class_share",
     "label_accuracy",
+    "classification_accuracy_score",
     "test_errors",
     "encoder",
     "train_seconds",
@@ -101,7 +102,8 @@ def made_by(params: dict[str, Any], resolved: dict[str, Any]) -> bool:
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per evaluated run in `dvc exp show --json` output: the workspace, then every
     experiment of every commit; a conditional model's row has its label accuracy, an InfoGAN
-    model's the accuracy of its categorical code matched to digits (else None), a
+    model's the accuracy of its categorical code matched to digits (else None) and a model
+    that takes a label its Classification Accuracy Score beside real digits' (else None), a
     semi-supervised model's the test errors of its classifier and baseline (else None)."""
     rows, seen = [], set()
 
@@ -129,6 +131,9 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "semi_supervised" in evaluated:
             measured = evaluated["semi_supervised"]
             errors = (measured["test_error"], measured["baseline_test_error"])
+        score = evaluated.get("classification_accuracy_score")
+        if score is not None:
+            score = (score["trained_on_generated"], score["trained_on_real"])
         encoder = None
         if "bigan" in evaluated:
             encoder = {key: evaluated["bigan"][key] for key in ENCODER_MEASURES}
@@ -142,6 +147,7 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "levers": levers(params),
                 **generated,
                 "label_accuracy": accuracy,
+                "classification_accuracy_score": score,
                 "test_errors": errors,
                 "encoder": encoder,
                 "train_seconds": train.get("train_seconds"),

@@ -93,6 +93,8 @@ def results_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     generated, reference = quality["generated"], quality["real_reference"]
     for key, label, digits in QUALITY_ROWS:
         lines.append(f"| {label} | {generated[key]:.{digits}f} | {reference[key]:.{digits}f} |")
+    if "memorization" in quality:  # metrics written before the measure have none
+        lines += memorization_lines(quality["memorization"])
     rates = {
         engine: bench[engine]["samples_per_second"] for engine in ("onnxruntime", "tensorflow")
     }
@@ -120,6 +122,29 @@ def results_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             f"{machine_words(web['machine'])}).",
         ]
     return lines
+
+
+def memorization_lines(copies: dict[str, Any]) -> list[str]:
+    """Whether the generator copies training digits, beside held-out test digits
+    (docs/EVALUATION.md, memorization)."""
+    generated, held_out = copies["generated"], copies["held_out"]
+    share = 100 * (1 - copies["quantile"])
+    return [
+        "",
+        f"Memorization ({generated['samples']:,} generated digits, {held_out['samples']:,} "
+        f"held-out test digits, each against its nearest of the {copies['training_images']:,} "
+        "training digits; "
+        "[docs/EVALUATION.md](docs/EVALUATION.md#memorization)):",
+        "",
+        "| measure | generated | held-out real |",
+        "| --- | ---: | ---: |",
+        f"| share nearer to a training digit than {share:.0f}% of held-out digits are | "
+        f"{generated['copy_share']:.4f} | {held_out['copy_share']:.4f} |",
+        f"| median distance to the nearest training digit, pixels in [0, 1] | "
+        f"{generated['median_nearest_pixels']:.3f} | {held_out['median_nearest_pixels']:.3f} |",
+        f"| the same in classifier features | {generated['median_nearest_features']:.3f} | "
+        f"{held_out['median_nearest_features']:.3f} |",
+    ]
 
 
 def families_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
@@ -243,6 +268,10 @@ def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
                 lines.append(f"{head} not run | | | | | | | | |")
                 continue
             measure = family_measure(row)
+            measured = f"{measure[0]} {measure[1]:.4f}" if measure else "-"
+            score = row.get("classification_accuracy_score")  # none before it was measured
+            if score:
+                measured += f", CAS {score[0]:.4f} (real digits {score[1]:.4f})"
             seconds = row["train_seconds"]
             kernel = row.get("kernel_distance")  # runs evaluated before KID have none
             lines.append(
@@ -250,7 +279,7 @@ def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
                 f"{row['frechet_distance']:.3f} | {'-' if kernel is None else f'{kernel:.4f}'} | "
                 f"{row['classifier_score']:.3f} | "
                 f"{row['recall']:.3f} | {row['smallest_class_share']:.3f} | "
-                f"{f'{measure[0]} {measure[1]:.4f}' if measure else '-'} | "
+                f"{measured} | "
                 f"{'-' if seconds is None else f'{seconds:.0f}'} | "
                 f"{cpu_class(row.get('machine'))} |"
             )

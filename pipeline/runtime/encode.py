@@ -29,7 +29,6 @@ from pipeline.runtime.contract import (
     IMAGES_OUTPUT,
     kind_of,
 )
-from pipeline.runtime.images import make_grid, to_uint8
 
 ENCODER_FILE = "encoder.onnx"  # in the BiGAN model's folder, models/family
 BATCH_SIZE = 512
@@ -94,18 +93,3 @@ class Encoder:
             sampler.generate(codes[i : i + BATCH_SIZE]) for i in range(0, len(codes), BATCH_SIZE)
         ]
         return np.concatenate(parts) if parts else np.zeros_like(images)
-
-
-def reconstruction_grid(
-    originals: np.ndarray, reconstructed: np.ndarray, columns: int
-) -> np.ndarray:
-    """One uint8 grid of images in [-1, 1] `(N, 28, 28, 1)`: rows of `columns` originals, each
-    above the row of their reconstructions."""
-    rows = []
-    for start in range(0, len(originals), columns):
-        part = slice(start, start + columns)
-        pad = columns - len(originals[part])
-        for images in (originals[part], reconstructed[part]):
-            padded = np.concatenate([images, np.full((pad, *images.shape[1:]), -1.0, np.float32)])
-            rows.append(padded)
-    return make_grid(to_uint8(np.concatenate(rows))[..., 0], columns)

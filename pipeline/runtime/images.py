@@ -44,6 +44,20 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) 
     return grid
 
 
+def paired_grid(above: np.ndarray, below: np.ndarray, columns: int) -> np.ndarray:
+    """One uint8 grid of two aligned sets of images in [-1, 1] `(N, 28, 28, 1)`: rows of
+    `columns` of `above`, each over the row of their partners in `below` (an image and its
+    reconstruction, a generated digit and its nearest training digit)."""
+    rows = []
+    for start in range(0, len(above), columns):
+        part = slice(start, start + columns)
+        pad = columns - len(above[part])
+        for images in (above[part], below[part]):
+            padded = np.concatenate([images, np.full((pad, *images.shape[1:]), -1.0, np.float32)])
+            rows.append(padded)
+    return make_grid(to_uint8(np.concatenate(rows))[..., 0], columns)
+
+
 def save_png(grid: np.ndarray, path: Path, scale: int = 2) -> None:
     """Write a grey image atomically (temporary file + rename), enlarged `scale` times."""
     write_atomically(path, lambda handle: _grey_image(grid, scale).save(handle, format="PNG"))

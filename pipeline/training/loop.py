@@ -82,9 +82,11 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker, li
                     if live is not None:
                         live.quality(measured)
                     log.info(
-                        "step %d: validation Frechet distance %.3f, smallest class share %.3f",
+                        "step %d: validation Frechet distance %.3f, KID %.4f, smallest class "
+                        "share %.3f",
                         step,
                         measured.frechet_distance,
+                        measured.kernel_distance,
                         measured.smallest_class_share,
                     )
                 if step % 10 == 0 or last:
