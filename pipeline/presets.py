@@ -98,23 +98,23 @@ def check_overrides(params_path: Path, preset: Preset, values: list[str]) -> Non
     for section, overrides in preset.params.items():
         params.setdefault(section, {}).update(overrides)
     for value in values:
+        flag = _flag(value)
         path, equals, text = value.partition("=")
         keys = path.split(".")
         if not equals or len(keys) < 2 or not all(keys):
-            raise ConfigError(f"-S {value}: expected section.key=value")
+            raise ConfigError(f"{flag}: expected section.key=value")
         if keys[0] not in SECTIONS:
             raise ConfigError(
-                f"-S {value}: {keys[0]}: not a section of params.yaml (known: "
-                f"{', '.join(SECTIONS)})"
+                f"{flag}: {keys[0]}: not a section of params.yaml (known: {', '.join(SECTIONS)})"
             )
         try:
             parsed = yaml.safe_load(text) if text else None
         except yaml.YAMLError:
-            raise ConfigError(f"-S {value}: the value is not valid YAML") from None
+            raise ConfigError(f"{flag}: the value is not valid YAML") from None
         target = params.setdefault(keys[0], {})
         for key in keys[1:-1]:
             if not isinstance(target.get(key, {}), dict):
-                raise ConfigError(f"-S {value}: {key} is not a mapping")
+                raise ConfigError(f"{flag}: {key} is not a mapping")
             target = target.setdefault(key, {})
         target[keys[-1]] = parsed
     source = f"{params_path} with the -S values" if values else params_path
@@ -122,6 +122,12 @@ def check_overrides(params_path: Path, preset: Preset, values: list[str]) -> Non
         checked = section_from(params.get(section, {}), section, source)
         if section == "train":
             resolve(checked, source)
+
+
+def _flag(value: str) -> str:
+    """`-S value` as a message shows it: on one line (control characters escaped) and short."""
+    shown = value if value.isprintable() else repr(value)[1:-1]
+    return f"-S {shown[:60]}{'...' if len(shown) > 60 else ''}"
 
 
 def _leading_comment(path: Path) -> str:

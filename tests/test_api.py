@@ -227,6 +227,8 @@ def test_an_oversized_or_unsized_body_is_refused_before_it_is_read(api):
     for headers, status in (
         ({"Content-Length": str(MAX_BODY_BYTES + 1)}, 413),
         ({"Transfer-Encoding": "chunked"}, 411),
+        ({"Content-Length": "²"}, 411),  # a digit to str.isdigit, not to int()
+        ({"Content-Length": "12a"}, 411),
     ):
         connection = http.client.HTTPConnection(host, int(port), timeout=10)
         connection.putrequest("POST", "/api/classify")

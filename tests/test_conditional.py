@@ -278,6 +278,6 @@ def test_evaluate_reports_the_conditioning(conditional_model, monkeypatch):
     ] * 6 + [True] * 4
     assert 0 <= measured["real_reference_label_accuracy"] <= 1
     score = metrics["classification_accuracy_score"]
-    assert score["images"] == metrics["samples"]
+    assert score["digits"] == metrics["samples"]
     assert 0 <= score["trained_on_generated"] <= 1 and 0 <= score["trained_on_real"] <= 1
     assert json.loads((conditional_model / "metrics/evaluate.json").read_text()) == metrics

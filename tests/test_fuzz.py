@@ -1,7 +1,9 @@
 """Fuzzing with hypothesis: whatever the bytes, params or arguments, only the project's own
 clear errors come out, never a traceback."""
 
+import json
 import string
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +29,7 @@ from pipeline.runtime.sampler import Sampler
 
 # Every example also shows up in the counts the reliability table quotes.
 EXAMPLES = 300
+REPO = Path(__file__).resolve().parent.parent
 
 
 def idx_like():
@@ -180,3 +183,128 @@ def test_dcgan_sample_with_arbitrary_labels(
         assert result.exit_code in (1, 2)
         assert result.output.strip().splitlines()[-1].startswith("Error: ")
         assert not out.exists()
+
+
+QUERY_PIECES = ["n=", "n=4", "seed=", "seed=7", "label=", "label=3", "format=npy", "format=x"]
+QUERY_PIECES += ["&", "=", "%", "%zz", "%00", ";", "+", "n=1&n=2", "x=1", "é", "\x00"]
+queries = (
+    st.text(max_size=80)
+    | st.lists(st.sampled_from(QUERY_PIECES), max_size=50).map("&".join)
+    | st.integers(0, 60).map(lambda count: "&".join(f"a{i}=1" for i in range(count)))
+)
+
+
+@pytest.fixture(scope="module")
+def api(model_path, tmp_path_factory):
+    from pipeline.runtime.api import Api
+
+    return Api.load(model_path, tmp_path_factory.mktemp("no-family-models"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    route=st.sampled_from(["sample", "contract", "classify", "encode", "nothing", ""]),
+    method=st.sampled_from(["GET", "POST", "PUT"]),
+    query=queries,
+    body=st.none() | st.binary(max_size=40),
+)
+def test_the_api_answers_any_request_with_an_image_or_a_json_4xx(api, route, method, query, body):
+    """Whatever the route, query string and body: a 200 or a 4xx whose JSON says why in one
+    line; never an exception (the server's empty reply)."""
+    reply = api.handle(method, route, query, body)
+    assert reply.status == 200 or 400 <= reply.status < 500, reply
+    if reply.status != 200:
+        message = json.loads(reply.body)["error"]
+        assert message and "\n" not in message
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    overrides=st.lists(
+        st.text(max_size=30)
+        | st.builds(
+            "{}.{}={}".format,
+            st.sampled_from(["train", "export", "evaluate", "nothing", ""]),
+            st.sampled_from(["batch_size", "epochs", "opset", "samples", "loss", "x.y", ""]),
+            st.text(max_size=12) | st.integers(-5, 10**12).map(str),
+        ),
+        max_size=3,
+    )
+)
+def test_any_set_value_is_accepted_or_one_line(overrides):
+    """`dcgan exp`'s -S values over the repository's params.yaml and preset: accepted, or a
+    `ConfigError` of one line, before DVC is called."""
+    from pipeline.presets import check_overrides, read_preset
+
+    preset = read_preset(REPO, "lsgan")
+    try:
+        check_overrides(REPO / "params.yaml", preset, overrides)
+    except ConfigError as error:
+        assert "\n" not in str(error)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    head=st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\x93NUMPY", b"\x93NUMPY\x01\x00", b""]),
+    rest=st.binary(max_size=120),
+)
+def test_image_and_array_bytes_give_images_or_one_line(head, rest):
+    from pipeline.errors import PipelineError
+    from pipeline.runtime.image_files import decode_images
+
+    try:
+        images = decode_images(head + rest, "the body")
+    except PipelineError as error:
+        assert str(error).startswith("the body") and "\n" not in str(error)
+    else:
+        assert images.ndim == 3 and images.shape[1:] == (28, 28) and len(images)
+
+
+metadata_values = st.text(max_size=30) | st.sampled_from(
+    ["96", "0", "-1", "1e9", "99999999999999999999", "uniform", "normal", "[0, 1]", "[]", "nan"]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    metadata=st.dictionaries(
+        st.sampled_from(
+            ["model", "noise_dim", "noise_distribution", "noise_low", "noise_high", "classes"]
+        ),
+        metadata_values,
+        max_size=6,
+    ),
+    width=st.sampled_from([8, "N"]),
+    label=st.booleans(),
+)
+def test_any_generator_metadata_gives_a_contract_or_one_line(metadata, width, label):
+    """A real ONNX model (a linear map of the noise to an image) with arbitrary metadata and a
+    fixed or open noise width, with or without a label input, opened by the sampler."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from pipeline.errors import ContractError
+    from pipeline.runtime import contract
+
+    inputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", width])]
+    if label:
+        inputs.append(helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]))
+    weights = numpy_helper.from_array(np.zeros((8, 784), np.float32), "w")
+    shape = numpy_helper.from_array(np.array([-1, 28, 28, 1], np.int64), "shape")
+    nodes = [
+        helper.make_node("MatMul", ["z", "w"], ["flat"]),
+        helper.make_node("Reshape", ["flat", "shape"], ["images"]),
+    ]
+    output = [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 28, 28, 1])]
+    graph = helper.make_graph(nodes, "g", inputs, output, [weights, shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        read = contract.read(session, "g.onnx")
+    except ContractError as error:
+        assert str(error).startswith("g.onnx: ") and "\n" not in str(error)
+    else:
+        assert 0 < read.noise_dim <= contract.MAX_NOISE_DIM

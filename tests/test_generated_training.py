@@ -28,7 +28,7 @@ def test_split():
 def test_digits_that_teach_the_digit_score_like_real_ones(test_split):
     score = classification_accuracy_score(bars(0, 200), bars(1, 200), test_split, CONFIG)
     assert score["trained_on_generated"] >= 0.9 and score["trained_on_real"] >= 0.9
-    assert (score["images"], score["epochs"]) == (200, 2)
+    assert (score["digits"], score["epochs"]) == (200, 2)
 
 
 def test_digits_drawn_for_the_wrong_label_score_near_chance(test_split):

@@ -126,7 +126,7 @@ def test_experiment_rows_from_dvc_exp_show_json():
     }
     bigan["metrics"]["metrics/evaluate.json"]["data"]["bigan"] = encoder
     conditional = run("gan", 5.0, label_accuracy=0.9)
-    score = {"trained_on_generated": 0.91, "trained_on_real": 0.98, "images": 100, "epochs": 5}
+    score = {"trained_on_generated": 0.91, "trained_on_real": 0.98, "digits": 100, "epochs": 5}
     conditional["metrics"]["metrics/evaluate.json"]["data"]["classification_accuracy_score"] = score
     shown = [
         {"rev": "workspace", "name": None, "data": run("gan", 5.0), "experiments": None},

@@ -370,16 +370,18 @@ def stated_generator(noise, noise_range, noise_dim, output_range):
         return None
     if noise == "normal" and noise_range is not None:
         raise click.BadParameter("applies to uniform noise only", param_hint="'--noise-range'")
-    low, high = checked_range(noise_range or (TRAINING_NOISE.low, TRAINING_NOISE.high), "noise")
-    output = checked_range(output_range or (-1.0, 1.0), "output")
+    low, high = checked_range(
+        noise_range or (TRAINING_NOISE.low, TRAINING_NOISE.high), "--noise-range"
+    )
+    output = checked_range(output_range or (-1.0, 1.0), "--output-range")
     return Stated(Noise(noise or TRAINING_NOISE.distribution, low, high), noise_dim, output)
 
 
-def checked_range(pair: tuple[float, float], what: str) -> tuple[float, float]:
+def checked_range(pair: tuple[float, float], option: str) -> tuple[float, float]:
     low, high = pair
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise click.BadParameter(
             f"two finite numbers, LOW below HIGH; got {low:g} {high:g}",
-            param_hint=f"'--{what}-range'",
+            param_hint=f"'{option}'",
         )
     return low, high

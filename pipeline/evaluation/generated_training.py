@@ -39,6 +39,6 @@ def classification_accuracy_score(
     return {
         "trained_on_generated": accuracy_on(on_generated, test),
         "trained_on_real": accuracy_on(on_real, test),
-        "images": count,
+        "digits": count,
         "epochs": config.epochs,
     }

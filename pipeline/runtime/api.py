@@ -39,6 +39,7 @@ from pipeline.runtime.sampler import Sampler
 MAX_IMAGES = 256  # per request, drawn or read
 MAX_BODY_BYTES = MAX_IMAGES * 28 * 28 * 4 + 4096  # float32 images and a .npy header
 WORKERS = 2
+MAX_ARGUMENTS = 32  # query fields a request may carry; no endpoint takes half as many
 GRID_SCALE = 2  # as `dcgan sample` writes its PNG grids
 JSON_TYPE = "application/json"
 
@@ -104,7 +105,10 @@ class Api:
         wanted, action = routes[route]
         if method != wanted:
             raise ApiError(405, f"/api/{route} takes {wanted}, not {method}")
-        arguments = parse_qs(query, keep_blank_values=True, max_num_fields=32)
+        try:
+            arguments = parse_qs(query, keep_blank_values=True, max_num_fields=MAX_ARGUMENTS)
+        except ValueError:  # more fields than that: refused before they are read
+            raise ApiError(400, f"at most {MAX_ARGUMENTS} arguments") from None
         if any(len(values) > 1 for values in arguments.values()):
             raise ApiError(400, "each argument once")
         single = {name: values[0] for name, values in arguments.items()}

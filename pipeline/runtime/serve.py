@@ -134,7 +134,7 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
 
             url = urlsplit(self.path)
             length = self.headers.get("Content-Length", "")
-            if method == "POST" and not length.isdigit():
+            if method == "POST" and not (length.isascii() and length.isdigit()):  # not "²"
                 reply = error_reply(411, "send the body with a Content-Length")
             elif method == "POST" and int(length) > MAX_BODY_BYTES:
                 self.close_connection = True  # the body is not read
