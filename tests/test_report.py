@@ -32,6 +32,7 @@ from pipeline.reporting.report import (
     end_mark,
     render,
     run_seed,
+    spread_line,
     start_mark,
 )
 
@@ -379,3 +380,25 @@ def test_an_experiment_whose_commit_has_no_curve_keeps_the_ledgers(tmp_path):
     assert merge_ledger(tmp_path, [old])[0]["curve"] == [[1.0, 9.0]]
     workspace = {"name": "old-run", "rev": None, "frechet_distance": 4.0}
     assert merge_ledger(tmp_path, [workspace])[0]["curve"] == []  # the workspace: as it is now
+
+
+def test_the_spread_row_is_the_runs_mean_and_sample_deviation():
+    """FD 1 and 3: mean 2, sample sd sqrt(2); a figure one run lacks (KID measured since) is
+    `-`; the same family measure on both is spread too."""
+    runs = [
+        {
+            "frechet_distance": fd,
+            "kernel_distance": kid,
+            "classifier_score": 9.0,
+            "recall": 0.7,
+            "smallest_class_share": 0.09,
+            "train_seconds": seconds,
+            "label_accuracy": accuracy,
+            "model": "conditional",
+        }
+        for fd, kid, seconds, accuracy in ((1.0, None, 100.0, 0.99), (3.0, 0.5, 300.0, 0.995))
+    ]
+    assert spread_line("| conditional | gan | x |", runs) == (
+        "| conditional | gan | x | mean ± sd | 2 runs | 2.000 ± 1.414 | - | 9.000 | 0.700 | "
+        "0.090 | label accuracy 0.9925 ± 0.0035 | 200 ± 141 | |"
+    )

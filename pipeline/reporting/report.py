@@ -28,6 +28,7 @@ from pipeline.reporting.preset_runs import (
     family_measure,
     presets_block,
     settings_key,
+    spread,
     without_seed,
 )
 from pipeline.runtime.files import write_text_atomically
@@ -261,9 +262,11 @@ def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             if row["name"] in named.get(key, ())
             or (row["model"], row["loss"], row["epochs"], without_seed(row["levers"])) == key
         ]
+        shown = []
         for seed in (0, 1):
             head = f"| {model} | {loss} | {', '.join(called)} | {seed} |"
             row = next((row for row in runs if run_seed(row) == seed), None)
+            shown += [row] if row is not None else []
             if row is None:
                 lines.append(f"{head} not run | | | | | | | | |")
                 continue
@@ -283,7 +286,32 @@ def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
                 f"{'-' if seconds is None else f'{seconds:.0f}'} | "
                 f"{cpu_class(row.get('machine'))} |"
             )
+        if len(shown) > 1:
+            lines.append(spread_line(f"| {model} | {loss} | {', '.join(called)} |", shown))
     return lines
+
+
+def spread_line(head: str, runs: list[dict[str, Any]]) -> str:
+    """The runs' mean ± sample standard deviation of each figure the losses table shows (`-`
+    where a run lacks it: measured before it was)."""
+
+    def cell(values: list[Any], form: str) -> str:
+        return "-" if None in values else spread(values, form)
+
+    measures = [family_measure(run) for run in runs]
+    measure = "-"
+    if None not in measures and len({what for what, _ in measures}) == 1:
+        measure = f"{measures[0][0]} {spread([value for _, value in measures], '.4f')}"
+    figures = [
+        cell([run["frechet_distance"] for run in runs], ".3f"),
+        cell([run.get("kernel_distance") for run in runs], ".4f"),
+        cell([run["classifier_score"] for run in runs], ".3f"),
+        cell([run["recall"] for run in runs], ".3f"),
+        cell([run["smallest_class_share"] for run in runs], ".3f"),
+        measure,
+        cell([run["train_seconds"] for run in runs], ".0f"),
+    ]
+    return f"{head} mean ± sd | {len(runs)} runs | {' | '.join(figures)} | |"
 
 
 def bigan_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
