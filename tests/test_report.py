@@ -105,7 +105,10 @@ def test_experiment_rows_from_dvc_exp_show_json():
             evaluated["conditioning"] = conditional
         return {
             "params": {"params.yaml": {"data": {"train": train}}},
-            "metrics": {"metrics/evaluate.json": {"data": evaluated}},
+            "metrics": {
+                "metrics/evaluate.json": {"data": evaluated},
+                "metrics/train.json": {"data": {"epochs": 3}},  # a finished run's
+            },
         }
 
     infogan = run("gan", 6.0)
@@ -177,16 +180,14 @@ def test_experiment_rows_from_dvc_exp_show_json():
 
 def test_a_run_whose_metrics_another_run_wrote_is_left_out():
     """A failed or still running experiment shows its baseline's metrics: their resolved
-    settings contradict its params, so it has no row."""
+    settings contradict its params, or, while it trains, it has no training metrics at all
+    beside its baseline's evaluation; either way it has no row."""
 
     def run(name, params, resolved):
-        data = {
-            "params": {"params.yaml": {"data": {"train": params}}},
-            "metrics": {
-                "metrics/evaluate.json": {"data": {"generated": {"frechet_distance": 2.0}}},
-                "metrics/train.json": {"data": {"resolved": resolved, "epochs": 3}},
-            },
-        }
+        metrics = {"metrics/evaluate.json": {"data": {"generated": {"frechet_distance": 2.0}}}}
+        if resolved is not None:
+            metrics["metrics/train.json"] = {"data": {"resolved": resolved, "epochs": 3}}
+        data = {"params": {"params.yaml": {"data": {"train": params}}}, "metrics": metrics}
         return {"name": name, "revs": [{"name": name, "data": data}]}
 
     trained = {"model": "unconditional", "loss": "gan", "seed": 0, "beta1": 0.0}
@@ -198,6 +199,7 @@ def test_a_run_whose_metrics_another_run_wrote_is_left_out():
                 run("seeded", {"loss": "gan", "seed": 1}, trained),
                 run("ok", {"model": "auto", "loss": "gan", "seed": 0, "beta1": "auto"}, trained),
                 run("older", {"loss": "lsgan"}, {}),
+                run("training", {"model": "infogan", "loss": "gan"}, None),
             ],
         }
     ]

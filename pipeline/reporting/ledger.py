@@ -115,8 +115,8 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
         except (KeyError, TypeError):
             return  # a run without an evaluate result has nothing to compare
         train = ((data.get("metrics") or {}).get("metrics/train.json") or {}).get("data") or {}
-        if not made_by(params, train.get("resolved") or {}):
-            return  # its metrics are its baseline's: the run failed or is still running
+        if not train or not made_by(params, train.get("resolved") or {}):
+            return  # its metrics are its baseline's: the run failed or is still training
         # Runs that would show the same row are listed once (an old commit's re-export can
         # move the distance in the sixth digit).
         settings = {k: v for k, v in params.items() if k not in COSMETIC_PARAMS}
