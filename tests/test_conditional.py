@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import FLOAT32_REORDERING, TINY_STAGES, invoke, invoke_ok, set_params, stage_args
 from pipeline.errors import SamplerError
-from pipeline.evaluation.evaluate import conditioning
+from pipeline.evaluation.conditioning import conditioning
 from pipeline.gan.networks import build_discriminator, build_generator
 from pipeline.runtime import traversals
 from pipeline.runtime.contract import LABEL_MIX_INPUT

@@ -18,6 +18,7 @@ from conftest import (
     stage_args,
 )
 from pipeline.errors import PipelineError
+from pipeline.families.bigan import encoder_block
 from pipeline.reporting.ledger import (
     LEDGER,
     LIVE_METRICS,
@@ -28,7 +29,6 @@ from pipeline.reporting.ledger import (
 from pipeline.reporting.performance import TARGET_LABELS
 from pipeline.reporting.report import (
     BLOCKS,
-    bigan_block,
     end_mark,
     render,
     run_seed,
@@ -171,7 +171,7 @@ def test_experiment_rows_from_dvc_exp_show_json():
     }
     assert [r["encoder"] for r in rows[:-1]] == [None] * 5
     rows[-1] |= {"epochs": 10, "train_seconds": 600.0, "classifier_score": 8.0}
-    table = bigan_block(REPO, rows)
+    table = encoder_block(REPO, rows)
     assert table[-1] == (
         "| `bi` | 10 | defaults | 97.00% | 90.00% | 0.700 | 80.00% | 8.000 | 600 |"
     )
@@ -402,5 +402,5 @@ def test_the_spread_row_is_the_runs_mean_and_sample_deviation():
     ]
     assert spread_line("| conditional | gan | x |", runs) == (
         "| conditional | gan | x | mean ± sd | 2 runs | 2.000 ± 1.414 | - | 9.000 | 0.700 | "
-        "0.090 | label accuracy 0.9925 ± 0.0035 | 200 ± 141 | |"
+        "0.090 | label accuracy 99.25% ± 0.35% | 200 ± 141 | |"
     )

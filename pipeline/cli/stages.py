@@ -343,6 +343,7 @@ def evaluate(
     require_folder(data, "--data")
     quiet_tensorflow()
     from pipeline.evaluation.evaluate import evaluate as run_evaluate
+    from pipeline.families import FAMILIES
 
     plots.mkdir(parents=True, exist_ok=True)
     figure = plots / "predicted_grid.png"
@@ -353,7 +354,8 @@ def evaluate(
         config,
         figure,
         int8_path=int8_model,
-        classifiers=family_models,
+        family_models=family_models,
+        families=FAMILIES,
         classifier_config=classifier_config,
         stated=stated,
     )

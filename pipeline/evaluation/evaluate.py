@@ -9,55 +9,34 @@ as many real training images (the reference: what "perfect" scores look like), b
 (`pipeline.evaluation.memorization`): how near its digits come to a training image beside how
 near held-out test digits do; the closest pairs are drawn to `closest_pairs.png`.
 
-A conditional model draws the classes in turn (the same number of each), and `conditioning`
-says how well it obeys: the classifier's accuracy against the requested labels (does asking for a
-7 give a 7?) and the Frechet distance of each class to the test images of that class, beside the
-same measures of real training images.
-
-An InfoGAN model draws its categorical code in turn, and `codes` says what its codes control
-(`pipeline.evaluation.codes`): the categorical code's accuracy as a clusterer of digits, and each
-continuous code's rank correlation with slant, width and ink.
-
-A semi-supervised model's classifiers (`pipeline.families.semi_supervised`) are measured
-where they are meant to be used: `semi_supervised` gives the test error of its exported
-classifier and of the supervised-only baseline trained on the same labels, both through
-onnxruntime.
-
-A BiGAN model's encoder (`pipeline.families.bigan`) is measured as `pipeline.evaluation.encoding`
-says, through its ONNX model with the ONNX generator, under `bigan`; its reconstructions of
-the first test images are drawn beside them (`reconstructions.png` beside the sample grid).
+What is particular to a family is measured by the family that trained the model (named by the
+model's `train_params`; `pipeline.evaluation.family_measures`), written under keys of its own:
+`docs/EVALUATION.md` lists them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from pipeline.config import ClassifierConfig, EvaluateConfig
 from pipeline.data.datasets import load_split
-from pipeline.evaluation import (
-    classifier,
-    codes,
-    encoding,
-    generated_training,
-    memorization,
-    quality,
-)
+from pipeline.evaluation import classifier, memorization, quality
 from pipeline.evaluation.any_generator import AnyGenerator, Stated, open_generator
 from pipeline.evaluation.classifier import load_feature_model
-from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE, Classifier
-from pipeline.runtime.encode import ENCODER_FILE, Encoder
-from pipeline.runtime.images import from_uint8, paired_grid, save_labelled_grid, save_png, to_uint8
+from pipeline.evaluation.family_measures import Described, Evaluation, MeasuredFamily
+from pipeline.runtime.contract import trained_family
+from pipeline.runtime.images import from_uint8, paired_grid, save_labelled_grid, save_png
 from pipeline.runtime.sampler import Sampler
 
 log = logging.getLogger(__name__)
 
-RECONSTRUCTIONS_FILE = "reconstructions.png"  # a BiGAN model's, beside the sample grid
 CLOSEST_PAIRS_FILE = "closest_pairs.png"  # generated digits over their nearest training digits
 # Generated digits, and twice as many held-out ones, whose nearest training image is sought
 # (each search a pass over the 60,000 training images in pixels and in features).
@@ -87,50 +66,6 @@ def measures(features, logits, test_features, test_logits, config: EvaluateConfi
     }
 
 
-def conditioning(
-    requested: np.ndarray,
-    logits: np.ndarray,
-    features: np.ndarray,
-    reference: tuple[np.ndarray, np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    classes: tuple[int, ...],
-) -> dict[str, Any]:
-    """Label accuracy and per-class Frechet distance of images drawn for `requested` labels;
-    `reference` is (labels, logits, features) of real images, `test` (labels, features). A
-    class with fewer than two images on either side has no distance (None)."""
-    test_labels, test_features = test
-
-    def per_class(labels, logits, features) -> tuple[dict[str, float], dict[str, float | None]]:
-        right = logits.argmax(axis=1) == labels
-        accuracy, distance = {}, {}
-        for c in classes:
-            mine, theirs = labels == c, test_labels == c
-            accuracy[str(c)] = round(float(right[mine].mean()), 5) if mine.any() else None
-            distance[str(c)] = (
-                quality.frechet_distance_of(features[mine], test_features[theirs])
-                if min(mine.sum(), theirs.sum()) >= 2
-                else None
-            )
-        return accuracy, distance
-
-    def mean(values) -> float | None:
-        known = [v for v in values if v is not None]
-        return float(np.mean(known)) if known else None
-
-    accuracy, distance = per_class(requested, logits, features)
-    _, real_distance = per_class(*reference)
-    return {
-        "label_accuracy": float(np.mean(logits.argmax(axis=1) == requested)),
-        "label_accuracy_per_class": accuracy,
-        "mean_class_frechet_distance": mean(distance.values()),
-        "class_frechet_distance": distance,
-        "real_reference_label_accuracy": float(
-            np.mean(reference[1].argmax(axis=1) == reference[0])
-        ),
-        "real_reference_mean_class_frechet_distance": mean(real_distance.values()),
-    }
-
-
 def evaluate(
     onnx_path: Path,
     classifier_path: Path,
@@ -139,26 +74,26 @@ def evaluate(
     figure: Path,
     *,
     int8_path: Path | None = None,
-    classifiers: Path | None = None,
+    family_models: Path | None = None,
+    families: Mapping[str, MeasuredFamily] = MappingProxyType({}),
     classifier_config: ClassifierConfig | None = None,
     stated: Stated | None = None,
 ) -> dict[str, Any]:
     """Measure, write the labelled sample grid to `figure`, and return the metrics.
 
     With `int8_path`, its samples from the same noise are measured too (`generated_int8`), and
-    their Frechet distance relative to the float32 model's. With `classifiers`, a folder the
-    semi-supervised model filled (empty for the others), its classifiers' test errors. With
-    `classifier_config`, a model that takes a digit label is given its Classification
-    Accuracy Score, classifiers trained as that section says. `stated`: what the user says
-    of a generator made elsewhere (`pipeline.evaluation.any_generator`); without it, a model
-    that does not carry this project's contract is measured as one that follows it.
+    their Frechet distance relative to the float32 model's. `families`: the families by name;
+    the one that trained the model adds its own measures, reading its exported models from
+    `family_models`. With `classifier_config`, a family may train digit classifiers as that
+    section says. `stated`: what the user says of a generator made elsewhere
+    (`pipeline.evaluation.any_generator`); without it, a model that does not carry this
+    project's contract is measured as one that follows it.
     """
     started = time.perf_counter()
     sampler = open_generator(onnx_path, stated)
-    if isinstance(sampler, AnyGenerator):
-        classifiers = None  # models/family belongs to this project's own generator
-    # The classes in turn; None unless conditional.
-    requested = sampler.labels(config.samples) if sampler.conditional else None
+    # a generator made elsewhere has no family of this project's
+    ours = not isinstance(sampler, AnyGenerator)
+    family = families.get(trained_family(sampler.session) or "") if ours else None
     sets = [("generated", sampler.sample(config.samples, seed=config.seed))]
     if int8_path is not None:
         sets.append(("generated_int8", Sampler(int8_path).sample(config.samples, seed=config.seed)))
@@ -188,25 +123,6 @@ def evaluate(
             shown = config.grid_size**2
             predicted = logits[:shown].argmax(axis=1)
             save_labelled_grid(images[:shown], predicted, figure, columns=config.grid_size)
-    if requested is not None:
-        features, logits = described["generated"]
-        real_features, real_logits = described["real_reference"]
-        results["conditioning"] = conditioning(
-            requested,
-            logits,
-            features,
-            (train_labels[picked], real_logits, real_features),
-            (test_labels, test_features),
-            sampler.classes,
-        )
-        log.info(
-            "conditioning: label accuracy %.4f (real %.4f), mean per-class Frechet distance "
-            "%.3f (real %.3f)",
-            results["conditioning"]["label_accuracy"],
-            results["conditioning"]["real_reference_label_accuracy"],
-            results["conditioning"]["mean_class_frechet_distance"],
-            results["conditioning"]["real_reference_mean_class_frechet_distance"],
-        )
     results["memorization"] = measure_memorization(
         (sets[0][1], described["generated"][0]),
         (test_images, test_features),
@@ -215,32 +131,22 @@ def evaluate(
         figure.with_name(CLOSEST_PAIRS_FILE),
         config.grid_size,
     )
-    if requested is not None and classifier_config is not None:
-        results["classification_accuracy_score"] = generated_training.classification_accuracy_score(
-            (sets[0][1], requested),
-            (train_images[picked], train_labels[picked]),
-            (test_images, test_labels),
-            classifier_config,
-        )
-        log.info(
-            "classification accuracy score: %.4f trained on generated digits, %.4f on as many "
-            "real ones",
-            results["classification_accuracy_score"]["trained_on_generated"],
-            results["classification_accuracy_score"]["trained_on_real"],
-        )
-    if sampler.infogan:
-        results["codes"] = measure_codes(sampler, feature_model, config.seed)
-    if classifiers is not None and (classifiers / CLASSIFIER_FILE).exists():
-        results["semi_supervised"] = classifier_errors(classifiers, test_images, test_labels)
-    if classifiers is not None and (classifiers / ENCODER_FILE).exists():
-        results["bigan"] = measure_encoder(
-            classifiers / ENCODER_FILE,
-            sampler,
-            feature_model,
-            (train_images, train_labels),
-            (test_images, test_labels),
-            config,
-            figure.with_name(RECONSTRUCTIONS_FILE),
+    if family is not None:
+        results |= family.measure(
+            Evaluation(
+                sampler=sampler,
+                config=config,
+                describe=lambda images: describe(feature_model, images),
+                generated=Described(sets[0][1], *described["generated"]),
+                reference=Described(
+                    train_images[picked], *described["real_reference"], train_labels[picked]
+                ),
+                train=(train_images, train_labels),
+                test=Described(test_images, test_features, test_logits, test_labels),
+                models=family_models,
+                plots=figure.parent,
+                classifier_config=classifier_config,
+            )
         )
     if int8_path is not None:
         results["int8_frechet_distance_ratio"] = round(
@@ -254,27 +160,6 @@ def evaluate(
         "test_images": len(test_images),
         "seconds": round(time.perf_counter() - started, 1),
     }
-
-
-def measure_encoder(path, sampler, feature_model, train, test, config, figure) -> dict:
-    """`pipeline.evaluation.encoding.measure_encoder` of the encoder at `path` with the ONNX
-    generator, the classifier naming the digits; the first test images and their
-    reconstructions drawn to `figure`."""
-    encoder = Encoder(path)
-    encoder.check_pairs_with(sampler, path)
-    metrics, reconstructed = encoding.measure_encoder(
-        encoder,
-        sampler,
-        lambda images: describe(feature_model, images)[1].argmax(axis=1),
-        train,
-        test,
-        config.seed,
-    )
-    shown = config.grid_size**2 // 2
-    originals = from_uint8(test[0][:shown])
-    grid = paired_grid(originals, reconstructed[:shown], config.grid_size)
-    save_png(grid, figure, scale=3)
-    return metrics
 
 
 def measure_memorization(generated, held_out, train_images, feature_model, figure, columns):
@@ -301,43 +186,3 @@ def measure_memorization(generated, held_out, train_images, feature_model, figur
         metrics["held_out"]["copy_share"],
     )
     return metrics
-
-
-def classifier_errors(folder: Path, images: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Test error of the semi-supervised classifier and of its supervised-only baseline."""
-    errors = {
-        "test_error": Classifier(folder / CLASSIFIER_FILE).error_rate(images, labels),
-        "baseline_test_error": Classifier(folder / BASELINE_FILE).error_rate(images, labels),
-    }
-    labelled = json.loads((folder / LABELLED_FILE).read_text())
-    errors |= {"labelled": len(labelled["indices"]), "label_seed": labelled["label_seed"]}
-    log.info(
-        "semi-supervised: test error %.4f with %d labels (supervised-only baseline %.4f)",
-        errors["test_error"],
-        errors["labelled"],
-        errors["baseline_test_error"],
-    )
-    return errors
-
-
-def measure_codes(sampler: Sampler, feature_model, seed: int) -> dict[str, Any]:
-    """`pipeline.evaluation.codes.measure_codes` on the ONNX model, the classifier naming the
-    digits."""
-
-    def draw(latent: np.ndarray, categorical: np.ndarray) -> np.ndarray:
-        parts = [
-            to_uint8(sampler.generate(latent[i : i + 1000], categorical[i : i + 1000]))[..., 0]
-            for i in range(0, len(latent), 1000)
-        ]
-        return np.concatenate(parts)
-
-    measured = codes.measure_codes(
-        draw,
-        lambda images: describe(feature_model, images)[1].argmax(axis=1),
-        noise_dim=sampler.contract.noise_dim,
-        categorical=sampler.contract.categorical_codes,
-        continuous=sampler.contract.continuous_codes,
-        seed=seed,
-    )
-    log.info("InfoGAN codes: %s", codes.meanings(measured))
-    return measured

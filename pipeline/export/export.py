@@ -19,6 +19,8 @@ import numpy as np
 
 from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
+from pipeline.export.checks import checked_bytes, parity
+from pipeline.export.family_models import export_family_models
 from pipeline.export.folding import folded_generator
 from pipeline.export.onnx_names import stable_names
 from pipeline.runtime.contract import (
@@ -146,7 +148,6 @@ def export_stage(paths: ExportPaths, config: ExportConfig) -> dict[str, Any]:
     then `generator-int8.onnx` (or, when int8 is not close enough, the float32 model
     under that name; see `pipeline.export.quantize`), then the family's other networks.
     Returns the metrics of all of them."""
-    from pipeline.export.family_models import export_family_models
     from pipeline.export.quantize import quantize
 
     metrics, images = export(paths.keras, paths.description, paths.out, config)
@@ -161,30 +162,6 @@ def export_stage(paths: ExportPaths, config: ExportConfig) -> dict[str, Any]:
     _, provenance = load_description(paths.description)
     family = export_family_models(paths.family_keras, paths.family_out, config, provenance, images)
     return metrics | ({"family_models": family} if family else {})
-
-
-def checked_bytes(proto, name: str) -> bytes:
-    """`proto` serialized, once `onnx.checker` passes it (full check); `name`: the file it
-    is for, in the error."""
-    import onnx
-
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as error:
-        raise ExportError(f"{name}: the converted model fails onnx.checker: {error}") from error
-    return proto.SerializeToString()
-
-
-def parity(actual: np.ndarray, expected: np.ndarray, tolerance: float, name: str, unit: str):
-    """The largest |onnxruntime - TensorFlow| over the check's outputs, or an `ExportError`
-    (the file `name` is not written) when it exceeds `tolerance`."""
-    difference = float(np.max(np.abs(actual - expected)))
-    if not difference <= tolerance:
-        raise ExportError(
-            f"{name}: onnxruntime and TensorFlow differ by up to {difference:.3g} on "
-            f"{len(actual)} {unit} (tolerance {tolerance:g}); not written"
-        )
-    return difference
 
 
 def export(

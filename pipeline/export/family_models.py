@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
-from pipeline.export.export import checked_bytes, parity
+from pipeline.export.checks import checked_bytes, parity
 from pipeline.export.onnx_names import stable_names
 from pipeline.runtime.contract import (
     CLASSIFIER_KIND,

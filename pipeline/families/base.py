@@ -3,8 +3,8 @@
 A family builds its two networks, says what its discriminator and generator steps minimise
 beyond the chosen loss, what its generator takes (the contract apps rely on), its `auto`
 settings, which train keys and losses apply to it, what its run writes besides the generator
-and what its evaluation adds. The trainer, the checkpoints, the export, the report and the
-model card ask the family; none of them compares a family's name.
+and what its evaluation adds. The trainer, the checkpoints, the export, the evaluate stage,
+the report and the model card ask the family; none of them compares a family's name.
 
 The step hooks receive the running `Trainer` (`run`): its noise source (`run.noise`), its
 discriminator as the family reads it (`run.judge`) and what the discriminator sees of an
@@ -13,12 +13,14 @@ image (`run.seen`), so a family's step reads on one screen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import tensorflow as tf
 
+from pipeline.evaluation.family_measures import Evaluation
 from pipeline.gan import networks
 from pipeline.runtime.contract import GeneratorContract
 from pipeline.runtime.family_models import FamilyModel, write_listing
@@ -58,6 +60,23 @@ class Fakes:
     labels: tf.Tensor | None
 
 
+@dataclass(frozen=True)
+class OwnMeasure:
+    """A family's own measure of one ledger row, as the tables show it beside the common ones:
+    what it is, its value (a share, written as a percentage), and what follows it."""
+
+    what: str
+    value: float
+    note: str = ""
+
+    def text(self) -> str:
+        return f"{self.what} {self.value:.2%}{self.note}"
+
+
+# A page's generated block: (page, rows of the ledger -> its lines), by the block's name.
+Block = tuple[str, Callable[[Path, list[dict[str, Any]]], list[str]]]
+
+
 class Family:
     """The seed DCGAN's behaviour; a family overrides what it changes."""
 
@@ -73,6 +92,10 @@ class Family:
     # whether train.critic_norm applies: the seed discriminator takes batch norm or not; a
     # discriminator of the family's own has no such choice
     takes_critic_norm: ClassVar[bool] = True
+    # The experiments ledger's fields its rows fill from their evaluation (None in the rows of
+    # other families), and its own blocks of the generated docs (`make report`).
+    ledger_fields: ClassVar[tuple[str, ...]] = ()
+    report_blocks: ClassVar[dict[str, Block]] = {}
 
     def __init__(self, config):
         self.config = config  # the resolved train section
@@ -163,6 +186,26 @@ class Family:
     def write_models(self, run, folder, data, provenance, metrics: dict[str, Any]) -> None:
         """Write the family's networks besides the generator into the empty `folder` (with
         `save_models`); it exists for every family, so DVC always has the output."""
+
+    # The evaluate stage.
+    @classmethod
+    def measure(cls, evaluation: Evaluation) -> dict[str, Any]:
+        """What the evaluate stage measures of this family's exported models beyond every
+        generator's measures, by metric key (each a key no other family writes)."""
+        return {}
+
+    # The ledger and the report.
+    @classmethod
+    def ledger_values(cls, evaluated: dict[str, Any]) -> dict[str, Any]:
+        """The `ledger_fields` of one run, from its evaluate metrics (a field the run was not
+        measured for left out)."""
+        return {}
+
+    @classmethod
+    def own_measure(cls, row: dict[str, Any]) -> OwnMeasure | None:
+        """The family's own measure in one of its ledger rows; None: it has none, or the row
+        was not measured for it."""
+        return None
 
 
 def save_models(folder: Path, models: list[tuple[FamilyModel, Any]], files: dict[str, Any]) -> None:

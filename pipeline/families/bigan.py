@@ -14,21 +14,64 @@ together. The evaluate stage measures it (`pipeline.evaluation.encoding`).
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import tensorflow as tf
 
-from pipeline.families.base import Defaults, Fakes, Family, Reals, save_models
+from pipeline.evaluation import encoding
+from pipeline.evaluation.family_measures import Evaluation
+from pipeline.families.base import (
+    Block,
+    Defaults,
+    Fakes,
+    Family,
+    OwnMeasure,
+    Reals,
+    save_models,
+)
 from pipeline.gan import losses, networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.placement import precision_policy
 from pipeline.runtime.contract import ENCODER_KIND
-from pipeline.runtime.encode import ENCODER_FILE
+from pipeline.runtime.encode import ENCODER_FILE, Encoder
 from pipeline.runtime.family_models import FamilyModel
+from pipeline.runtime.images import from_uint8, paired_grid, save_png
 
+# What a run's ledger row keeps of its encoder's evaluation (`pipeline.evaluation.encoding`).
+ENCODER_MEASURES = (
+    "nearest_neighbour_accuracy_features",
+    "nearest_neighbour_accuracy_codes",
+    "reconstruction_ratio",
+    "digit_kept",
+)
+RECONSTRUCTIONS_FILE = "reconstructions.png"  # beside the evaluate stage's sample grid
 ENCODER = FamilyModel(
     ENCODER_FILE.removesuffix(".onnx"), ENCODER_KIND, "BiGAN encoder: images to the noise"
 )
+
+
+def encoder_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """Every BiGAN run of the ledger with its encoder's measures, the targets' row first."""
+    lines = [
+        "| run | epochs | levers | 1-NN accuracy, features | 1-NN accuracy, codes | "
+        "reconstruction ratio | digit kept | Frechet distance | train s |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| target | <= 10 | | >= 97.50% | | <= 0.600 | >= 90.00% | <= 4.000 | |",
+    ]
+    for row in rows:
+        encoder = row.get("encoder")  # filled in BiGAN runs only
+        if not encoder:
+            continue
+        seconds = row["train_seconds"]
+        lines.append(
+            f"| `{row['name']}` | {row['epochs']} | {row['levers']} | "
+            f"{encoder['nearest_neighbour_accuracy_features']:.2%} | "
+            f"{encoder['nearest_neighbour_accuracy_codes']:.2%} | "
+            f"{encoder['reconstruction_ratio']:.3f} | {encoder['digit_kept']:.2%} | "
+            f"{row['frechet_distance']:.3f} | {'-' if seconds is None else f'{seconds:.0f}'} |"
+        )
+    return lines
 
 
 class BiGAN(Family):
@@ -42,6 +85,8 @@ class BiGAN(Family):
     losses = ("gan",)  # the encoder's half of the loss swaps real and fake: a cross-entropy's
     takes_critic_norm = False  # its discriminator is its own
     own_settings = ("reconstruction_weight", "code_reconstruction_weight", "unary_scores")
+    ledger_fields = ("encoder",)  # its measures, `ENCODER_MEASURES`
+    report_blocks: ClassVar[dict[str, Block]] = {"bigan": ("docs/FAMILIES.md", encoder_block)}
     generator_sees_real = True  # the encoder's pairs are real images'
 
     def describe(self) -> str:
@@ -128,3 +173,41 @@ class BiGAN(Family):
             encoder = networks.build_encoder(self.config.noise_dim)
         encoder.set_weights(chosen.get_weights())
         save_models(folder, [(ENCODER, encoder)], {})
+
+    @classmethod
+    def measure(cls, evaluation: Evaluation) -> dict[str, Any]:
+        """`bigan`: the exported encoder with the exported generator, as
+        `pipeline.evaluation.encoding` measures them, the evaluation classifier naming the
+        digits; the first test images and their reconstructions drawn to
+        `RECONSTRUCTIONS_FILE`."""
+        if evaluation.models is None:
+            return {}
+        path, test = evaluation.models / ENCODER_FILE, evaluation.test
+        encoder = Encoder(path)
+        encoder.check_pairs_with(evaluation.sampler, path)
+        metrics, reconstructed = encoding.measure_encoder(
+            encoder,
+            evaluation.sampler,
+            evaluation.digits,
+            evaluation.train,
+            (test.images, test.labels),
+            evaluation.config.seed,
+        )
+        columns = evaluation.config.grid_size
+        shown = columns**2 // 2
+        grid = paired_grid(from_uint8(test.images[:shown]), reconstructed[:shown], columns)
+        save_png(grid, evaluation.plots / RECONSTRUCTIONS_FILE, scale=3)
+        return {"bigan": metrics}
+
+    @classmethod
+    def ledger_values(cls, evaluated: dict[str, Any]) -> dict[str, Any]:
+        if "bigan" not in evaluated:
+            return {}
+        return {"encoder": {key: evaluated["bigan"][key] for key in ENCODER_MEASURES}}
+
+    @classmethod
+    def own_measure(cls, row: dict[str, Any]) -> OwnMeasure | None:
+        if not row.get("encoder"):
+            return None
+        features = row["encoder"]["nearest_neighbour_accuracy_features"]
+        return OwnMeasure("encoder 1-NN accuracy", features)

@@ -14,13 +14,17 @@ continuous code changes; the contract carries the meanings.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from pipeline.evaluation import codes
-from pipeline.families.base import Defaults, Fakes, Family, Reals
+from pipeline.evaluation.family_measures import Evaluation
+from pipeline.families.base import Defaults, Fakes, Family, OwnMeasure, Reals
 from pipeline.gan import augment, losses, networks
 from pipeline.runtime.contract import GeneratorContract
+from pipeline.runtime.images import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ class InfoGAN(Family):
     # Chen et al.'s rates for the discriminator (2e-4) and the generator (1e-3).
     defaults = Defaults(learning_rate=1e-3, discriminator_learning_rate=2e-4, beta1=0.5)
     losses = ("gan", "lsgan")  # its batch norm rules out the gradient penalty of wgan-gp
+    ledger_fields = ("label_accuracy",)  # its categorical code's, matched to digits
     takes_critic_norm = False  # its discriminator is its own
     own_settings = (
         "categorical_codes",
@@ -121,3 +126,39 @@ class InfoGAN(Family):
         meanings = codes.meanings(measured)
         log.info("InfoGAN codes: %s", meanings)
         return meanings
+
+    @classmethod
+    def measure(cls, evaluation: Evaluation) -> dict[str, Any]:
+        """`codes`: what the exported model's codes control, as after training, with the
+        evaluation classifier naming the digits."""
+        sampler = evaluation.sampler
+
+        def draw(latent: np.ndarray, categorical: np.ndarray) -> np.ndarray:
+            parts = [
+                to_uint8(sampler.generate(latent[i : i + 1000], categorical[i : i + 1000]))
+                for i in range(0, len(latent), 1000)
+            ]
+            return np.concatenate(parts)[..., 0]
+
+        measured = codes.measure_codes(
+            draw,
+            evaluation.digits,
+            noise_dim=sampler.contract.noise_dim,
+            categorical=sampler.contract.categorical_codes,
+            continuous=sampler.contract.continuous_codes,
+            seed=evaluation.config.seed,
+        )
+        log.info("InfoGAN codes: %s", codes.meanings(measured))
+        return {"codes": measured}
+
+    @classmethod
+    def ledger_values(cls, evaluated: dict[str, Any]) -> dict[str, Any]:
+        if "codes" not in evaluated:
+            return {}
+        return {"label_accuracy": evaluated["codes"]["categorical"]["accuracy"]}
+
+    @classmethod
+    def own_measure(cls, row: dict[str, Any]) -> OwnMeasure | None:
+        if row.get("label_accuracy") is None:
+            return None
+        return OwnMeasure("code accuracy", row["label_accuracy"])

@@ -19,6 +19,7 @@ The evaluate stage measures both on the test split, which nothing here reads.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -29,13 +30,14 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.errors import TrainingError
-from pipeline.families.base import Defaults, Fakes, Family, Reals, save_models
+from pipeline.evaluation.family_measures import Evaluation
+from pipeline.families.base import Defaults, Fakes, Family, OwnMeasure, Reals, save_models
 from pipeline.gan import networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.losses import feature_matching_loss, implicit_fake_logit, supervised_loss
 from pipeline.gan.optimizers import FusedAdam
 from pipeline.gan.placement import precision_policy
-from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE
+from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE, Classifier
 from pipeline.runtime.contract import CLASSES, CLASSIFIER_KIND
 from pipeline.runtime.family_models import FamilyModel
 from pipeline.runtime.images import from_uint8
@@ -67,6 +69,7 @@ class SemiSupervised(Family):
     losses = ("gan",)  # its implicit fake class is a cross-entropy
     takes_critic_norm = False  # its discriminator is its own
     own_settings = ("labelled_per_class", "label_seed")
+    ledger_fields = ("test_errors",)  # the classifier's and the baseline's
     takes_r1 = False  # its noise and dropout regularise it instead
     distributes = False  # its noise layers draw from Keras' own seed state, which one device keeps
 
@@ -166,6 +169,44 @@ class SemiSupervised(Family):
             (BASELINE, float32_copy(baseline)),
         ]
         save_models(folder, saved, {LABELLED_FILE: labelled})
+
+    @classmethod
+    def measure(cls, evaluation: Evaluation) -> dict[str, Any]:
+        """`semi_supervised`: the test error of the exported classifier and of its
+        supervised-only baseline, through onnxruntime, and the labels they learnt from."""
+        if evaluation.models is None:
+            return {}
+        folder, test = evaluation.models, evaluation.test
+        errors = {
+            "test_error": Classifier(folder / CLASSIFIER_FILE).error_rate(test.images, test.labels),
+            "baseline_test_error": Classifier(folder / BASELINE_FILE).error_rate(
+                test.images, test.labels
+            ),
+        }
+        labelled = json.loads((folder / LABELLED_FILE).read_text())
+        errors |= {"labelled": len(labelled["indices"]), "label_seed": labelled["label_seed"]}
+        log.info(
+            "semi-supervised: test error %.4f with %d labels (supervised-only baseline %.4f)",
+            errors["test_error"],
+            errors["labelled"],
+            errors["baseline_test_error"],
+        )
+        return {"semi_supervised": errors}
+
+    @classmethod
+    def ledger_values(cls, evaluated: dict[str, Any]) -> dict[str, Any]:
+        if "semi_supervised" not in evaluated:
+            return {}
+        measured = evaluated["semi_supervised"]
+        return {"test_errors": (measured["test_error"], measured["baseline_test_error"])}
+
+    @classmethod
+    def own_measure(cls, row: dict[str, Any]) -> OwnMeasure | None:
+        if not row.get("test_errors"):
+            return None
+        error, baseline = row["test_errors"]
+        note = f" (supervised-only baseline {baseline:.2%})"
+        return OwnMeasure("test error, 100 labels", error, note=note)
 
 
 def float32_copy(network):

@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.config import TrainConfig
 from pipeline.errors import PipelineError
 from pipeline.families import DEFAULT_FAMILY, FAMILIES
+from pipeline.families.base import OwnMeasure
 from pipeline.runtime.files import write_text_atomically
 
 # dvclive's tables of the tracked runs' training time and validation Frechet distance by step.
@@ -22,6 +23,11 @@ LIVE_METRICS = "dvclive/train/plots/metrics"
 CURVE_COLUMNS = ("train_seconds", "frechet_distance")
 QUALITY_FIGURE = "docs/images/quality.svg"
 LEDGER = "docs/experiments.json"
+FAMILY_FIELDS = tuple(
+    dict.fromkeys(field for family in FAMILIES.values() for field in family.ledger_fields)
+)
+
+# The common fields, then those the families fill (`Family.ledger_fields`), then the run's.
 LEDGER_FIELDS = (
     "name",
     "model",
@@ -34,22 +40,11 @@ LEDGER_FIELDS = (
     "precision",
     "recall",
     "smallest_class_share",
-    "label_accuracy",
-    "classification_accuracy_score",
-    "test_errors",
-    "encoder",
+    *FAMILY_FIELDS,
     "train_seconds",
     "seed",
     "machine",
     "curve",
-)
-
-# What a BiGAN run's row keeps of its encoder's evaluation (`pipeline.evaluation.encoding`).
-ENCODER_MEASURES = (
-    "nearest_neighbour_accuracy_features",
-    "nearest_neighbour_accuracy_codes",
-    "reconstruction_ratio",
-    "digit_kept",
 )
 
 # Train params that change only pictures and bookkeeping, not the generator a run exports.
@@ -83,6 +78,13 @@ def levers(params: dict[str, Any]) -> str:
     return ", ".join(changed) or "defaults"
 
 
+def own_measure(row: dict[str, Any]) -> OwnMeasure | None:
+    """The family's own measure of a ledger row (`Family.own_measure`); None when it has
+    none."""
+    family = FAMILIES.get(row.get("model", ""))
+    return family.own_measure(row) if family is not None else None
+
+
 def family_name(model: str) -> str:
     """`train.model` as the family it names (`auto` and a key left out: the default)."""
     return DEFAULT_FAMILY if model == "auto" else model
@@ -101,10 +103,8 @@ def made_by(params: dict[str, Any], resolved: dict[str, Any]) -> bool:
 
 def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per evaluated run in `dvc exp show --json` output: the workspace, then every
-    experiment of every commit; a conditional model's row has its label accuracy, an InfoGAN
-    model's the accuracy of its categorical code matched to digits (else None) and a model
-    that takes a label its Classification Accuracy Score beside real digits' (else None), a
-    semi-supervised model's the test errors of its classifier and baseline (else None)."""
+    experiment of every commit; the fields the families fill, by the run's family (None in
+    the others)."""
     rows, seen = [], set()
 
     def add(name: str, rev: str | None, data: dict[str, Any] | None) -> None:
@@ -124,32 +124,19 @@ def experiment_rows(exp_show: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if key in seen:
             return
         seen.add(key)
-        accuracy = (evaluated.get("conditioning") or {}).get("label_accuracy")
-        if "codes" in evaluated:
-            accuracy = evaluated["codes"]["categorical"]["accuracy"]
-        errors = None
-        if "semi_supervised" in evaluated:
-            measured = evaluated["semi_supervised"]
-            errors = (measured["test_error"], measured["baseline_test_error"])
-        score = evaluated.get("classification_accuracy_score")
-        if score is not None:
-            score = (score["trained_on_generated"], score["trained_on_real"])
-        encoder = None
-        if "bigan" in evaluated:
-            encoder = {key: evaluated["bigan"][key] for key in ENCODER_MEASURES}
+        model = family_name(params.get("model", "auto"))
+        family = FAMILIES.get(model)
+        own = family.ledger_values(evaluated) if family is not None else {}
         rows.append(
             {
                 "name": name,
                 "rev": rev,
                 **params,
-                "model": family_name(params.get("model", "auto")),
+                "model": model,
                 "epochs": train.get("epochs", params.get("epochs")),  # `auto` resolved
                 "levers": levers(params),
                 **generated,
-                "label_accuracy": accuracy,
-                "classification_accuracy_score": score,
-                "test_errors": errors,
-                "encoder": encoder,
+                **(dict.fromkeys(FAMILY_FIELDS) | own),
                 "train_seconds": train.get("train_seconds"),
                 "seed": params.get("seed", TrainConfig().seed),
                 "machine": train.get("machine"),
@@ -255,20 +242,17 @@ def experiments_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
         "params.yaml's; `auto` is what it meant at the run's commit.",
         "",
         "| experiment | model | loss | epochs | levers | Frechet distance | classifier score "
-        "| precision | recall | smallest class | label (InfoGAN: code) accuracy "
-        "| test error (supervised-only baseline) | train s |",
-        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| precision | recall | smallest class | family measure | train s |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for row in rows:
-        accuracy, seconds = row["label_accuracy"], row["train_seconds"]
-        errors = row["test_errors"]
+        measure, seconds = own_measure(row), row["train_seconds"]
         lines.append(
             f"| {row['name']} | {row['model']} | {row['loss']} | {row['epochs']} | "
             f"{row['levers']} | {row['frechet_distance']:.3f} | "
             f"{row['classifier_score']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | "
             f"{row['smallest_class_share']:.3f} | "
-            f"{'-' if accuracy is None else f'{accuracy:.4f}'} | "
-            f"{'-' if errors is None else f'{errors[0]:.2%} ({errors[1]:.2%})'} | "
+            f"{'-' if measure is None else measure.text()} | "
             f"{'-' if seconds is None else f'{seconds:.0f}'} |"
         )
     if (root / QUALITY_FIGURE).is_file():

@@ -9,9 +9,9 @@ from typing import Any
 
 from pipeline.config import read_params, section_from
 from pipeline.families import resolve
-from pipeline.families.infogan import InfoGAN
+from pipeline.families.base import OwnMeasure
 from pipeline.presets import Preset, preset_names, read_preset
-from pipeline.reporting.ledger import levers
+from pipeline.reporting.ledger import levers, own_measure
 
 
 def settings_key(preset: Preset, root: Path) -> tuple[str, str, int, str]:
@@ -41,24 +41,12 @@ def preset_runs(preset: Preset, root: Path, rows: list[dict[str, Any]]) -> list[
     ]
 
 
-def family_measure(row: dict[str, Any]) -> tuple[str, float] | None:
-    """The family's own measure of a run: (what, value), or None for the unconditional."""
-    if row.get("test_errors"):
-        return "test error, 100 labels", row["test_errors"][0]
-    if row.get("encoder"):
-        return "encoder 1-NN accuracy", row["encoder"]["nearest_neighbour_accuracy_features"]
-    if row.get("label_accuracy") is not None:
-        what = "code accuracy" if row["model"] == InfoGAN.name else "label accuracy"
-        return what, row["label_accuracy"]
-    return None
-
-
 def meets(row: dict[str, Any], targets: dict[str, float]) -> bool:
     """Whether a run reaches every target of its preset (`Preset.targets`)."""
     checks = {
         "frechet_distance": lambda goal: row["frechet_distance"] <= goal,
         "train_minutes": lambda goal: (row["train_seconds"] or float("inf")) <= 60 * goal,
-        "family_measure": lambda goal: (family_measure(row) or ("", -1.0))[1] >= goal,
+        "family_measure": lambda goal: (own_measure(row) or OwnMeasure("", -1.0)).value >= goal,
     }
     return all(checks[name](goal) for name, goal in targets.items())
 
@@ -102,11 +90,11 @@ def presets_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
                 f"{targets_text(preset.targets, runs)} |"
             )
             continue
-        measures = [measure for measure in map(family_measure, runs) if measure]
+        measures = [measure for measure in map(own_measure, runs) if measure]
         measured = "-"
         if measures:
-            form = ".3f" if measures[0][0].endswith("code accuracy") else ".2%"
-            measured = f"{measures[0][0]} {spread([value for _, value in measures], form)}"
+            first = measures[0]
+            measured = f"{first.what} {spread([m.value for m in measures], '.2%')}"
         seconds = [row["train_seconds"] for row in runs if row["train_seconds"] is not None]
         names = ", ".join(f"`{row['name']}`" for row in runs)
         lines.append(

@@ -18,14 +18,12 @@ from typing import Any
 from pipeline.config import TrainConfig, read_params
 from pipeline.errors import PipelineError
 from pipeline.families import DEFAULT_FAMILY, FAMILIES, auto_values, distributes, resolve
-from pipeline.families.bigan import BiGAN
 from pipeline.gan.losses import OBJECTIVES
 from pipeline.presets import preset_names, read_preset
 from pipeline.reporting.figures import cpu_class, machine_text, machine_words, read_metrics
-from pipeline.reporting.ledger import draw_curves, experiments_block, read_ledger
+from pipeline.reporting.ledger import draw_curves, experiments_block, own_measure, read_ledger
 from pipeline.reporting.performance import performance_block
 from pipeline.reporting.preset_runs import (
-    family_measure,
     presets_block,
     settings_key,
     spread,
@@ -270,11 +268,8 @@ def losses_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
             if row is None:
                 lines.append(f"{head} not run | | | | | | | | |")
                 continue
-            measure = family_measure(row)
-            measured = f"{measure[0]} {measure[1]:.4f}" if measure else "-"
-            score = row.get("classification_accuracy_score")  # none before it was measured
-            if score:
-                measured += f", CAS {score[0]:.4f} (real digits {score[1]:.4f})"
+            measure = own_measure(row)
+            measured = measure.text() if measure else "-"
             seconds = row["train_seconds"]
             kernel = row.get("kernel_distance")  # runs evaluated before KID have none
             lines.append(
@@ -298,10 +293,10 @@ def spread_line(head: str, runs: list[dict[str, Any]]) -> str:
     def cell(values: list[Any], form: str) -> str:
         return "-" if None in values else spread(values, form)
 
-    measures = [family_measure(run) for run in runs]
+    measures = [own_measure(run) for run in runs]
     measure = "-"
-    if None not in measures and len({what for what, _ in measures}) == 1:
-        measure = f"{measures[0][0]} {spread([value for _, value in measures], '.4f')}"
+    if None not in measures and len({m.what for m in measures}) == 1:
+        measure = f"{measures[0].what} {spread([m.value for m in measures], '.2%')}"
     figures = [
         cell([run["frechet_distance"] for run in runs], ".3f"),
         cell([run.get("kernel_distance") for run in runs], ".4f"),
@@ -314,34 +309,11 @@ def spread_line(head: str, runs: list[dict[str, Any]]) -> str:
     return f"{head} mean ± sd | {len(runs)} runs | {' | '.join(figures)} | |"
 
 
-def bigan_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
-    """Every BiGAN run of the ledger with its encoder's measures, the targets' row first."""
-    lines = [
-        "| run | epochs | levers | 1-NN accuracy, features | 1-NN accuracy, codes | "
-        "reconstruction ratio | digit kept | Frechet distance | train s |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        "| target | <= 10 | | >= 97.50% | | <= 0.600 | >= 90.00% | <= 4.000 | |",
-    ]
-    for row in rows:
-        encoder = row.get("encoder")
-        if row["model"] != BiGAN.name or not encoder:
-            continue
-        seconds = row["train_seconds"]
-        lines.append(
-            f"| `{row['name']}` | {row['epochs']} | {row['levers']} | "
-            f"{encoder['nearest_neighbour_accuracy_features']:.2%} | "
-            f"{encoder['nearest_neighbour_accuracy_codes']:.2%} | "
-            f"{encoder['reconstruction_ratio']:.3f} | {encoder['digit_kept']:.2%} | "
-            f"{row['frechet_distance']:.3f} | {'-' if seconds is None else f'{seconds:.0f}'} |"
-        )
-    return lines
-
-
 BLOCKS: dict[str, tuple[str, Callable[[Path, list[dict[str, Any]]], list[str]]]] = {
     "results": ("README.md", results_block),
     "families": ("README.md", families_block),
     "losses": ("docs/FAMILIES.md", losses_block),
-    "bigan": ("docs/FAMILIES.md", bigan_block),
+    **{name: block for family in FAMILIES.values() for name, block in family.report_blocks.items()},
     "performance": ("docs/PERFORMANCE.md", lambda root, rows: performance_block(root)),
     "presets": ("docs/EXPERIMENTS.md", presets_block),
     "experiments": ("docs/EXPERIMENTS.md", experiments_block),

@@ -106,6 +106,17 @@ def kind_of(metadata: dict[str, str]) -> str | None:
     return metadata.get("model")
 
 
+def trained_family(session) -> str | None:
+    """The family (`train.model`) that trained an onnxruntime session's model, from its
+    `train_params`; None for a model without them."""
+    try:
+        params = json.loads(session.get_modelmeta().custom_metadata_map["train_params"])
+    except (KeyError, ValueError):
+        return None
+    model = params.get("model") if isinstance(params, dict) else None
+    return model if isinstance(model, str) else None
+
+
 def classifier_metadata(provenance: Provenance, role: str) -> dict[str, str]:
     """The `metadata_props` of an exported digit classifier: what it is, its input and output
     in words, the labels it learnt from (`labelled_per_class`, `label_seed`) and where its
