@@ -55,6 +55,8 @@ class AnyGenerator:
 
     def __init__(self, path: Path, stated: Stated, session=None):
         """`session`: an onnxruntime session already open on `path` (`open_session`)."""
+        from pipeline.runtime.sampler import open_session
+
         self.session = session or open_session(path)
         self.path, self.stated = path, stated
         self.noise_input, self.noise_dim = self._noise_input(stated.noise_dim)
@@ -115,29 +117,11 @@ class AnyGenerator:
         return np.concatenate(parts)
 
 
-def open_session(path: Path):
-    """An onnxruntime CPU session on the model file at `path`, or a one-line `SamplerError`."""
-    import onnxruntime as ort
-
-    if not path.is_file():
-        raise SamplerError(f"{path}: no such model file")
-    options = ort.SessionOptions()
-    options.log_severity_level = 4  # nothing on stderr: a failure is raised, and reported once
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise SamplerError(f"{path}: cannot read ({error.strerror or error})") from error
-    try:
-        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime raises its own, unexported exception types
-        raise SamplerError(f"{path}: not a usable ONNX model") from error
-
-
 def open_generator(path: Path, stated: Stated | None):
     """This project's `Sampler` for a model that carries its contract, when nothing is
     stated; else an `AnyGenerator` on what is stated, or on this project's noise and range
     for a model that says nothing (and a warning that says so)."""
-    from pipeline.runtime.sampler import Sampler
+    from pipeline.runtime.sampler import Sampler, open_session
 
     if stated is None:
         session = open_session(path)

@@ -63,24 +63,10 @@ class Sampler:
         `providers`: onnxruntime's execution providers in order of preference (names such as
         `CUDAExecutionProvider` or short ones such as `cuda`; `available_providers()` lists
         what this onnxruntime has); onnxruntime runs what a provider cannot on the CPU."""
-        providers = check_providers(providers)
         path = Path(model_path)
-        if not path.is_file():
-            raise SamplerError(f"{path}: no such model file")
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise SamplerError(f"{path}: cannot read ({error.strerror or error})") from error
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        # nothing on stderr: a failure is raised, and reported once, by the caller
-        options.log_severity_level = 4
-        if quick_start:
-            options.add_session_config_entry("session.disable_prepacking", "1")
-        try:
-            self.session = ort.InferenceSession(data, options, providers=providers)
-        except Exception as error:  # onnxruntime raises its own, unexported exception types
-            raise SamplerError(f"{path}: not a usable ONNX model ({_reason(error)})") from error
+        self.session = open_session(
+            path, threads=threads, quick_start=quick_start, providers=check_providers(providers)
+        )
         self.path = path
         self.contract = contract.read(self.session, path)
 
@@ -305,6 +291,33 @@ class Sampler:
         """`n` uint8 images `(n, 28, 28)` in memory (use `batches` for very many)."""
         batches = self.batches(n, seed=seed, batch_size=batch_size, label=label, codes=codes)
         return np.concatenate(list(batches))
+
+
+def open_session(
+    path: Path,
+    *,
+    threads: int = 0,
+    quick_start: bool = False,
+    providers: Sequence[str] = (CPU_PROVIDER,),
+):
+    """An onnxruntime session on the model file at `path` (`Sampler` says what the options
+    do; `providers` checked), or a one-line `SamplerError`."""
+    if not path.is_file():
+        raise SamplerError(f"{path}: no such model file")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise SamplerError(f"{path}: cannot read ({error.strerror or error})") from error
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    # nothing on stderr: a failure is raised, and reported once, by the caller
+    options.log_severity_level = 4
+    if quick_start:
+        options.add_session_config_entry("session.disable_prepacking", "1")
+    try:
+        return ort.InferenceSession(data, options, providers=list(providers))
+    except Exception as error:  # onnxruntime raises its own, unexported exception types
+        raise SamplerError(f"{path}: not a usable ONNX model ({_reason(error)})") from error
 
 
 def _reason(error: Exception) -> str:
