@@ -2,9 +2,8 @@
 (`pipeline.families.base.save_models`), converted to ONNX and checked against TensorFlow like
 the generator, into one folder (`models/family`) with the files the run listed beside them.
 
-Each kind of model has its exporter, which says what the ONNX graph computes and what its
-metadata says: the digit classifier (`CLASSIFIER_KIND`, the semi-supervised model's) and the
-encoder (`ENCODER_KIND`, the BiGAN model's).
+Each kind of model has its exporter, which the family that saves it declares
+(`Family.exporters`): what the ONNX graph computes and what its metadata says.
 """
 
 from __future__ import annotations
@@ -20,59 +19,17 @@ from pipeline.config import ExportConfig
 from pipeline.errors import ExportError
 from pipeline.export.checks import checked_bytes, parity
 from pipeline.export.onnx_names import stable_names
-from pipeline.runtime.contract import (
-    CLASSIFIER_KIND,
-    CODES_OUTPUT,
-    ENCODER_KIND,
-    FEATURES_OUTPUT,
-    IMAGE_SHAPE,
-    IMAGES_OUTPUT,
-    PROBABILITIES_OUTPUT,
-    Provenance,
-    classifier_metadata,
-    encoder_metadata,
-)
+from pipeline.families import FAMILIES
+from pipeline.runtime.contract import IMAGES_OUTPUT, Provenance
 from pipeline.runtime.family_models import FamilyModel, read_listing, write_listing
 from pipeline.runtime.files import write_atomically, write_folder_atomically
 
 log = logging.getLogger(__name__)
 
 
-def classifier_graph(network):
-    """A classifier network's class logits (its first output) as `probabilities`, in inference
-    mode: images `(N, 28, 28, 1)` in [-1, 1] -> `(N, 10)`."""
-    import keras
-    import tensorflow as tf
-
-    signature = (tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=IMAGES_OUTPUT),)
-
-    @tf.function(input_signature=signature)
-    def classify(images):
-        logits = network(images, training=False)[0]
-        return {PROBABILITIES_OUTPUT: keras.activations.softmax(logits)}
-
-    return classify, signature
-
-
-def encoder_graph(network):
-    """An encoder network's two outputs, codes and features, under their contract names:
-    images `(N, 28, 28, 1)` in [-1, 1] -> `(N, noise_dim)` and `(N, 1024)`."""
-    import tensorflow as tf
-
-    signature = (tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=IMAGES_OUTPUT),)
-
-    @tf.function(input_signature=signature)
-    def encode(images):
-        codes, features = network(images, training=False)
-        return {CODES_OUTPUT: codes, FEATURES_OUTPUT: features}
-
-    return encode, signature
-
-
-# kind -> (the graph of a loaded network, its outputs' names, its metadata)
+# kind -> how a model of that kind is converted, from every family
 EXPORTERS = {
-    CLASSIFIER_KIND: (classifier_graph, (PROBABILITIES_OUTPUT,), classifier_metadata),
-    ENCODER_KIND: (encoder_graph, (CODES_OUTPUT, FEATURES_OUTPUT), encoder_metadata),
+    kind: exporter for family in FAMILIES.values() for kind, exporter in family.exporters.items()
 }
 
 
@@ -128,7 +85,8 @@ def export_model(
 
     if model.kind not in EXPORTERS:
         raise ExportError(f"{keras_path}: no exporter for a model of kind {model.kind!r}")
-    graph, outputs, metadata = EXPORTERS[model.kind]
+    exporter = EXPORTERS[model.kind]
+    graph, outputs, metadata = exporter.graph, exporter.outputs, exporter.metadata
     try:
         network = keras.saving.load_model(keras_path)
     except (OSError, ValueError) as error:

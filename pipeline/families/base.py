@@ -73,6 +73,18 @@ class OwnMeasure:
         return f"{self.what} {self.value:.2%}{self.note}"
 
 
+@dataclass(frozen=True)
+class Exporter:
+    """How the export stage converts a model of one kind that a family's run saves: `graph`
+    turns the loaded Keras network into (a tf.function, its input signature), whose outputs
+    are named `outputs`; `metadata(provenance, role)` is the ONNX file's metadata
+    (`pipeline.runtime.contract`)."""
+
+    graph: Callable[[Any], tuple[Any, tuple]]
+    outputs: tuple[str, ...]
+    metadata: Callable[..., dict[str, str]]
+
+
 # A page's generated block: (page, rows of the ledger -> its lines), by the block's name.
 Block = tuple[str, Callable[[Path, list[dict[str, Any]]], list[str]]]
 
@@ -96,6 +108,9 @@ class Family:
     # other families), and its own blocks of the generated docs (`make report`).
     ledger_fields: ClassVar[tuple[str, ...]] = ()
     report_blocks: ClassVar[dict[str, Block]] = {}
+    # The kinds of model its run saves besides the generator (`write_models`), each with how
+    # the export stage converts it.
+    exporters: ClassVar[dict[str, Exporter]] = {}
 
     def __init__(self, config):
         self.config = config  # the resolved train section

@@ -24,6 +24,7 @@ from pipeline.evaluation.family_measures import Evaluation
 from pipeline.families.base import (
     Block,
     Defaults,
+    Exporter,
     Fakes,
     Family,
     OwnMeasure,
@@ -33,7 +34,14 @@ from pipeline.families.base import (
 from pipeline.gan import losses, networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.placement import precision_policy
-from pipeline.runtime.contract import ENCODER_KIND
+from pipeline.runtime.contract import (
+    CODES_OUTPUT,
+    ENCODER_KIND,
+    FEATURES_OUTPUT,
+    IMAGE_SHAPE,
+    IMAGES_OUTPUT,
+    encoder_metadata,
+)
 from pipeline.runtime.encode import ENCODER_FILE, Encoder
 from pipeline.runtime.family_models import FamilyModel
 from pipeline.runtime.images import from_uint8, paired_grid, save_png
@@ -49,6 +57,19 @@ RECONSTRUCTIONS_FILE = "reconstructions.png"  # beside the evaluate stage's samp
 ENCODER = FamilyModel(
     ENCODER_FILE.removesuffix(".onnx"), ENCODER_KIND, "BiGAN encoder: images to the noise"
 )
+
+
+def encoder_graph(network):
+    """An encoder network's two outputs, codes and features, under their contract names:
+    images `(N, 28, 28, 1)` in [-1, 1] -> `(N, noise_dim)` and `(N, 1024)`."""
+    signature = (tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=IMAGES_OUTPUT),)
+
+    @tf.function(input_signature=signature)
+    def encode(images):
+        codes, features = network(images, training=False)
+        return {CODES_OUTPUT: codes, FEATURES_OUTPUT: features}
+
+    return encode, signature
 
 
 def encoder_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
@@ -87,6 +108,9 @@ class BiGAN(Family):
     own_settings = ("reconstruction_weight", "code_reconstruction_weight", "unary_scores")
     ledger_fields = ("encoder",)  # its measures, `ENCODER_MEASURES`
     report_blocks: ClassVar[dict[str, Block]] = {"bigan": ("docs/FAMILIES.md", encoder_block)}
+    exporters: ClassVar[dict[str, Exporter]] = {
+        ENCODER_KIND: Exporter(encoder_graph, (CODES_OUTPUT, FEATURES_OUTPUT), encoder_metadata)
+    }
     generator_sees_real = True  # the encoder's pairs are real images'
 
     def describe(self) -> str:

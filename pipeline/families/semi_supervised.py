@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -31,14 +31,29 @@ import tensorflow as tf
 
 from pipeline.errors import TrainingError
 from pipeline.evaluation.family_measures import Evaluation
-from pipeline.families.base import Defaults, Fakes, Family, OwnMeasure, Reals, save_models
+from pipeline.families.base import (
+    Defaults,
+    Exporter,
+    Fakes,
+    Family,
+    OwnMeasure,
+    Reals,
+    save_models,
+)
 from pipeline.gan import networks
 from pipeline.gan.averaging import WeightAverage
 from pipeline.gan.losses import feature_matching_loss, implicit_fake_logit, supervised_loss
 from pipeline.gan.optimizers import FusedAdam
 from pipeline.gan.placement import precision_policy
 from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE, Classifier
-from pipeline.runtime.contract import CLASSES, CLASSIFIER_KIND
+from pipeline.runtime.contract import (
+    CLASSES,
+    CLASSIFIER_KIND,
+    IMAGE_SHAPE,
+    IMAGES_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    classifier_metadata,
+)
 from pipeline.runtime.family_models import FamilyModel
 from pipeline.runtime.images import from_uint8
 
@@ -51,6 +66,19 @@ CLASSIFIER = FamilyModel(
 BASELINE = FamilyModel(
     Path(BASELINE_FILE).stem, CLASSIFIER_KIND, "supervised-only baseline on the same labels"
 )
+
+
+def classifier_graph(network):
+    """A classifier network's class logits (its first output) as `probabilities`, in inference
+    mode: images `(N, 28, 28, 1)` in [-1, 1] -> `(N, 10)`."""
+    signature = (tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=IMAGES_OUTPUT),)
+
+    @tf.function(input_signature=signature)
+    def classify(images):
+        logits = network(images, training=False)[0]
+        return {PROBABILITIES_OUTPUT: keras.activations.softmax(logits)}
+
+    return classify, signature
 
 
 class SemiSupervised(Family):
@@ -70,6 +98,9 @@ class SemiSupervised(Family):
     takes_critic_norm = False  # its discriminator is its own
     own_settings = ("labelled_per_class", "label_seed")
     ledger_fields = ("test_errors",)  # the classifier's and the baseline's
+    exporters: ClassVar[dict[str, Exporter]] = {
+        CLASSIFIER_KIND: Exporter(classifier_graph, (PROBABILITIES_OUTPUT,), classifier_metadata)
+    }
     takes_r1 = False  # its noise and dropout regularise it instead
     distributes = False  # its noise layers draw from Keras' own seed state, which one device keeps
 
