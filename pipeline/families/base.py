@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import tensorflow as tf
 
+from pipeline.evaluation.conditioning import measure_labels
 from pipeline.evaluation.family_measures import Evaluation
 from pipeline.gan import networks
 from pipeline.runtime.contract import GeneratorContract
@@ -104,9 +105,10 @@ class Family:
     # whether train.critic_norm applies: the seed discriminator takes batch norm or not; a
     # discriminator of the family's own has no such choice
     takes_critic_norm: ClassVar[bool] = True
-    # The experiments ledger's fields its rows fill from their evaluation (None in the rows of
-    # other families), and its own blocks of the generated docs (`make report`).
-    ledger_fields: ClassVar[tuple[str, ...]] = ()
+    # The experiments ledger's fields its rows can fill from their evaluation (None where a run
+    # has no such measure; here: those of a model that takes the digit), and its own blocks of
+    # the generated docs (`make report`).
+    ledger_fields: ClassVar[tuple[str, ...]] = ("label_accuracy", "classification_accuracy_score")
     report_blocks: ClassVar[dict[str, Block]] = {}
     # The kinds of model its run saves besides the generator (`write_models`), each with how
     # the export stage converts it.
@@ -206,21 +208,37 @@ class Family:
     @classmethod
     def measure(cls, evaluation: Evaluation) -> dict[str, Any]:
         """What the evaluate stage measures of this family's exported models beyond every
-        generator's measures, by metric key (each a key no other family writes)."""
-        return {}
+        generator's measures, by metric key (each a key no other family writes): of a model
+        that takes the digit, how it obeys it (`pipeline.evaluation.conditioning`)."""
+        return measure_labels(evaluation) if evaluation.sampler.conditional else {}
 
     # The ledger and the report.
     @classmethod
     def ledger_values(cls, evaluated: dict[str, Any]) -> dict[str, Any]:
         """The `ledger_fields` of one run, from its evaluate metrics (a field the run was not
-        measured for left out)."""
-        return {}
+        measured for left out): a model that takes the digit, its label accuracy and
+        Classification Accuracy Score."""
+        values = {}
+        if "conditioning" in evaluated:
+            values["label_accuracy"] = evaluated["conditioning"]["label_accuracy"]
+        score = evaluated.get("classification_accuracy_score")
+        if score is not None:
+            values["classification_accuracy_score"] = (
+                score["trained_on_generated"],
+                score["trained_on_real"],
+            )
+        return values
 
     @classmethod
     def own_measure(cls, row: dict[str, Any]) -> OwnMeasure | None:
         """The family's own measure in one of its ledger rows; None: it has none, or the row
-        was not measured for it."""
-        return None
+        was not measured for it. A model that takes the digit: its label accuracy, then the
+        Classification Accuracy Score where the run was measured for it."""
+        if row.get("label_accuracy") is None:
+            return None
+        score = row.get("classification_accuracy_score")
+        note = f", CAS {score[0]:.2%} (real digits {score[1]:.2%})" if score else ""
+        return OwnMeasure("label accuracy", row["label_accuracy"], note=note)
 
 
 def save_models(folder: Path, models: list[tuple[FamilyModel, Any]], files: dict[str, Any]) -> None:

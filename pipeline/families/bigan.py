@@ -106,7 +106,7 @@ class BiGAN(Family):
     losses = ("gan",)  # the encoder's half of the loss swaps real and fake: a cross-entropy's
     takes_critic_norm = False  # its discriminator is its own
     own_settings = ("reconstruction_weight", "code_reconstruction_weight", "unary_scores")
-    ledger_fields = ("encoder",)  # its measures, `ENCODER_MEASURES`
+    ledger_fields = (*Family.ledger_fields, "encoder")  # its measures, `ENCODER_MEASURES`
     report_blocks: ClassVar[dict[str, Block]] = {"bigan": ("docs/FAMILIES.md", encoder_block)}
     exporters: ClassVar[dict[str, Exporter]] = {
         ENCODER_KIND: Exporter(encoder_graph, (CODES_OUTPUT, FEATURES_OUTPUT), encoder_metadata)
@@ -205,7 +205,7 @@ class BiGAN(Family):
         digits; the first test images and their reconstructions drawn to
         `RECONSTRUCTIONS_FILE`."""
         if evaluation.models is None:
-            return {}
+            return super().measure(evaluation)
         path, test = evaluation.models / ENCODER_FILE, evaluation.test
         encoder = Encoder(path)
         encoder.check_pairs_with(evaluation.sampler, path)
@@ -221,13 +221,14 @@ class BiGAN(Family):
         shown = columns**2 // 2
         grid = paired_grid(from_uint8(test.images[:shown]), reconstructed[:shown], columns)
         save_png(grid, evaluation.plots / RECONSTRUCTIONS_FILE, scale=3)
-        return {"bigan": metrics}
+        return super().measure(evaluation) | {"bigan": metrics}
 
     @classmethod
     def ledger_values(cls, evaluated: dict[str, Any]) -> dict[str, Any]:
-        if "bigan" not in evaluated:
-            return {}
-        return {"encoder": {key: evaluated["bigan"][key] for key in ENCODER_MEASURES}}
+        values = super().ledger_values(evaluated)
+        if "bigan" in evaluated:
+            values["encoder"] = {key: evaluated["bigan"][key] for key in ENCODER_MEASURES}
+        return values
 
     @classmethod
     def own_measure(cls, row: dict[str, Any]) -> OwnMeasure | None:

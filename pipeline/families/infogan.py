@@ -35,7 +35,6 @@ class InfoGAN(Family):
     # Chen et al.'s rates for the discriminator (2e-4) and the generator (1e-3).
     defaults = Defaults(learning_rate=1e-3, discriminator_learning_rate=2e-4, beta1=0.5)
     losses = ("gan", "lsgan")  # its batch norm rules out the gradient penalty of wgan-gp
-    ledger_fields = ("label_accuracy",)  # its categorical code's, matched to digits
     takes_critic_norm = False  # its discriminator is its own
     own_settings = (
         "categorical_codes",
@@ -149,10 +148,11 @@ class InfoGAN(Family):
             seed=evaluation.config.seed,
         )
         log.info("InfoGAN codes: %s", codes.meanings(measured))
-        return {"codes": measured}
+        return super().measure(evaluation) | {"codes": measured}
 
     @classmethod
     def ledger_values(cls, evaluated: dict[str, Any]) -> dict[str, Any]:
+        """Its label accuracy is its categorical code's, matched to digits."""
         if "codes" not in evaluated:
             return {}
         return {"label_accuracy": evaluated["codes"]["categorical"]["accuracy"]}

@@ -97,7 +97,7 @@ class SemiSupervised(Family):
     losses = ("gan",)  # its implicit fake class is a cross-entropy
     takes_critic_norm = False  # its discriminator is its own
     own_settings = ("labelled_per_class", "label_seed")
-    ledger_fields = ("test_errors",)  # the classifier's and the baseline's
+    ledger_fields = (*Family.ledger_fields, "test_errors")  # the classifier's and baseline's
     exporters: ClassVar[dict[str, Exporter]] = {
         CLASSIFIER_KIND: Exporter(classifier_graph, (PROBABILITIES_OUTPUT,), classifier_metadata)
     }
@@ -206,7 +206,7 @@ class SemiSupervised(Family):
         """`semi_supervised`: the test error of the exported classifier and of its
         supervised-only baseline, through onnxruntime, and the labels they learnt from."""
         if evaluation.models is None:
-            return {}
+            return super().measure(evaluation)
         folder, test = evaluation.models, evaluation.test
         errors = {
             "test_error": Classifier(folder / CLASSIFIER_FILE).error_rate(test.images, test.labels),
@@ -222,14 +222,15 @@ class SemiSupervised(Family):
             errors["labelled"],
             errors["baseline_test_error"],
         )
-        return {"semi_supervised": errors}
+        return super().measure(evaluation) | {"semi_supervised": errors}
 
     @classmethod
     def ledger_values(cls, evaluated: dict[str, Any]) -> dict[str, Any]:
-        if "semi_supervised" not in evaluated:
-            return {}
-        measured = evaluated["semi_supervised"]
-        return {"test_errors": (measured["test_error"], measured["baseline_test_error"])}
+        values = super().ledger_values(evaluated)
+        if "semi_supervised" in evaluated:
+            measured = evaluated["semi_supervised"]
+            values["test_errors"] = (measured["test_error"], measured["baseline_test_error"])
+        return values
 
     @classmethod
     def own_measure(cls, row: dict[str, Any]) -> OwnMeasure | None:
