@@ -281,11 +281,40 @@ def bigan_exported(tmp_path_factory, tiny_dataset) -> Path:
     return train_and_export(folder, tiny_dataset, model="bigan", **train_defaults("average_decay"))
 
 
+def without_metadata(source: Path, path: Path, key: str) -> Path:
+    """The model at `source` with one metadata entry removed: a broken contract."""
+    import onnx
+
+    model = onnx.load(str(source))
+    kept = [prop for prop in model.metadata_props if prop.key != key]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    onnx.save(model, str(path))
+    return path
+
+
+def flipped_weights(source: Path, path: Path, count: int = 200) -> Path:
+    """The model at `source` with `count` bytes inside its largest weight tensor inverted, its
+    metadata (and the digest in it) untouched: the damage `onnx.checker` and onnxruntime let
+    through."""
+    import onnx
+
+    data = bytearray(source.read_bytes())
+    weights = onnx.load_from_string(bytes(data)).graph.initializer
+    largest = max(weights, key=lambda tensor: len(tensor.raw_data))
+    start = data.find(largest.raw_data) + len(largest.raw_data) // 2
+    data[start : start + count] = bytes(byte ^ 0xFF for byte in data[start : start + count])
+    path.write_bytes(bytes(data))
+    return path
+
+
 def nan_generator(source: Path, path: Path) -> Path:
-    """The generator at `source` with every bias its Add nodes take set to NaN: a damaged file
-    whose images are NaN (tanh keeps it), its contract intact."""
+    """The generator at `source` with every bias its Add nodes take set to NaN: a model whose
+    images are NaN (tanh keeps it), its contract and its weights' digest intact."""
     import onnx
     from onnx import numpy_helper
+
+    from pipeline.export.checks import with_digest
 
     model = onnx.load(str(source))
     added = {name for node in model.graph.node if node.op_type == "Add" for name in node.input}
@@ -293,7 +322,7 @@ def nan_generator(source: Path, path: Path) -> Path:
         if tensor.name in added:
             values = np.full_like(numpy_helper.to_array(tensor), np.nan)
             model.graph.initializer[index].CopyFrom(numpy_helper.from_array(values, tensor.name))
-    onnx.save(model, str(path))
+    path.write_bytes(with_digest(model))
     return path
 
 

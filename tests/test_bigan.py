@@ -32,7 +32,8 @@ from pipeline.families.base import Fakes, Reals
 from pipeline.gan import losses
 from pipeline.gan import networks as model
 from pipeline.gan.placement import choose_placement
-from pipeline.runtime.contract import Provenance
+from pipeline.runtime import model_bytes
+from pipeline.runtime.contract import WEIGHTS_DIGEST, Provenance
 from pipeline.runtime.encode import Encoder
 from pipeline.runtime.family_models import read_listing
 from pipeline.runtime.images import from_uint8, paired_grid, save_png
@@ -235,7 +236,8 @@ class TestTinyRun:
     def test_the_export_stage_writes_the_encoder_beside_the_generator(self, bigan_model):
         models, files = read_listing(bigan_model / "models/family")
         assert [(m.name, m.kind) for m in models] == [("encoder", "bigan-encoder")] and not files
-        assert (bigan_model / "models/family/encoder.onnx").is_file()
+        data = (bigan_model / "models/family/encoder.onnx").read_bytes()
+        assert model_bytes.metadata(data)[WEIGHTS_DIGEST] == model_bytes.weights_digest(data)
         metrics = json.loads((bigan_model / "metrics/export.json").read_text())
         assert metrics["family_models"]["encoder"]["max_abs_diff"] <= FLOAT32_REORDERING
 

@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from conftest import invoke
 from pipeline.config import load_train_config
 from pipeline.errors import ConfigError, ModelOutputError, SamplerError
+from pipeline.export.checks import with_digest
 from pipeline.runtime.contract import MAX_CLASSES, MAX_NOISE_DIM
 from pipeline.runtime.sampler import Sampler
 
@@ -63,15 +64,15 @@ def test_metadata_listing_classes_out_of_bounds_is_refused(conditional_model, tm
 
 
 def bad_reshape(source, path):
-    """The generator at `source` with its last Reshape asking for 3 images whatever the batch:
-    it loads, and fails while it runs."""
+    """The generator at `source` with its last Reshape asking for 3 images whatever the batch
+    (its digest made anew): it loads, and fails while it runs."""
     model = onnx.load(str(source))
     last = next(node for node in model.graph.node if model.graph.output[0].name in node.output)
     for index, tensor in enumerate(model.graph.initializer):
         if tensor.name == last.input[1]:
             shape = numpy_helper.from_array(np.array([3, -1, 28, 1], np.int64), tensor.name)
             model.graph.initializer[index].CopyFrom(shape)
-    onnx.save(model, str(path))
+    path.write_bytes(with_digest(model))
     return path
 
 

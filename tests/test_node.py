@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import invoke_ok, nan_generator, unavailable
+from conftest import flipped_weights, invoke_ok, nan_generator, unavailable, without_metadata
+from pipeline.runtime.contract import WEIGHTS_DIGEST
 from pipeline.runtime.noise import Noise
 from pipeline.runtime.sampler import Sampler
 
@@ -230,6 +231,28 @@ def test_node_refuses_a_model_whose_output_is_not_finite(node, exported_model, t
         "damaged or its weights diverged"
     ]
     assert not out.exists()
+
+
+def test_node_refuses_damaged_weights_and_warns_of_a_model_without_their_digest(
+    node, exported_model, tmp_path
+):
+    source = exported_model / "models/generator.onnx"
+    damaged = flipped_weights(source, tmp_path / "flipped.onnx")
+    out = tmp_path / "x.npy"
+    result = run_node(node, "--model", str(damaged), "-n", "4", "--out", str(out))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {damaged}: its weights do not match the digest in its metadata (the file is "
+        "damaged or was edited); export or download it again"
+    ]
+    assert not out.exists()
+    bare = without_metadata(source, tmp_path / "bare.onnx", WEIGHTS_DIGEST)
+    result = run_node(node, "--model", str(bare), "-n", "4", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"Warning: {bare}: no {WEIGHTS_DIGEST} in its metadata: its weights are not checked"
+    ]
+    assert np.abs(np.load(out).astype(int) - Sampler(source).sample(4)).max() <= 1
 
 
 def test_node_refuses_metadata_claiming_an_absurd_noise_width(node, tmp_path):

@@ -12,7 +12,8 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx_generators import graph_model, layered_generator
 
 from pipeline.export import quantize
-from pipeline.runtime.contract import INT8_FALLBACK
+from pipeline.runtime.contract import INT8_FALLBACK, WEIGHTS_DIGEST
+from pipeline.runtime.model_bytes import weights_digest
 from pipeline.runtime.sampler import Sampler
 
 
@@ -63,7 +64,7 @@ def test_an_output_that_is_an_input_has_no_layer():
     assert quantize._output_layer(graph([], ("z",))) == []
 
 
-def test_metadata_is_added_to_what_the_file_has(tmp_path):
+def test_metadata_and_the_weights_digest_are_added_to_what_the_file_has(tmp_path):
     path = graph_model(
         tmp_path / "g.onnx",
         [tensor("z", ["N", 4])],
@@ -71,10 +72,12 @@ def test_metadata_is_added_to_what_the_file_has(tmp_path):
         [helper.make_node("Identity", ["z"], ["y"])],
         {"model": "dcgan-generator"},
     )
-    model = onnx.load_from_string(quantize._with_metadata(path, "why", "because"))
+    data = quantize._with_metadata(path, "why", "because")
+    model = onnx.load_from_string(data)
     assert {p.key: p.value for p in model.metadata_props} == {
         "model": "dcgan-generator",
         "why": "because",
+        WEIGHTS_DIGEST: weights_digest(data),
     }
     assert [n.op_type for n in model.graph.node] == ["Identity"]
 

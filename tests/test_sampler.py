@@ -12,9 +12,10 @@ from onnx import TensorProto, helper
 from onnx_generators import graph_model
 from PIL import Image
 
-from conftest import REPO, invoke, nan_generator
-from pipeline.errors import ModelOutputError, SamplerError
-from pipeline.runtime import traversals
+from conftest import REPO, flipped_weights, invoke, nan_generator, without_metadata
+from pipeline.errors import ContractError, ModelOutputError, SamplerError
+from pipeline.runtime import model_bytes, traversals
+from pipeline.runtime.contract import WEIGHTS_DIGEST
 from pipeline.runtime.images import to_uint8
 from pipeline.runtime.noise import Noise
 from pipeline.runtime.sample_files import save_grid, save_npy
@@ -328,3 +329,59 @@ def test_a_model_whose_output_is_not_finite_is_an_error_not_a_grid(exported_mode
         "damaged or its weights diverged; export it again"
     ]
     assert not out.exists()
+
+
+def test_flipped_weight_bytes_are_refused_in_one_line(exported_model, tmp_path):
+    """onnx.checker and onnxruntime run such a file and draw noise; its digest tells."""
+    import onnx
+
+    source = exported_model / "models/generator.onnx"
+    damaged = flipped_weights(source, tmp_path / "flipped.onnx")
+    onnx.checker.check_model(str(damaged))  # what the digest is for: the checker passes it
+    message = (
+        f"{damaged}: its weights do not match the digest in its metadata (the file is damaged "
+        "or was edited); export or download it again"
+    )
+    with pytest.raises(ContractError) as caught:
+        Sampler(damaged)
+    assert str(caught.value) == message
+    out = tmp_path / "x.png"
+    result = invoke("sample", "--model", str(damaged), "-n", "4", "--out", str(out))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: {message}"]
+    assert not out.exists()
+    served = invoke("serve", "--model", str(damaged), "--port", "0")
+    assert served.exit_code == 1
+    assert served.output.strip().splitlines() == [f"Error: {message}"]
+
+
+def test_every_exported_model_carries_the_digest_of_its_graph(exported_model):
+    for name in ("generator.onnx", "generator-int8.onnx"):
+        data = (exported_model / "models" / name).read_bytes()
+        assert model_bytes.metadata(data)[WEIGHTS_DIGEST] == model_bytes.weights_digest(data)
+
+
+def test_a_model_without_a_digest_loads_with_a_warning(exported_model, tmp_path, caplog):
+    source = exported_model / "models/generator.onnx"
+    bare = without_metadata(source, tmp_path / "bare.onnx", WEIGHTS_DIGEST)
+    with caplog.at_level("WARNING"):
+        sampled = Sampler(bare).sample(3, seed=5)
+    assert f"{bare}: no {WEIGHTS_DIGEST} in its metadata: its weights are not checked" in (
+        caplog.text
+    )
+    assert np.array_equal(sampled, Sampler(source).sample(3, seed=5))
+
+
+def test_the_digest_covers_the_graph_and_not_the_metadata():
+    """Hand-made protobuf: field 7 (length-delimited) is what is hashed, field 14 is read as
+    the metadata, other fields are skipped whatever their wire type."""
+    import hashlib
+
+    graph = b"\x0a\x03abc"
+    entry = b"\x0a\x01k\x12\x01v"
+    fields = [b"\x08\x07", b"\x3a", bytes([len(graph)]), graph, b"\x72", bytes([len(entry)])]
+    model = b"".join(fields) + entry
+    assert model_bytes.weights_digest(model) == hashlib.sha256(graph).hexdigest()
+    assert model_bytes.metadata(model) == {"k": "v"}
+    with pytest.raises(ContractError, match="a field runs past the end"):
+        model_bytes.weights_digest(model[:-1])

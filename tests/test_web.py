@@ -16,13 +16,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import nan_generator, unavailable
+from conftest import flipped_weights, nan_generator, unavailable, without_metadata
 from pipeline.benchmarks import browser as chromium
 from pipeline.benchmarks.browser import SETTLED
 from pipeline.benchmarks.web_benchmark import canvas_grid
 from pipeline.runtime import serve as web
 from pipeline.runtime import traversals
 from pipeline.runtime.classify import Classifier
+from pipeline.runtime.contract import WEIGHTS_DIGEST
 from pipeline.runtime.encode import Encoder
 from pipeline.runtime.images import from_uint8, make_grid, to_uint8
 from pipeline.runtime.sampler import Sampler
@@ -56,21 +57,11 @@ def not_a_generator(path: Path) -> Path:
     return path
 
 
-def without_metadata(source: Path, path: Path, key: str) -> Path:
-    """The model at `source` with one metadata entry removed: a broken contract."""
-    model = onnx.load(str(source))
-    kept = [prop for prop in model.metadata_props if prop.key != key]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    onnx.save(model, str(path))
-    return path
-
-
 @pytest.fixture(scope="module")
 def site(exported_model, conditional_model, infogan_model, tmp_path_factory):
     """The page served on 127.0.0.1 with the tiny float32, int8, conditional and InfoGAN
-    models, an InfoGAN model whose metadata lost its category count, and two files that are
-    not generators."""
+    models, an InfoGAN model whose metadata lost its category count, two files that are not
+    generators, one whose weights were damaged and one without their digest."""
     folder = tmp_path_factory.mktemp("served")
     infogan = infogan_model / "models/generator.onnx"
     models = [
@@ -81,6 +72,10 @@ def site(exported_model, conditional_model, infogan_model, tmp_path_factory):
         shutil.copy(infogan, folder / "infogan.onnx"),
         without_metadata(infogan, folder / "broken-infogan.onnx", "categorical_codes"),
         nan_generator(exported_model / "models/generator.onnx", folder / "nan.onnx"),
+        flipped_weights(exported_model / "models/generator.onnx", folder / "flipped.onnx"),
+        without_metadata(
+            exported_model / "models/generator.onnx", folder / "bare.onnx", WEIGHTS_DIGEST
+        ),
     ]
     (folder / "text.onnx").write_text("not a model at all\n")
     models.append(folder / "text.onnx")
@@ -193,6 +188,10 @@ def test_an_unconditional_model_offers_no_digit(page, site):
         ("models/missing.onnx", "models/missing.onnx: not found (HTTP 404)"),
         ("models/identity.onnx", "not a generator: expected the inputs z (and label), got x"),
         ("models/nan.onnx", "models/nan.onnx: the model's output is not finite (NaN or infinity)"),
+        (
+            "models/flipped.onnx",
+            "models/flipped.onnx: its weights do not match the digest in its metadata",
+        ),
     ],
 )
 def test_a_file_that_is_not_a_generator_is_a_visible_message(page, site, model, message):
@@ -200,6 +199,16 @@ def test_a_file_that_is_not_a_generator_is_a_visible_message(page, site, model, 
     assert page.is_visible("#error")
     assert message in page.text_content("#error")
     assert page.uncaught == []
+
+
+def test_a_model_without_its_weights_digest_draws_and_says_so(page, site):
+    assert open_page(page, site, "?model=models/bare.onnx&count=4") == "ready"
+    assert page.is_visible("#warning")
+    assert page.text_content("#warning") == (
+        f"models/bare.onnx: no {WEIGHTS_DIGEST} in its metadata: its weights are not checked"
+    )
+    assert open_page(page, site, f"?model=models/{site['float32'].name}&count=4") == "ready"
+    assert not page.is_visible("#warning")
 
 
 @pytest.mark.parametrize(

@@ -116,7 +116,7 @@ MUTATIONS = [
     ),
     (
         "14a no parity check",
-        "pipeline/export/export.py",
+        "pipeline/export/checks.py",
         "if not difference <= tolerance:",
         "if False:",
         "tests/test_export.py::test_a_failed_check_writes_nothing",
@@ -144,7 +144,7 @@ MUTATIONS = [
     ),
     (
         "17 label accuracy wrong",
-        "pipeline/evaluation/evaluate.py",
+        "pipeline/evaluation/conditioning.py",
         '"label_accuracy": float(np.mean(logits.argmax(axis=1) == requested)),',
         '"label_accuracy": float(np.mean(logits.argmax(axis=1) == requested[::-1])),',
         "tests/test_conditional.py::test_conditioning_measures_on_a_hand_made_case",
@@ -307,6 +307,13 @@ MUTATIONS = [
         "        except ZeroDivisionError as error:",
         "tests/test_write_faults.py::"
         "test_a_walk_beyond_the_memory_limit_is_one_line_and_leaves_nothing",
+    ),
+    (
+        "input 44 weights digest unchecked",
+        "pipeline/runtime/model_bytes.py",
+        "    elif stated != actual:",
+        "    elif False:",
+        "tests/test_sampler.py::test_flipped_weight_bytes_are_refused_in_one_line",
     ),
 ]
 

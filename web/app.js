@@ -119,7 +119,15 @@ async function openModel(name, bytesPromise) {
   return { name, bytes: bytes.length, ...opened, loadMs: performance.now() - started };
 }
 
+/** A model's warnings (a file without its weights' digest), under the error line. */
+function showWarnings(...warnings) {
+  const box = element("warning");
+  box.textContent = warnings.filter(Boolean).join(" ");
+  box.hidden = !box.textContent;
+}
+
 function showModel(model) {
+  showWarnings(model.warning);
   const digit = element("digit");
   const wanted = digit.value || params.get("digit") || "";
   digit.replaceChildren(new Option("any", ""));
@@ -340,6 +348,7 @@ async function loadReaders(entries) {
         executionProviders: ["wasm"],
       });
       page.readers[reader.kind] = reader;
+      if (reader.warning) showWarnings(element("warning").textContent, reader.warning);
     } catch (error) {
       showReaderError(explain(error));
     }

@@ -12,6 +12,7 @@ const textDecoder = new TextDecoder("utf-8");
 // (key = 1, value = 2). onnxruntime-web does not expose them, so read the protobuf directly:
 // only the top-level fields are walked, the graph is skipped by its length.
 const METADATA_FIELD = 14;
+const GRAPH_FIELD = 7; // the GraphProto: operators and weights, what a model's digest covers
 
 function readVarint(bytes, state) {
   let value = 0;
@@ -241,30 +242,62 @@ function readCodes(session, names, metadata, source, inputCount) {
   return { categoricalCodes: Number(count), continuousCodes, meanings };
 }
 
+/** The hex SHA-256 of a model's graph field (ModelProto field 7: operators and weights) as it
+ * stands in the bytes: what the metadata's digest (the manifest's `weights_digest` key) says. */
+export async function weightsDigest(modelBytes) {
+  const bytes = modelBytes instanceof Uint8Array ? modelBytes : new Uint8Array(modelBytes);
+  const parts = [];
+  for (const entry of protobufFields(bytes)) if (entry.field === GRAPH_FIELD && entry.bytes) parts.push(entry.bytes);
+  const graph = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    graph.set(part, at);
+    at += part.length;
+  }
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", graph));
+  return Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** A ContractError when the model's weights do not match the digest its metadata carries; the
+ * warning to show when it carries none (a model made before the digest, or elsewhere), else "". */
+async function checkWeights(manifest, bytes, metadata, source) {
+  const stated = metadata[manifest.weights_digest];
+  if (stated === undefined) return `${source}: no ${manifest.weights_digest} in its metadata: its weights are not checked`;
+  if (!globalThis.crypto?.subtle) return `${source}: this page cannot hash (it needs https or localhost): its weights are not checked`;
+  if ((await weightsDigest(bytes)) !== stated) {
+    throw new ContractError(
+      `${source}: its weights do not match the digest in its metadata (the file is damaged or was edited); export or download it again`,
+    );
+  }
+  return "";
+}
+
 /**
- * An onnxruntime session on the model `bytes` and its metadata; `source` names the model in the
- * one-line ContractError a file that is not ONNX or not loadable gives. `options` are
- * onnxruntime's session options. (web/readers.js opens the family's other models with it.)
+ * An onnxruntime session on the model `bytes`, its metadata, and a warning ("" when none);
+ * `source` names the model in the one-line ContractError a file that is not ONNX, not loadable
+ * or whose weights do not match their digest gives. `options` are onnxruntime's session
+ * options. (web/readers.js opens the family's other models with it.)
  */
-export async function openSession(ort, bytes, source, options = {}) {
+export async function openSession(ort, manifest, bytes, source, options = {}) {
   let metadata;
   try {
     metadata = readMetadata(bytes);
   } catch (error) {
     throw new ContractError(`${source}: not an ONNX model (${error.message})`);
   }
+  const warning = await checkWeights(manifest, bytes, metadata, source);
   try {
-    return { metadata, session: await ort.InferenceSession.create(bytes, options) };
+    return { metadata, warning, session: await ort.InferenceSession.create(bytes, options) };
   } catch (error) {
     throw new ContractError(`${source}: not a usable ONNX model (${runtimeReason(error)})`);
   }
 }
 
-/** A generator's session (openSession) and its checked contract: a ContractError for a model
- * that is not a generator. */
+/** A generator's session (openSession), its warning and its checked contract: a ContractError
+ * for a model that is not a generator. */
 export async function openGenerator(ort, manifest, bytes, source, options = {}) {
-  const { session, metadata } = await openSession(ort, bytes, source, options);
-  return { session, metadata, contract: readContract(manifest, session, metadata, source) };
+  const { session, metadata, warning } = await openSession(ort, manifest, bytes, source, options);
+  return { session, metadata, warning, contract: readContract(manifest, session, metadata, source) };
 }
 
 // SplitMix64 (Steele, Lea and Flood 2014), counter-based: output k of a seed is

@@ -9,7 +9,7 @@ import { ContractError, openSession } from "./generator.js";
 /** A session on a classifier's or an encoder's `bytes`, checked against the contract: `kind` is
  * "classifier" or "encoder". `source` names the model in the one-line ContractError. */
 export async function openReader(ort, manifest, bytes, source, options = {}) {
-  const { session, metadata } = await openSession(ort, bytes, source, options);
+  const { session, metadata, warning } = await openSession(ort, manifest, bytes, source, options);
   const kinds = { [manifest.classifier.model]: "classifier", [manifest.encoder.model]: "encoder" };
   const kind = kinds[metadata.model];
   if (kind === undefined) {
@@ -29,7 +29,7 @@ export async function openReader(ort, manifest, bytes, source, options = {}) {
   if (kind === "encoder" && !(Number.isInteger(noiseDim) && noiseDim > 0)) {
     throw new ContractError(`${source}: the encoder's metadata does not say how wide its codes are`);
   }
-  return { source, kind, session, spec, metadata, noiseDim: kind === "encoder" ? noiseDim : null };
+  return { source, kind, session, spec, metadata, warning, noiseDim: kind === "encoder" ? noiseDim : null };
 }
 
 /** uint8 pixels (count * 28 * 28) as the models' input, float32 (count, 28, 28, 1) in [-1, 1]

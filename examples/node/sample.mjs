@@ -190,7 +190,8 @@ function writeAtomically(path, bytes) {
 
 async function main() {
   const args = options(process.argv.slice(2));
-  const { session, contract } = await openModel(args.model, args.threads);
+  const { session, contract, warning } = await openModel(args.model, args.threads);
+  if (warning) console.error(`Warning: ${warning}`);
   const label = parseLabel(contract, args.label);
   const codes = parseCodes(contract, args.codes);
   const [height, width] = contract.imageSize;

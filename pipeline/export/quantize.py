@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.export.checks import with_digest
 from pipeline.runtime.contract import INT8_FALLBACK
 from pipeline.runtime.files import write_path_atomically
 
@@ -106,6 +107,7 @@ def quantize(
         tried = []
         for op_types in QUANTIZED_OPERATORS:
             _quantize_operators(float_path, temporary, op_types, NoiseBatches(), kept_float)
+            temporary.write_bytes(with_digest(_model(temporary)))  # the float model's was copied
             difference = np.abs(Sampler(temporary).generate(noise) - expected)
             metrics.update(
                 int8_mean_abs_diff=float(difference.mean()),
@@ -174,10 +176,14 @@ def _quantize_operators(
             )
 
 
-def _graph(model_path: Path) -> Any:
+def _model(model_path: Path) -> Any:
     import onnx
 
-    return onnx.load(str(model_path)).graph
+    return onnx.load(str(model_path))
+
+
+def _graph(model_path: Path) -> Any:
+    return _model(model_path).graph
 
 
 def _class_table_products(graph: Any) -> list[str]:
@@ -208,9 +214,8 @@ def _output_layer(graph: Any) -> list[str]:
 
 
 def _with_metadata(model_path: Path, key: str, value: str) -> bytes:
-    """The bytes of the ONNX model at `model_path` with one more metadata entry."""
-    import onnx
-
-    proto = onnx.load(str(model_path))
+    """The bytes of the ONNX model at `model_path` with one more metadata entry, and its
+    weights' digest."""
+    proto = _model(model_path)
     proto.metadata_props.add(key=key, value=value)
-    return proto.SerializeToString()
+    return with_digest(proto)

@@ -30,6 +30,7 @@ from pipeline.runtime.contract import (
     kind_of,
 )
 from pipeline.runtime.images import from_uint8
+from pipeline.runtime.model_bytes import read_checked
 
 # The semi-supervised model's folder (`pipeline.families.semi_supervised`): its classifier, the
 # supervised-only baseline, the labels both learnt from.
@@ -45,7 +46,7 @@ class Classifier:
     def __init__(self, source: str | Path | bytes, *, name: str = ""):
         """`source`: the model file, or its bytes (then `name` is what messages call it)."""
         path = name or str(source)
-        model = source if isinstance(source, bytes) else str(source)
+        model = read_checked(source, path, ClassifierError)
         try:
             self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own types, not OSError

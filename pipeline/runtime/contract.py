@@ -39,6 +39,8 @@ CODES_OUTPUT = "z"  # float32 (N, noise_dim): named as the generator input it fe
 FEATURES_OUTPUT = "features"  # float32 (N, ENCODER_FEATURES): the layer before the codes
 ENCODER_FEATURES = 1024
 IMAGE_SHAPE = (28, 28, 1)
+# Every exported model's metadata key for the digest of its graph (`pipeline.runtime.model_bytes`).
+WEIGHTS_DIGEST = "weights_sha256"
 # A noise width read from metadata is trusted only up to this (this project's is 96): a bound
 # checked before noise is allocated for a model that claims more.
 MAX_NOISE_DIM = 1 << 16
@@ -77,6 +79,8 @@ METADATA = {
     "opset": "the ONNX opset, a decimal integer",
     "graph": "how the graph differs from the Keras one",
     "int8_fallback": "only in generator-int8.onnx when it holds the float32 graph: why",
+    WEIGHTS_DIGEST: "SHA-256 (hex) of the bytes of the ModelProto's graph field (field 7: the "
+    "operators and weights) as stored in the file; runtimes refuse a model that does not match",
 }
 REQUIRED_METADATA = ("model", "noise_dim", "noise_distribution", "noise_low", "noise_high")
 GRAPH_NOTE = "batch norm folded; transposed convolutions as batched 2x2 convolutions"

@@ -36,6 +36,7 @@ from pipeline.runtime.contract import (
     OUTPUT_RANGE,
     PROBABILITIES_OUTPUT,
     REQUIRED_METADATA,
+    WEIGHTS_DIGEST,
 )
 from pipeline.runtime.noise import NOISE_DISTRIBUTIONS, SEED_LIMIT, SEEDED_NOISE, TRAINING_NOISE
 
@@ -56,6 +57,7 @@ def metadata_schema() -> dict[str, Any]:
         "train_steps": decimal,
         "opset": decimal,
         "train_images_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        WEIGHTS_DIGEST: {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -103,6 +105,8 @@ def manifest() -> dict[str, Any]:
         "seeded_noise": SEEDED_NOISE,
         "seed_limit": str(SEED_LIMIT),
         "int8_fallback": INT8_FALLBACK,
+        # every exported model's digest of its graph field (pipeline/runtime/model_bytes.py)
+        "weights_digest": WEIGHTS_DIGEST,
         # The BiGAN model's encoder (models/family/encoder.onnx): the generator's images in,
         # the noise that redraws them out; its metadata names its noise as a generator's does.
         "encoder": {

@@ -29,6 +29,7 @@ from pipeline.runtime.contract import (
     IMAGES_OUTPUT,
     kind_of,
 )
+from pipeline.runtime.model_bytes import read_checked
 
 ENCODER_FILE = "encoder.onnx"  # in the BiGAN model's folder, models/family
 BATCH_SIZE = 512
@@ -38,8 +39,9 @@ class Encoder:
     """An onnxruntime session on an exported encoder, checked against the contract."""
 
     def __init__(self, source: str | Path):
+        model = read_checked(source, source, EncoderError)
         try:
-            self.session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own types, not OSError
             reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
             raise EncoderError(f"{source}: not a readable ONNX model ({reason[:200]})") from error

@@ -32,6 +32,7 @@ import onnxruntime as ort
 from pipeline.errors import ModelOutputError, SamplerError
 from pipeline.runtime import contract
 from pipeline.runtime.images import to_uint8
+from pipeline.runtime.model_bytes import check_weights
 from pipeline.runtime.noise import SEED_LIMIT
 
 CPU_PROVIDER = "CPUExecutionProvider"
@@ -308,6 +309,7 @@ def open_session(
         data = path.read_bytes()
     except OSError as error:
         raise SamplerError(f"{path}: cannot read ({error.strerror or error})") from error
+    check_weights(data, path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     # nothing on stderr: a failure is raised, and reported once, by the caller
