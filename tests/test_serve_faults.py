@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import socket
 import struct
@@ -17,7 +18,7 @@ import pytest
 
 from conftest import ctrl_c_stops_it
 from pipeline.runtime import serve as web
-from pipeline.runtime.http_server import MAX_CONNECTIONS
+from pipeline.runtime.http_server import MAX_CONNECTIONS, MAX_PER_ADDRESS
 
 pytestmark = pytest.mark.skipif(
     not (web.RUNTIME / web.RUNTIME_FILES[0]).is_file(),
@@ -55,10 +56,14 @@ class Server:
         with urllib.request.urlopen(self.url.rstrip("/") + path, timeout=timeout) as response:
             return response.read()
 
-    def connect(self, receive_buffer: int | None = None) -> socket.socket:
+    def connect(self, receive_buffer: int | None = None, source: int = 1) -> socket.socket:
+        """A connection from 127.0.0.`source` (an IPv4 server): many clients' addresses
+        on one machine, each under its share of the server's connections."""
         client = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         if receive_buffer:
             client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        if ":" not in self.host:
+            client.bind((f"127.0.0.{source}", 0))
         client.settimeout(10)
         client.connect((self.host, self.port))
         return client
@@ -83,8 +88,8 @@ def test_fifty_clients_that_never_read_leave_memory_bounded_and_others_answered(
     try:
         server.get("/models.json")
         before = server.rss_mb()
-        for _ in range(50):
-            client = server.connect(receive_buffer=4096)
+        for number in range(50):
+            client = server.connect(receive_buffer=4096, source=2 + number)
             client.sendall(b"GET /models/generator.onnx HTTP/1.1\r\nHost: x\r\n\r\n")
             stalled.append(client)
         time.sleep(2)  # every answer started and stuck on a full socket
@@ -105,8 +110,8 @@ def test_half_sent_requests_time_out_and_free_their_threads(model):
     server = Server(model, "--timeout", "1")
     half = []
     try:
-        for _ in range(MAX_CONNECTIONS + 36):  # more than the server serves at once
-            client = server.connect()
+        for number in range(MAX_CONNECTIONS + 36):  # more than the server serves at once
+            client = server.connect(source=2 + number)
             client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the blank line never comes
             half.append(client)
         started = time.monotonic()
@@ -131,8 +136,8 @@ def test_no_number_of_clients_runs_more_than_the_bounded_threads(model):
             counts.append(server.status("Threads"))
             time.sleep(0.1)
         idle = min(counts)
-        for _ in range(MAX_CONNECTIONS + 36):
-            client = server.connect()
+        for number in range(MAX_CONNECTIONS + 36):
+            client = server.connect(source=2 + number)
             client.sendall(b"GET / HTTP/1.1\r\n")
             half.append(client)
         seen = []
@@ -149,6 +154,58 @@ def test_no_number_of_clients_runs_more_than_the_bounded_threads(model):
     # one thread per connection served, the rest waiting (a thread still ending from the
     # readiness request may count in `idle`)
     assert max(seen) <= MAX_CONNECTIONS and seen[-1] >= MAX_CONNECTIONS - 1
+
+
+def test_one_address_holds_at_most_its_share_and_the_others_are_served(model):
+    server = Server(model, "--timeout", "30")
+    held = []
+    try:
+        for _ in range(MAX_PER_ADDRESS):
+            client = server.connect(source=9)
+            client.sendall(b"GET / HTTP/1.1\r\n")  # half a request, holding its slot
+            held.append(client)
+        over = server.connect(source=9)
+        answer = over.recv(4096)
+        started = time.monotonic()
+        assert b"generator.onnx" in server.get("/models.json")  # from another address
+        answered_in = time.monotonic() - started
+    finally:
+        for client in [*held, over]:
+            client.close()
+        code, err = server.stop()
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 503 ") and b"Content-Type: application/json" in head
+    assert json.loads(body) == {"error": "too many connections from this address at once"}
+    assert answered_in < 2
+    assert code == 0 and "Traceback" not in err
+
+
+def test_a_request_trickled_past_its_deadline_is_cut(exported_model):
+    """Each header line comes within the per-read limit (2 s), the whole request never within
+    its deadline (1 s): the connection ends at the deadline, not when the client stops."""
+    site = web.Site.build([exported_model / "models/generator.onnx"])
+    server = web.make_server(site, "127.0.0.1", 0, timeout=2, request_seconds=1)
+    web.serve_in_background(server)
+    client = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10)
+    try:
+        started = time.monotonic()
+        client.sendall(b"GET / HTTP/1.1\r\n")
+        ended = None
+        for number in range(20):
+            time.sleep(0.25)
+            try:
+                client.sendall(b"X-Trickle-%d: 1\r\n" % number)
+            except OSError:  # the server has hung up
+                ended = time.monotonic() - started
+                break
+        if ended is None:
+            assert client.recv(1) == b""
+            ended = time.monotonic() - started
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+    assert 0.9 < ended < 3, f"cut after {ended:.2f} s"
 
 
 def test_clients_that_hang_up_mid_download_are_no_traceback(model):

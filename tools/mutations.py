@@ -315,6 +315,21 @@ MUTATIONS = [
         "    elif False:",
         "tests/test_sampler.py::test_flipped_weight_bytes_are_refused_in_one_line",
     ),
+    (
+        "input 45 no share per address",
+        "pipeline/runtime/http_server.py",
+        "            crowded = self.per_address[client_address[0]] >= MAX_PER_ADDRESS",
+        "            crowded = False",
+        "tests/test_serve_faults.py::"
+        "test_one_address_holds_at_most_its_share_and_the_others_are_served",
+    ),
+    (
+        "input 46 no request deadline",
+        "pipeline/runtime/http_server.py",
+        "                late = [handler for handler, due in self.deadlines.items() if due <= now]",
+        "                late = []",
+        "tests/test_serve_faults.py::test_a_request_trickled_past_its_deadline_is_cut",
+    ),
 ]
 
 

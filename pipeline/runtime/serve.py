@@ -30,7 +30,12 @@ from urllib.parse import urlsplit
 
 from pipeline.errors import PipelineError
 from pipeline.runtime.contract_files import MANIFEST_FILE
-from pipeline.runtime.http_server import TIMEOUT_SECONDS, BoundedServer
+from pipeline.runtime.http_server import (
+    REQUEST_SECONDS,
+    TIMEOUT_SECONDS,
+    BoundedServer,
+    DeadlineHandler,
+)
 
 if TYPE_CHECKING:
     from pipeline.runtime.api import Api
@@ -115,18 +120,21 @@ class Site:
 
 
 def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(DeadlineHandler):
         server_version = "dcgan-serve"
 
         def do_GET(self):
+            self.request_received()
             self._respond(head=False)
 
         def do_HEAD(self):
+            self.request_received()
             self._respond(head=True)
 
         def do_POST(self):
             if urlsplit(self.path).path.startswith(API_PREFIX):
                 return self._answer_api("POST")
+            self.request_received()
             self._send(405, b"only GET and HEAD here\n", "text/plain; charset=utf-8", False)
 
         def _answer_api(self, method: str) -> None:
@@ -143,6 +151,7 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
                 reply = error_reply(404, "this server has no API")
             else:
                 body = self.rfile.read(int(length)) if method == "POST" else None
+                self.request_received()
                 route = url.path.removeprefix(API_PREFIX)
                 reply = site.api.handle(method, route, url.query, body)
             self._send(reply.status, reply.body, reply.content_type, False, no_store=True)
@@ -243,13 +252,18 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
 
 
 def make_server(
-    site: Site, host: str, port: int, timeout: float = TIMEOUT_SECONDS
+    site: Site,
+    host: str,
+    port: int,
+    timeout: float = TIMEOUT_SECONDS,
+    request_seconds: float = REQUEST_SECONDS,
 ) -> ThreadingHTTPServer:
     """A server bound to `host:port` (port 0: a free one) whose connections each have
-    `timeout` seconds per read or write (`pipeline.runtime.http_server`), or a one-line
-    `ServeError`."""
+    `timeout` seconds per read or write and `request_seconds` for each whole request
+    (`pipeline.runtime.http_server`), or a one-line `ServeError`."""
     handler = handler_for(site)
     handler.timeout = timeout
+    handler.request_seconds = request_seconds
     try:
         return BoundedServer((host, port), handler)
     except OSError as error:
