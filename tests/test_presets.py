@@ -114,8 +114,8 @@ def test_a_presets_runs_are_those_with_its_settings_at_any_seed_and_those_it_nam
     ]
     assert [r["name"] for r in preset_runs(preset, REPO, rows)] == ["a", "b"]
     named = read_preset(REPO, "infogan")
-    rows = [row(name, "anything") for name in ("infogan-repeat-1", "other")]
-    assert [r["name"] for r in preset_runs(named, REPO, rows)] == ["infogan-repeat-1"]
+    rows = [row(name, "anything") for name in (named.runs[0], "other")]
+    assert [r["name"] for r in preset_runs(named, REPO, rows)] == [named.runs[0]]
 
 
 def test_without_seed_keeps_the_label_seed():
