@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: setup web-setup run test test-slow test-offline sample web report lint clean bench bench-train \
-	bench-web bench-distribute exp sweep mutations mutmut test-isa
+	bench-web bench-distribute exp sweep mutations mutmut test-isa probe
 
 setup: $(STAMP)
 
@@ -125,6 +125,11 @@ report: setup
 # Break the code as docs/RELIABILITY.md says and check that its tests catch it (about 6 min).
 mutations: setup
 	python tools/mutations.py
+
+# Hostile inputs and faults against every entry point, judged as a user sees them (about 1 min;
+# needs `make run`'s models): a table of the cases and the totals.
+probe: setup web-setup
+	python tools/probe.py
 
 # Every mutant mutmut makes of the modules that compute what a user sees ([tool.mutmut] in
 # pyproject.toml), and each module's kill rate; docs/RELIABILITY.md explains each survivor.
