@@ -308,3 +308,72 @@ def test_any_generator_metadata_gives_a_contract_or_one_line(metadata, width, la
         assert str(error).startswith("g.onnx: ") and "\n" not in str(error)
     else:
         assert 0 < read.noise_dim <= contract.MAX_NOISE_DIM
+
+
+@pytest.fixture(scope="module")
+def served_api(model_path, tmp_path_factory):
+    """`dcgan serve`'s server with its API, in this process on 127.0.0.1."""
+    from pipeline.runtime import serve as web
+    from pipeline.runtime.api import Api
+
+    api = Api.load(model_path, tmp_path_factory.mktemp("no-family-models"))
+    server = web.make_server(web.Site.build([model_path], api), "127.0.0.1", 0, timeout=2)
+    web.serve_in_background(server)
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+header_text = st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=40)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    method=st.sampled_from(["GET", "POST", "HEAD", "BREW", "", "get"]),
+    target=st.sampled_from(["/", "/api/sample?n=2", "/api/classify", "/models.json", "*"])
+    | header_text,
+    version=st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/9.9", "", "HTTP/1.1 x"]),
+    headers=st.lists(st.tuples(header_text, header_text), max_size=6),
+    length=st.sampled_from(["exact", "none", "huge"]) | header_text,
+    body=st.binary(max_size=40),
+)
+def test_any_request_on_the_wire_gets_an_answer_and_an_error_as_json(
+    served_api, method, target, version, headers, length, body
+):
+    """Arbitrary request lines, header lines and Content-Length values sent raw to the real
+    server: an HTTP answer always (never an empty reply), and every refusal a JSON error, from
+    the API or from the HTTP layer itself."""
+    import socket
+
+    request_line = f"{method} {target} {version}".strip()
+    if not request_line.split():
+        return  # no request at all (a blank line): the server hangs up, as HTTP lets it
+    lines = [request_line]
+    lines += [f"{name}: {value}" for name, value in headers]
+    if length == "exact":
+        lines.append(f"Content-Length: {len(body)}")
+    elif length == "huge":
+        lines.append("Content-Length: 99999999999")
+    elif length != "none":
+        if length.strip().isascii() and length.strip().isdigit():
+            return  # a body announced and not sent: the client stalls, and is cut
+        lines.append(f"Content-Length: {length}")
+    if any("content-length" in name.lower() for name, _ in headers):
+        return  # the same: a length the body may not match
+    raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    with socket.create_connection(("127.0.0.1", served_api), timeout=10) as client:
+        client.sendall(raw)
+        client.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := client.recv(65536):
+            reply += chunk
+    assert reply, raw[:200]
+    if not reply.startswith(b"HTTP/"):  # HTTP/0.9: a request line without a version
+        return
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if status >= 400 and method != "HEAD" and payload:
+        message = json.loads(payload.decode())["error"]
+        assert message and "\n" not in message

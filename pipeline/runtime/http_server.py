@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import logging
 import socket
 import sys
@@ -144,6 +145,21 @@ class DeadlineHandler(BaseHTTPRequestHandler):
     `request_received` once it has read it, and the answer goes out unhurried."""
 
     request_seconds = REQUEST_SECONDS
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        """The HTTP layer's own refusals (a malformed request line, a header line too long,
+        too many headers, an unsupported version) as JSON, as the API answers, not HTML."""
+        short = message or self.responses.get(code, ("error",))[0]
+        body = json.dumps({"error": f"{code} {short}"}).encode()
+        self.log_error("code %d, message %s", code, short)
+        self.send_response(code, short)
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 205, 304):
+            self.wfile.write(body)
 
     def handle_one_request(self) -> None:
         self.server.watch(self, time.monotonic() + self.request_seconds)

@@ -135,7 +135,12 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
             if urlsplit(self.path).path.startswith(API_PREFIX):
                 return self._answer_api("POST")
             self.request_received()
-            self._send(405, b"only GET and HEAD here\n", "text/plain; charset=utf-8", False)
+            self._refuse(405, f"only GET and HEAD here, and POST under {API_PREFIX}", False)
+
+        def _refuse(self, status: int, message: str, head: bool) -> None:
+            """The site's refusals as JSON, as the API's and the HTTP layer's."""
+            body = json.dumps({"error": message}).encode()
+            self._send(status, body, TYPES[".json"], head, no_store=True)
 
         def _answer_api(self, method: str) -> None:
             from pipeline.runtime.api import MAX_BODY_BYTES, error_reply
@@ -167,11 +172,11 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, site.models_json, TYPES[".json"], head, tag)
             file = site.files.get(path)
             if file is None:
-                return self._send(404, b"not found\n", "text/plain; charset=utf-8", head)
+                return self._refuse(404, f"{path[:100]}: not found", head)
             try:
                 handle = file.open("rb")
             except OSError:
-                return self._send(404, b"not found\n", "text/plain; charset=utf-8", head)
+                return self._refuse(404, f"{path[:100]}: not found", head)
             with handle:
                 stat = os.fstat(handle.fileno())
                 tag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
