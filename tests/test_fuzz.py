@@ -377,3 +377,46 @@ def test_any_request_on_the_wire_gets_an_answer_and_an_error_as_json(
     if status >= 400 and method != "HEAD" and payload:
         message = json.loads(payload.decode())["error"]
         assert message and "\n" not in message
+
+
+preset_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    content=st.dictionaries(
+        st.sampled_from(["train", "export", "runs", "targets", "evaluate", "other"]),
+        st.dictionaries(
+            st.sampled_from(["epochs", "model", "loss", "opset", "frechet_distance", "x"]),
+            preset_values,
+            max_size=3,
+        )
+        | preset_values,
+        max_size=4,
+    )
+    | preset_values,
+    text=st.none() | st.text(max_size=60),
+)
+def test_any_preset_file_is_a_preset_or_one_line(tmp_path_factory, content, text):
+    """A preset file of any YAML (or any text): a `Preset`, or a `ConfigError` of one line
+    naming the file, read over the repository's params.yaml."""
+    from pipeline.presets import PRESETS_DIR, read_preset
+
+    root = tmp_path_factory.mktemp("presets")
+    (root / PRESETS_DIR).mkdir()
+    written = text if text is not None else yaml.safe_dump(content)
+    (root / PRESETS_DIR / "any.yaml").write_text(written, encoding="utf-8")
+    try:
+        read_preset(root, "any", REPO / "params.yaml")
+    except ConfigError as error:
+        assert "\n" not in str(error) and "any.yaml" in str(error)
