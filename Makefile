@@ -134,7 +134,7 @@ probe: setup web-setup
 # Every mutant mutmut makes of the modules that compute what a user sees ([tool.mutmut] in
 # pyproject.toml), and each module's kill rate; docs/RELIABILITY.md explains each survivor.
 # One module takes a minute or a few on 2 cores:
-#   make mutmut MUTATE="pipeline.runtime.files*"
+#   make mutmut MUTATE="pipeline.storage.files*"
 MUTATE ?=
 mutmut: setup
 	mutmut run --max-children 2 $(MUTATE)

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from pipeline.config import TrainConfig
 from pipeline.data.datasets import DatasetFile, DatasetSpec
-from pipeline.runtime.idx import UBYTE_TYPE
+from pipeline.storage.idx import UBYTE_TYPE
 
 
 def pytest_collection_modifyitems(items) -> None:

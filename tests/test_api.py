@@ -16,12 +16,12 @@ import pytest
 from PIL import Image
 
 from conftest import nan_generator
-from pipeline.runtime import serve as web
-from pipeline.runtime.api import MAX_BODY_BYTES, MAX_IMAGES, Api
 from pipeline.runtime.classify import Classifier
 from pipeline.runtime.encode import Encoder
-from pipeline.runtime.images import make_grid
 from pipeline.runtime.sampler import Sampler
+from pipeline.serving import serve as web
+from pipeline.serving.api import MAX_BODY_BYTES, MAX_IMAGES, Api
+from pipeline.storage.images import make_grid
 
 needs_runtime = pytest.mark.skipif(
     not (web.RUNTIME / web.RUNTIME_FILES[0]).is_file(),

@@ -36,7 +36,7 @@ from pipeline.runtime import model_bytes
 from pipeline.runtime.contract import WEIGHTS_DIGEST, Provenance
 from pipeline.runtime.encode import Encoder
 from pipeline.runtime.family_models import read_listing
-from pipeline.runtime.images import from_uint8, paired_grid, save_png
+from pipeline.storage.images import from_uint8, paired_grid, save_png
 from pipeline.training.trainer import Trainer
 
 NOISE_DIM = 8

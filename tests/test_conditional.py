@@ -16,9 +16,9 @@ from pipeline.evaluation.conditioning import conditioning
 from pipeline.gan.networks import build_discriminator, build_generator
 from pipeline.runtime import traversals
 from pipeline.runtime.contract import LABEL_MIX_INPUT
-from pipeline.runtime.images import to_uint8
 from pipeline.runtime.sampler import Sampler
 from pipeline.runtime.traversals import slerp
+from pipeline.storage.images import to_uint8
 
 
 @pytest.fixture(scope="module")

@@ -129,14 +129,14 @@ def test_the_scan_sees_imports_inside_functions_and_from_the_package():
         "from pipeline.evaluation import quality\n"
         "def f():\n"
         "    from pipeline.runtime.sampler import Sampler\n"
-        "    import pipeline.runtime.images\n"
+        "    import pipeline.storage.images\n"
         "    from pipeline.nothing_here import x\n"
     )
     assert imported_modules(tree) == {
         "pipeline.evaluation",
         "pipeline.evaluation.quality",
         "pipeline.runtime.sampler",
-        "pipeline.runtime.images",
+        "pipeline.storage.images",
     }
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO
 from pipeline.errors import PipelineError, WriteError
-from pipeline.runtime import files
+from pipeline.storage import files
 
 
 @contextmanager
@@ -247,7 +247,7 @@ class TestExclusiveLock:
     def test_another_process_is_refused_while_it_is_held(self, tmp_path):
         lock = tmp_path / ".lock"
         script = (
-            "import sys; from pipeline.runtime.files import exclusive_lock\n"
+            "import sys; from pipeline.storage.files import exclusive_lock\n"
             "with exclusive_lock(sys.argv[1], 'the folder'): pass\n"
         )
         with files.exclusive_lock(lock, "x"):

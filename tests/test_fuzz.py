@@ -24,8 +24,8 @@ from pipeline.config import (
     load_train_config,
 )
 from pipeline.errors import ConfigError, DataFormatError, SamplerError
-from pipeline.runtime.idx import parse_idx
 from pipeline.runtime.sampler import Sampler
+from pipeline.storage.idx import parse_idx
 
 # Every example also shows up in the counts the reliability table quotes.
 EXAMPLES = 300
@@ -196,7 +196,7 @@ queries = (
 
 @pytest.fixture(scope="module")
 def api(model_path, tmp_path_factory):
-    from pipeline.runtime.api import Api
+    from pipeline.serving.api import Api
 
     return Api.load(model_path, tmp_path_factory.mktemp("no-family-models"))
 
@@ -313,8 +313,8 @@ def test_any_generator_metadata_gives_a_contract_or_one_line(metadata, width, la
 @pytest.fixture(scope="module")
 def served_api(model_path, tmp_path_factory):
     """`dcgan serve`'s server with its API, in this process on 127.0.0.1."""
-    from pipeline.runtime import serve as web
-    from pipeline.runtime.api import Api
+    from pipeline.serving import serve as web
+    from pipeline.serving.api import Api
 
     api = Api.load(model_path, tmp_path_factory.mktemp("no-family-models"))
     server = web.make_server(web.Site.build([model_path], api), "127.0.0.1", 0, timeout=2)

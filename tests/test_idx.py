@@ -6,7 +6,7 @@ import pytest
 from conftest import encode_idx
 from pipeline.data.datasets import load_split
 from pipeline.errors import DataFormatError
-from pipeline.runtime.idx import parse_idx, read_idx
+from pipeline.storage.idx import parse_idx, read_idx
 
 
 def test_round_trip_keeps_shape_and_values():

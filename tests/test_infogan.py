@@ -10,8 +10,8 @@ import pytest
 from conftest import invoke, invoke_ok
 from pipeline.errors import SamplerError
 from pipeline.runtime import contract, traversals
-from pipeline.runtime.images import load_png, make_grid, to_uint8
 from pipeline.runtime.sampler import Sampler
+from pipeline.storage.images import load_png, make_grid, to_uint8
 
 
 class TestExportedInfogan:

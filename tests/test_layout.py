@@ -14,7 +14,9 @@ HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx", "dvc", "yaml", "tqdm")
 # Bottom to top: a module may import from its own layer and the ones before it.
 LAYERS = (
     "errors",
+    "storage",
     "runtime",
+    "serving",
     "config",
     "data",
     "evaluation",
@@ -46,11 +48,13 @@ def imports(path) -> set[str]:
 
 
 def test_the_light_runtime_imports_nothing_heavy():
-    """Every runtime module imported in a fresh interpreter, with the heavy packages made
-    unimportable: an app that installs only numpy, onnxruntime, Pillow and click can run it."""
+    """Every module of the light install (storage, runtime, serving) imported in a fresh
+    interpreter, with the heavy packages made unimportable: an app that installs only numpy,
+    onnxruntime, Pillow and click can run it."""
     modules = sorted(
-        f"pipeline.runtime.{p.stem}"
-        for p in (PACKAGE / "runtime").glob("*.py")
+        f"pipeline.{layer}.{p.stem}"
+        for layer in ("storage", "runtime", "serving")
+        for p in (PACKAGE / layer).glob("*.py")
         if p.stem != "__init__"
     )
     blocked = "".join(f"sys.modules[{name!r}] = None\n" for name in HEAVY)

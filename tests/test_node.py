@@ -91,7 +91,7 @@ def test_javascript_pixels_round_as_python_does(node):
         f"return Array.from(g.toUint8({{outputRange: [-1, 1]}}, "
         f"new Float32Array({json.dumps(values)})));",
     )
-    from pipeline.runtime.images import to_uint8
+    from pipeline.storage.images import to_uint8
 
     assert pixels == to_uint8(np.asarray(values, np.float32)).tolist()
 

@@ -16,11 +16,11 @@ from conftest import REPO, flipped_weights, invoke, nan_generator, without_metad
 from pipeline.errors import ContractError, ModelOutputError, SamplerError
 from pipeline.runtime import model_bytes, traversals
 from pipeline.runtime.contract import WEIGHTS_DIGEST
-from pipeline.runtime.images import to_uint8
 from pipeline.runtime.noise import Noise
 from pipeline.runtime.sample_files import save_grid, save_npy
 from pipeline.runtime.sampler import Sampler
 from pipeline.runtime.traversals import slerp
+from pipeline.storage.images import to_uint8
 
 
 @pytest.fixture(scope="module")

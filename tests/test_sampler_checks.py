@@ -10,8 +10,8 @@ from onnx_generators import generator
 from pipeline.errors import ModelOutputError, SamplerError
 from pipeline.runtime import sampler as sampler_module
 from pipeline.runtime.contract import GeneratorContract
-from pipeline.runtime.images import to_uint8
 from pipeline.runtime.sampler import Sampler, check_count, check_providers
+from pipeline.storage.images import to_uint8
 
 
 @pytest.fixture(scope="module")

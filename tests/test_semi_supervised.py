@@ -33,7 +33,7 @@ from pipeline.gan import networks as model
 from pipeline.runtime.classify import Classifier
 from pipeline.runtime.contract import Provenance
 from pipeline.runtime.family_models import read_listing
-from pipeline.runtime.images import from_uint8, save_png
+from pipeline.storage.images import from_uint8, save_png
 
 LABELLED_PER_CLASS = SSL_LABELLED_PER_CLASS
 

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from conftest import ctrl_c_stops_it, invoke
-from pipeline.runtime import serve as web
+from pipeline.serving import serve as web
 
 needs_runtime = pytest.mark.skipif(
     not (web.RUNTIME / web.RUNTIME_FILES[0]).is_file(),

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ctrl_c_stops_it
-from pipeline.runtime import serve as web
-from pipeline.runtime.http_server import MAX_CONNECTIONS, MAX_PER_ADDRESS
+from pipeline.serving import serve as web
+from pipeline.serving.http_server import MAX_CONNECTIONS, MAX_PER_ADDRESS
 
 pytestmark = pytest.mark.skipif(
     not (web.RUNTIME / web.RUNTIME_FILES[0]).is_file(),
@@ -255,7 +255,7 @@ def test_a_slot_is_given_back_once_whoever_frees_it():
     Ctrl-C and keep serving) nor add a slot."""
     from http.server import BaseHTTPRequestHandler
 
-    from pipeline.runtime.http_server import BoundedServer
+    from pipeline.serving.http_server import BoundedServer
 
     server = BoundedServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     try:

@@ -10,7 +10,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from pipeline.export.onnx_names import stable_names
-from pipeline.runtime.keras_files import save_keras
+from pipeline.storage.keras_files import save_keras
 
 
 def converted(counters: tuple[int, int, int], constant: str) -> onnx.ModelProto:

@@ -20,7 +20,7 @@ from pipeline.config import ClassifierConfig
 from pipeline.data.datasets import load_split
 from pipeline.evaluation.classifier import load_feature_model, split_indices
 from pipeline.evaluation.quality import gaussian_statistics
-from pipeline.runtime.images import from_uint8
+from pipeline.storage.images import from_uint8
 from pipeline.training.tracking import (
     QUALITY_COLUMNS,
     Measurement,

@@ -20,13 +20,13 @@ from conftest import flipped_weights, nan_generator, unavailable, without_metada
 from pipeline.benchmarks import browser as chromium
 from pipeline.benchmarks.browser import SETTLED
 from pipeline.benchmarks.web_benchmark import canvas_grid
-from pipeline.runtime import serve as web
 from pipeline.runtime import traversals
 from pipeline.runtime.classify import Classifier
 from pipeline.runtime.contract import WEIGHTS_DIGEST
 from pipeline.runtime.encode import Encoder
-from pipeline.runtime.images import from_uint8, make_grid, to_uint8
 from pipeline.runtime.sampler import Sampler
+from pipeline.serving import serve as web
+from pipeline.storage.images import from_uint8, make_grid, to_uint8
 
 
 @pytest.fixture(scope="module")

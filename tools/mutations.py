@@ -158,7 +158,7 @@ MUTATIONS = [
     ),
     (
         "serve 17 whole file per client",
-        "pipeline/runtime/serve.py",
+        "pipeline/serving/serve.py",
         "shutil.copyfileobj(handle, self.wfile, CHUNK_SIZE)",
         "self.wfile.write(handle.read())",
         "tests/test_serve_faults.py::"
@@ -166,21 +166,21 @@ MUTATIONS = [
     ),
     (
         "serve 18 no timeout",
-        "pipeline/runtime/serve.py",
+        "pipeline/serving/serve.py",
         "    handler.timeout = timeout",
         "    handler.timeout = None",
         "tests/test_serve_faults.py::test_half_sent_requests_time_out_and_free_their_threads",
     ),
     (
         "serve 19 unbounded",
-        "pipeline/runtime/http_server.py",
+        "pipeline/serving/http_server.py",
         "        self.slots.acquire()",
         "        pass",
         "tests/test_serve_faults.py::test_no_number_of_clients_runs_more_than_the_bounded_threads",
     ),
     (
         "serve 20 tracebacks",
-        "pipeline/runtime/http_server.py",
+        "pipeline/serving/http_server.py",
         "    def handle_error(self, request, client_address) -> None:",
         "    def handle_error_unused(self, request, client_address) -> None:",
         "tests/test_serve_faults.py::test_clients_that_hang_up_mid_download_are_no_traceback",
@@ -202,14 +202,14 @@ MUTATIONS = [
     ),
     (
         "disk 22 free space unchecked",
-        "pipeline/runtime/files.py",
+        "pipeline/storage/files.py",
         "    if size * 1.01 > free:",
         "    if False:",
         "tests/test_write_faults.py::test_a_large_npy_on_a_disk_too_small_is_refused_before_writing",
     ),
     (
         "disk 23 temporary kept",
-        "pipeline/runtime/files.py",
+        "pipeline/storage/files.py",
         "        temporary.unlink(missing_ok=True)\n        if isinstance(error, OSError):",
         "        if isinstance(error, OSError):",
         "tests/test_write_faults.py::test_a_disk_that_fills_mid_write_is_one_line_and_leaves_nothing",
@@ -230,7 +230,7 @@ MUTATIONS = [
     ),
     (
         "disk 26 permissions reset",
-        "pipeline/runtime/files.py",
+        "pipeline/storage/files.py",
         "        os.chmod(temporary, _mode_for(path))",
         "        os.chmod(temporary, default_file_mode())",
         "tests/test_write_faults.py::test_a_replaced_file_keeps_its_permissions",
@@ -266,7 +266,7 @@ MUTATIONS = [
     ),
     (
         "fuzz idx header",
-        "pipeline/runtime/idx.py",
+        "pipeline/storage/idx.py",
         '    if len(data) < header_size:\n        raise DataFormatError(f"{name}: truncated IDX header ({len(data)} bytes)")\n',
         "",
         "tests/test_fuzz.py::test_idx_reader_on_damaged_idx_files",
@@ -317,7 +317,7 @@ MUTATIONS = [
     ),
     (
         "input 45 no share per address",
-        "pipeline/runtime/http_server.py",
+        "pipeline/serving/http_server.py",
         "            crowded = self.per_address[client_address[0]] >= MAX_PER_ADDRESS",
         "            crowded = False",
         "tests/test_serve_faults.py::"
@@ -325,7 +325,7 @@ MUTATIONS = [
     ),
     (
         "input 46 no request deadline",
-        "pipeline/runtime/http_server.py",
+        "pipeline/serving/http_server.py",
         "                late = [handler for handler, due in self.deadlines.items() if due <= now]",
         "                late = []",
         "tests/test_serve_faults.py::test_a_request_trickled_past_its_deadline_is_cut",

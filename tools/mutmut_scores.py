@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def module_of(mutant: str) -> str:
-    """`pipeline.runtime.files.x_sha256_of__mutmut_3` -> `pipeline.runtime.files`."""
+    """`pipeline.storage.files.x_sha256_of__mutmut_3` -> `pipeline.storage.files`."""
     return mutant.split(".x")[0]
 
 

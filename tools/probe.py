@@ -389,7 +389,7 @@ def exp_unchanged(*args: str) -> tuple[bool, str]:
 
 
 def main() -> int:
-    from pipeline.runtime import serve as web
+    from pipeline.serving import serve as web
 
     if not MODEL.is_file():
         print(f"{MODEL.relative_to(ROOT)}: no such model; `make run` first", file=sys.stderr)
@@ -406,7 +406,7 @@ def main() -> int:
             page_server = web.make_server(page_site, "127.0.0.1", 0)
             web.serve_in_background(page_server)
             page_url = f"http://127.0.0.1:{page_server.server_address[1]}/"
-        from pipeline.runtime.api import Api
+        from pipeline.serving.api import Api
 
         api_server = web.make_server(
             web.Site.build([MODEL], Api.load(MODEL, folder)), "127.0.0.1", 0

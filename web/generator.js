@@ -385,7 +385,7 @@ export function parseLabel(contract, value) {
   return label;
 }
 
-/** Generator output -> uint8 pixels exactly as pipeline/runtime/images.py's `to_uint8` (float32
+/** Generator output -> uint8 pixels exactly as pipeline/storage/images.py's `to_uint8` (float32
  * arithmetic, clipped, rounded half to even). */
 export function toUint8(contract, output) {
   const [low, high] = contract.outputRange;
@@ -528,7 +528,7 @@ export async function sweep(ort, session, contract, { seed, code, rows, codes = 
   return { images: await run(ort, session, contract, noise, labels), columns: values.length };
 }
 
-/** The grid pipeline/runtime/images.py's `make_grid` makes: `columns` (by default
+/** The grid pipeline/storage/images.py's `make_grid` makes: `columns` (by default
  * ceil(sqrt(count))) columns, `padding` black pixels around and between the images. */
 export function makeGrid(images, count, [height, width], padding = 2, columns = Math.ceil(Math.sqrt(count))) {
   const rows = Math.ceil(count / columns);

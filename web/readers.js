@@ -33,7 +33,7 @@ export async function openReader(ort, manifest, bytes, source, options = {}) {
 }
 
 /** uint8 pixels (count * 28 * 28) as the models' input, float32 (count, 28, 28, 1) in [-1, 1]
- * (pipeline/runtime/images.py's `from_uint8`). */
+ * (pipeline/storage/images.py's `from_uint8`). */
 export function imagesTensor(ort, pixels, [height, width]) {
   const values = new Float32Array(pixels.length);
   for (let i = 0; i < pixels.length; i += 1) values[i] = Math.fround(pixels[i] / 127.5) - 1;

@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.config import BenchmarkConfig
 from pipeline.runtime import machine
-from pipeline.runtime.files import write_json_atomically, write_text_atomically
+from pipeline.storage.files import write_json_atomically, write_text_atomically
 
 log = logging.getLogger(__name__)
 

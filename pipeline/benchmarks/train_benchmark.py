@@ -39,9 +39,9 @@ from pipeline.errors import DataFormatError, PipelineError
 from pipeline.families import family_of, resolve
 from pipeline.gan import losses, networks
 from pipeline.gan.placement import choose_placement, precision_policy
-from pipeline.runtime import images as image_io
 from pipeline.runtime import machine
 from pipeline.runtime.noise import TRAINING_NOISE
+from pipeline.storage import images as image_io
 from pipeline.training.checkpoints import CheckpointStore, History, LossLog
 from pipeline.training.live import LiveRecord
 from pipeline.training.loop import epoch_batches, images_per_step

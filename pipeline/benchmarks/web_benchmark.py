@@ -30,10 +30,10 @@ import numpy as np
 from pipeline.benchmarks import browser
 from pipeline.errors import PipelineError
 from pipeline.runtime import machine
-from pipeline.runtime import serve as web
-from pipeline.runtime.files import write_path_atomically
-from pipeline.runtime.images import make_grid
 from pipeline.runtime.sampler import Sampler
+from pipeline.serving import serve as web
+from pipeline.storage.files import write_path_atomically
+from pipeline.storage.images import make_grid
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def api_load(model: Path, requests: int, clients: int, images: int) -> dict[str,
     import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline.runtime.api import Api
+    from pipeline.serving.api import Api
 
     api = Api(Sampler(model))
     server = web.make_server(web.Site.build([model], api), "127.0.0.1", 0)

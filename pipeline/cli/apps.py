@@ -269,7 +269,7 @@ def encode(model: Path, files: tuple[Path, ...], out: Path, features: bool) -> N
     import numpy as np
 
     from pipeline.runtime.encode import Encoder
-    from pipeline.runtime.files import write_atomically
+    from pipeline.storage.files import write_atomically
 
     names, images = read_named_images(files, model, ENCODER_HINT)
     codes = Encoder(model).encode(images, features=features)
@@ -306,8 +306,8 @@ def reconstruct(
     IMAGES: as for `dcgan encode`.
     """
     from pipeline.runtime.encode import Encoder
-    from pipeline.runtime.images import paired_grid, save_png
     from pipeline.runtime.sampler import Sampler
+    from pipeline.storage.images import paired_grid, save_png
 
     names, images = read_named_images(files, encoder, ENCODER_HINT)
     if not generator.exists():
@@ -356,11 +356,11 @@ def serve(
 
     Ctrl-C stops it. The page works offline: everything it loads comes from this server.
     """
-    from pipeline.runtime import serve as web
-    from pipeline.runtime.api import Api
     from pipeline.runtime.classify import CLASSIFIER_FILE
     from pipeline.runtime.encode import ENCODER_FILE
-    from pipeline.runtime.http_server import reachable_from_elsewhere, url_host
+    from pipeline.serving import serve as web
+    from pipeline.serving.api import Api
+    from pipeline.serving.http_server import reachable_from_elsewhere, url_host
 
     chosen = list(models) or [Path(m) for m in web.DEFAULT_MODELS if Path(m).is_file()]
     if not chosen:

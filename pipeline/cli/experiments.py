@@ -46,7 +46,7 @@ def experiment(
     `dvc exp run` with its values as `-S` flags, so `dvc exp show` and `make report` list it."""
     quiet_tensorflow()  # the check of a preset's train section reads the families
     from pipeline.presets import check_overrides, read_preset
-    from pipeline.runtime.files import write_atomically
+    from pipeline.storage.files import write_atomically
 
     chosen = read_preset(params_path.parent, preset, params_path)
     values = [f"train.seed={seed}", *extra]

@@ -117,7 +117,7 @@ def require_folder(path: Path, option: str, hint: str = "") -> None:
 def report_metrics(metrics: dict[str, Any], path: Path | None = None) -> None:
     """Write the metrics file (atomically) when given, and print the metrics as JSON."""
     if path is not None:
-        from pipeline.runtime.files import write_json_atomically
+        from pipeline.storage.files import write_json_atomically
 
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomically(path, metrics)

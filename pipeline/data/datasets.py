@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import DataFormatError
-from pipeline.runtime.files import sha256_of
-from pipeline.runtime.idx import read_idx
+from pipeline.storage.files import sha256_of
+from pipeline.storage.idx import read_idx
 
 CHECKSUMS_FILE = "SHA256SUMS"
 

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from pipeline.data.datasets import CHECKSUMS_FILE, DatasetFile, DatasetSpec, checksums_text
 from pipeline.data.sources import Source, SourceFailed
 from pipeline.errors import DownloadError
-from pipeline.runtime.files import default_file_mode, sha256_of, why_not, write_text_atomically
+from pipeline.storage.files import default_file_mode, sha256_of, why_not, write_text_atomically
 
 log = logging.getLogger(__name__)
 

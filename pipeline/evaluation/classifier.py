@@ -19,8 +19,8 @@ import numpy as np
 from pipeline.config import ClassifierConfig
 from pipeline.data.datasets import load_split
 from pipeline.runtime import machine
-from pipeline.runtime.images import from_uint8
-from pipeline.runtime.keras_files import save_keras
+from pipeline.storage.images import from_uint8
+from pipeline.storage.keras_files import save_keras
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.runtime.images import from_uint8, to_uint8
+from pipeline.storage.images import from_uint8, to_uint8
 
 log = logging.getLogger(__name__)
 

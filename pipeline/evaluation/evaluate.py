@@ -32,8 +32,8 @@ from pipeline.evaluation.any_generator import AnyGenerator, Stated, open_generat
 from pipeline.evaluation.classifier import load_feature_model
 from pipeline.evaluation.family_measures import Described, Evaluation, MeasuredFamily
 from pipeline.runtime.contract import trained_family
-from pipeline.runtime.images import from_uint8, paired_grid, save_labelled_grid, save_png
 from pipeline.runtime.sampler import Sampler
+from pipeline.storage.images import from_uint8, paired_grid, save_labelled_grid, save_png
 
 log = logging.getLogger(__name__)
 

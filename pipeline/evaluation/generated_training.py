@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline.config import ClassifierConfig
 from pipeline.evaluation.classifier import fit_classifier
-from pipeline.runtime.images import from_uint8
+from pipeline.storage.images import from_uint8
 
 
 def accuracy_on(model, test: tuple[np.ndarray, np.ndarray]) -> float:

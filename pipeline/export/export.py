@@ -33,8 +33,8 @@ from pipeline.runtime.contract import (
     GeneratorContract,
     Provenance,
 )
-from pipeline.runtime.files import write_atomically
 from pipeline.runtime.revision import code_revision
+from pipeline.storage.files import write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pipeline.export.onnx_names import stable_names
 from pipeline.families import FAMILIES
 from pipeline.runtime.contract import IMAGES_OUTPUT, Provenance
 from pipeline.runtime.family_models import FamilyModel, read_listing, write_listing
-from pipeline.runtime.files import write_atomically, write_folder_atomically
+from pipeline.storage.files import write_atomically, write_folder_atomically
 
 log = logging.getLogger(__name__)
 

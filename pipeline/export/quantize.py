@@ -36,7 +36,7 @@ import numpy as np
 
 from pipeline.export.checks import with_digest
 from pipeline.runtime.contract import INT8_FALLBACK
-from pipeline.runtime.files import write_path_atomically
+from pipeline.storage.files import write_path_atomically
 
 log = logging.getLogger(__name__)
 

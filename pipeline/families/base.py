@@ -25,8 +25,8 @@ from pipeline.evaluation.family_measures import Evaluation
 from pipeline.gan import networks
 from pipeline.runtime.contract import GeneratorContract
 from pipeline.runtime.family_models import FamilyModel, write_listing
-from pipeline.runtime.files import write_json_atomically
-from pipeline.runtime.keras_files import save_keras
+from pipeline.storage.files import write_json_atomically
+from pipeline.storage.keras_files import save_keras
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from pipeline.runtime.contract import (
 )
 from pipeline.runtime.encode import ENCODER_FILE, Encoder
 from pipeline.runtime.family_models import FamilyModel
-from pipeline.runtime.images import from_uint8, paired_grid, save_png
+from pipeline.storage.images import from_uint8, paired_grid, save_png
 
 # What a run's ledger row keeps of its encoder's evaluation (`pipeline.evaluation.encoding`).
 ENCODER_MEASURES = (

@@ -24,7 +24,7 @@ from pipeline.evaluation.family_measures import Evaluation
 from pipeline.families.base import Defaults, Fakes, Family, OwnMeasure, Reals
 from pipeline.gan import augment, losses, networks
 from pipeline.runtime.contract import GeneratorContract
-from pipeline.runtime.images import to_uint8
+from pipeline.storage.images import to_uint8
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ from pipeline.runtime.contract import (
     classifier_metadata,
 )
 from pipeline.runtime.family_models import FamilyModel
-from pipeline.runtime.images import from_uint8
+from pipeline.storage.images import from_uint8
 
 log = logging.getLogger(__name__)
 

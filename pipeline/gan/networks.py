@@ -60,7 +60,7 @@ FEATURE_DROPOUT = 0.5
 
 def from_uint8(images) -> tf.Tensor:
     """uint8 `(N, 28, 28)` -> float32 `(N, 28, 28, 1)` in [-1, 1], inside a graph (the numpy
-    twin for arrays: `pipeline.runtime.images.from_uint8`)."""
+    twin for arrays: `pipeline.storage.images.from_uint8`)."""
     return tf.cast(images, tf.float32)[..., tf.newaxis] / 127.5 - 1.0
 
 

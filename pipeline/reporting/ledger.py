@@ -16,7 +16,7 @@ from pipeline.config import TrainConfig
 from pipeline.errors import PipelineError
 from pipeline.families import DEFAULT_FAMILY, FAMILIES
 from pipeline.families.base import OwnMeasure
-from pipeline.runtime.files import write_text_atomically
+from pipeline.storage.files import write_text_atomically
 
 # dvclive's tables of the tracked runs' training time and validation Frechet distance by step.
 LIVE_METRICS = "dvclive/train/plots/metrics"

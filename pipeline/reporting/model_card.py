@@ -11,7 +11,7 @@ from typing import Any
 from pipeline.config import TrainConfig, load_train_config
 from pipeline.families import family_of, resolve
 from pipeline.reporting.figures import machine_words, read_metrics
-from pipeline.runtime.files import write_text_atomically
+from pipeline.storage.files import write_text_atomically
 
 CARD = "docs/MODEL_CARD.md"
 

@@ -29,7 +29,7 @@ from pipeline.reporting.preset_runs import (
     spread,
     without_seed,
 )
-from pipeline.runtime.files import write_text_atomically
+from pipeline.storage.files import write_text_atomically
 
 IMAGES = {
     "plots/train/final_grid.png": "final_grid.png",

@@ -29,8 +29,8 @@ from pipeline.runtime.contract import (
     PROBABILITIES_OUTPUT,
     kind_of,
 )
-from pipeline.runtime.images import from_uint8
 from pipeline.runtime.model_bytes import read_checked
+from pipeline.storage.images import from_uint8
 
 # The semi-supervised model's folder (`pipeline.families.semi_supervised`): its classifier, the
 # supervised-only baseline, the labels both learnt from.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import ContractError
-from pipeline.runtime.files import write_json_atomically
+from pipeline.storage.files import write_json_atomically
 
 MODELS_FILE = "models.json"
 

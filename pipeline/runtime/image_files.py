@@ -15,8 +15,8 @@ import numpy as np
 
 from pipeline.errors import DataFormatError, ImageInputError
 from pipeline.runtime.contract import IMAGE_SHAPE
-from pipeline.runtime.idx import parse_idx
-from pipeline.runtime.images import from_uint8
+from pipeline.storage.idx import parse_idx
+from pipeline.storage.images import from_uint8
 
 IDX_SUFFIXES = (".idx", "-ubyte", ".idx3")  # MNIST's own names end in idx3-ubyte
 

@@ -13,9 +13,9 @@ import numpy as np
 from pipeline.errors import SamplerError
 from pipeline.runtime import traversals
 from pipeline.runtime.contract import IMAGE_SHAPE
-from pipeline.runtime.files import require_free_space, write_atomically
-from pipeline.runtime.images import make_grid, save_gif, save_png
 from pipeline.runtime.sampler import DEFAULT_BATCH_SIZE, MAX_GRID_IMAGES, Sampler
+from pipeline.storage.files import require_free_space, write_atomically
+from pipeline.storage.images import make_grid, save_gif, save_png
 
 SWEEP_FRAMES = 16  # values of a continuous code in a sweep's GIF, one way
 

@@ -31,9 +31,9 @@ import onnxruntime as ort
 
 from pipeline.errors import ModelOutputError, SamplerError
 from pipeline.runtime import contract
-from pipeline.runtime.images import to_uint8
 from pipeline.runtime.model_bytes import check_weights
 from pipeline.runtime.noise import SEED_LIMIT
+from pipeline.storage.images import to_uint8
 
 CPU_PROVIDER = "CPUExecutionProvider"
 DEFAULT_BATCH_SIZE = 256

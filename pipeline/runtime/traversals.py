@@ -11,7 +11,6 @@ import numpy as np
 
 from pipeline.errors import SamplerError
 from pipeline.runtime import contract
-from pipeline.runtime.images import to_uint8
 from pipeline.runtime.sampler import (
     DEFAULT_BATCH_SIZE,
     MAX_GRID_IMAGES,
@@ -19,6 +18,7 @@ from pipeline.runtime.sampler import (
     check_count,
     codes_text,
 )
+from pipeline.storage.images import to_uint8
 
 MAX_WALK_FRAMES = 1000
 

@@ -23,8 +23,8 @@ import tensorflow as tf
 
 from pipeline.errors import TrainingError
 from pipeline.gan.placement import Placement
-from pipeline.runtime import images as image_io
-from pipeline.runtime.files import write_json_atomically
+from pipeline.storage import images as image_io
+from pipeline.storage.files import write_json_atomically
 from pipeline.training.tracking import QUALITY_COLUMNS, Measurement
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from pipeline.gan.averaging import recalibrate_batch_norm
 from pipeline.gan.placement import precision_policy
-from pipeline.runtime import images as image_io
 from pipeline.runtime.noise import TRAINING_NOISE
+from pipeline.storage import images as image_io
 from pipeline.training.tracking import Measurement
 
 # Noise vectors whose activations set the averaged generator's batch-norm statistics.

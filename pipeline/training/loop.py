@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from pipeline.errors import TrainingError
 from pipeline.families import resolve
-from pipeline.runtime import images as image_io
+from pipeline.storage import images as image_io
 from pipeline.training.checkpoints import History
 
 log = logging.getLogger(__name__)

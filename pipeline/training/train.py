@@ -26,18 +26,18 @@ from pipeline.data.datasets import DATASETS, load_split
 from pipeline.errors import ConfigError, TrainingError
 from pipeline.families import distributes, resolve
 from pipeline.gan.placement import choose_placement, precision_policy
-from pipeline.runtime import images as image_io
 from pipeline.runtime import machine
 from pipeline.runtime.contract import Provenance
-from pipeline.runtime.files import (
+from pipeline.runtime.noise import TRAINING_NOISE
+from pipeline.runtime.revision import code_revision
+from pipeline.storage import images as image_io
+from pipeline.storage.files import (
     exclusive_lock,
     sha256_of,
     write_folder_atomically,
     write_json_atomically,
 )
-from pipeline.runtime.keras_files import save_keras
-from pipeline.runtime.noise import TRAINING_NOISE
-from pipeline.runtime.revision import code_revision
+from pipeline.storage.keras_files import save_keras
 from pipeline.training import distribution
 from pipeline.training.checkpoints import CheckpointStore, History, fingerprint, short_reason
 from pipeline.training.distribution import Distribution

@@ -32,9 +32,9 @@ from pipeline.runtime.classify import CLASSIFIER_FILE, Classifier
 from pipeline.runtime.contract import CODES_OUTPUT, LABEL_INPUT
 from pipeline.runtime.encode import ENCODER_FILE, Encoder
 from pipeline.runtime.image_files import decode_images
-from pipeline.runtime.images import make_grid, png_bytes
 from pipeline.runtime.noise import SEED_LIMIT
 from pipeline.runtime.sampler import Sampler
+from pipeline.storage.images import make_grid, png_bytes
 
 MAX_IMAGES = 256  # per request, drawn or read
 MAX_BODY_BYTES = MAX_IMAGES * 28 * 28 * 4 + 4096  # float32 images and a .npy header

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.runtime.files import write_atomically
+from pipeline.storage.files import write_atomically
 
 
 def from_uint8(images: np.ndarray) -> np.ndarray:

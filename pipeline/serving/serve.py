@@ -7,7 +7,7 @@ carries the cross-origin isolation headers that let onnxruntime-web use threads
 Each file has an ETag and Last-Modified from its size and modification time: the browser asks
 again every time (`no-cache`, so a rebuilt model is seen at once) and gets 304 without a body
 while the file is unchanged, so the model and runtime are downloaded once. Files are streamed
-in chunks, never held whole per client. Under /api/, `pipeline.runtime.api` answers for apps
+in chunks, never held whole per client. Under /api/, `pipeline.serving.api` answers for apps
 that want a service. Standard library only here: the page needs no TensorFlow.
 """
 
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from pipeline.errors import PipelineError
 from pipeline.runtime.contract_files import MANIFEST_FILE
-from pipeline.runtime.http_server import (
+from pipeline.serving.http_server import (
     REQUEST_SECONDS,
     TIMEOUT_SECONDS,
     BoundedServer,
@@ -38,11 +38,11 @@ from pipeline.runtime.http_server import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.runtime.api import Api
+    from pipeline.serving.api import Api
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]  # the checkout: pipeline/runtime/serve.py
+REPO = Path(__file__).resolve().parents[2]  # the checkout: pipeline/serving/serve.py
 WEB = REPO / "web"
 DOCS = REPO / "docs"
 RUNTIME = REPO / "node_modules" / "onnxruntime-web" / "dist"
@@ -143,7 +143,7 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
             self._send(status, body, TYPES[".json"], head, no_store=True)
 
         def _answer_api(self, method: str) -> None:
-            from pipeline.runtime.api import MAX_BODY_BYTES, error_reply
+            from pipeline.serving.api import MAX_BODY_BYTES, error_reply
 
             url = urlsplit(self.path)
             length = self.headers.get("Content-Length", "")
@@ -265,7 +265,7 @@ def make_server(
 ) -> ThreadingHTTPServer:
     """A server bound to `host:port` (port 0: a free one) whose connections each have
     `timeout` seconds per read or write and `request_seconds` for each whole request
-    (`pipeline.runtime.http_server`), or a one-line `ServeError`."""
+    (`pipeline.serving.http_server`), or a one-line `ServeError`."""
     handler = handler_for(site)
     handler.timeout = timeout
     handler.request_seconds = request_seconds

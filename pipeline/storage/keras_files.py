@@ -15,7 +15,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from pipeline.runtime.files import write_path_atomically
+from pipeline.storage.files import write_path_atomically
 
 # Every member of the zip carries this time (the earliest a zip can hold).
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
