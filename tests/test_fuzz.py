@@ -379,15 +379,6 @@ def test_any_request_on_the_wire_gets_an_answer_and_an_error_as_json(
         assert message and "\n" not in message
 
 
-preset_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-
-
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -398,13 +389,13 @@ preset_values = st.recursive(
         st.sampled_from(["train", "export", "runs", "targets", "evaluate", "other"]),
         st.dictionaries(
             st.sampled_from(["epochs", "model", "loss", "opset", "frechet_distance", "x"]),
-            preset_values,
+            yaml_values,
             max_size=3,
         )
-        | preset_values,
+        | yaml_values,
         max_size=4,
     )
-    | preset_values,
+    | yaml_values,
     text=st.none() | st.text(max_size=60),
 )
 def test_any_preset_file_is_a_preset_or_one_line(tmp_path_factory, content, text):

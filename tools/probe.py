@@ -163,8 +163,7 @@ def damaged_models(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def cases(folder: Path, port: int, page_url: str | None) -> list[Case]:
-    bad = damaged_models(folder)
+def cases(folder: Path, bad: dict[str, Path], port: int, page_url: str | None) -> list[Case]:
     out = folder / "x.png"
     npy = folder / "x.npy"
     (folder / "noimage.png").write_text("not a picture")
@@ -396,13 +395,12 @@ def main() -> int:
         return 2
     folder = Path(tempfile.mkdtemp(prefix="probe-"))
     try:
-        bad_names = ("flipped", "text")
+        bad = damaged_models(folder)
         page_url = None
         from pipeline.benchmarks.browser import missing
 
         if missing() is None and shutil.which("node"):
-            damaged_models(folder)
-            page_site = web.Site.build([MODEL, *(folder / f"{n}.onnx" for n in bad_names)])
+            page_site = web.Site.build([MODEL, bad["flipped"], bad["text"]])
             page_server = web.make_server(page_site, "127.0.0.1", 0)
             web.serve_in_background(page_server)
             page_url = f"http://127.0.0.1:{page_server.server_address[1]}/"
@@ -415,7 +413,7 @@ def main() -> int:
         port = api_server.server_address[1]
         totals = {"good": 0, "defect": 0}
         print("| entry | case | seconds | verdict | seen |\n| --- | --- | ---: | --- | --- |")
-        for case in cases(folder, port, page_url):
+        for case in cases(folder, bad, port, page_url):
             started = time.monotonic()
             try:
                 good, seen = case.run()

@@ -67,25 +67,36 @@ def fields(data: bytes) -> Iterator[tuple[int, bytes | None]]:
         raise ContractError("the last field runs past the end")
 
 
+def _graph_and_metadata(model: bytes) -> tuple[list[bytes], dict[str, str]]:
+    """The model's graph field(s) as stored and its `metadata_props`, in one walk."""
+    graph, found = [], {}
+    for field, value in fields(model):
+        if value is None:
+            continue
+        if field == GRAPH_FIELD:
+            graph.append(value)
+        elif field == METADATA_FIELD:
+            parts = dict(fields(value))
+            key, text = parts.get(1) or b"", parts.get(2) or b""
+            found[key.decode("utf-8", "replace")] = text.decode("utf-8", "replace")
+    return graph, found
+
+
+def _digest(graph: list[bytes]) -> str:
+    digest = hashlib.sha256()
+    for part in graph:
+        digest.update(part)
+    return digest.hexdigest()
+
+
 def weights_digest(model: bytes) -> str:
     """The hex SHA-256 of the model's graph field as stored."""
-    digest = hashlib.sha256()
-    for field, value in fields(model):
-        if field == GRAPH_FIELD and value is not None:
-            digest.update(value)
-    return digest.hexdigest()
+    return _digest(_graph_and_metadata(model)[0])
 
 
 def metadata(model: bytes) -> dict[str, str]:
     """The model's `metadata_props` as a dict of strings."""
-    found = {}
-    for field, entry in fields(model):
-        if field != METADATA_FIELD or entry is None:
-            continue
-        parts = dict(fields(entry))
-        key, value = parts.get(1) or b"", parts.get(2) or b""
-        found[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-    return found
+    return _graph_and_metadata(model)[1]
 
 
 def check_weights(model: bytes, source: object) -> None:
@@ -94,17 +105,17 @@ def check_weights(model: bytes, source: object) -> None:
     warning. Bytes that are no protobuf, or hold no graph, are left to onnxruntime, whose
     refusal says why."""
     try:
-        if GRAPH_FIELD not in {field for field, _ in fields(model)}:
-            return  # no model at all
-        stated = metadata(model).get(WEIGHTS_DIGEST)
-        actual = weights_digest(model)
+        graph, found = _graph_and_metadata(model)
     except ContractError:
         return
+    if not graph:
+        return  # no model at all
+    stated = found.get(WEIGHTS_DIGEST)
     if stated is None:
         log.warning(
             "%s: no %s in its metadata: its weights are not checked", source, WEIGHTS_DIGEST
         )
-    elif stated != actual:
+    elif stated != _digest(graph):
         raise ContractError(
             f"{source}: its weights do not match the digest in its metadata (the file is "
             "damaged or was edited); export or download it again"
@@ -113,7 +124,8 @@ def check_weights(model: bytes, source: object) -> None:
 
 def read_checked(source: str | Path | bytes, name: object, error: type[Exception]) -> bytes:
     """The bytes of the model file `source` (or `source` itself), its weights checked as
-    `check_weights` does; what fails is a one-line `error` naming `name`."""
+    `check_weights` does; what fails is a one-line `error` naming `name` (a `ContractError`
+    stays one where `error` is a kind of it)."""
     try:
         model = source if isinstance(source, bytes) else Path(source).read_bytes()
     except OSError as problem:
@@ -121,5 +133,7 @@ def read_checked(source: str | Path | bytes, name: object, error: type[Exception
     try:
         check_weights(model, name)
     except ContractError as problem:
+        if isinstance(problem, error):
+            raise
         raise error(str(problem)) from problem
     return model

@@ -31,7 +31,7 @@ import onnxruntime as ort
 
 from pipeline.errors import ModelOutputError, SamplerError
 from pipeline.runtime import contract
-from pipeline.runtime.model_bytes import check_weights
+from pipeline.runtime.model_bytes import read_checked
 from pipeline.runtime.noise import SEED_LIMIT
 from pipeline.storage.images import to_uint8
 
@@ -305,11 +305,7 @@ def open_session(
     do; `providers` checked), or a one-line `SamplerError`."""
     if not path.is_file():
         raise SamplerError(f"{path}: no such model file")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise SamplerError(f"{path}: cannot read ({error.strerror or error})") from error
-    check_weights(data, path)
+    data = read_checked(path, path, SamplerError)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     # nothing on stderr: a failure is raised, and reported once, by the caller
