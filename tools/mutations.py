@@ -311,7 +311,7 @@ MUTATIONS = [
     (
         "input 44 weights digest unchecked",
         "pipeline/runtime/model_bytes.py",
-        "    elif stated != actual:",
+        "    elif stated != _digest(graph):",
         "    elif False:",
         "tests/test_sampler.py::test_flipped_weight_bytes_are_refused_in_one_line",
     ),
