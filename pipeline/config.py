@@ -19,6 +19,7 @@ DISTRIBUTIONS = ("auto", "off", "mirrored", "multi-worker")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("auto", "adam", "rmsprop")
 CRITIC_NORMS = ("auto", "none", "batch")
+CYCLE_TRAINS = ("both", "encoder")  # bigan: the networks its image cycle term trains
 # The newest ONNX opset tf2onnx 1.17 converts to (`tf2onnx.constants.OPSET_TO_IR_VERSION`; a test
 # holds the two together), so a newer one is refused here rather than deep in the export.
 TF2ONNX_MAX_OPSET = 18
@@ -138,6 +139,7 @@ def _choice(choices: tuple[str, ...]):
             raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {shown(value)}")
         return value
 
+    check.choices = choices  # what the setting can be, for whoever lists them
     return check
 
 
@@ -242,6 +244,7 @@ class TrainConfig:
     label_seed: int = setting(0, _at_least(0))
     reconstruction_weight: float = setting(10.0, _non_negative_float)
     code_reconstruction_weight: float = setting(0.0, _non_negative_float)
+    cycle_trains: str = setting("both", _choice(CYCLE_TRAINS))
     unary_scores: bool = setting(False, _boolean)
     augment: str = setting("none", _choice(AUGMENTATIONS))
     lr_schedule: str = setting("auto", _choice(LR_SCHEDULES))

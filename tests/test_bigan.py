@@ -105,6 +105,44 @@ def test_the_reconstruction_term_adds_its_weight_of_the_distance(tmp_path):
     assert plain == pytest.approx(float(losses.bigan_generator_loss(fake_logits, real_logits)))
 
 
+def test_a_network_with_its_weights_held_passes_gradient_to_its_input_only():
+    """y = W x with W known: d sum(y) / dx is W's row sums, d / dW is zero; the value is
+    the network's own."""
+    weights = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)  # (in 3, out 2)
+    network = tf.keras.Sequential([tf.keras.layers.Dense(2, use_bias=False)])
+    network.build((None, 3))
+    network.set_weights([weights])
+    inputs = tf.constant([[1.0, -1.0, 0.5]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(inputs)
+        outputs = bigan.weights_held(network)(inputs)
+        total = tf.reduce_sum(outputs)
+    np.testing.assert_allclose(outputs.numpy(), inputs.numpy() @ weights)
+    np.testing.assert_allclose(tape.gradient(total, inputs).numpy(), [[3.0, 7.0, 11.0]])
+    held = tape.gradient(total, network.trainable_variables)
+    assert all(gradient is None or not np.any(gradient.numpy()) for gradient in held)
+
+
+@pytest.mark.parametrize("trains, generator_learns", [("both", True), ("encoder", False)])
+def test_the_image_cycle_trains_the_networks_it_is_set_to(tmp_path, trains, generator_learns):
+    """The generator loss's gradient on fixed logits is the cycle term's alone: with
+    `cycle_trains: encoder` it reaches the encoder and not the generator."""
+    train = {"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4, "cycle_trains": trains}
+    set_params(tmp_path, train=train)
+    trainer = Trainer(load_train_config(tmp_path / "params.yaml"), choose_placement("float32"))
+    family = trainer.family
+    real = from_uint8(np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8))
+    reals = Reals(tf.constant(real), None, tf.constant([[-0.5]] * 4))
+    variables = trainer.generator.trainable_variables + family.encoder.trainable_variables
+    with tf.GradientTape() as tape:
+        loss = family.generator_loss(trainer, tf.constant([[0.5]] * 4), None, reals)
+    gradients = tape.gradient(loss, variables)
+    moved = [g is not None and bool(np.any(g.numpy())) for g in gradients]
+    generator_count = len(trainer.generator.trainable_variables)
+    assert any(moved[:generator_count]) is generator_learns
+    assert all(moved[generator_count:])
+
+
 def test_the_code_reconstruction_term_adds_its_weight_of_the_noises_distance(tmp_path):
     """With the code term, minus without: the weight times mean |z - E(G(z))| of the
     generated batch, computed here from the networks themselves."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import config
-from pipeline.config import TrainConfig, load_train_config
+from pipeline.config import TrainConfig, checks, load_train_config
 from pipeline.errors import ConfigError
 from pipeline.families import DEFAULT_FAMILY, FAMILIES, resolve
 from pipeline.gan.losses import OBJECTIVES
@@ -70,7 +70,12 @@ def test_a_familys_own_setting_given_to_another_family_is_refused_by_name():
         others = [name for name, family in FAMILIES.items() if family is not owner]
         for key in owner.own_settings:
             default = getattr(defaults, key)
-            changed = (not default) if isinstance(default, bool) else default + 1
+            if isinstance(default, bool):
+                changed = not default
+            elif isinstance(default, str):
+                changed = next(c for c in checks(TrainConfig)[key].choices if c != default)
+            else:
+                changed = default + 1
             for other in others:
                 with pytest.raises(ConfigError, match=f"train.{key}: applies to the {owner.name}"):
                     resolve(dataclasses.replace(defaults, model=other, **{key: changed}))

@@ -95,6 +95,25 @@ def encoder_block(root: Path, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def weights_held(network):
+    """`network` called in training mode, whose gradient reaches its input but not its
+    weights: what is upstream of it learns through it while it stays as it is."""
+
+    @tf.custom_gradient
+    def call(inputs):
+        with tf.GradientTape(persistent=True) as tape:  # an outer tape may ask twice
+            tape.watch(inputs)
+            outputs = network(inputs, training=True)
+
+        def gradient(upstream, variables=None):
+            through = tape.gradient(outputs, inputs, output_gradients=upstream)
+            return through, [tf.zeros_like(variable) for variable in variables or ()]
+
+        return outputs, gradient
+
+    return call
+
+
 class BiGAN(Family):
     name = "bigan"
     summary = "An encoder learnt with the generator: a digit to its noise and back, G(E(x))."
@@ -105,7 +124,12 @@ class BiGAN(Family):
     defaults = Defaults(learning_rate=1e-3, discriminator_learning_rate=2e-4, beta1=0.5)
     losses = ("gan",)  # the encoder's half of the loss swaps real and fake: a cross-entropy's
     takes_critic_norm = False  # its discriminator is its own
-    own_settings = ("reconstruction_weight", "code_reconstruction_weight", "unary_scores")
+    own_settings = (
+        "reconstruction_weight",
+        "code_reconstruction_weight",
+        "cycle_trains",
+        "unary_scores",
+    )
     ledger_fields = (*Family.ledger_fields, "encoder")  # its measures, `ENCODER_MEASURES`
     report_blocks: ClassVar[dict[str, Block]] = {"bigan": ("docs/FAMILIES.md", encoder_block)}
     exporters: ClassVar[dict[str, Exporter]] = {
@@ -134,7 +158,9 @@ class BiGAN(Family):
     def generator_loss(self, run, fake_logits, fakes: Fakes, real: Reals) -> tf.Tensor:
         """The adversarial loss on both kinds of pair; with `reconstruction_weight`, plus
         that weight of mean |x - G(E(x))| on the real batch (ALICE's explicit cycle term, Li et
-        al. 2017), which asks G(E(x)) to redraw x rather than leave it to the discriminator;
+        al. 2017), which asks G(E(x)) to redraw x rather than leave it to the discriminator
+        (with `cycle_trains: encoder` it trains E alone: G's digits answer to the
+        discriminator only, and the pixel distance, which favours a blur, does not reach G);
         with `code_reconstruction_weight`, plus that weight of mean |z - E(G(z))| on the
         generated batch (the noise's cycle, as ALICE's and BicycleGAN's latent regression): E
         learns to invert G where G draws, without asking G's digits to match pixels."""
@@ -142,7 +168,10 @@ class BiGAN(Family):
         weight = self.config.reconstruction_weight
         if weight:
             codes = self.encoder(real.images, training=True)[0]
-            redrawn = run.generator(codes, training=True)
+            if self.config.cycle_trains == "encoder":
+                redrawn = weights_held(run.generator)(codes)
+            else:
+                redrawn = run.generator(codes, training=True)
             distance = losses.reconstruction_loss(real.images, redrawn)
             loss += weight * tf.cast(distance, loss.dtype)
         weight = self.config.code_reconstruction_weight
