@@ -266,6 +266,82 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+# What `auto` may stand for in the train section: the family's or the loss's value, which
+# `pipeline.families.resolve` puts in its place. (precision and distribute are the machine's to
+# answer: `choose_placement` and `distribution.choose`, when the run starts.)
+RESOLVED_BY_FAMILY_AND_LOSS = (
+    "epochs",
+    "model",
+    "critic_steps",
+    "learning_rate",
+    "discriminator_learning_rate",
+    "beta1",
+    "beta2",
+    "optimizer",
+    "critic_norm",
+    "lr_schedule",
+)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The train section as a run uses it: `pipeline.families.resolve` makes it from a
+    `TrainConfig`, each `auto` replaced by its family's or loss's value, once; the trainer,
+    the loop and the benchmarks take nothing else. Made any other way, an `auto` left in a
+    field of `RESOLVED_BY_FAMILY_AND_LOSS` is refused."""
+
+    seed: int
+    epochs: int
+    batch_size: int
+    noise_dim: int
+    model: str
+    loss: str
+    critic_steps: int
+    learning_rate: float
+    discriminator_learning_rate: float
+    beta1: float | None  # None: the optimizer is not Adam
+    beta2: float | None
+    optimizer: str
+    critic_norm: str
+    label_smoothing: float
+    r1_weight: float
+    r1_every: int
+    categorical_codes: int
+    continuous_codes: int
+    info_weight: float
+    continuous_info_weight: float
+    categorical_jitter: bool
+    labelled_per_class: int
+    label_seed: int
+    reconstruction_weight: float
+    code_reconstruction_weight: float
+    cycle_trains: str
+    unary_scores: bool
+    augment: str
+    lr_schedule: str
+    precision: str
+    distribute: str
+    replicas: int
+    batch_norm: str
+    sample_every: int
+    checkpoint_every: int
+    grid_size: int
+    average_decay: float
+    average_horizon: float
+    track_every: int
+    track_samples: int
+    export_weights: str
+    fresh: bool
+
+    def __post_init__(self):
+        for key in RESOLVED_BY_FAMILY_AND_LOSS:
+            if getattr(self, key) == "auto":
+                raise TypeError(f"train.{key} is still auto: resolve the section first")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 @dataclass(frozen=True)
 class ExportConfig:
     """The `export` section: ONNX opset and the parity check against TensorFlow."""

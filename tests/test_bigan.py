@@ -52,7 +52,7 @@ def test_the_discriminator_judges_encoded_reals_and_generated_fakes(tmp_path, mo
     """One eager training step on a known batch: every pair the discriminator sees is either
     (x, E(x)) with x from the batch or (G(z), z), and both kinds reach both steps."""
     set_params(tmp_path, train={"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4})
-    config = load_train_config(tmp_path / "params.yaml")
+    config = resolve(load_train_config(tmp_path / "params.yaml"))
     tf.config.run_functions_eagerly(True)
     try:
         trainer = Trainer(config, choose_placement("float32"), total_steps=1)
@@ -88,7 +88,7 @@ def test_the_reconstruction_term_adds_its_weight_of_the_distance(tmp_path):
     """The generator loss with the term minus the one without is the weight times
     mean |x - G(E(x))| of the batch, computed here from the networks themselves."""
     set_params(tmp_path, train={"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4})
-    config = load_train_config(tmp_path / "params.yaml")
+    config = resolve(load_train_config(tmp_path / "params.yaml"))
     trainer = Trainer(config, choose_placement("float32"))
     family = trainer.family
     real = from_uint8(np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8))
@@ -129,7 +129,9 @@ def test_the_image_cycle_trains_the_networks_it_is_set_to(tmp_path, trains, gene
     `cycle_trains: encoder` it reaches the encoder and not the generator."""
     train = {"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4, "cycle_trains": trains}
     set_params(tmp_path, train=train)
-    trainer = Trainer(load_train_config(tmp_path / "params.yaml"), choose_placement("float32"))
+    trainer = Trainer(
+        resolve(load_train_config(tmp_path / "params.yaml")), choose_placement("float32")
+    )
     family = trainer.family
     real = from_uint8(np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8))
     reals = Reals(tf.constant(real), None, tf.constant([[-0.5]] * 4))
@@ -147,7 +149,9 @@ def test_the_code_reconstruction_term_adds_its_weight_of_the_noises_distance(tmp
     """With the code term, minus without: the weight times mean |z - E(G(z))| of the
     generated batch, computed here from the networks themselves."""
     set_params(tmp_path, train={"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4})
-    trainer = Trainer(load_train_config(tmp_path / "params.yaml"), choose_placement("float32"))
+    trainer = Trainer(
+        resolve(load_train_config(tmp_path / "params.yaml")), choose_placement("float32")
+    )
     family = trainer.family
     noise = tf.constant(np.random.default_rng(1).uniform(-1, 1, (4, NOISE_DIM)), tf.float32)
     fakes = Fakes(trainer.generator(noise, training=True), None, noise, None)
@@ -172,7 +176,9 @@ def test_the_reconstruction_weight_applies_to_bigan_only(tmp_path):
 
 def test_the_generator_step_trains_the_encoder_too(tmp_path):
     set_params(tmp_path, train={"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4})
-    trainer = Trainer(load_train_config(tmp_path / "params.yaml"), choose_placement("float32"))
+    trainer = Trainer(
+        resolve(load_train_config(tmp_path / "params.yaml")), choose_placement("float32")
+    )
     before = [v.numpy().copy() for v in trainer.family.encoder.trainable_variables]
     batch = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
     trainer.train_step(batch, np.zeros(4, np.int32))
@@ -469,7 +475,9 @@ def test_the_gan_losses_on_three_scores_are_the_mean_of_each_scores_loss():
 def test_a_step_with_unary_scores_trains_every_part(tmp_path):
     train = {"model": "bigan", "noise_dim": NOISE_DIM, "batch_size": 4, "unary_scores": True}
     set_params(tmp_path, train=train)
-    trainer = Trainer(load_train_config(tmp_path / "params.yaml"), choose_placement("float32"))
+    trainer = Trainer(
+        resolve(load_train_config(tmp_path / "params.yaml")), choose_placement("float32")
+    )
     parts = [trainer.discriminator, trainer.generator, trainer.family.encoder]
     before = [[v.numpy().copy() for v in part.trainable_variables] for part in parts]
     batch = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from pipeline import config
-from pipeline.config import TrainConfig, checks, load_train_config
+from pipeline.config import (
+    RESOLVED_BY_FAMILY_AND_LOSS,
+    TrainConfig,
+    TrainSettings,
+    checks,
+    load_train_config,
+)
 from pipeline.errors import ConfigError
 from pipeline.families import DEFAULT_FAMILY, FAMILIES, resolve
 from pipeline.gan.losses import OBJECTIVES
@@ -21,7 +27,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def load(path: Path) -> TrainConfig:
+def load(path: Path) -> TrainSettings:
     """The train section as the stages use it: read, then resolved for its family."""
     return resolve(load_train_config(path), path)
 
@@ -37,13 +43,34 @@ def test_the_repository_params_are_valid_and_follow_the_design():
     assert (config.beta1, config.beta2, config.lr_schedule) == (0.0, 0.999, "constant")
 
 
-def test_every_auto_is_resolved_once_and_resolving_again_changes_nothing():
+def test_every_auto_is_resolved_once_into_a_type_that_cannot_hold_it():
     for name, family in FAMILIES.items():
         for loss in family.losses:
             resolved = resolve(TrainConfig(model=name, loss=loss))
+            assert isinstance(resolved, TrainSettings)
             machine = ("precision", "distribute")  # chosen at run time, by the machine
             assert "auto" not in [v for k, v in resolved.as_dict().items() if k not in machine]
-            assert resolve(resolved) == resolved, (name, loss)
+            with pytest.raises(TypeError, match="resolved already"):
+                resolve(resolved)
+    for key in RESOLVED_BY_FAMILY_AND_LOSS:
+        with pytest.raises(TypeError, match=f"train.{key} is still auto"):
+            dataclasses.replace(resolve(TrainConfig()), **{key: "auto"})
+
+
+def test_what_runs_a_section_refuses_one_not_resolved():
+    from pipeline.families import family_of
+    from pipeline.gan.placement import Placement
+    from pipeline.training.trainer import Trainer
+
+    for run in (family_of, lambda config: Trainer(config, Placement("CPU:0", "float32"))):
+        with pytest.raises(TypeError, match="expected the resolved train section"):
+            run(TrainConfig())
+
+
+def test_the_resolved_section_has_the_written_sections_keys_in_order():
+    written = [field.name for field in dataclasses.fields(TrainConfig)]
+    assert [field.name for field in dataclasses.fields(TrainSettings)] == written
+    assert set(RESOLVED_BY_FAMILY_AND_LOSS) <= set(written)
 
 
 def test_auto_epochs_keep_the_familys_generator_updates_at_any_critic_steps():

@@ -121,10 +121,11 @@ REPLICA_CHECK = """
 import json, numpy as np, tensorflow as tf
 from pipeline.training import distribution
 from pipeline.config import TrainConfig
+from pipeline.families import resolve
 from pipeline.gan.placement import Placement
 from pipeline.training.trainer import Trainer
 distributed = distribution.choose("mirrored", 2)
-config = TrainConfig(noise_dim=8, batch_size=16, track_every=0, precision="float32")
+config = resolve(TrainConfig(noise_dim=8, batch_size=16, track_every=0, precision="float32"))
 trainer = Trainer(config, Placement("CPU:0", "float32"), 2, distributed)
 rng = np.random.default_rng(0)
 for _ in range(2):
@@ -155,6 +156,7 @@ EVERY_OBJECTIVE = """
 import json, numpy as np
 from pipeline.training import distribution
 from pipeline.config import TrainConfig
+from pipeline.families import resolve
 from pipeline.gan.placement import Placement
 from pipeline.training.loop import images_per_step
 from pipeline.training.trainer import Trainer
@@ -165,8 +167,9 @@ for loss, model, extra in [("lsgan", "unconditional", {}), ("wgan-gp", "uncondit
                            ("gan", "conditional", {}), ("wgan-gp", "conditional", five),
                            ("gan", "infogan", {"r1_weight": 1.0}), ("gan", "bigan", {}),
                            ("gan", "unconditional", {"batch_norm": "per-replica"})]:
-    config = TrainConfig(noise_dim=8, batch_size=8, track_every=0, precision="float32",
-                         loss=loss, model=model, augment="translation", **extra)
+    config = resolve(TrainConfig(noise_dim=8, batch_size=8, track_every=0,
+                                 precision="float32", loss=loss, model=model,
+                                 augment="translation", **extra))
     trainer = Trainer(config, Placement("CPU:0", "float32"), 2, distributed)
     rng = np.random.default_rng(0)
     count = images_per_step(config)

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline.config import TrainConfig
+from pipeline.families import resolve
 from pipeline.gan.placement import Placement, decide_placement, precision_policy
 from pipeline.training.trainer import Trainer
 
@@ -38,7 +39,9 @@ def test_mixed_float16_trains_with_loss_scaling():
     path a GPU without bfloat16 takes): the optimizers scale the loss, the losses are finite
     and the weights move."""
     keras.utils.set_random_seed(0)
-    config = TrainConfig(noise_dim=8, batch_size=8, precision="mixed_float16", track_every=0)
+    config = resolve(
+        TrainConfig(noise_dim=8, batch_size=8, precision="mixed_float16", track_every=0)
+    )
     with precision_policy("mixed_float16"):
         trainer = Trainer(config, Placement("CPU:0", "mixed_float16"), total_steps=2)
     for optimizer in (trainer.generator_optimizer, trainer.discriminator_optimizer):

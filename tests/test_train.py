@@ -29,6 +29,7 @@ from conftest import (
 from pipeline.config import TrainConfig, load_train_config
 from pipeline.data.datasets import CHECKSUMS_FILE, checksums_text
 from pipeline.errors import ConfigError
+from pipeline.families import resolve
 from pipeline.gan import networks
 from pipeline.gan.optimizers import FusedAdam
 from pipeline.gan.placement import Placement
@@ -183,7 +184,9 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(wor
     set_params(workdir, train=dict(epochs=1))
     train_ok()
     # Blow up the discriminator's last layer inside the saved checkpoint, as a diverged run would.
-    trainer = Trainer(load_train_config(workdir / "params.yaml"), Placement("CPU:0", "float32"))
+    trainer = Trainer(
+        resolve(load_train_config(workdir / "params.yaml")), Placement("CPU:0", "float32")
+    )
     prefix = tf.train.latest_checkpoint(workdir / "checkpoints/train/tf")
     checkpoint = tf.train.Checkpoint(**trainer.checkpoint_parts)
     checkpoint.restore(prefix).assert_consumed()
@@ -442,7 +445,7 @@ def test_with_anneal_the_epoch_count_is_part_of_the_checkpoint_fingerprint():
 )
 def test_each_network_gets_its_own_learning_rate(loss, model, rates):
     given = {"lsgan": {"learning_rate": 3e-3, "discriminator_learning_rate": 1e-4}}
-    config = TrainConfig(loss=loss, model=model, noise_dim=8, **given.get(loss, {}))
+    config = resolve(TrainConfig(loss=loss, model=model, noise_dim=8, **given.get(loss, {})))
     trainer = Trainer(config, Placement("CPU:0", "float32"))
     measured = (
         float(trainer.generator_optimizer.learning_rate),
@@ -456,7 +459,7 @@ def test_each_network_gets_its_own_learning_rate(loss, model, rates):
     [("unconditional", "auto", 0.0), ("conditional", "auto", 0.5), ("unconditional", 0.3, 0.3)],
 )
 def test_beta1_auto_is_the_models_own_and_a_number_overrides_it(model, beta1, expected):
-    config = TrainConfig(model=model, beta1=beta1, noise_dim=8)
+    config = resolve(TrainConfig(model=model, beta1=beta1, noise_dim=8))
     trainer = Trainer(config, Placement("CPU:0", "float32"))
     for optimizer in (trainer.generator_optimizer, trainer.discriminator_optimizer):
         assert float(optimizer.beta_1) == expected
@@ -470,7 +473,7 @@ def test_translation_augments_both_networks_steps():
     losses_seen = []
     for augment in ("none", "translation"):
         keras.utils.set_random_seed(0)
-        config = TrainConfig(noise_dim=8, batch_size=16, augment=augment, track_every=0)
+        config = resolve(TrainConfig(noise_dim=8, batch_size=16, augment=augment, track_every=0))
         trainer = Trainer(config, Placement("CPU:0", "float32"))
         losses_seen.append([float(v) for v in trainer.train_step(real, labels)])
     assert all(np.isfinite(losses_seen[1]))
@@ -480,7 +483,7 @@ def test_translation_augments_both_networks_steps():
 def first_d_loss(step: int = 0, **settings) -> float:
     """The discriminator loss of a fresh seed-0 trainer's step made at `step`."""
     keras.utils.set_random_seed(0)
-    config = TrainConfig(noise_dim=8, batch_size=16, track_every=0, **settings)
+    config = resolve(TrainConfig(noise_dim=8, batch_size=16, track_every=0, **settings))
     count = images_per_step(config)
     real = tf.constant(np.random.default_rng(0).integers(0, 255, (count, 28, 28), np.uint8))
     trainer = Trainer(config, Placement("CPU:0", "float32"))
@@ -519,7 +522,9 @@ def test_every_wgan_critic_weight_is_within_the_clip_after_a_step(settings, opti
     starts at 1): after one training step (5 critic updates) every one is inside, and some sit
     on the bounds."""
     keras.utils.set_random_seed(0)
-    config = TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0, **settings)
+    config = resolve(
+        TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0, **settings)
+    )
     count = images_per_step(config)
     real = tf.constant(np.random.default_rng(0).integers(0, 255, (count, 28, 28), np.uint8))
     trainer = Trainer(config, Placement("CPU:0", "float32"))
@@ -543,7 +548,9 @@ def test_the_wgan_critics_estimate_turns_and_stays_positive(settings):
     2017, section 4.2). Measured here on its own, on images the steps did not see, with the
     critic as it trains (its batch norm on each batch's statistics)."""
     keras.utils.set_random_seed(0)
-    config = TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0, **settings)
+    config = resolve(
+        TrainConfig(noise_dim=8, batch_size=16, loss="wgan", track_every=0, **settings)
+    )
     count = images_per_step(config)
     rng = np.random.default_rng(0)
     trainer = Trainer(config, Placement("CPU:0", "float32"))
@@ -586,7 +593,9 @@ def test_a_softmax_gan_step_trains_on_finite_losses(model):
     """The generator step also judges the real batch (with its own labels, for the
     conditional model's projection)."""
     keras.utils.set_random_seed(0)
-    config = TrainConfig(noise_dim=8, batch_size=16, loss="softmax", model=model, track_every=0)
+    config = resolve(
+        TrainConfig(noise_dim=8, batch_size=16, loss="softmax", model=model, track_every=0)
+    )
     real = tf.constant(np.random.default_rng(0).integers(0, 255, (16, 28, 28), np.uint8))
     trainer = Trainer(config, Placement("CPU:0", "float32"))
     labels = tf.constant(np.arange(16) % 10, tf.int32)
@@ -620,7 +629,7 @@ def test_an_epochs_batches_are_its_permutation_and_need_no_autotuning_thread():
     tf.data autotuning, whose thread the iterator would wait for when an epoch ends."""
     images = np.arange(600, dtype=np.uint8).reshape(600, 1, 1) % 251
     labels = np.arange(600) % 10
-    config = TrainConfig(batch_size=128, seed=3)
+    config = resolve(TrainConfig(batch_size=128, seed=3))
     dataset = epoch_batches((images, labels), config, epoch=2, skip=1)
     assert dataset.options().autotune.enabled is False
     order = np.random.default_rng([3, 2]).permutation(600)

@@ -15,7 +15,7 @@ from conftest import (
 from pipeline.benchmarks.benchmark import forward_flops
 from pipeline.benchmarks.train_benchmark import PARTS, event_counts, step_flops
 from pipeline.config import TrainConfig
-from pipeline.families import FAMILIES
+from pipeline.families import FAMILIES, resolve
 from pipeline.gan.networks import build_discriminator, build_generator
 
 
@@ -75,10 +75,10 @@ def test_events_are_counted_as_the_loop_runs_them():
 def test_a_training_image_costs_four_generator_and_eight_discriminator_passes():
     generator, discriminator = build_generator(96), build_discriminator()
     expected = 4 * forward_flops(generator) + 8 * forward_flops(discriminator)
-    assert step_flops(TrainConfig()) == expected
+    assert step_flops(resolve(TrainConfig())) == expected
     assert expected / 1e6 == pytest.approx(181.7, abs=0.1)
     # Five discriminator steps (each drawing its fakes) per generator step.
-    wgan = step_flops(TrainConfig(loss="wgan-gp", critic_steps=5))
+    wgan = step_flops(resolve(TrainConfig(loss="wgan-gp", critic_steps=5)))
     g, d = forward_flops(generator), forward_flops(discriminator)
     assert wgan == (5 * (g + 6 * d) + 3 * g + 2 * d) // 5
 

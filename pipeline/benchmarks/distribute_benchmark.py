@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import TrainConfig
+from pipeline.config import TrainSettings
 from pipeline.runtime import machine
 from pipeline.training import distribution
 
@@ -35,7 +35,7 @@ STEPS_PER_WINDOW = 4
 WARM_UP_STEPS = 3
 
 
-def trainer_for(config: TrainConfig, distributed):
+def trainer_for(config: TrainSettings, distributed):
     from pipeline.gan.placement import choose_placement, precision_policy
     from pipeline.training.trainer import Trainer
 
@@ -44,7 +44,7 @@ def trainer_for(config: TrainConfig, distributed):
         return Trainer(config, placement, 0, distributed), placement.precision
 
 
-def batches(config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+def batches(config: TrainSettings) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(0)
     return [
         (rng.integers(0, 255, (config.batch_size, 28, 28), np.uint8), np.zeros(config.batch_size))
@@ -62,7 +62,7 @@ def window_ms(trainer, inputs, steps: int) -> float:
     return 1000 * (time.perf_counter() - start) / steps
 
 
-def measure_mirrored(config: TrainConfig) -> dict[str, Any]:
+def measure_mirrored(config: TrainSettings) -> dict[str, Any]:
     import tensorflow as tf
 
     distribution.choose("mirrored", 2)  # splits the CPU into 2 logical devices
@@ -89,7 +89,7 @@ def measure_mirrored(config: TrainConfig) -> dict[str, Any]:
 def worker_main(config_json: str) -> None:
     """One worker of the multi-worker measurement (TF_CONFIG set by the parent): prints its
     median step time as JSON."""
-    config = TrainConfig(**json.loads(config_json))
+    config = TrainSettings(**json.loads(config_json))
     distributed = distribution.choose("multi-worker", 0)
     trainer, _ = trainer_for(config, distributed)
     inputs = cycle(batches(config))
@@ -98,7 +98,7 @@ def worker_main(config_json: str) -> None:
     print(json.dumps({"step_ms": statistics.median(windows)}))
 
 
-def measure_multi_worker(config: TrainConfig) -> float:
+def measure_multi_worker(config: TrainSettings) -> float:
     """The chief's median step time with two worker processes on 127.0.0.1."""
     sockets = [socket.socket() for _ in range(2)]
     for s in sockets:
@@ -130,7 +130,7 @@ def measure_multi_worker(config: TrainConfig) -> float:
     return json.loads(outputs[0][0].strip().splitlines()[-1])["step_ms"]
 
 
-def distribute_benchmark(config: TrainConfig) -> dict[str, Any]:
+def distribute_benchmark(config: TrainSettings) -> dict[str, Any]:
     from pipeline.gan.placement import choose_placement
 
     precision = choose_placement(config.precision).precision

@@ -32,11 +32,11 @@ from pipeline.config import (
     TRAINING_TARGETS,
     ClassifierConfig,
     TrainBenchmarkConfig,
-    TrainConfig,
+    TrainSettings,
 )
 from pipeline.data.datasets import load_split
 from pipeline.errors import DataFormatError, PipelineError
-from pipeline.families import family_of, resolve
+from pipeline.families import family_of, resolved
 from pipeline.gan import losses, networks
 from pipeline.gan.placement import choose_placement, precision_policy
 from pipeline.runtime import machine
@@ -66,14 +66,14 @@ PARTS = {
 }
 
 
-def plain_step(config: TrainConfig, family):
+def plain_step(config: TrainSettings, family):
     """The baseline: a straightforward float32 training step of the family's networks and the
     chosen loss (none of the family's additions), compiled with `tf.function`. `family` is the
     trainer's, built: what its discriminator takes beside an image (a label, or BiGAN's codes
     of the real images by the trainer's encoder) comes from its `conditioning`."""
     import keras
 
-    config = resolve(config)
+    config = resolved(config)
     classes = family.label_values
     generator = family.build_generator()
     discriminator = family.build_discriminator()
@@ -150,7 +150,7 @@ def trained(gradients, variables) -> list:
 
 def train_benchmark_stage(
     data: Path,
-    train_config: TrainConfig,
+    train_config: TrainSettings,
     config: TrainBenchmarkConfig,
     plots: Path,
     classifier: tuple[Path, ClassifierConfig] | None = None,
@@ -177,12 +177,12 @@ def train_benchmark_stage(
     return metrics
 
 
-def step_flops(config: TrainConfig) -> int:
+def step_flops(config: TrainSettings) -> int:
     """Floating-point operations of one training image in a plain step, from the networks'
     layers: each discriminator step draws its fakes (G) and judges real and fake forward and
     backward to weights and inputs (3 D each); the generator step runs G and D forward, D
     backward to its input and G backward (3 G + 2 D)."""
-    config = resolve(config)
+    config = resolved(config)
     family = family_of(config)
     with precision_policy("float32"):
         g = forward_flops(family.build_generator())
@@ -204,7 +204,7 @@ def matmul_products() -> dict[str, Any]:
 
 def run_train_benchmark(
     data: tuple[np.ndarray, np.ndarray],
-    config: TrainConfig,
+    config: TrainSettings,
     *,
     windows: int,
     steps: int,
@@ -219,7 +219,7 @@ def run_train_benchmark(
             f"the training benchmark compares against mixed bfloat16, whose kernels cannot run "
             f"under ONEDNN_MAX_CPU_ISA={machine.isa_cap()}; run it without that cap"
         )
-    config = resolve(config)
+    config = resolved(config)
     placement = choose_placement(config.precision)
     if placement.device.startswith("CPU"):
         tf.config.experimental.enable_op_determinism()  # as the train stage runs
@@ -301,7 +301,7 @@ def run_train_benchmark(
     }
 
 
-def step_seconds(config: TrainConfig, median: dict[str, float]) -> float:
+def step_seconds(config: TrainSettings, median: dict[str, float]) -> float:
     """The step's mean time: with R1 on, every `r1_every`-th step is the regularised one."""
     if "step_r1" not in median:
         return median["step"]
@@ -337,7 +337,7 @@ def loop_seconds(trainer: Trainer, data, median: dict[str, float], classifier) -
     return seconds
 
 
-def event_counts(config: TrainConfig, steps_per_epoch: int, total_steps: int) -> dict[str, int]:
+def event_counts(config: TrainSettings, steps_per_epoch: int, total_steps: int) -> dict[str, int]:
     """How often a run of `total_steps` tracks, draws a frame and saves a checkpoint (as
     `pipeline.training.loop` decides: every so many steps, and at the last; tracking also at
     each epoch's end)."""

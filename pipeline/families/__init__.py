@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from pipeline.config import TrainConfig
+from pipeline.config import TrainConfig, TrainSettings
 from pipeline.errors import ConfigError
 from pipeline.families.base import Family
 from pipeline.families.bigan import BiGAN
@@ -29,12 +29,23 @@ ADAM_BETA2 = 0.999  # Adam's usual, unless the loss prescribes another
 DISTRIBUTED = ("mirrored", "multi-worker")
 
 
-def family_of(config: TrainConfig) -> Family:
+def family_of(config: TrainSettings) -> Family:
     """The family of a resolved train section, bound to it."""
-    return FAMILIES[config.model](config)
+    return FAMILIES[resolved(config).model](config)
 
 
-def distributes(config: TrainConfig) -> bool:
+def resolved(config: TrainSettings) -> TrainSettings:
+    """`config`, checked to be a resolved section: what takes one must not take the section as
+    params.yaml says it, whose `auto`s it would read as values."""
+    if not isinstance(config, TrainSettings):
+        raise TypeError(
+            f"expected the resolved train section (pipeline.families.resolve), got "
+            f"{type(config).__name__}"
+        )
+    return config
+
+
+def distributes(config: TrainSettings) -> bool:
     """Whether the run's family and loss train under a tf.distribute strategy (`auto` picks
     one device when they do not)."""
     return FAMILIES[config.model].distributes and OBJECTIVES[config.loss].distributes
@@ -67,10 +78,12 @@ def chosen_optimizer(config: TrainConfig) -> str:
     return OBJECTIVES[config.loss].optimizer if config.optimizer == "auto" else config.optimizer
 
 
-def resolve(config: TrainConfig, source: object = "params.yaml") -> TrainConfig:
-    """`config` with every `auto` replaced (a resolved section comes back unchanged); a key
-    that does not apply to the family or the loss, but is set, raises `ConfigError` naming it
-    and `source`."""
+def resolve(config: TrainConfig, source: object = "params.yaml") -> TrainSettings:
+    """The section a run uses: `config` with every `auto` replaced by the family's or the
+    loss's value; a key that does not apply to the family or the loss, but is set, raises
+    `ConfigError` naming it and `source`. Once per run: a resolved section is refused."""
+    if isinstance(config, TrainSettings):
+        raise TypeError("the train section is resolved already: pass it on as it is")
     if config.model == "auto":
         config = dataclasses.replace(config, model=DEFAULT_FAMILY)
     for key, known in (("model", FAMILIES), ("loss", OBJECTIVES)):
@@ -81,8 +94,9 @@ def resolve(config: TrainConfig, source: object = "params.yaml") -> TrainConfig:
             )
     check_applies(config, source)
     auto = auto_values(config)
-    return dataclasses.replace(
-        config, **{key: value for key, value in auto.items() if getattr(config, key) == "auto"}
+    values = config.as_dict()
+    return TrainSettings(
+        **values | {key: value for key, value in auto.items() if values[key] == "auto"}
     )
 
 

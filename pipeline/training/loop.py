@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from pipeline.config import TrainSettings
 from pipeline.errors import TrainingError
-from pipeline.families import resolve
 from pipeline.storage import images as image_io
 from pipeline.training.checkpoints import History
 
@@ -111,10 +111,9 @@ def run_loop(trainer, data, plan: LoopPlan, store, history: History, tracker, li
         bar.close()
 
 
-def images_per_step(config) -> int:
-    """A batch for each discriminator step of one training step (`auto` critic steps: the
-    loss's)."""
-    return config.batch_size * resolve(config).critic_steps
+def images_per_step(config: TrainSettings) -> int:
+    """A batch for each discriminator step of one training step."""
+    return config.batch_size * config.critic_steps
 
 
 # The next batches are ready while a step runs. Without tf.data's autotuning: its thread sleeps

@@ -1,6 +1,6 @@
 """The `train` stage: a GAN family on the verified IDX files, resumable from checkpoints.
 
-The stage resolves the train section (`pipeline.families.resolve`), builds the family's
+The stage takes the resolved train section (`pipeline.families.resolve`), builds the family's
 `Trainer`, resumes the checkpoint folder when its fingerprint matches
 (`pipeline.training.checkpoints`), runs the loop (`pipeline.training.loop`) and writes the
 generator, its description for the export stage, the family's own models, the plots and the
@@ -21,10 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import ClassifierConfig
+from pipeline.config import ClassifierConfig, TrainSettings
 from pipeline.data.datasets import DATASETS, load_split
 from pipeline.errors import ConfigError, TrainingError
-from pipeline.families import distributes, resolve
+from pipeline.families import distributes, resolved
 from pipeline.gan.placement import choose_placement, precision_policy
 from pipeline.runtime import machine
 from pipeline.runtime.contract import Provenance
@@ -74,7 +74,7 @@ def dataset_name(train_images_sha256: str) -> str:
     return "custom"
 
 
-def train(config, paths: TrainPaths, *, fresh: bool = False) -> dict[str, Any]:
+def train(config: TrainSettings, paths: TrainPaths, *, fresh: bool = False) -> dict[str, Any]:
     """Train (or resume), then write the generator, plots and metrics; returns the metrics.
 
     One run at a time per checkpoint folder: a second one fails at once instead of both writing.
@@ -83,7 +83,7 @@ def train(config, paths: TrainPaths, *, fresh: bool = False) -> dict[str, Any]:
     one machine), checkpoints to a temporary folder (TensorFlow's pattern: all workers save, one
     keeps it) and writes nothing else.
     """
-    config = resolve(config)
+    config = resolved(config)
     # Before any TF op.
     setting = config.distribute if distributes(config) else "off"  # `auto`: the others refused
     distributed = distribution.choose(setting, config.replicas)
@@ -105,7 +105,7 @@ def train(config, paths: TrainPaths, *, fresh: bool = False) -> dict[str, Any]:
 
 
 def _train(
-    config, paths: TrainPaths, distributed: Distribution, *, fresh: bool, write: bool
+    config: TrainSettings, paths: TrainPaths, distributed: Distribution, *, fresh: bool, write: bool
 ) -> dict[str, Any]:
     images, labels = load_split(paths.data, "train")
     per_step = images_per_step(config)

@@ -17,8 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline.config import TrainSettings
 from pipeline.errors import TrainingError
-from pipeline.families import family_of, resolve
+from pipeline.families import family_of, resolved
 from pipeline.families.base import Fakes, Reals
 from pipeline.gan import augment, losses, networks
 from pipeline.gan.averaging import WeightAverage
@@ -37,13 +38,13 @@ class Trainer:
 
     def __init__(
         self,
-        config,
+        config: TrainSettings,
         placement: Placement,
         total_steps: int = 0,
         distributed: Distribution | None = None,
         data: tuple[np.ndarray, np.ndarray] | None = None,
     ):
-        self.config = config = resolve(config)
+        self.config = config = resolved(config)
         self.family = family_of(config)
         if data is not None:
             self.family.prepare(*data)
