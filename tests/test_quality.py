@@ -212,6 +212,26 @@ class TestBlindSpots:
         assert quality.precision_recall(real, generated, k=2, block=2) == whole
         assert quality.precision_recall(real, generated, k=2, block=1) == whole
 
+    def test_known_real_radii_give_the_same_shares(self):
+        rng = np.random.default_rng(7)
+        real, generated = rng.normal(size=(40, 3)), rng.normal(size=(30, 3)) + 0.5
+        radii = quality.kth_neighbour_radii(real, 3, block=7)
+        whole = quality.precision_recall(real, generated, k=3, block=7)
+        assert quality.precision_recall(real, generated, k=3, block=7, real_radii=radii) == whole
+        assert 0 < whole[0] < 1 and 0 < whole[1] < 1
+
+    def test_squared_distances_are_the_expression_as_written_bit_for_bit(self):
+        rng = np.random.default_rng(8)
+        rows, columns = rng.normal(size=(50, 16)), rng.normal(size=(60, 16))
+        written = np.maximum(
+            np.sum(rows**2, axis=1)[:, None]
+            + np.sum(columns**2, axis=1)[None, :]
+            - 2 * rows @ columns.T,
+            0.0,
+        )
+        np.testing.assert_array_equal(quality._squared_distances(rows, columns), written)
+        assert quality._squared_distances(rows[:1], rows[:1])[0, 0] == pytest.approx(0, abs=1e-12)
+
     def test_a_point_on_a_ball_boundary_is_inside(self):
         real = np.array([[0.0], [1.0], [2.0], [3.0]])  # k = 1: every radius is 1
         on_boundary = np.array([[-1.0], [4.0]])

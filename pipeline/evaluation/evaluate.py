@@ -48,10 +48,16 @@ def describe(feature_model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return classifier.describe(feature_model, images, batch_size=500)
 
 
-def measures(features, logits, test_features, test_logits, config: EvaluateConfig) -> dict:
+def measures(
+    features, logits, test_features, test_logits, test_radii, config: EvaluateConfig
+) -> dict:
+    """Every generator's measures of one set's classifier features and logits against the
+    test images' (`test_radii`: their manifold's, `quality.kth_neighbour_radii`)."""
     probabilities = quality.softmax(logits)
     score, score_std = quality.classifier_score(probabilities, config.splits)
-    precision, recall = quality.precision_recall(test_features, features, config.neighbours)
+    precision, recall = quality.precision_recall(
+        test_features, features, config.neighbours, real_radii=test_radii
+    )
     kernel, kernel_std = quality.kernel_distance(features, test_features, seed=config.seed)
     return {
         "frechet_distance": quality.frechet_distance_of(features, test_features),
@@ -104,13 +110,14 @@ def evaluate(
     )
     feature_model = load_feature_model(classifier_path)
     test_features, test_logits = describe(feature_model, test_images)
+    test_radii = quality.kth_neighbour_radii(test_features, config.neighbours)
     results = {}
     described = {}
     sets.append(("real_reference", train_images[picked]))
     for name, images in sets:
         features, logits = describe(feature_model, images)
         described[name] = features, logits
-        results[name] = measures(features, logits, test_features, test_logits, config)
+        results[name] = measures(features, logits, test_features, test_logits, test_radii, config)
         log.info(
             "%s: Frechet distance %.3f, classifier score %.3f, precision %.3f, recall %.3f",
             name,

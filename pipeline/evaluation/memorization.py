@@ -31,11 +31,15 @@ def nearest(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np
     references = np.asarray(references).reshape(len(references), -1)
     search = references.astype(np.float32)
     norms = np.einsum("ij,ij->i", search, search)
+
+    def ranked(block: np.ndarray) -> np.ndarray:
+        scores = block.astype(np.float32) @ search.T
+        scores *= -2.0  # exact; then norms - 2 q.r, in the one array
+        scores += norms
+        return scores.argmin(axis=1)
+
     indices = np.concatenate(
-        [
-            (norms[np.newaxis] - 2.0 * (block.astype(np.float32) @ search.T)).argmin(axis=1)
-            for block in (queries[i : i + BLOCK] for i in range(0, len(queries), BLOCK))
-        ]
+        [ranked(queries[i : i + BLOCK]) for i in range(0, len(queries), BLOCK)]
     )
     difference = queries.astype(np.float64) - references[indices].astype(np.float64)
     return np.sqrt(np.einsum("ij,ij->i", difference, difference)), indices

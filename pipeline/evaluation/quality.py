@@ -128,13 +128,19 @@ def class_coverage(probabilities: np.ndarray, unsure_below: float = 0.5) -> dict
 
 
 def _squared_distances(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    rows_sq = np.sum(rows**2, axis=1)[:, None]
-    columns_sq = np.sum(columns**2, axis=1)[None, :]
-    return np.maximum(rows_sq + columns_sq - 2 * rows @ columns.T, 0.0)
+    """||r||^2 + ||c||^2 - 2 r.c, floored at 0, in two arrays of the result's size (the
+    doubling is exact, so the values are those of the expression as written)."""
+    distances = np.sum(rows**2, axis=1)[:, None] + np.sum(columns**2, axis=1)[None, :]
+    products = rows @ columns.T
+    products *= 2
+    np.subtract(distances, products, out=distances)
+    return np.maximum(distances, 0.0, out=distances)
 
 
-def _kth_neighbour_radii(points: np.ndarray, k: int, block: int) -> np.ndarray:
-    """Squared distance from each point to its k-th nearest other point."""
+def kth_neighbour_radii(points: np.ndarray, k: int, block: int = 1000) -> np.ndarray:
+    """Squared distance from each point (float64) to its k-th nearest other point: the radii
+    of its manifold, which `precision_recall` takes for a real set it measures against more
+    than once."""
     # Position 0 after partition is the point itself (distance 0); k is the k-th other one.
     return np.concatenate(
         [
@@ -154,14 +160,20 @@ def _covered_share(queries: np.ndarray, manifold: np.ndarray, radii: np.ndarray,
 
 
 def precision_recall(
-    real: np.ndarray, generated: np.ndarray, k: int = 3, block: int = 1000
+    real: np.ndarray,
+    generated: np.ndarray,
+    k: int = 3,
+    block: int = 1000,
+    real_radii: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Precision: share of generated points inside the real manifold (fidelity). Recall: share
     of real points inside the generated manifold (diversity). Each manifold is the union of
-    balls reaching each point's k-th nearest neighbour in its own set."""
+    balls reaching each point's k-th nearest neighbour in its own set; `real_radii`: the real
+    set's `kth_neighbour_radii`, when they are known."""
     real, generated = (np.asarray(points, np.float64) for points in (real, generated))
-    real_radii = _kth_neighbour_radii(real, k, block)
-    generated_radii = _kth_neighbour_radii(generated, k, block)
+    if real_radii is None:
+        real_radii = kth_neighbour_radii(real, k, block)
+    generated_radii = kth_neighbour_radii(generated, k, block)
     precision = _covered_share(generated, real, real_radii, block)
     recall = _covered_share(real, generated, generated_radii, block)
     return precision, recall
