@@ -31,14 +31,15 @@ def metadata_of(path: Path) -> dict[str, str]:
 # `model` is also a params.yaml key (`train.model`), which the ledger reads from DVC's params.
 PARAMS_KEYS = {
     "model": {
+        "pipeline/config.py",
         "pipeline/reporting/ledger.py",
         "pipeline/reporting/report.py",
         "pipeline/reporting/preset_runs.py",
         "pipeline/families/__init__.py",
     },
     # The train keys of the same names, which the InfoGAN family declares as its own.
-    "categorical_codes": {"pipeline/families/infogan.py"},
-    "continuous_codes": {"pipeline/families/infogan.py"},
+    "categorical_codes": {"pipeline/families/infogan/__init__.py"},
+    "continuous_codes": {"pipeline/families/infogan/__init__.py"},
 }
 
 

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipeline.families.bigan import losses as bigan_losses
+from pipeline.families.infogan import losses as infogan_losses
+from pipeline.families.semi_supervised import losses as ssl_losses
 from pipeline.gan import losses
 
 
@@ -253,7 +256,7 @@ class TestInformationLoss:
         logits = tf.zeros((4, 10))
         codes_ = tf.constant([0, 3, 7, 9])
         continuous = tf.constant([[0.5, -0.5]] * 4)
-        value = losses.information_loss(logits, codes_, continuous, continuous)
+        value = infogan_losses.information_loss(logits, codes_, continuous, continuous)
         assert float(value) == pytest.approx(math.log(10), rel=1e-6)
 
     def test_hand_computed_value(self):
@@ -265,7 +268,7 @@ class TestInformationLoss:
         codes_ = tf.constant([[1.0, 0.5], [0.0, 0.0]])
         predicted = tf.zeros((2, 2))
         expected = (math.log1p(math.exp(-2)) + math.log1p(math.exp(2))) / 2 + 0.5 * 1.25 / 2
-        value = losses.information_loss(logits, categorical, predicted, codes_)
+        value = infogan_losses.information_loss(logits, categorical, predicted, codes_)
         assert float(value) == pytest.approx(expected, rel=1e-6)
 
     def test_the_continuous_weight_scales_only_the_continuous_part(self):
@@ -274,12 +277,12 @@ class TestInformationLoss:
         codes_ = tf.constant([[1.0, 0.5]])
         predicted = tf.zeros((1, 2))
         expected = math.log1p(math.exp(-2)) + 0.1 * 0.5 * 1.25
-        value = losses.information_loss(logits, categorical, predicted, codes_, 0.1)
+        value = infogan_losses.information_loss(logits, categorical, predicted, codes_, 0.1)
         assert float(value) == pytest.approx(expected, rel=1e-6)
 
     def test_without_continuous_codes_it_is_the_cross_entropy(self):
         logits = tf.constant([[0.0, math.log(3.0)]])
-        assert float(losses.information_loss(logits, tf.constant([1]))) == pytest.approx(
+        assert float(infogan_losses.information_loss(logits, tf.constant([1]))) == pytest.approx(
             math.log(4 / 3), rel=1e-6
         )
 
@@ -287,17 +290,19 @@ class TestInformationLoss:
 class TestSemiSupervisedLosses:
     def test_the_implicit_fake_class_has_logit_zero(self):
         """Ten logits of 0: Z = 10, so D(x) = Z / (Z + 1) = 10/11 = sigmoid(log 10)."""
-        logit = losses.implicit_fake_logit(tf.zeros((1, 10)))
+        logit = ssl_losses.implicit_fake_logit(tf.zeros((1, 10)))
         assert float(logit[0, 0]) == pytest.approx(math.log(10), rel=1e-6)
-        two = losses.implicit_fake_logit(tf.constant([[math.log(11.0)] + [0.0] * 9, [0.0] * 10]))
+        two = ssl_losses.implicit_fake_logit(
+            tf.constant([[math.log(11.0)] + [0.0] * 9, [0.0] * 10])
+        )
         np.testing.assert_allclose(two.numpy(), [[math.log(20)], [math.log(10)]], rtol=1e-6)
         assert float(tf.sigmoid(logit)[0, 0]) == pytest.approx(10 / 11, rel=1e-6)
 
     def test_the_real_fake_loss_on_it_is_minus_log_d(self):
         """A real image with Z = e^2 + 9 costs -log(Z / (Z + 1)); a fake with Z = 10 costs
         -log(1 / (Z + 1)) = log 11."""
-        real = losses.implicit_fake_logit(tf.constant([[2.0] + [0.0] * 9]))
-        fake = losses.implicit_fake_logit(tf.zeros((1, 10)))
+        real = ssl_losses.implicit_fake_logit(tf.constant([[2.0] + [0.0] * 9]))
+        fake = ssl_losses.implicit_fake_logit(tf.zeros((1, 10)))
         z = math.exp(2) + 9
         expected = -math.log(z / (z + 1)) + math.log(11)
         assert float(losses.gan_discriminator_loss(real, fake)) == pytest.approx(expected, 1e-6)
@@ -305,31 +310,33 @@ class TestSemiSupervisedLosses:
     def test_the_supervised_loss_ignores_the_fake_class(self):
         """Logits (log 3, 0 x 9): p(digit 0 | real) = 3 / 12, whatever Z + 1 would add."""
         logits = tf.constant([[math.log(3.0)] + [0.0] * 9])
-        value = losses.supervised_loss(logits, tf.constant([0]))
+        value = ssl_losses.supervised_loss(logits, tf.constant([0]))
         assert float(value) == pytest.approx(-math.log(0.25), rel=1e-6)
 
     def test_feature_matching_compares_batch_means(self):
         real = tf.constant([[1.0, 0.0], [3.0, 2.0]])  # mean (2, 1): each feature its own
         fake = tf.constant([[0.0, 1.0], [0.0, 1.0]])  # mean (0, 1)
-        assert float(losses.feature_matching_loss(real, fake)) == pytest.approx((4 + 0) / 2)
+        assert float(ssl_losses.feature_matching_loss(real, fake)) == pytest.approx((4 + 0) / 2)
         shuffled = tf.constant([[3.0, 2.0], [1.0, 0.0]])
-        assert float(losses.feature_matching_loss(real, shuffled)) == 0.0
+        assert float(ssl_losses.feature_matching_loss(real, shuffled)) == 0.0
 
 
 class TestBiganLosses:
     def test_the_reconstruction_loss_is_the_mean_absolute_difference(self):
         images = tf.constant([[0.0, 1.0], [-1.0, 0.5]])
         redrawn = tf.constant([[0.5, 0.5], [1.0, 0.0]])
-        assert float(losses.reconstruction_loss(images, redrawn)) == pytest.approx(3.5 / 4)
+        assert float(bigan_losses.reconstruction_loss(images, redrawn)) == pytest.approx(3.5 / 4)
 
     def test_even_logits_cost_log_2_on_each_side(self):
         even = tf.zeros((4, 1))
-        assert float(losses.bigan_generator_loss(even, even)) == pytest.approx(2 * math.log(2))
+        assert float(bigan_losses.bigan_generator_loss(even, even)) == pytest.approx(
+            2 * math.log(2)
+        )
 
     def test_generated_pairs_called_real_and_encoded_pairs_called_fake(self):
         """Fake logit 2 costs softplus(-2); real logit -1 costs softplus(-1); the reverse
         costs more on both sides."""
         fake, real = tf.constant([[2.0]]), tf.constant([[-1.0]])
         expected = math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-1))
-        assert float(losses.bigan_generator_loss(fake, real)) == pytest.approx(expected, 1e-6)
-        assert float(losses.bigan_generator_loss(real, fake)) > expected
+        assert float(bigan_losses.bigan_generator_loss(fake, real)) == pytest.approx(expected, 1e-6)
+        assert float(bigan_losses.bigan_generator_loss(real, fake)) > expected

@@ -29,7 +29,8 @@ from pipeline.export.family_models import export_model
 from pipeline.families import resolve
 from pipeline.families import semi_supervised as ssl
 from pipeline.families.bigan import ENCODER
-from pipeline.gan import networks as model
+from pipeline.families.bigan.networks import build_encoder
+from pipeline.families.semi_supervised.networks import build_classifier_discriminator
 from pipeline.runtime.classify import Classifier
 from pipeline.runtime.contract import Provenance
 from pipeline.runtime.family_models import read_listing
@@ -76,7 +77,7 @@ PROVENANCE = Provenance("custom", "0" * 64, {"labelled_per_class": 1, "label_see
 
 
 def test_an_exported_classifier_matches_tensorflow(tmp_path):
-    network = model.build_classifier_discriminator()
+    network = build_classifier_discriminator()
     network.save(tmp_path / "classifier.keras")
     images = from_uint8(np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8))
     path = tmp_path / "classifier.onnx"
@@ -95,8 +96,8 @@ def test_an_exported_classifier_matches_tensorflow(tmp_path):
 @pytest.mark.parametrize(
     "build, kind",
     [
-        (model.build_classifier_discriminator, ssl.CLASSIFIER),
-        (lambda: model.build_encoder(8), ENCODER),  # both outputs are checked
+        (build_classifier_discriminator, ssl.CLASSIFIER),
+        (lambda: build_encoder(8), ENCODER),  # both outputs are checked
     ],
     ids=["classifier", "encoder"],
 )

@@ -38,20 +38,6 @@ def gan_generator_loss(fake_logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.nn.softplus(-fake_logits))
 
 
-def bigan_generator_loss(fake_logits: tf.Tensor, real_logits: tf.Tensor) -> tf.Tensor:
-    """BiGAN's generator and encoder together (Donahue et al. 2016), non-saturating: the
-    generated pairs (G(z), z) called real and the encoded pairs (x, E(x)) called fake, mean
-    softplus(-fake) + mean softplus(real). The discriminator's side is the GAN loss on the
-    two kinds of pair."""
-    return gan_generator_loss(fake_logits) + tf.reduce_mean(tf.nn.softplus(real_logits))
-
-
-def reconstruction_loss(originals: tf.Tensor, redrawn: tf.Tensor) -> tf.Tensor:
-    """Mean absolute difference between originals (images, or noise) and their
-    reconstructions, in the originals' dtype."""
-    return tf.reduce_mean(tf.abs(originals - tf.cast(redrawn, originals.dtype)))
-
-
 def lsgan_discriminator_loss(
     real_logits: tf.Tensor, fake_logits: tf.Tensor, real_target: float = 1.0
 ) -> tf.Tensor:
@@ -125,57 +111,6 @@ def real_gradient_penalty(critic, real: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor
         logits = critic(real, training=True)
     gradients = tape.gradient(logits, real)
     return logits, tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
-
-
-def information_loss(
-    categorical_logits: tf.Tensor,
-    categorical_codes: tf.Tensor,
-    continuous_predicted: tf.Tensor | None = None,
-    continuous_codes: tf.Tensor | None = None,
-    continuous_weight: float = 1.0,
-) -> tf.Tensor:
-    """InfoGAN's term (Chen et al. 2016): minus the variational lower bound on the mutual
-    information between the codes and the images, up to constants. The auxiliary head Q
-    predicts the codes back from a generated image: cross-entropy for the categorical code
-    `(N,)` against Q's logits `(N, K)`, plus for continuous codes `(N, C)` the negative log
-    likelihood of a unit-variance Gaussian centred on Q's prediction, 0.5 sum (c - mu)^2 (the
-    original code's fixed-variance choice), times `continuous_weight`; means over the batch."""
-    loss = tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=tf.cast(categorical_codes, tf.int32), logits=categorical_logits
-        )
-    )
-    if continuous_codes is not None:
-        squared = tf.square(continuous_codes - continuous_predicted)
-        loss += continuous_weight * 0.5 * tf.reduce_mean(tf.reduce_sum(squared, axis=1))
-    return loss
-
-
-def implicit_fake_logit(class_logits: tf.Tensor) -> tf.Tensor:
-    """The real/fake logit `(N, 1)` of K class logits `(N, K)` with an implicit fake class
-    whose logit is 0 (Salimans et al. 2016): D(x) = Z / (Z + 1) with Z = sum exp(logits), so
-    D(x) = sigmoid(log Z) and the real/fake cross-entropy of `gan_discriminator_loss` on
-    log Z is the paper's unsupervised loss (twice it: the paper halves each term)."""
-    return tf.reduce_logsumexp(class_logits, axis=1, keepdims=True)
-
-
-def supervised_loss(class_logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """Cross-entropy of the labelled images' classes among the K real ones: the fake class's
-    probability cancels from p(y | x, real), so it is the softmax of the K logits alone."""
-    return tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=tf.cast(labels, tf.int32), logits=class_logits
-        )
-    )
-
-
-def feature_matching_loss(real_features: tf.Tensor, fake_features: tf.Tensor) -> tf.Tensor:
-    """The generator's objective of Salimans et al. 2016: the squared distance between the
-    mean discriminator features of a real and a generated batch, mean over the features.
-    It asks the generator to match statistics the classifier uses rather than to fool it,
-    which is what helps the classifier (and why the samples look worse)."""
-    difference = tf.reduce_mean(real_features, axis=0) - tf.reduce_mean(fake_features, axis=0)
-    return tf.reduce_mean(tf.square(difference))
 
 
 @dataclass(frozen=True)

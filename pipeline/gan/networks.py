@@ -18,15 +18,11 @@ InfoGAN (`train.model: infogan`) reuses the conditional generator: its categoric
 label input (a learned embedding into the first dense layer computes the same family of
 functions as the paper's one-hot concatenation: any per-code bias of that layer) and its
 continuous codes are the last columns of the noise, uniform in [-1, 1] like the rest. Only the
-export names them apart (`pipeline.runtime.contract`). Its discriminator is the paper's
-(`build_infogan_discriminator`), with the auxiliary head Q.
+export names them apart (`pipeline.runtime.contract`).
 
-The semi-supervised model (`train.model: semi-supervised`) keeps the seed generator and gives
-the discriminator one logit per class (`build_classifier_discriminator`).
-
-BiGAN (`train.model: bigan`) keeps the seed generator and adds an encoder from images to the
-noise (`build_encoder`); its discriminator judges (image, noise) pairs
-(`build_joint_discriminator`).
+A family's own networks (InfoGAN's discriminator with Q, the semi-supervised classifier, BiGAN's
+encoder and pair discriminator) live in its package, `pipeline/families/<name>/networks.py`,
+built from the pieces here (`seed_convolutions`, `LEAKY_SLOPE`).
 """
 
 from __future__ import annotations
@@ -36,9 +32,6 @@ import tensorflow as tf
 from keras import layers
 
 from pipeline.runtime.contract import (
-    CLASSES,
-    CODES_OUTPUT,
-    FEATURES_OUTPUT,
     IMAGE_SHAPE,
     IMAGES_OUTPUT,
     LABEL_INPUT,
@@ -47,15 +40,6 @@ from pipeline.runtime.contract import (
 
 LEAKY_SLOPE = 0.01
 LABEL_EMBEDDING_DIM = 32  # of the generator's label embedding
-Q_UNITS = 128  # InfoGAN's auxiliary head: one hidden layer, as in Chen et al. 2016 (MNIST)
-INFOGAN_LEAKY_SLOPE = 0.1  # the paper's discriminator's
-# The semi-supervised discriminator's regularisers: Gaussian noise on its input and dropout
-# after each block (their CIFAR network's). Salimans et al. 2016 put std 0.3 on MNIST images in
-# [0, 1], 0.6 on these in [-1, 1]; 0.15 gave the lowest test error over three label draws
-# (docs/FAMILIES.md, Semi-supervised GAN).
-INPUT_NOISE_STD = 0.15
-CONV_DROPOUT = 0.2
-FEATURE_DROPOUT = 0.5
 
 
 def from_uint8(images) -> tf.Tensor:
@@ -142,7 +126,7 @@ def build_discriminator(classes: int = 0, *, batch_norm: bool = False) -> keras.
     critic without it learns far more slowly; docs/FAMILIES.md#losses)."""
     images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)  # the generator's, or real
     # before the next layer: a layer draws its seed when made
-    x = _seed_convolutions(images, batch_norm=batch_norm)
+    x = seed_convolutions(images, batch_norm=batch_norm)
     x = layers.Dense(4 * 4 * 64)(x)  # (N, 1024)
     if batch_norm:
         x = layers.BatchNormalization()(x)
@@ -157,69 +141,7 @@ def build_discriminator(classes: int = 0, *, batch_norm: bool = False) -> keras.
     return keras.Model([images, label], logits, name="discriminator")
 
 
-def build_infogan_discriminator(
-    categorical: int, continuous: int, *, synchronized: bool = False
-) -> keras.Model:
-    """Images `(N, 28, 28, 1)` in [-1, 1] -> [logit `(N, 1)`, code logits `(N, categorical)`,
-    continuous code means `(N, continuous)` (when there are any)]: InfoGAN's discriminator and
-    auxiliary head Q, as in Chen et al. 2016 (Table 1, MNIST). Q shares every layer but its
-    own (the extra cost is negligible).
-
-    Not the seed discriminator: on it the generator learnt to ignore its noise (each code
-    drew one image) and the categorical code matched digits at 72%; the paper's stride-2
-    convolutions with batch norm, whose batch statistics let the discriminator see a batch
-    that lacks variety, measured 81% with real variety (docs/FAMILIES.md, InfoGAN). `synchronized`:
-    batch statistics over the global batch under a `tf.distribute` strategy."""
-    images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
-    x = layers.Conv2D(64, 4, strides=2, padding="same")(images)  # (N, 14, 14, 64)
-    x = layers.LeakyReLU(INFOGAN_LEAKY_SLOPE)(x)
-    x = layers.Conv2D(128, 4, strides=2, padding="same")(x)  # (N, 7, 7, 128)
-    x = layers.BatchNormalization(synchronized=synchronized)(x)
-    x = layers.LeakyReLU(INFOGAN_LEAKY_SLOPE)(x)
-    x = layers.Flatten()(x)  # (N, 6272)
-    x = layers.Dense(1024)(x)
-    x = layers.BatchNormalization(synchronized=synchronized)(x)
-    features = layers.LeakyReLU(INFOGAN_LEAKY_SLOPE)(x)  # (N, 1024)
-    logits = layers.Dense(1, dtype="float32", name="logits")(features)
-    q = layers.Dense(Q_UNITS, name="q_hidden")(features)
-    q = layers.BatchNormalization(synchronized=synchronized)(q)
-    q = layers.LeakyReLU(INFOGAN_LEAKY_SLOPE)(q)
-    outputs = [logits, layers.Dense(categorical, dtype="float32", name="q_categorical")(q)]
-    if continuous:
-        outputs.append(layers.Dense(continuous, dtype="float32", name="q_continuous")(q))
-    return keras.Model(images, outputs, name="discriminator")
-
-
-def build_classifier_discriminator(classes: int = CLASSES) -> keras.Model:
-    """Images `(N, 28, 28, 1)` in [-1, 1] -> [class logits `(N, classes)`, features `(N, 1024)`]:
-    the semi-supervised GAN's discriminator (Salimans et al. 2016). The fake class is implicit
-    (its logit fixed at 0, `pipeline.gan.losses.implicit_fake_logit`); the features, its last hidden
-    layer as training sees it (dropout included), are what the generator's feature matching
-    compares.
-
-    The seed discriminator's layers, so it is the same network as the other models', plus
-    the paper's regularisers: with 100 labels an unregularised network memorises them. Keras'
-    noise and dropout layers draw from their own seed state, which the checkpoint keeps."""
-    images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
-    x = layers.GaussianNoise(INPUT_NOISE_STD)(images)
-    x = layers.Conv2D(32, 5)(x)  # (N, 24, 24, 32)
-    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
-    x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 12, 12, 32)
-    x = layers.Dropout(CONV_DROPOUT)(x)
-    x = layers.Conv2D(64, 5)(x)  # (N, 8, 8, 64)
-    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
-    x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 4, 4, 64)
-    x = layers.Dropout(CONV_DROPOUT)(x)
-    x = layers.Flatten()(x)  # (N, 1024)
-    x = layers.Dense(4 * 4 * 64)(x)  # (N, 1024)
-    x = layers.LeakyReLU(LEAKY_SLOPE)(x)
-    features = layers.Dropout(FEATURE_DROPOUT)(x)
-    logits = layers.Dense(classes, dtype="float32", name="class_logits")(features)
-    features = layers.Activation("linear", dtype="float32", name="features")(features)
-    return keras.Model(images, [logits, features], name="discriminator")
-
-
-def _seed_convolutions(images, *, batch_norm: bool = False) -> tf.Tensor:
+def seed_convolutions(images, *, batch_norm: bool = False) -> tf.Tensor:
     """The seed discriminator's convolutional trunk: images -> `(N, 1024)` flattened maps."""
     x = layers.Conv2D(32, 5)(images)  # (N, 24, 24, 32)
     x = layers.LeakyReLU(LEAKY_SLOPE)(x)
@@ -230,44 +152,3 @@ def _seed_convolutions(images, *, batch_norm: bool = False) -> tf.Tensor:
     x = layers.LeakyReLU(LEAKY_SLOPE)(x)
     x = layers.MaxPooling2D(2, strides=2)(x)  # (N, 4, 4, 64)
     return layers.Flatten()(x)  # (N, 1024)
-
-
-def build_encoder(noise_dim: int) -> keras.Model:
-    """Images `(N, 28, 28, 1)` in [-1, 1] -> [codes `(N, noise_dim)`, features `(N, 1024)`]:
-    BiGAN's encoder E, the seed discriminator's layers with a linear head in the noise space.
-    The codes are not squashed into the noise's range: the joint discriminator sees them
-    beside drawn noise and pushes them there. The features, the layer before the head, are
-    what a downstream task reads (docs/FAMILIES.md, BiGAN)."""
-    images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
-    x = _seed_convolutions(images)
-    x = layers.Dense(4 * 4 * 64)(x)  # (N, 1024)
-    features = layers.LeakyReLU(LEAKY_SLOPE, dtype="float32", name=FEATURES_OUTPUT)(x)
-    codes = layers.Dense(noise_dim, dtype="float32", name=CODES_OUTPUT)(features)
-    return keras.Model(images, [codes, features], name="encoder")
-
-
-def build_joint_discriminator(noise_dim: int, *, unary: bool = False) -> keras.Model:
-    """[images `(N, 28, 28, 1)`, noise `(N, noise_dim)`] -> one logit `(N, 1)`: BiGAN's
-    discriminator on (x, z) pairs, real ones (x, E(x)) against generated ones (G(z), z). The
-    image goes through the seed discriminator's layers, the noise through one dense layer of
-    the same width; the two meet in a dense layer before the logit (Donahue et al. 2016).
-
-    `unary`: three logits `(N, 3)`, the joint one, one of the image's branch alone and one of
-    the noise's (BigBiGAN, Donahue and Simonyan 2019). An elementwise GAN loss on them is the
-    mean of the three scores' losses: the image's alone gives the generator an ordinary
-    image GAN's signal, the noise's alone pulls E(x) toward the noise's distribution."""
-    images = keras.Input(IMAGE_SHAPE, name=IMAGES_OUTPUT)
-    noise = keras.Input((noise_dim,), name=NOISE_INPUT)
-    seen = _seed_convolutions(images)
-    seen = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(seen))
-    drawn = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(noise))
-    x = layers.Concatenate()([seen, drawn])  # (N, 2048)
-    x = layers.LeakyReLU(LEAKY_SLOPE)(layers.Dense(4 * 4 * 64)(x))
-    logits = layers.Dense(1, dtype="float32", name="logits")(x)
-    if unary:
-        image_alone = layers.Dense(1, dtype="float32", name="image_logits")(seen)
-        noise_alone = layers.Dense(1, dtype="float32", name="noise_logits")(drawn)
-        logits = layers.Concatenate(dtype="float32", name="scores")(
-            [logits, image_alone, noise_alone]
-        )
-    return keras.Model([images, noise], logits, name="discriminator")

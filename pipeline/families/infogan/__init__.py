@@ -22,7 +22,8 @@ import tensorflow as tf
 from pipeline.evaluation import codes
 from pipeline.evaluation.family_measures import Evaluation
 from pipeline.families.base import Defaults, Fakes, Family, OwnMeasure, Reals
-from pipeline.gan import augment, losses, networks
+from pipeline.families.infogan import losses, networks
+from pipeline.gan import augment
 from pipeline.runtime.contract import GeneratorContract
 from pipeline.storage.images import to_uint8
 

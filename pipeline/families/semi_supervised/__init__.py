@@ -2,9 +2,10 @@
 
 `train.model: semi-supervised` learns from every training image but the labels of only
 `train.labelled_per_class` of each digit, drawn by `train.label_seed`. Its discriminator is a
-classifier with an implicit fake class (`pipeline.gan.networks.build_classifier_discriminator`):
-its step adds the labelled images' cross-entropy to half the real/fake loss, and the generator
-matches the discriminator's mean features on real images instead of fooling it. After training
+classifier with an implicit fake class (`build_classifier_discriminator`, in `networks.py`
+beside this module): its step adds the labelled images' cross-entropy to half the real/fake
+loss, and the generator matches the discriminator's mean features on real images instead of
+fooling it. After training
 the stage saves into the family's Keras folder, which the export stage converts into
 `models/family` (`pipeline.export.family_models`):
 
@@ -40,9 +41,14 @@ from pipeline.families.base import (
     Reals,
     save_models,
 )
+from pipeline.families.semi_supervised.losses import (
+    feature_matching_loss,
+    implicit_fake_logit,
+    supervised_loss,
+)
+from pipeline.families.semi_supervised.networks import build_classifier_discriminator
 from pipeline.gan import networks
 from pipeline.gan.averaging import WeightAverage
-from pipeline.gan.losses import feature_matching_loss, implicit_fake_logit, supervised_loss
 from pipeline.gan.optimizers import FusedAdam
 from pipeline.gan.placement import precision_policy
 from pipeline.runtime.classify import BASELINE_FILE, CLASSIFIER_FILE, LABELLED_FILE, Classifier
@@ -111,7 +117,7 @@ class SemiSupervised(Family):
         )
 
     def build_discriminator(self, *, synchronized: bool = False):
-        return networks.build_classifier_discriminator()
+        return build_classifier_discriminator()
 
     def prepare(self, images, labels) -> None:
         self.chosen = choose_labelled(
@@ -153,7 +159,7 @@ class SemiSupervised(Family):
         self.classifier_average = None
         if self.config.average_decay:
             with precision_policy("float32"):
-                averaged = networks.build_classifier_discriminator()
+                averaged = build_classifier_discriminator()
             self.classifier_average = WeightAverage(
                 run.discriminator, averaged, self.config.average_decay, self.config.average_horizon
             )
@@ -245,7 +251,7 @@ def float32_copy(network):
     """The classifier network `network` with float32 weights and computation, as export and
     inference want it, whatever precision it trained in."""
     with precision_policy("float32"):
-        plain = networks.build_classifier_discriminator()
+        plain = build_classifier_discriminator()
     plain.set_weights(network.get_weights())
     return plain
 
@@ -273,11 +279,11 @@ def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, config):
     the two differ only in what the unlabelled images and the generator add. Returns the
     network it would export."""
     keras.utils.set_random_seed(LABEL_STREAM)  # its dropout's seeds, whatever ran before
-    network = networks.build_classifier_discriminator()
+    network = build_classifier_discriminator()
     average = None
     if config.average_decay:
         with precision_policy("float32"):
-            averaged = networks.build_classifier_discriminator()
+            averaged = build_classifier_discriminator()
         average = WeightAverage(network, averaged, config.average_decay, config.average_horizon)
     optimizer = FusedAdam(
         config.discriminator_learning_rate, beta_1=config.beta1, beta_2=config.beta2
