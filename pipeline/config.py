@@ -221,7 +221,7 @@ class TrainConfig:
 
     seed: int = setting(0, _at_least(0))
     epochs: int | str = setting("auto", _auto_count)
-    batch_size: int = setting(128, _positive_int)
+    batch_size: int | str = setting("auto", _auto_count)  # auto: the family's, or the loss's
     noise_dim: int = setting(96, _positive_int)  # at most the samplers' bound: `resolve`
     model: str = setting("auto", _name)  # auto: `pipeline.families.DEFAULT_FAMILY`
     loss: str = setting("gan", _name)
@@ -271,6 +271,7 @@ class TrainConfig:
 # answer: `choose_placement` and `distribution.choose`, when the run starts.)
 RESOLVED_BY_FAMILY_AND_LOSS = (
     "epochs",
+    "batch_size",
     "model",
     "critic_steps",
     "learning_rate",

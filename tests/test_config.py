@@ -108,6 +108,16 @@ def test_a_familys_own_setting_given_to_another_family_is_refused_by_name():
                     resolve(dataclasses.replace(defaults, model=other, **{key: changed}))
 
 
+def test_auto_batch_size_is_the_familys_unless_the_loss_prescribes_one():
+    assert resolve(TrainConfig()).batch_size == 128
+    assert resolve(TrainConfig(loss="softmax")).batch_size == 64
+    assert resolve(TrainConfig(loss="softmax", batch_size=32)).batch_size == 32
+    for name, family in FAMILIES.items():
+        for loss in family.losses:
+            expected = OBJECTIVES[loss].prescribed.get("batch_size", family.defaults.batch_size)
+            assert resolve(TrainConfig(model=name, loss=loss)).batch_size == expected
+
+
 def test_auto_model_is_the_seed_dcgan():
     assert resolve(TrainConfig()).model == DEFAULT_FAMILY == "unconditional"
 
@@ -234,7 +244,10 @@ def test_missing_keys_take_defaults(tmp_path):
             "train:\n  loss: hinge\n",
             "train.loss: expected one of gan, lsgan, softmax, wgan, wgan-gp, got 'hinge'",
         ),
-        ("train:\n  batch_size: 0\n", "train.batch_size: expected a positive integer, got 0"),
+        (
+            "train:\n  batch_size: 0\n",
+            "train.batch_size: expected auto or a positive integer, got 0",
+        ),
         ("train:\n  epochs: -1\n", "train.epochs: expected auto or a positive integer, got -1"),
         ("train:\n  epochs: 2.5\n", "train.epochs: expected auto or a positive integer, got 2.5"),
         ("train:\n  epochs: true\n", "train.epochs: expected auto or a positive integer, got True"),

@@ -237,13 +237,25 @@ def test_levers_name_every_setting_of_the_run_that_differs_from_the_default():
     from pipeline.reporting.ledger import levers
 
     assert levers({"model": "infogan", "epochs": 8, "average_decay": 0.999}) == "defaults"
-    changed = {"learning_rate": 1e-3, "beta1": 0.0, "average_horizon": 0.25, "sample_every": 5}
-    assert levers(changed) == "learning_rate 0.001, beta1 0.0, average_horizon 0.25"
+    changed = {"learning_rate": 1e-3, "beta1": 0.9, "average_horizon": 0.25, "sample_every": 5}
+    assert levers(changed) == "learning_rate 0.001, beta1 0.9, average_horizon 0.25"
     infogan = {"model": "infogan", "info_weight": 0.25, "label_seed": 2}
     assert levers(infogan) == "info_weight 0.25"  # label_seed: the semi-supervised model's
     # a setting of another family, which the run's model never read, is no lever
     assert levers({"reconstruction_weight": 0.0, "seed": 1}) == "seed 1"
     assert levers({"model": "bigan", "reconstruction_weight": 0.0}) == "reconstruction_weight 0.0"
+
+
+def test_a_value_that_is_what_auto_means_for_the_run_is_no_lever():
+    """A run written out when the default was a number: 128 images a step is the seed's
+    `auto`, not softmax's (64), and a loss's prescribed rate is no change for that loss."""
+    from pipeline.reporting.ledger import levers
+
+    assert levers({"batch_size": 128}) == "defaults"
+    assert levers({"loss": "softmax", "batch_size": 64}) == "defaults"
+    assert levers({"loss": "softmax", "batch_size": 128}) == "batch_size 128"
+    assert levers({"loss": "wgan-gp", "learning_rate": 5e-4}) == "defaults"
+    assert levers({"loss": "gan", "learning_rate": 5e-4}) == "learning_rate 0.0005"
 
 
 def test_figures_name_the_machine():

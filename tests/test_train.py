@@ -212,7 +212,7 @@ def test_a_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(wor
             {"loss": "hinge"},
             "train.loss: expected one of gan, lsgan, softmax, wgan, wgan-gp, got 'hinge'",
         ),
-        ({"batch_size": 0}, "train.batch_size: expected a positive integer, got 0"),
+        ({"batch_size": 0}, "train.batch_size: expected auto or a positive integer, got 0"),
         ({"epochs": 0}, "train.epochs: expected auto or a positive integer, got 0"),
     ],
 )

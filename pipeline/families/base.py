@@ -38,6 +38,7 @@ class Defaults:
     beta1: float
     epochs: int = 3
     lr_schedule: str = "constant"
+    batch_size: int = 128  # images per discriminator step, the seed's
 
 
 @dataclass(frozen=True)

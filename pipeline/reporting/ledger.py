@@ -14,8 +14,9 @@ from typing import Any
 
 from pipeline.config import TrainConfig
 from pipeline.errors import PipelineError
-from pipeline.families import DEFAULT_FAMILY, FAMILIES
+from pipeline.families import DEFAULT_FAMILY, FAMILIES, auto_values
 from pipeline.families.base import OwnMeasure
+from pipeline.gan.losses import OBJECTIVES
 from pipeline.storage.files import write_text_atomically
 
 # dvclive's tables of the tracked runs' training time and validation Frechet distance by step.
@@ -57,7 +58,8 @@ NOT_LEVERS = ("model", "loss", "epochs", *COSMETIC_PARAMS)
 def levers(params: dict[str, Any]) -> str:
     """The train settings a run changed from params.yaml's defaults, as `key value`, in the
     section's order, leaving out those of other families (which its model never read);
-    `defaults` when it changed none."""
+    `defaults` when it changed none. A value that is what `auto` means for the run's family
+    and loss is no change (a run made when the default was that number wrote it out)."""
     defaults = TrainConfig()
     family = FAMILIES.get(family_name(params.get("model", "auto")))
     others = {
@@ -67,6 +69,7 @@ def levers(params: dict[str, Any]) -> str:
         for key in other.own_settings
         if family is None or key not in family.own_settings
     }
+    meant = auto_meaning(params)
     changed = [
         f"{field.name} {params[field.name]}"
         for field in dataclasses.fields(TrainConfig)
@@ -74,8 +77,26 @@ def levers(params: dict[str, Any]) -> str:
         and field.name not in others
         and field.name in params
         and params[field.name] != getattr(defaults, field.name)
+        and not (
+            getattr(defaults, field.name) == "auto"
+            and field.name in meant
+            and params[field.name] == meant[field.name]
+        )
     ]
     return ", ".join(changed) or "defaults"
+
+
+def auto_meaning(params: dict[str, Any]) -> dict[str, Any]:
+    """What `auto` means for the run that `params` (its train section) describe; {} when its
+    family or loss is not one of today's."""
+    model, loss = family_name(params.get("model", "auto")), params.get("loss", "gan")
+    if model not in FAMILIES or loss not in OBJECTIVES:
+        return {}
+    given = {key: params[key] for key in ("critic_steps", "optimizer") if key in params}
+    try:
+        return auto_values(TrainConfig(model=model, loss=loss, **given))
+    except (TypeError, ValueError):
+        return {}
 
 
 def own_measure(row: dict[str, Any]) -> OwnMeasure | None:

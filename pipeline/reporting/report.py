@@ -54,6 +54,7 @@ AUTO_KEYS = (
     "beta2",
     "critic_steps",
     "epochs",
+    "batch_size",
 )
 
 

@@ -58,8 +58,8 @@ class Sampler:
         providers: Sequence[str] = (CPU_PROVIDER,),
     ):
         """`quick_start` skips onnxruntime's packing of the weights for its matrix kernels: the
-        session opens about 60 ms sooner (half its time), batches of 64 or more then run up to
-        15% slower. Worth it for a one-shot call of a few thousand images or fewer.
+        session opens sooner and large batches run slower (docs/APPS.md). Worth it for a
+        one-shot call of a few thousand images or fewer.
 
         `providers`: onnxruntime's execution providers in order of preference (names such as
         `CUDAExecutionProvider` or short ones such as `cuda`; `available_providers()` lists
