@@ -93,10 +93,7 @@ def auto_meaning(params: dict[str, Any]) -> dict[str, Any]:
     if model not in FAMILIES or loss not in OBJECTIVES:
         return {}
     given = {key: params[key] for key in ("critic_steps", "optimizer") if key in params}
-    try:
-        return auto_values(TrainConfig(model=model, loss=loss, **given))
-    except (TypeError, ValueError):
-        return {}
+    return auto_values(TrainConfig(model=model, loss=loss, **given))
 
 
 def own_measure(row: dict[str, Any]) -> OwnMeasure | None:
